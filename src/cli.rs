@@ -1,0 +1,31 @@
+//! The command line.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "calltrack", version, about = "Twilio call tracking for direct-mail campaigns")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve HTTP until SIGINT/SIGTERM.
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Play Twilio's side of a call against a running server.
+    Simulate {
+        #[command(subcommand)]
+        what: SimulateCommand,
+    },
+    /// Seed a benchmark database and measure webhook throughput against direct SQL.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimulateCommand {
+    /// One inbound call: voice webhook, child-leg status callbacks, dial action, recording.
+    Call(crate::simulate::CallArgs),
+}

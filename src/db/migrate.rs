@@ -1,0 +1,139 @@
+//! Embedded, forward-only migrations from `migrations/`, applied under an advisory lock so
+//! two processes starting at once apply each migration exactly once.
+
+use anyhow::{Context as _, bail};
+use sha2::{Digest as _, Sha256};
+use tokio_postgres::Client;
+
+/// One file of `migrations/`, `V{version}__{name}.sql`.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: i32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+macro_rules! migration {
+    ($version:literal, $name:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../../migrations/V", $version, "__", $name, ".sql")),
+        }
+    };
+}
+
+/// Every migration, in order. A test checks this list against the directory.
+pub const MIGRATIONS: &[Migration] =
+    &[migration!(1, "platform_schema"), migration!(2, "call_tracking")];
+
+/// An arbitrary constant naming calltrack's migration lock among advisory locks.
+const MIGRATION_LOCK_KEY: i64 = 0x6361_6c6c_7472_6b01;
+
+impl Migration {
+    pub fn checksum(&self) -> String {
+        Sha256::digest(self.sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A short hash of all migrations, naming the migrated template database in tests.
+pub fn fingerprint() -> String {
+    let mut hasher = Sha256::new();
+    for m in MIGRATIONS {
+        hasher.update(m.version.to_be_bytes());
+        hasher.update(m.sql.as_bytes());
+    }
+    hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Applies the pending migrations and returns the versions it applied. Refuses to run if an
+/// applied migration's file has changed since, because released migrations are never edited.
+pub async fn run(client: &mut Client) -> anyhow::Result<Vec<i32>> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .await
+        .context("cannot take the migration lock")?;
+    let result = apply_pending(client).await;
+    let unlock = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY]).await;
+    let applied = result?;
+    unlock.context("cannot release the migration lock")?;
+    Ok(applied)
+}
+
+async fn apply_pending(client: &mut Client) -> anyhow::Result<Vec<i32>> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS calltrack_schema_migrations (
+                version integer PRIMARY KEY,
+                name text NOT NULL,
+                checksum text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )",
+        )
+        .await
+        .context("cannot create the migrations table")?;
+    let rows = client
+        .query("SELECT version, checksum FROM calltrack_schema_migrations", &[])
+        .await?;
+    let applied: Vec<(i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut newly_applied = Vec::new();
+    for migration in MIGRATIONS {
+        match applied.iter().find(|(v, _)| *v == migration.version) {
+            Some((_, checksum)) if *checksum == migration.checksum() => continue,
+            Some(_) => bail!(
+                "migration V{}__{} was edited after it was applied; add a new migration instead",
+                migration.version,
+                migration.name
+            ),
+            None => {}
+        }
+        let tx = client.transaction().await?;
+        tx.batch_execute(migration.sql)
+            .await
+            .with_context(|| format!("migration V{}__{} failed", migration.version, migration.name))?;
+        tx.execute(
+            "INSERT INTO calltrack_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+            &[&migration.version, &migration.name, &migration.checksum()],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version = migration.version, name = migration.name, "applied migration");
+        newly_applied.push(migration.version);
+    }
+    Ok(newly_applied)
+}
+
+/// Creates the monthly `events` partitions for the coming year; safe to run at any time.
+pub async fn ensure_event_partitions(client: &Client) -> anyhow::Result<()> {
+    client
+        .execute("SELECT calltrack_ensure_event_partitions(12)", &[])
+        .await
+        .context("cannot create events partitions")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_matches_the_migrations_directory() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort_by_key(|n| n[1..].split("__").next().unwrap().parse::<i32>().unwrap());
+        let listed: Vec<String> =
+            MIGRATIONS.iter().map(|m| format!("V{}__{}.sql", m.version, m.name)).collect();
+        assert_eq!(files, listed);
+    }
+
+    #[test]
+    fn versions_are_consecutive_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1);
+        }
+    }
+}

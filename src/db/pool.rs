@@ -1,0 +1,67 @@
+//! The connection pool, and opening the database a [`DatabaseSource`] names.
+
+use std::str::FromStr as _;
+
+use anyhow::Context as _;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use secrecy::ExposeSecret as _;
+use tokio_postgres::NoTls;
+
+use super::EmbeddedCluster;
+use crate::config::DatabaseSource;
+
+pub type PgPool = Pool;
+
+/// A reachable database: its connection settings, and the embedded cluster behind it if any.
+#[derive(Debug)]
+pub struct Database {
+    pub config: tokio_postgres::Config,
+    pub embedded: Option<EmbeddedCluster>,
+}
+
+impl Database {
+    /// Parses `DATABASE_URL`, or starts the embedded cluster (blocking while it starts).
+    pub fn open(source: &DatabaseSource) -> anyhow::Result<Self> {
+        match source {
+            DatabaseSource::Url(url) => Ok(Self {
+                config: tokio_postgres::Config::from_str(url.expose_secret())
+                    .context("DATABASE_URL is not a valid PostgreSQL URL")?,
+                embedded: None,
+            }),
+            DatabaseSource::Embedded { data_dir } => {
+                let cluster = EmbeddedCluster::start(data_dir)?;
+                Ok(Self { config: cluster.pg_config(), embedded: Some(cluster) })
+            }
+        }
+    }
+
+    pub fn pool(&self, max_size: usize) -> anyhow::Result<PgPool> {
+        pool(self.config.clone(), max_size)
+    }
+
+    /// Stops the embedded cluster if this process started it.
+    pub fn shutdown(&self) -> anyhow::Result<()> {
+        self.embedded.as_ref().map_or(Ok(()), EmbeddedCluster::stop)
+    }
+}
+
+/// A pool over `config`. Statements are prepared once per connection and cached.
+pub fn pool(config: tokio_postgres::Config, max_size: usize) -> anyhow::Result<PgPool> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+    );
+    Pool::builder(manager).max_size(max_size).build().context("cannot build the connection pool")
+}
+
+/// Opens one plain connection, driving it on the current runtime.
+pub async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = config.connect(NoTls).await.context("cannot connect to PostgreSQL")?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "database connection closed with an error");
+        }
+    });
+    Ok(client)
+}

@@ -1,0 +1,145 @@
+use std::fmt;
+
+use phonenumber::{Mode, country};
+
+/// A phone number in E.164 form (`+14155550100`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct E164(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PhoneError {
+    #[error("not a phone number")]
+    NotANumber,
+}
+
+impl E164 {
+    /// Normalises anything libphonenumber can read, with the US as the region for numbers
+    /// written without a country code (the platform mails US recipients).
+    pub fn parse(raw: &str) -> Result<Self, PhoneError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(PhoneError::NotANumber);
+        }
+        let number =
+            phonenumber::parse(Some(country::Id::US), trimmed).map_err(|_| PhoneError::NotANumber)?;
+        let formatted = number.format().mode(Mode::E164).to_string();
+        let digits = formatted.len().saturating_sub(1);
+        if !(8..=16).contains(&formatted.len()) || digits < 7 {
+            return Err(PhoneError::NotANumber);
+        }
+        Ok(Self(formatted))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The number with its middle hidden, for logs and screens: `+1415***0100`.
+    pub fn masked(&self) -> String {
+        mask_phone(&self.0)
+    }
+}
+
+impl fmt::Display for E164 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Masks all but the first five and last four characters of a phone-like string.
+pub fn mask_phone(raw: &str) -> String {
+    let chars: Vec<char> = raw.chars().collect();
+    if chars.len() <= 9 {
+        return "***".to_owned();
+    }
+    let head: String = chars[..5].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}***{tail}")
+}
+
+/// Who Twilio says is calling: a number, or a caller who withheld it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallerId {
+    Number(E164),
+    /// Withheld, restricted or unreadable caller ID; the call is still forwarded.
+    Withheld,
+}
+
+/// Twilio's stand-ins for a missing caller ID: the keypad spellings of ANONYMOUS, UNKNOWN,
+/// RESTRICTED, BLOCKED and UNAVAILABLE, plus the words themselves.
+const WITHHELD_MARKERS: &[&str] = &[
+    "anonymous",
+    "unknown",
+    "restricted",
+    "blocked",
+    "unavailable",
+    "private",
+    "+266696687",
+    "+86282452253",
+    "+7378742833",
+    "+2562533",
+    "+8656696",
+];
+
+impl CallerId {
+    pub fn parse(raw: &str) -> Self {
+        let trimmed = raw.trim();
+        if WITHHELD_MARKERS.iter().any(|m| m.eq_ignore_ascii_case(trimmed)) {
+            return Self::Withheld;
+        }
+        E164::parse(trimmed).map_or(Self::Withheld, Self::Number)
+    }
+
+    pub fn number(&self) -> Option<&E164> {
+        match self {
+            Self::Number(n) => Some(n),
+            Self::Withheld => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messy_us_formats_normalise_to_one_e164() {
+        for raw in [
+            "(415) 555-0100",
+            "415.555.0100",
+            "+1 415 555 0100",
+            "1-415-555-0100",
+            "4155550100",
+            "+14155550100",
+            " 415 555 0100 ",
+        ] {
+            assert_eq!(E164::parse(raw).unwrap().as_str(), "+14155550100", "{raw}");
+        }
+    }
+
+    #[test]
+    fn international_numbers_keep_their_country() {
+        assert_eq!(E164::parse("+44 20 7946 0958").unwrap().as_str(), "+442079460958");
+    }
+
+    #[test]
+    fn non_numbers_are_refused() {
+        for raw in ["", "n/a", "client:alice", "12"] {
+            assert!(E164::parse(raw).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn withheld_markers_are_recognised_however_written() {
+        for raw in ["anonymous", "Anonymous", "+266696687", "+7378742833", "", "sip:x@y"] {
+            assert_eq!(CallerId::parse(raw), CallerId::Withheld, "{raw}");
+        }
+        assert!(matches!(CallerId::parse("+14155550100"), CallerId::Number(_)));
+    }
+
+    #[test]
+    fn masking_hides_the_middle() {
+        assert_eq!(E164::parse("+14155552671").unwrap().masked(), "+1415***2671");
+        assert_eq!(mask_phone("123"), "***");
+    }
+}

@@ -1,0 +1,13 @@
+//! calltrack: Twilio call-tracking webhooks for direct-mail campaigns.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod routes;
+pub mod simulate;
+pub mod startup;
+pub mod telemetry;
+pub mod twilio;

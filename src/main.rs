@@ -1,0 +1,31 @@
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use calltrack::cli::{Cli, Command, SimulateCommand};
+use calltrack::config::{self, DatabaseSource, LogFormat, Settings};
+use calltrack::{bench, simulate, startup, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    config::load_dotenv();
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    telemetry::init(LogFormat::from_lookup(&env));
+    let result = match cli.command {
+        Command::Serve => match Settings::from_env() {
+            Ok(settings) => startup::serve(settings).await,
+            Err(error) => Err(error.into()),
+        },
+        Command::Migrate => startup::migrate(&DatabaseSource::from_lookup(&env)).await,
+        Command::Simulate { what: SimulateCommand::Call(args) } => simulate::call(args).await,
+        Command::Bench(args) => bench::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,27 @@
+use axum::extract::State;
+use axum::response::Response;
+use chrono::Utc;
+
+use super::twiml_response;
+use crate::db::calls::{self, CallProgress};
+use crate::error::WebhookError;
+use crate::routes::AppState;
+use crate::twilio::extract::VerifiedForm;
+use crate::twilio::payloads::DialAction;
+
+/// The `<Dial action>` callback: the forwarded leg ended; record its outcome and hang up.
+#[tracing::instrument(skip_all, fields(call.sid))]
+pub async fn dial_complete(
+    State(state): State<AppState>,
+    VerifiedForm(form): VerifiedForm,
+) -> Result<Response, WebhookError> {
+    let action = DialAction::from_form(&form)?;
+    tracing::Span::current().record("call.sid", action.call_sid.as_str());
+    let progress = CallProgress::from_dial(&action.outcome, Utc::now());
+    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+    if !calls::apply_progress(&client, &action.call_sid, &progress).await? {
+        tracing::info!("dial callback for an unknown call ignored");
+    }
+    drop(client);
+    Ok(twiml_response(state.twiml.dial_complete().map_err(anyhow::Error::from)?))
+}

@@ -1,0 +1,33 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use crate::db::calls::{self, Recording};
+use crate::error::WebhookError;
+use crate::routes::AppState;
+use crate::twilio::extract::VerifiedForm;
+use crate::twilio::payloads::RecordingCallback;
+
+/// A recording status callback, which may arrive before or after the call's final status.
+#[tracing::instrument(skip_all, fields(call.sid))]
+pub async fn recording_status(
+    State(state): State<AppState>,
+    VerifiedForm(form): VerifiedForm,
+) -> Result<StatusCode, WebhookError> {
+    let callback = RecordingCallback::from_form(&form)?;
+    tracing::Span::current().record("call.sid", callback.call_sid.as_str());
+    if !callback.is_completed() {
+        tracing::info!(recording.status = %callback.status, "recording not completed; nothing stored");
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let recording = Recording {
+        sid: &callback.recording_sid,
+        url: &callback.recording_url,
+        duration_seconds: callback.duration_seconds,
+        status: &callback.status,
+    };
+    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+    if !calls::record_recording(&client, &callback.call_sid, &recording).await? {
+        tracing::info!("recording callback for an unknown call ignored");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,50 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+
+use crate::db::calls::{self, CallProgress};
+use crate::domain::CallStatus;
+use crate::error::WebhookError;
+use crate::routes::AppState;
+use crate::twilio::extract::VerifiedForm;
+use crate::twilio::payloads::StatusCallback;
+
+/// A call status callback, for the call itself or for its forwarded (child) leg.
+#[tracing::instrument(skip_all, fields(call.sid))]
+pub async fn call_status(
+    State(state): State<AppState>,
+    VerifiedForm(form): VerifiedForm,
+) -> Result<StatusCode, WebhookError> {
+    let callback = StatusCallback::from_form(&form)?;
+    let session_sid = callback.session_call_sid();
+    tracing::Span::current().record("call.sid", session_sid.as_str());
+    let progress = progress_of(&callback);
+    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+    if !calls::apply_progress(&client, session_sid, &progress).await? {
+        // Twilio retries non-2xx answers, and retrying cannot make an unknown call known.
+        tracing::info!(status = %callback.status, "status callback for an unknown call ignored");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The forwarded leg decides whether the business answered and for how long they talked;
+/// the parent leg says when the whole call ended and how long it lasted.
+fn progress_of(callback: &StatusCallback) -> CallProgress {
+    let at = callback.timestamp.unwrap_or_else(Utc::now);
+    let status = callback.status;
+    if callback.is_child_leg() {
+        CallProgress {
+            status: Some(status),
+            answered_at: (status == CallStatus::InProgress).then_some(at),
+            talk_seconds: callback.duration_seconds.filter(|_| status == CallStatus::Completed),
+            ..CallProgress::default()
+        }
+    } else {
+        CallProgress {
+            status: Some(status),
+            ended_at: status.is_terminal().then_some(at),
+            duration_seconds: callback.duration_seconds.filter(|_| status.is_terminal()),
+            ..CallProgress::default()
+        }
+    }
+}

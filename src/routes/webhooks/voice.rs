@@ -1,0 +1,53 @@
+use axum::extract::State;
+use axum::response::Response;
+
+use super::twiml_response;
+use crate::db::calls::{self, IncomingCall, NumberLookup};
+use crate::error::WebhookError;
+use crate::routes::AppState;
+use crate::twilio::extract::VerifiedForm;
+use crate::twilio::payloads::VoiceRequest;
+use crate::twilio::twiml::ForwardCall;
+
+/// An incoming call to a tracked number: record it, then forward it to the business.
+#[tracing::instrument(skip_all, fields(call.sid))]
+pub async fn incoming_call(
+    State(state): State<AppState>,
+    VerifiedForm(form): VerifiedForm,
+) -> Result<Response, WebhookError> {
+    let voice = VoiceRequest::from_form(&form)?;
+    tracing::Span::current().record("call.sid", voice.call_sid.as_str());
+    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+    let call = IncomingCall {
+        call_sid: &voice.call_sid,
+        to: &voice.to,
+        caller: &voice.caller,
+        raw_from: &voice.raw_from,
+        status: voice.status,
+    };
+    let lookup = calls::record_incoming_call(&client, &call).await?;
+    drop(client);
+    let twiml = match lookup {
+        NumberLookup::Unknown => {
+            tracing::info!(to = %voice.to.masked(), "call to an unknown number rejected");
+            state.twiml.reject()
+        }
+        NumberLookup::Inactive => state.twiml.number_inactive(),
+        NumberLookup::Active { forward_to_number, session } => {
+            if let Some(session) = session {
+                tracing::info!(session.id = %session.id, matched = session.matched, "call session created");
+            }
+            let base = state.public_base_url();
+            state.twiml.forward(&ForwardCall {
+                forward_to: &forward_to_number,
+                notice: state.voice.recording_notice.as_deref(),
+                record: state.voice.record_calls,
+                dial_action_url: &base.join("/twilio/dial-complete"),
+                status_callback_url: &base.join("/twilio/status"),
+                recording_callback_url: &base.join("/twilio/recording"),
+            })
+        }
+    }
+    .map_err(anyhow::Error::from)?;
+    Ok(twiml_response(twiml))
+}

@@ -1,0 +1,22 @@
+//! The tracing subscriber: JSON lines in production, pretty on a terminal.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
+
+use crate::config::LogFormat;
+
+/// Installs the global subscriber; the level comes from `RUST_LOG` (default `info`).
+/// Calling it twice is harmless, so tests may call it freely.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_span_events(FmtSpan::NONE)
+            .try_init(),
+        LogFormat::Pretty => builder.compact().try_init(),
+    };
+}

@@ -1,0 +1,196 @@
+//! Typed views of the webhook bodies Twilio posts. Only the fields calltrack acts on are
+//! modelled; the rest still count for the signature, which is checked before these are built.
+
+use chrono::{DateTime, Utc};
+
+use super::form::FormPairs;
+use crate::domain::{CallSid, CallStatus, CallerId, DialOutcome, E164};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PayloadError {
+    #[error("missing required field {0}")]
+    Missing(&'static str),
+    #[error("invalid value in field {0}")]
+    Invalid(&'static str),
+}
+
+fn required<'a>(form: &'a FormPairs, key: &'static str) -> Result<&'a str, PayloadError> {
+    form.get(key).filter(|v| !v.is_empty()).ok_or(PayloadError::Missing(key))
+}
+
+fn call_sid(form: &FormPairs, key: &'static str) -> Result<CallSid, PayloadError> {
+    CallSid::parse(required(form, key)?).map_err(|_| PayloadError::Invalid(key))
+}
+
+fn optional_seconds(form: &FormPairs, key: &'static str) -> Result<Option<i32>, PayloadError> {
+    match form.get(key).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v.parse::<i32>().ok().filter(|s| *s >= 0).map(Some).ok_or(PayloadError::Invalid(key)),
+    }
+}
+
+/// Twilio's `Timestamp` is RFC 2822; an unreadable one is treated as absent rather than
+/// refusing a callback that is otherwise fine.
+fn timestamp(form: &FormPairs) -> Option<DateTime<Utc>> {
+    form.get("Timestamp")
+        .and_then(|t| DateTime::parse_from_rfc2822(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The incoming-call webhook of a tracked number.
+#[derive(Debug, Clone)]
+pub struct VoiceRequest {
+    pub call_sid: CallSid,
+    pub to: E164,
+    pub caller: CallerId,
+    pub raw_from: String,
+    pub status: CallStatus,
+}
+
+impl VoiceRequest {
+    pub fn from_form(form: &FormPairs) -> Result<Self, PayloadError> {
+        let call_sid = call_sid(form, "CallSid")?;
+        let to = E164::parse(required(form, "To")?).map_err(|_| PayloadError::Invalid("To"))?;
+        // A withheld caller ID may arrive as an empty or absent From; it is still a call.
+        let raw_from = form.get("From").unwrap_or_default().to_owned();
+        let status = match form.get("CallStatus").filter(|s| !s.is_empty()) {
+            Some(s) => CallStatus::parse(s).map_err(|_| PayloadError::Invalid("CallStatus"))?,
+            None => CallStatus::Ringing,
+        };
+        Ok(Self { call_sid, to, caller: CallerId::parse(&raw_from), raw_from, status })
+    }
+}
+
+/// A call status callback: the number's own (parent leg) or a `<Number statusCallback>`
+/// one for the forwarded leg, which carries `ParentCallSid`.
+#[derive(Debug, Clone)]
+pub struct StatusCallback {
+    pub call_sid: CallSid,
+    pub parent_call_sid: Option<CallSid>,
+    pub status: CallStatus,
+    pub duration_seconds: Option<i32>,
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+impl StatusCallback {
+    pub fn from_form(form: &FormPairs) -> Result<Self, PayloadError> {
+        let parent_call_sid = match form.get("ParentCallSid").filter(|v| !v.is_empty()) {
+            Some(_) => Some(call_sid(form, "ParentCallSid")?),
+            None => None,
+        };
+        Ok(Self {
+            call_sid: call_sid(form, "CallSid")?,
+            parent_call_sid,
+            status: CallStatus::parse(required(form, "CallStatus")?)
+                .map_err(|_| PayloadError::Invalid("CallStatus"))?,
+            duration_seconds: optional_seconds(form, "CallDuration")?,
+            timestamp: timestamp(form),
+        })
+    }
+
+    /// The call this callback is about from calltrack's point of view: the parent's for a
+    /// child leg, since a forwarded leg never gets a session of its own.
+    pub fn session_call_sid(&self) -> &CallSid {
+        self.parent_call_sid.as_ref().unwrap_or(&self.call_sid)
+    }
+
+    pub fn is_child_leg(&self) -> bool {
+        self.parent_call_sid.is_some()
+    }
+}
+
+/// The `<Dial action>` callback, sent when the forwarded leg ends.
+#[derive(Debug, Clone)]
+pub struct DialAction {
+    pub call_sid: CallSid,
+    pub outcome: DialOutcome,
+}
+
+impl DialAction {
+    pub fn from_form(form: &FormPairs) -> Result<Self, PayloadError> {
+        let status = CallStatus::parse(required(form, "DialCallStatus")?)
+            .map_err(|_| PayloadError::Invalid("DialCallStatus"))?;
+        Ok(Self {
+            call_sid: call_sid(form, "CallSid")?,
+            outcome: DialOutcome { status, talk_seconds: optional_seconds(form, "DialCallDuration")? },
+        })
+    }
+}
+
+/// A recording status callback.
+#[derive(Debug, Clone)]
+pub struct RecordingCallback {
+    pub call_sid: CallSid,
+    pub recording_sid: String,
+    pub recording_url: String,
+    pub status: String,
+    pub duration_seconds: Option<i32>,
+}
+
+impl RecordingCallback {
+    pub fn from_form(form: &FormPairs) -> Result<Self, PayloadError> {
+        let recording_sid = required(form, "RecordingSid")?;
+        if !recording_sid.starts_with("RE") || recording_sid.len() != 34 {
+            return Err(PayloadError::Invalid("RecordingSid"));
+        }
+        Ok(Self {
+            call_sid: call_sid(form, "CallSid")?,
+            recording_sid: recording_sid.to_owned(),
+            recording_url: required(form, "RecordingUrl")?.to_owned(),
+            status: form.get("RecordingStatus").unwrap_or("completed").to_owned(),
+            duration_seconds: optional_seconds(form, "RecordingDuration")?,
+        })
+    }
+
+    /// Only a finished recording has a playable URL; `absent` and `failed` leave the session alone.
+    pub fn is_completed(&self) -> bool {
+        self.status == "completed"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SID: &str = "CA1234567890abcdef1234567890abcdef";
+    const PARENT: &str = "CAffffffffffffffffffffffffffffffff";
+
+    #[test]
+    fn voice_request_needs_call_sid_and_to() {
+        let form = FormPairs::from_pairs([("To", "+14155550100")]);
+        assert_eq!(VoiceRequest::from_form(&form).unwrap_err(), PayloadError::Missing("CallSid"));
+        let form = FormPairs::from_pairs([("CallSid", SID)]);
+        assert_eq!(VoiceRequest::from_form(&form).unwrap_err(), PayloadError::Missing("To"));
+    }
+
+    #[test]
+    fn voice_request_without_from_is_a_withheld_caller() {
+        let form = FormPairs::from_pairs([("CallSid", SID), ("To", "+14155550100")]);
+        let voice = VoiceRequest::from_form(&form).unwrap();
+        assert_eq!(voice.caller, CallerId::Withheld);
+        assert_eq!(voice.status, CallStatus::Ringing);
+    }
+
+    #[test]
+    fn child_leg_status_maps_to_the_parent() {
+        let form = FormPairs::from_pairs([
+            ("CallSid", SID),
+            ("ParentCallSid", PARENT),
+            ("CallStatus", "completed"),
+            ("CallDuration", "42"),
+            ("Timestamp", "Wed, 25 Nov 2026 14:52:22 +0000"),
+        ]);
+        let cb = StatusCallback::from_form(&form).unwrap();
+        assert_eq!(cb.session_call_sid().as_str(), PARENT);
+        assert_eq!(cb.duration_seconds, Some(42));
+        assert!(cb.timestamp.is_some());
+    }
+
+    #[test]
+    fn bad_numbers_and_statuses_are_invalid_not_missing() {
+        let form = FormPairs::from_pairs([("CallSid", SID), ("CallStatus", "exploded")]);
+        assert_eq!(StatusCallback::from_form(&form).unwrap_err(), PayloadError::Invalid("CallStatus"));
+        let form = FormPairs::from_pairs([("CallSid", SID), ("CallStatus", "completed"), ("CallDuration", "-1")]);
+        assert_eq!(StatusCallback::from_form(&form).unwrap_err(), PayloadError::Invalid("CallDuration"));
+    }
+}

@@ -1,0 +1,147 @@
+//! TwiML answers, rendered from the files in `twiml_templates/` with every value XML-escaped.
+
+use minijinja::{Environment, context};
+
+/// What the voice webhook answers for a tracked, active number.
+#[derive(Debug, Clone)]
+pub struct ForwardCall<'a> {
+    pub forward_to: &'a str,
+    /// Spoken before the call is forwarded; `None` says nothing.
+    pub notice: Option<&'a str>,
+    pub record: bool,
+    pub dial_action_url: &'a str,
+    pub status_callback_url: &'a str,
+    pub recording_callback_url: &'a str,
+}
+
+/// The compiled TwiML templates. Built once at start-up; rendering is cheap.
+pub struct Twiml {
+    env: Environment<'static>,
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("voice_forward.xml", include_str!("../../twiml_templates/voice_forward.xml")),
+    ("reject.xml", include_str!("../../twiml_templates/reject.xml")),
+    ("number_inactive.xml", include_str!("../../twiml_templates/number_inactive.xml")),
+    ("dial_complete.xml", include_str!("../../twiml_templates/dial_complete.xml")),
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("TwiML template failed to render")]
+pub struct TwimlError(#[from] minijinja::Error);
+
+impl Twiml {
+    /// Compiles the templates; fails only if a template file is broken, which tests catch.
+    pub fn new() -> Result<Self, TwimlError> {
+        let mut env = Environment::new();
+        // Every interpolated value goes through XML escaping; there is no way to opt out.
+        env.set_formatter(|out, _state, value| {
+            if !value.is_undefined() && !value.is_none() {
+                out.write_str(&xml_escape(&value.to_string()))?;
+            }
+            Ok(())
+        });
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)?;
+        }
+        Ok(Self { env })
+    }
+
+    pub fn forward(&self, call: &ForwardCall<'_>) -> Result<String, TwimlError> {
+        self.render(
+            "voice_forward.xml",
+            context! {
+                forward_to => call.forward_to,
+                notice => call.notice,
+                record => call.record,
+                dial_action_url => call.dial_action_url,
+                status_callback_url => call.status_callback_url,
+                recording_callback_url => call.recording_callback_url,
+            },
+        )
+    }
+
+    pub fn reject(&self) -> Result<String, TwimlError> {
+        self.render("reject.xml", context! {})
+    }
+
+    pub fn number_inactive(&self) -> Result<String, TwimlError> {
+        self.render("number_inactive.xml", context! {})
+    }
+
+    pub fn dial_complete(&self) -> Result<String, TwimlError> {
+        self.render("dial_complete.xml", context! {})
+    }
+
+    fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, TwimlError> {
+        let mut out = self.env.get_template(name)?.render(ctx)?;
+        out.push('\n');
+        Ok(out)
+    }
+}
+
+/// Escapes the five XML specials and drops the characters XML 1.0 forbids outright, which
+/// no escape can represent.
+fn xml_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(notice: Option<&'static str>, record: bool) -> ForwardCall<'static> {
+        ForwardCall {
+            forward_to: "+14155550199",
+            notice,
+            record,
+            dial_action_url: "https://calltrack.example.com/twilio/dial-complete",
+            status_callback_url: "https://calltrack.example.com/twilio/status",
+            recording_callback_url: "https://calltrack.example.com/twilio/recording",
+        }
+    }
+
+    #[test]
+    fn forward_with_notice_and_recording() {
+        let twiml = Twiml::new().unwrap();
+        insta::assert_snapshot!(twiml.forward(&call(Some("This call may be recorded."), true)).unwrap());
+    }
+
+    #[test]
+    fn forward_without_notice_or_recording() {
+        let twiml = Twiml::new().unwrap();
+        insta::assert_snapshot!(twiml.forward(&call(None, false)).unwrap());
+    }
+
+    #[test]
+    fn every_value_is_escaped_and_control_characters_dropped() {
+        let twiml = Twiml::new().unwrap();
+        let hostile = ForwardCall {
+            notice: Some("Tom & Jerry's <b>\"deals\"</b>\u{1}\u{7}"),
+            dial_action_url: "https://h/x?a=1&b=\"2\"",
+            ..call(None, true)
+        };
+        insta::assert_snapshot!(twiml.forward(&hostile).unwrap());
+    }
+
+    #[test]
+    fn fixed_answers() {
+        let twiml = Twiml::new().unwrap();
+        insta::assert_snapshot!("reject", twiml.reject().unwrap());
+        insta::assert_snapshot!("number_inactive", twiml.number_inactive().unwrap());
+        insta::assert_snapshot!("dial_complete", twiml.dial_complete().unwrap());
+    }
+}
