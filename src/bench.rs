@@ -1,4 +1,6 @@
 //! placeholder
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {}
-pub async fn run(_a: BenchArgs) -> anyhow::Result<()> { Ok(()) }
+pub async fn run(_a: BenchArgs) -> anyhow::Result<()> {
+    Ok(())
+}

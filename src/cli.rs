@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "calltrack", version, about = "Twilio call tracking for direct-mail campaigns")]
+#[command(
+    name = "calltrack",
+    version,
+    about = "Twilio call tracking for direct-mail campaigns"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -15,7 +15,10 @@ pub enum ConfigError {
 }
 
 fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { name, reason: reason.into() }
+    ConfigError::Invalid {
+        name,
+        reason: reason.into(),
+    }
 }
 
 /// Where the database is: a URL, or the embedded cluster under a data directory.
@@ -30,7 +33,9 @@ impl DatabaseSource {
         match env("DATABASE_URL") {
             Some(url) => Self::Url(url.into()),
             None => Self::Embedded {
-                data_dir: env("CALLTRACK_DATA_DIR").unwrap_or_else(|| ".calltrack".into()).into(),
+                data_dir: env("CALLTRACK_DATA_DIR")
+                    .unwrap_or_else(|| ".calltrack".into())
+                    .into(),
             },
         }
     }
@@ -52,7 +57,10 @@ impl PublicBaseUrl {
             return Err(invalid("PUBLIC_BASE_URL", "has no host"));
         }
         if rest.contains(['?', '#', ' ']) {
-            return Err(invalid("PUBLIC_BASE_URL", "must not contain a query, fragment or space"));
+            return Err(invalid(
+                "PUBLIC_BASE_URL",
+                "must not contain a query, fragment or space",
+            ));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -133,8 +141,9 @@ impl Settings {
         let env = &|name: &str| raw_env(name).filter(|v| !v.trim().is_empty());
         let required = |name: &'static str| env(name).ok_or(ConfigError::Missing(name));
         let bind_raw = env("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
-        let bind_addr: SocketAddr =
-            bind_raw.parse().map_err(|_| invalid("BIND_ADDR", "expected host:port, e.g. 127.0.0.1:8080"))?;
+        let bind_addr: SocketAddr = bind_raw
+            .parse()
+            .map_err(|_| invalid("BIND_ADDR", "expected host:port, e.g. 127.0.0.1:8080"))?;
         let public_base_url = match env("PUBLIC_BASE_URL") {
             Some(url) => PublicBaseUrl::parse(&url)?,
             None => PublicBaseUrl::parse(&format!("http://{bind_addr}"))?,
@@ -144,13 +153,17 @@ impl Settings {
             (Some(from), None) => Some(SmsSender::From(from)),
             (None, None) => None,
         };
-        let record_calls = match env("RECORD_CALLS").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let record_calls = match env("RECORD_CALLS")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("true" | "1" | "yes") => true,
             Some("false" | "0" | "no") => false,
             Some(_) => return Err(invalid("RECORD_CALLS", "expected true or false")),
         };
-        let recording_notice = raw_env("RECORDING_NOTICE")
-            .unwrap_or_else(|| "This call may be recorded.".to_owned());
+        let recording_notice =
+            raw_env("RECORDING_NOTICE").unwrap_or_else(|| "This call may be recorded.".to_owned());
         let recording_notice =
             Some(recording_notice).filter(|n| record_calls && !n.trim().is_empty());
         Ok(Self {
@@ -168,7 +181,10 @@ impl Settings {
             },
             jwt_secret: required("JWT_SECRET")?.into(),
             gift_card_key: std::sync::Arc::new(parse_gift_card_key(&required("GIFT_CARD_KEY")?)?),
-            voice: VoiceSettings { record_calls, recording_notice },
+            voice: VoiceSettings {
+                record_calls,
+                recording_notice,
+            },
             log_format: LogFormat::from_lookup(env),
         })
     }
@@ -202,8 +218,10 @@ mod tests {
     use super::*;
 
     fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         move |name: &str| map.get(name).cloned()
     }
 
@@ -224,22 +242,36 @@ mod tests {
         assert_eq!(settings.bind_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(settings.public_base_url.as_str(), "http://127.0.0.1:8080");
         assert!(settings.voice.record_calls);
-        assert_eq!(settings.voice.recording_notice.as_deref(), Some("This call may be recorded."));
+        assert_eq!(
+            settings.voice.recording_notice.as_deref(),
+            Some("This call may be recorded.")
+        );
         assert!(matches!(settings.database, DatabaseSource::Embedded { .. }));
     }
 
     #[test]
     fn each_missing_required_variable_is_named() {
-        for name in ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "JWT_SECRET", "GIFT_CARD_KEY"] {
+        for name in [
+            "TWILIO_ACCOUNT_SID",
+            "TWILIO_AUTH_TOKEN",
+            "JWT_SECRET",
+            "GIFT_CARD_KEY",
+        ] {
             let vars: Vec<_> = complete().into_iter().filter(|(k, _)| *k != name).collect();
-            assert_eq!(Settings::from_lookup(&lookup(&vars)).unwrap_err(), ConfigError::Missing(name));
+            assert_eq!(
+                Settings::from_lookup(&lookup(&vars)).unwrap_err(),
+                ConfigError::Missing(name)
+            );
         }
     }
 
     #[test]
     fn public_base_url_keeps_a_prefix_and_drops_a_trailing_slash() {
         let url = PublicBaseUrl::parse("https://example.com/hooks/").unwrap();
-        assert_eq!(url.join("/twilio/voice"), "https://example.com/hooks/twilio/voice");
+        assert_eq!(
+            url.join("/twilio/voice"),
+            "https://example.com/hooks/twilio/voice"
+        );
         assert!(PublicBaseUrl::parse("example.com").is_err());
         assert!(PublicBaseUrl::parse("https://example.com/?a=1").is_err());
     }

@@ -18,7 +18,9 @@ async fn main() -> ExitCode {
             Err(error) => Err(error.into()),
         },
         Command::Migrate => startup::migrate(&DatabaseSource::from_lookup(&env)).await,
-        Command::Simulate { what: SimulateCommand::Call(args) } => simulate::call(args).await,
+        Command::Simulate {
+            what: SimulateCommand::Call(args),
+        } => simulate::call(args).await,
         Command::Bench(args) => bench::run(args).await,
     };
     match result {

@@ -1,4 +1,6 @@
 //! placeholder
 #[derive(Debug, clap::Args)]
 pub struct CallArgs {}
-pub async fn call(_a: CallArgs) -> anyhow::Result<()> { Ok(()) }
+pub async fn call(_a: CallArgs) -> anyhow::Result<()> {
+    Ok(())
+}

@@ -42,7 +42,10 @@ impl Application {
             twiml: Arc::new(Twiml::new()?),
             voice: Arc::new(settings.voice.clone()),
         };
-        Ok(Self { listener, router: with_request_ids(routes::router(state)) })
+        Ok(Self {
+            listener,
+            router: with_request_ids(routes::router(state)),
+        })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -50,7 +53,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
@@ -74,7 +80,10 @@ fn with_request_ids(router: Router) -> Router {
 }
 
 /// Opens the configured database, applies migrations and returns a pool over it.
-pub async fn open_and_migrate(source: &DatabaseSource, pool_size: usize) -> anyhow::Result<(Database, PgPool)> {
+pub async fn open_and_migrate(
+    source: &DatabaseSource,
+    pool_size: usize,
+) -> anyhow::Result<(Database, PgPool)> {
     let source = source.clone();
     let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
     let mut client = db::pool::connect(&database.config).await?;
@@ -114,7 +123,10 @@ async fn keep_event_partitions_ahead(pool: PgPool) {
             Err(e) => Err(e.into()),
         };
         if let Err(error) = result {
-            tracing::warn!(error = format!("{error:#}"), "could not create events partitions");
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "could not create events partitions"
+            );
         }
     }
 }

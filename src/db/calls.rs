@@ -16,7 +16,10 @@ pub enum NumberLookup {
     /// Tracked, but switched off or released.
     Inactive,
     /// Tracked and active: the session exists (created now or by an earlier retry).
-    Active { forward_to_number: String, session: Option<NewSession> },
+    Active {
+        forward_to_number: String,
+        session: Option<NewSession>,
+    },
 }
 
 /// The session a voice webhook created; `None` in [`NumberLookup::Active`] means a retry.
@@ -99,7 +102,9 @@ pub async fn record_incoming_call(
         )
         .await
         .context("recording the incoming call failed")?;
-    let Some(row) = row else { return Ok(NumberLookup::Unknown) };
+    let Some(row) = row else {
+        return Ok(NumberLookup::Unknown);
+    };
     if !row.get::<_, bool>(0) {
         return Ok(NumberLookup::Inactive);
     }
@@ -107,7 +112,10 @@ pub async fn record_incoming_call(
         id,
         matched: row.get::<_, Option<&str>>(3) == Some("matched"),
     });
-    Ok(NumberLookup::Active { forward_to_number: row.get(1), session })
+    Ok(NumberLookup::Active {
+        forward_to_number: row.get(1),
+        session,
+    })
 }
 
 /// What a status, dial or recording callback says about a session.
@@ -134,8 +142,7 @@ UPDATE call_sessions SET
     call_answered_at = COALESCE(call_answered_at, $5::timestamptz),
     call_ended_at = GREATEST(call_ended_at, $6::timestamptz),
     call_duration_seconds = GREATEST(call_duration_seconds, $7::integer),
-    talk_seconds = GREATEST(talk_seconds, $8::integer),
-    updated_at = now()
+    talk_seconds = GREATEST(talk_seconds, $8::integer)
 WHERE twilio_call_sid = $1
 ";
 
@@ -169,13 +176,15 @@ pub async fn apply_progress(
 
 impl CallProgress {
     /// The progress a `<Dial action>` reports: its outcome, and the talk time if answered.
+    /// It carries no timestamp of its own, so it leaves the end of the call to the status
+    /// callbacks, and its answer time (now less the talk time) only fills a gap.
     pub fn from_dial(outcome: &DialOutcome, now: DateTime<Utc>) -> Self {
         let answered = outcome.status == CallStatus::Completed;
         let talk = outcome.talk_seconds.filter(|_| answered);
         Self {
             status: Some(outcome.status),
             answered_at: talk.map(|s| now - chrono::Duration::seconds(i64::from(s))),
-            ended_at: Some(now),
+            ended_at: None,
             duration_seconds: None,
             talk_seconds: talk,
         }
@@ -204,10 +213,16 @@ pub async fn record_recording(
             "UPDATE call_sessions SET
                 recording_sid = $2, recording_url = $3,
                 recording_duration = COALESCE($4, recording_duration),
-                recording_status = $5, updated_at = now()
+                recording_status = $5
              WHERE twilio_call_sid = $1
                AND (recording_sid IS NULL OR recording_sid = $2)",
-            &[&call_sid.as_str(), &recording.sid, &recording.url, &recording.duration_seconds, &recording.status],
+            &[
+                &call_sid.as_str(),
+                &recording.sid,
+                &recording.url,
+                &recording.duration_seconds,
+                &recording.status,
+            ],
         )
         .await
         .context("storing the recording failed")?;

@@ -28,18 +28,27 @@ impl EmbeddedCluster {
         let bin_dir = find_bin_dir()?;
         std::fs::create_dir_all(root)
             .with_context(|| format!("cannot create CALLTRACK_DATA_DIR {}", root.display()))?;
-        let root = root.canonicalize().context("cannot resolve CALLTRACK_DATA_DIR")?;
+        let root = root
+            .canonicalize()
+            .context("cannot resolve CALLTRACK_DATA_DIR")?;
         let data_dir = root.join("pgdata");
         let socket_dir = root.join("run");
         std::fs::create_dir_all(&socket_dir)?;
         let run_as = server_user()?;
         if let Some((uid, gid)) = run_as {
             for dir in [&root, &socket_dir] {
-                std::os::unix::fs::chown(dir, Some(uid), Some(gid))
-                    .with_context(|| format!("cannot hand {} to the postgres user", dir.display()))?;
+                std::os::unix::fs::chown(dir, Some(uid), Some(gid)).with_context(|| {
+                    format!("cannot hand {} to the postgres user", dir.display())
+                })?;
             }
         }
-        let mut cluster = Self { data_dir, socket_dir, bin_dir, run_as, started_here: false };
+        let mut cluster = Self {
+            data_dir,
+            socket_dir,
+            bin_dir,
+            run_as,
+            started_here: false,
+        };
         if !cluster.data_dir.join("PG_VERSION").exists() {
             cluster.initdb()?;
         }
@@ -53,13 +62,20 @@ impl EmbeddedCluster {
     /// Connection settings for the cluster's `postgres` database over its socket.
     pub fn pg_config(&self) -> tokio_postgres::Config {
         let mut config = tokio_postgres::Config::new();
-        config.host_path(&self.socket_dir).port(PORT).user("postgres").dbname("postgres");
+        config
+            .host_path(&self.socket_dir)
+            .port(PORT)
+            .user("postgres")
+            .dbname("postgres");
         config
     }
 
     /// A libpq-style URL for the same database, for child processes and `psql`.
     pub fn url(&self) -> String {
-        format!("postgresql://postgres@/postgres?host={}&port={PORT}", self.socket_dir.display())
+        format!(
+            "postgresql://postgres@/postgres?host={}&port={PORT}",
+            self.socket_dir.display()
+        )
     }
 
     pub fn started_here(&self) -> bool {
@@ -86,12 +102,24 @@ impl EmbeddedCluster {
     fn initdb(&self) -> anyhow::Result<()> {
         let output = self
             .command("initdb")
-            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "-D"])
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "-D",
+            ])
             .arg(&self.data_dir)
             .output()
             .context("cannot run initdb")?;
         if !output.status.success() {
-            bail!("initdb failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+            bail!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
         }
         Ok(())
     }
@@ -141,7 +169,9 @@ impl EmbeddedCluster {
 
 /// PostgreSQL refuses to run as root, so a root process runs it as the `postgres` user.
 fn server_user() -> anyhow::Result<Option<(u32, u32)>> {
-    let euid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX);
+    let euid = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX);
     if euid != 0 {
         return Ok(None);
     }

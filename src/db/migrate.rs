@@ -24,15 +24,20 @@ macro_rules! migration {
 }
 
 /// Every migration, in order. A test checks this list against the directory.
-pub const MIGRATIONS: &[Migration] =
-    &[migration!(1, "platform_schema"), migration!(2, "call_tracking")];
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "platform_schema"),
+    migration!(2, "call_tracking"),
+];
 
 /// An arbitrary constant naming calltrack's migration lock among advisory locks.
 const MIGRATION_LOCK_KEY: i64 = 0x6361_6c6c_7472_6b01;
 
 impl Migration {
     pub fn checksum(&self) -> String {
-        Sha256::digest(self.sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        Sha256::digest(self.sql.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -43,7 +48,12 @@ pub fn fingerprint() -> String {
         hasher.update(m.version.to_be_bytes());
         hasher.update(m.sql.as_bytes());
     }
-    hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    hasher
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Applies the pending migrations and returns the versions it applied. Refuses to run if an
@@ -54,7 +64,9 @@ pub async fn run(client: &mut Client) -> anyhow::Result<Vec<i32>> {
         .await
         .context("cannot take the migration lock")?;
     let result = apply_pending(client).await;
-    let unlock = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY]).await;
+    let unlock = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+        .await;
     let applied = result?;
     unlock.context("cannot release the migration lock")?;
     Ok(applied)
@@ -73,7 +85,10 @@ async fn apply_pending(client: &mut Client) -> anyhow::Result<Vec<i32>> {
         .await
         .context("cannot create the migrations table")?;
     let rows = client
-        .query("SELECT version, checksum FROM calltrack_schema_migrations", &[])
+        .query(
+            "SELECT version, checksum FROM calltrack_schema_migrations",
+            &[],
+        )
         .await?;
     let applied: Vec<(i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     let mut newly_applied = Vec::new();
@@ -88,16 +103,23 @@ async fn apply_pending(client: &mut Client) -> anyhow::Result<Vec<i32>> {
             None => {}
         }
         let tx = client.transaction().await?;
-        tx.batch_execute(migration.sql)
-            .await
-            .with_context(|| format!("migration V{}__{} failed", migration.version, migration.name))?;
+        tx.batch_execute(migration.sql).await.with_context(|| {
+            format!(
+                "migration V{}__{} failed",
+                migration.version, migration.name
+            )
+        })?;
         tx.execute(
             "INSERT INTO calltrack_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
             &[&migration.version, &migration.name, &migration.checksum()],
         )
         .await?;
         tx.commit().await?;
-        tracing::info!(version = migration.version, name = migration.name, "applied migration");
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
         newly_applied.push(migration.version);
     }
     Ok(newly_applied)
@@ -125,8 +147,10 @@ mod tests {
             .filter(|n| n.ends_with(".sql"))
             .collect();
         files.sort_by_key(|n| n[1..].split("__").next().unwrap().parse::<i32>().unwrap());
-        let listed: Vec<String> =
-            MIGRATIONS.iter().map(|m| format!("V{}__{}.sql", m.version, m.name)).collect();
+        let listed: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|m| format!("V{}__{}.sql", m.version, m.name))
+            .collect();
         assert_eq!(files, listed);
     }
 

@@ -30,7 +30,10 @@ impl Database {
             }),
             DatabaseSource::Embedded { data_dir } => {
                 let cluster = EmbeddedCluster::start(data_dir)?;
-                Ok(Self { config: cluster.pg_config(), embedded: Some(cluster) })
+                Ok(Self {
+                    config: cluster.pg_config(),
+                    embedded: Some(cluster),
+                })
             }
         }
     }
@@ -50,14 +53,22 @@ pub fn pool(config: tokio_postgres::Config, max_size: usize) -> anyhow::Result<P
     let manager = Manager::from_config(
         config,
         NoTls,
-        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
     );
-    Pool::builder(manager).max_size(max_size).build().context("cannot build the connection pool")
+    Pool::builder(manager)
+        .max_size(max_size)
+        .build()
+        .context("cannot build the connection pool")
 }
 
 /// Opens one plain connection, driving it on the current runtime.
 pub async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = config.connect(NoTls).await.context("cannot connect to PostgreSQL")?;
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .context("cannot connect to PostgreSQL")?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::warn!(%error, "database connection closed with an error");

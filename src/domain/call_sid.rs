@@ -14,7 +14,11 @@ impl CallSid {
         let valid = raw.len() == 34
             && raw.starts_with("CA")
             && raw[2..].bytes().all(|b| b.is_ascii_hexdigit());
-        if valid { Ok(Self(raw.to_owned())) } else { Err(CallSidError) }
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(CallSidError)
+        }
     }
 
     pub fn as_str(&self) -> &str {

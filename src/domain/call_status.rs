@@ -76,7 +76,10 @@ impl CallStatus {
 
     /// Terminal statuses that mean nobody talked: busy, no-answer, failed, canceled.
     pub fn is_missed(self) -> bool {
-        matches!(self, Self::Busy | Self::NoAnswer | Self::Failed | Self::Canceled)
+        matches!(
+            self,
+            Self::Busy | Self::NoAnswer | Self::Failed | Self::Canceled
+        )
     }
 }
 
@@ -100,7 +103,10 @@ mod tests {
     #[test]
     fn ranks_only_grow_along_the_call() {
         let road = ["initiated", "ringing", "in-progress", "completed"];
-        let ranks: Vec<_> = road.iter().map(|s| CallStatus::parse(s).unwrap().rank()).collect();
+        let ranks: Vec<_> = road
+            .iter()
+            .map(|s| CallStatus::parse(s).unwrap().rank())
+            .collect();
         assert!(ranks.windows(2).all(|w| w[0] < w[1]));
     }
 

@@ -20,8 +20,8 @@ impl E164 {
         if trimmed.is_empty() {
             return Err(PhoneError::NotANumber);
         }
-        let number =
-            phonenumber::parse(Some(country::Id::US), trimmed).map_err(|_| PhoneError::NotANumber)?;
+        let number = phonenumber::parse(Some(country::Id::US), trimmed)
+            .map_err(|_| PhoneError::NotANumber)?;
         let formatted = number.format().mode(Mode::E164).to_string();
         let digits = formatted.len().saturating_sub(1);
         if !(8..=16).contains(&formatted.len()) || digits < 7 {
@@ -84,7 +84,10 @@ const WITHHELD_MARKERS: &[&str] = &[
 impl CallerId {
     pub fn parse(raw: &str) -> Self {
         let trimmed = raw.trim();
-        if WITHHELD_MARKERS.iter().any(|m| m.eq_ignore_ascii_case(trimmed)) {
+        if WITHHELD_MARKERS
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(trimmed))
+        {
             return Self::Withheld;
         }
         E164::parse(trimmed).map_or(Self::Withheld, Self::Number)
@@ -119,7 +122,10 @@ mod tests {
 
     #[test]
     fn international_numbers_keep_their_country() {
-        assert_eq!(E164::parse("+44 20 7946 0958").unwrap().as_str(), "+442079460958");
+        assert_eq!(
+            E164::parse("+44 20 7946 0958").unwrap().as_str(),
+            "+442079460958"
+        );
     }
 
     #[test]
@@ -131,15 +137,28 @@ mod tests {
 
     #[test]
     fn withheld_markers_are_recognised_however_written() {
-        for raw in ["anonymous", "Anonymous", "+266696687", "+7378742833", "", "sip:x@y"] {
+        for raw in [
+            "anonymous",
+            "Anonymous",
+            "+266696687",
+            "+7378742833",
+            "",
+            "sip:x@y",
+        ] {
             assert_eq!(CallerId::parse(raw), CallerId::Withheld, "{raw}");
         }
-        assert!(matches!(CallerId::parse("+14155550100"), CallerId::Number(_)));
+        assert!(matches!(
+            CallerId::parse("+14155550100"),
+            CallerId::Number(_)
+        ));
     }
 
     #[test]
     fn masking_hides_the_middle() {
-        assert_eq!(E164::parse("+14155552671").unwrap().masked(), "+1415***2671");
+        assert_eq!(
+            E164::parse("+14155552671").unwrap().masked(),
+            "+1415***2671"
+        );
         assert_eq!(mask_phone("123"), "***");
     }
 }

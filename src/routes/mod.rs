@@ -43,6 +43,9 @@ pub fn router(state: AppState) -> Router {
         .route("/twilio/voice", post(webhooks::voice::incoming_call))
         .route("/twilio/status", post(webhooks::status::call_status))
         .route("/twilio/dial-complete", post(webhooks::dial::dial_complete))
-        .route("/twilio/recording", post(webhooks::recording::recording_status))
+        .route(
+            "/twilio/recording",
+            post(webhooks::recording::recording_status),
+        )
         .with_state(state)
 }

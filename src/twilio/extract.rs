@@ -116,19 +116,24 @@ fn is_form(content_type: Option<&header::HeaderValue>) -> bool {
     content_type
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 async fn read_limited(body: Body) -> Result<bytes::Bytes, WebhookRejection> {
-    axum::body::to_bytes(body, MAX_WEBHOOK_BODY).await.map_err(|error| {
-        // to_bytes reports an exceeded limit as an error whose source is LengthLimitError.
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-        while let Some(e) = source {
-            if e.is::<http_body_util::LengthLimitError>() {
-                return WebhookRejection::TooLarge;
+    axum::body::to_bytes(body, MAX_WEBHOOK_BODY)
+        .await
+        .map_err(|error| {
+            // to_bytes reports an exceeded limit as an error whose source is LengthLimitError.
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+            while let Some(e) = source {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    return WebhookRejection::TooLarge;
+                }
+                source = e.source();
             }
-            source = e.source();
-        }
-        WebhookRejection::Unreadable
-    })
+            WebhookRejection::Unreadable
+        })
 }

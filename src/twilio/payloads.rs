@@ -15,7 +15,9 @@ pub enum PayloadError {
 }
 
 fn required<'a>(form: &'a FormPairs, key: &'static str) -> Result<&'a str, PayloadError> {
-    form.get(key).filter(|v| !v.is_empty()).ok_or(PayloadError::Missing(key))
+    form.get(key)
+        .filter(|v| !v.is_empty())
+        .ok_or(PayloadError::Missing(key))
 }
 
 fn call_sid(form: &FormPairs, key: &'static str) -> Result<CallSid, PayloadError> {
@@ -25,7 +27,12 @@ fn call_sid(form: &FormPairs, key: &'static str) -> Result<CallSid, PayloadError
 fn optional_seconds(form: &FormPairs, key: &'static str) -> Result<Option<i32>, PayloadError> {
     match form.get(key).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => v.parse::<i32>().ok().filter(|s| *s >= 0).map(Some).ok_or(PayloadError::Invalid(key)),
+        Some(v) => v
+            .parse::<i32>()
+            .ok()
+            .filter(|s| *s >= 0)
+            .map(Some)
+            .ok_or(PayloadError::Invalid(key)),
     }
 }
 
@@ -57,7 +64,13 @@ impl VoiceRequest {
             Some(s) => CallStatus::parse(s).map_err(|_| PayloadError::Invalid("CallStatus"))?,
             None => CallStatus::Ringing,
         };
-        Ok(Self { call_sid, to, caller: CallerId::parse(&raw_from), raw_from, status })
+        Ok(Self {
+            call_sid,
+            to,
+            caller: CallerId::parse(&raw_from),
+            raw_from,
+            status,
+        })
     }
 }
 
@@ -112,7 +125,10 @@ impl DialAction {
             .map_err(|_| PayloadError::Invalid("DialCallStatus"))?;
         Ok(Self {
             call_sid: call_sid(form, "CallSid")?,
-            outcome: DialOutcome { status, talk_seconds: optional_seconds(form, "DialCallDuration")? },
+            outcome: DialOutcome {
+                status,
+                talk_seconds: optional_seconds(form, "DialCallDuration")?,
+            },
         })
     }
 }
@@ -137,7 +153,10 @@ impl RecordingCallback {
             call_sid: call_sid(form, "CallSid")?,
             recording_sid: recording_sid.to_owned(),
             recording_url: required(form, "RecordingUrl")?.to_owned(),
-            status: form.get("RecordingStatus").unwrap_or("completed").to_owned(),
+            status: form
+                .get("RecordingStatus")
+                .unwrap_or("completed")
+                .to_owned(),
             duration_seconds: optional_seconds(form, "RecordingDuration")?,
         })
     }
@@ -158,9 +177,15 @@ mod tests {
     #[test]
     fn voice_request_needs_call_sid_and_to() {
         let form = FormPairs::from_pairs([("To", "+14155550100")]);
-        assert_eq!(VoiceRequest::from_form(&form).unwrap_err(), PayloadError::Missing("CallSid"));
+        assert_eq!(
+            VoiceRequest::from_form(&form).unwrap_err(),
+            PayloadError::Missing("CallSid")
+        );
         let form = FormPairs::from_pairs([("CallSid", SID)]);
-        assert_eq!(VoiceRequest::from_form(&form).unwrap_err(), PayloadError::Missing("To"));
+        assert_eq!(
+            VoiceRequest::from_form(&form).unwrap_err(),
+            PayloadError::Missing("To")
+        );
     }
 
     #[test]
@@ -189,8 +214,18 @@ mod tests {
     #[test]
     fn bad_numbers_and_statuses_are_invalid_not_missing() {
         let form = FormPairs::from_pairs([("CallSid", SID), ("CallStatus", "exploded")]);
-        assert_eq!(StatusCallback::from_form(&form).unwrap_err(), PayloadError::Invalid("CallStatus"));
-        let form = FormPairs::from_pairs([("CallSid", SID), ("CallStatus", "completed"), ("CallDuration", "-1")]);
-        assert_eq!(StatusCallback::from_form(&form).unwrap_err(), PayloadError::Invalid("CallDuration"));
+        assert_eq!(
+            StatusCallback::from_form(&form).unwrap_err(),
+            PayloadError::Invalid("CallStatus")
+        );
+        let form = FormPairs::from_pairs([
+            ("CallSid", SID),
+            ("CallStatus", "completed"),
+            ("CallDuration", "-1"),
+        ]);
+        assert_eq!(
+            StatusCallback::from_form(&form).unwrap_err(),
+            PayloadError::Invalid("CallDuration")
+        );
     }
 }

@@ -44,13 +44,21 @@ pub fn is_valid(auth_token: &[u8], url: &str, body: SignedBody<'_>, signature: &
                 return false;
             };
             let actual = hex_lower(&Sha256::digest(raw));
-            if !bool::from(actual.as_bytes().ct_eq(expected.to_ascii_lowercase().as_bytes())) {
+            if !bool::from(
+                actual
+                    .as_bytes()
+                    .ct_eq(expected.to_ascii_lowercase().as_bytes()),
+            ) {
                 return false;
             }
             &[]
         }
     };
-    let candidates = [Some(url.to_owned()), without_port(url), with_default_port(url)];
+    let candidates = [
+        Some(url.to_owned()),
+        without_port(url),
+        with_default_port(url),
+    ];
     // Evaluate every candidate so timing does not reveal which variant matched.
     candidates.iter().flatten().fold(false, |found, candidate| {
         let expected = compute(auth_token, candidate, params);
@@ -83,7 +91,13 @@ fn split_url(url: &str) -> Option<UrlParts<'_>> {
         Some(i) => (&hostport[..i], Some(&hostport[i + 1..])),
         None => (hostport, None),
     };
-    Some(UrlParts { scheme, userinfo, host, port, rest })
+    Some(UrlParts {
+        scheme,
+        userinfo,
+        host,
+        port,
+        rest,
+    })
 }
 
 fn without_port(url: &str) -> Option<String> {
@@ -102,7 +116,10 @@ fn with_default_port(url: &str) -> Option<String> {
         "http" => "80",
         _ => return None,
     };
-    Some(format!("{}://{}{}:{}{}", p.scheme, p.userinfo, p.host, port, p.rest))
+    Some(format!(
+        "{}://{}{}:{}{}",
+        p.scheme, p.userinfo, p.host, port, p.rest
+    ))
 }
 
 fn query_param(url: &str, name: &str) -> Option<String> {
@@ -122,7 +139,10 @@ mod tests {
     use super::*;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        items
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     fn twilio_example() -> Vec<(String, String)> {
@@ -139,16 +159,27 @@ mod tests {
 
     #[test]
     fn twilio_documented_example_matches() {
-        assert_eq!(compute(b"12345", EXAMPLE_URL, &twilio_example()), "GvWf1cFY/Q7PnoempGyD5oXAezc=");
+        assert_eq!(
+            compute(b"12345", EXAMPLE_URL, &twilio_example()),
+            "GvWf1cFY/Q7PnoempGyD5oXAezc="
+        );
         let params = twilio_example();
-        assert!(is_valid(b"12345", EXAMPLE_URL, SignedBody::Form(&params), "GvWf1cFY/Q7PnoempGyD5oXAezc="));
+        assert!(is_valid(
+            b"12345",
+            EXAMPLE_URL,
+            SignedBody::Form(&params),
+            "GvWf1cFY/Q7PnoempGyD5oXAezc="
+        ));
     }
 
     #[test]
     fn field_order_on_the_wire_does_not_matter() {
         let mut shuffled = twilio_example();
         shuffled.reverse();
-        assert_eq!(compute(b"12345", EXAMPLE_URL, &shuffled), "GvWf1cFY/Q7PnoempGyD5oXAezc=");
+        assert_eq!(
+            compute(b"12345", EXAMPLE_URL, &shuffled),
+            "GvWf1cFY/Q7PnoempGyD5oXAezc="
+        );
     }
 
     #[test]
@@ -156,11 +187,31 @@ mod tests {
         let mut altered = twilio_example();
         altered[4].1 = "+18005551213".into();
         let sig = "GvWf1cFY/Q7PnoempGyD5oXAezc=";
-        assert!(!is_valid(b"12345", EXAMPLE_URL, SignedBody::Form(&altered), sig));
+        assert!(!is_valid(
+            b"12345",
+            EXAMPLE_URL,
+            SignedBody::Form(&altered),
+            sig
+        ));
         let params = twilio_example();
-        assert!(!is_valid(b"12346", EXAMPLE_URL, SignedBody::Form(&params), sig));
-        assert!(!is_valid(b"12345", "https://mycompany.com/myapp.php?foo=1&bar=3", SignedBody::Form(&params), sig));
-        assert!(!is_valid(b"12345", EXAMPLE_URL, SignedBody::Form(&params), ""));
+        assert!(!is_valid(
+            b"12346",
+            EXAMPLE_URL,
+            SignedBody::Form(&params),
+            sig
+        ));
+        assert!(!is_valid(
+            b"12345",
+            "https://mycompany.com/myapp.php?foo=1&bar=3",
+            SignedBody::Form(&params),
+            sig
+        ));
+        assert!(!is_valid(
+            b"12345",
+            EXAMPLE_URL,
+            SignedBody::Form(&params),
+            ""
+        ));
     }
 
     #[test]
@@ -168,9 +219,19 @@ mod tests {
         let mut with_extra = twilio_example();
         with_extra.push(("StirVerstat".into(), "TN-Validation-Passed-A".into()));
         let sig = compute(b"12345", EXAMPLE_URL, &with_extra);
-        assert!(is_valid(b"12345", EXAMPLE_URL, SignedBody::Form(&with_extra), &sig));
+        assert!(is_valid(
+            b"12345",
+            EXAMPLE_URL,
+            SignedBody::Form(&with_extra),
+            &sig
+        ));
         let params = twilio_example();
-        assert!(!is_valid(b"12345", EXAMPLE_URL, SignedBody::Form(&params), &sig));
+        assert!(!is_valid(
+            b"12345",
+            EXAMPLE_URL,
+            SignedBody::Form(&params),
+            &sig
+        ));
     }
 
     #[test]
@@ -186,22 +247,59 @@ mod tests {
     #[test]
     fn port_variants_are_accepted_both_ways() {
         let params = twilio_example();
-        let signed_with_port = compute(b"12345", "https://mycompany.com:443/myapp.php?foo=1&bar=2", &params);
-        assert!(is_valid(b"12345", EXAMPLE_URL, SignedBody::Form(&params), &signed_with_port));
+        let signed_with_port = compute(
+            b"12345",
+            "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+            &params,
+        );
+        assert!(is_valid(
+            b"12345",
+            EXAMPLE_URL,
+            SignedBody::Form(&params),
+            &signed_with_port
+        ));
         let signed_without = compute(b"12345", EXAMPLE_URL, &params);
-        assert!(is_valid(b"12345", "https://mycompany.com:443/myapp.php?foo=1&bar=2", SignedBody::Form(&params), &signed_without));
+        assert!(is_valid(
+            b"12345",
+            "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+            SignedBody::Form(&params),
+            &signed_without
+        ));
         let http80 = compute(b"12345", "http://example.com:80/x", &params);
-        assert!(is_valid(b"12345", "http://example.com/x", SignedBody::Form(&params), &http80));
+        assert!(is_valid(
+            b"12345",
+            "http://example.com/x",
+            SignedBody::Form(&params),
+            &http80
+        ));
         // A different port is a different URL.
-        let other_port = compute(b"12345", "https://mycompany.com:8443/myapp.php?foo=1&bar=2", &params);
-        assert!(!is_valid(b"12345", EXAMPLE_URL, SignedBody::Form(&params), &other_port));
+        let other_port = compute(
+            b"12345",
+            "https://mycompany.com:8443/myapp.php?foo=1&bar=2",
+            &params,
+        );
+        assert!(!is_valid(
+            b"12345",
+            EXAMPLE_URL,
+            SignedBody::Form(&params),
+            &other_port
+        ));
     }
 
     #[test]
     fn userinfo_and_ipv6_hosts_keep_their_shape() {
-        assert_eq!(without_port("https://u:p@h:99/x").as_deref(), Some("https://u:p@h/x"));
-        assert_eq!(with_default_port("https://u:p@h/x").as_deref(), Some("https://u:p@h:443/x"));
-        assert_eq!(without_port("http://[::1]:8080/x").as_deref(), Some("http://[::1]/x"));
+        assert_eq!(
+            without_port("https://u:p@h:99/x").as_deref(),
+            Some("https://u:p@h/x")
+        );
+        assert_eq!(
+            with_default_port("https://u:p@h/x").as_deref(),
+            Some("https://u:p@h:443/x")
+        );
+        assert_eq!(
+            without_port("http://[::1]:8080/x").as_deref(),
+            Some("http://[::1]/x")
+        );
         assert_eq!(without_port("http://[::1]/x"), None);
     }
 
@@ -212,7 +310,12 @@ mod tests {
         let url = format!("https://mycompany.com/myapp?bodySHA256={hash}");
         let sig = compute(b"12345", &url, &[]);
         assert!(is_valid(b"12345", &url, SignedBody::Raw(body), &sig));
-        assert!(!is_valid(b"12345", &url, SignedBody::Raw(b"{\"property\":\"other\"}"), &sig));
+        assert!(!is_valid(
+            b"12345",
+            &url,
+            SignedBody::Raw(b"{\"property\":\"other\"}"),
+            &sig
+        ));
         let unhashed = "https://mycompany.com/myapp";
         let sig = compute(b"12345", unhashed, &[]);
         assert!(!is_valid(b"12345", unhashed, SignedBody::Raw(body), &sig));

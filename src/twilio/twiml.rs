@@ -20,10 +20,22 @@ pub struct Twiml {
 }
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("voice_forward.xml", include_str!("../../twiml_templates/voice_forward.xml")),
-    ("reject.xml", include_str!("../../twiml_templates/reject.xml")),
-    ("number_inactive.xml", include_str!("../../twiml_templates/number_inactive.xml")),
-    ("dial_complete.xml", include_str!("../../twiml_templates/dial_complete.xml")),
+    (
+        "voice_forward.xml",
+        include_str!("../../twiml_templates/voice_forward.xml"),
+    ),
+    (
+        "reject.xml",
+        include_str!("../../twiml_templates/reject.xml"),
+    ),
+    (
+        "number_inactive.xml",
+        include_str!("../../twiml_templates/number_inactive.xml"),
+    ),
+    (
+        "dial_complete.xml",
+        include_str!("../../twiml_templates/dial_complete.xml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +129,11 @@ mod tests {
     #[test]
     fn forward_with_notice_and_recording() {
         let twiml = Twiml::new().unwrap();
-        insta::assert_snapshot!(twiml.forward(&call(Some("This call may be recorded."), true)).unwrap());
+        insta::assert_snapshot!(
+            twiml
+                .forward(&call(Some("This call may be recorded."), true))
+                .unwrap()
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub async fn call_status(
 }
 
 /// The forwarded leg decides whether the business answered and for how long they talked;
-/// the parent leg says when the whole call ended and how long it lasted.
+/// the parent leg says how long the whole call lasted. The end is the later of the two ends.
 fn progress_of(callback: &StatusCallback) -> CallProgress {
     let at = callback.timestamp.unwrap_or_else(Utc::now);
     let status = callback.status;
@@ -36,7 +36,10 @@ fn progress_of(callback: &StatusCallback) -> CallProgress {
         CallProgress {
             status: Some(status),
             answered_at: (status == CallStatus::InProgress).then_some(at),
-            talk_seconds: callback.duration_seconds.filter(|_| status == CallStatus::Completed),
+            ended_at: status.is_terminal().then_some(at),
+            talk_seconds: callback
+                .duration_seconds
+                .filter(|_| status == CallStatus::Completed),
             ..CallProgress::default()
         }
     } else {

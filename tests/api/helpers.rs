@@ -1,0 +1,269 @@
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use calltrack::config::Settings;
+use calltrack::db::{self, EmbeddedCluster};
+use calltrack::startup::Application;
+use calltrack::twilio::fixtures::SimulatedCall;
+use calltrack::twilio::form::FormPairs;
+use calltrack::twilio::signature;
+use tokio::sync::OnceCell;
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+pub const AUTH_TOKEN: &str = "test-auth-token-0123456789abcdef";
+/// Deliberately not the socket's address: signatures must be checked against this.
+pub const PUBLIC_BASE_URL: &str = "https://calltrack.example.com";
+pub const TRACKED_NUMBER: &str = "+18005550123";
+pub const FORWARD_TO: &str = "+14155550199";
+
+/// The server every test database lives on, and the migrated template they are cloned from.
+struct Server {
+    admin: tokio_postgres::Config,
+    template: String,
+}
+
+static SERVER: OnceCell<Server> = OnceCell::const_new();
+
+async fn server() -> &'static Server {
+    SERVER
+        .get_or_init(|| async {
+            let admin = match std::env::var("DATABASE_URL") {
+                Ok(url) if !url.is_empty() => {
+                    url.parse().expect("DATABASE_URL is not a PostgreSQL URL")
+                }
+                _ => {
+                    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("embedded-pg");
+                    tokio::task::spawn_blocking(move || EmbeddedCluster::start(&dir))
+                        .await
+                        .unwrap()
+                        .expect("embedded PostgreSQL did not start")
+                        .pg_config()
+                }
+            };
+            let template = build_template(&admin).await;
+            Server { admin, template }
+        })
+        .await
+}
+
+/// Migrates a template database once per set of migrations; concurrent test runs serialise
+/// on an advisory lock and build it into a scratch name first so a crash leaves no half.
+async fn build_template(admin: &tokio_postgres::Config) -> String {
+    let name = format!("calltrack_tmpl_{}", db::migrate::fingerprint());
+    let client = db::pool::connect(admin).await.unwrap();
+    client
+        .execute("SELECT pg_advisory_lock(4242)", &[])
+        .await
+        .unwrap();
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .unwrap()
+        .is_some();
+    if !exists {
+        let scratch = format!("{name}_wip");
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {scratch}"))
+            .await
+            .unwrap();
+        client
+            .batch_execute(&format!("CREATE DATABASE {scratch}"))
+            .await
+            .unwrap();
+        let mut config = admin.clone();
+        config.dbname(&scratch);
+        {
+            let mut migrating = db::pool::connect(&config).await.unwrap();
+            db::migrate::run(&mut migrating).await.unwrap();
+        }
+        // The connection must be gone before the database can be renamed or cloned.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        client
+            .batch_execute(&format!("ALTER DATABASE {scratch} RENAME TO {name}"))
+            .await
+            .unwrap();
+    }
+    client
+        .execute("SELECT pg_advisory_unlock(4242)", &[])
+        .await
+        .unwrap();
+    name
+}
+
+/// A fresh, migrated database of this test's own.
+pub async fn test_database() -> tokio_postgres::Config {
+    let server = server().await;
+    let name = format!("calltrack_t_{}", Uuid::new_v4().simple());
+    let admin = db::pool::connect(&server.admin).await.unwrap();
+    let mut attempts = 0;
+    // Cloning fails while another session briefly touches the template; retry then.
+    loop {
+        match admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {name} TEMPLATE {}",
+                server.template
+            ))
+            .await
+        {
+            Ok(()) => break,
+            Err(error) if attempts < 50 => {
+                attempts += 1;
+                let _ = error;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("cannot clone the template database: {error}"),
+        }
+    }
+    let mut config = server.admin.clone();
+    config.dbname(&name);
+    config
+}
+
+pub fn settings_with(overrides: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = [
+        ("BIND_ADDR", "127.0.0.1:0"),
+        ("PUBLIC_BASE_URL", PUBLIC_BASE_URL),
+        ("TWILIO_ACCOUNT_SID", "ACae6d5b1f2c3e4d5a6b7c8d9e0f1a2b3c"),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+        ("JWT_SECRET", "test-jwt-secret"),
+        (
+            "GIFT_CARD_KEY",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        ),
+        ("DATABASE_URL", "postgres://unused"),
+        ("LOG_FORMAT", "json"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in overrides {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Settings::from_lookup(&|name| vars.get(name).cloned()).expect("test settings are valid")
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub db: Client,
+    pub http: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
+        // TEST_LOG=1 shows the service's logs, which cargo test otherwise hides.
+        if std::env::var_os("TEST_LOG").is_some() {
+            calltrack::telemetry::init(calltrack::config::LogFormat::Pretty);
+        }
+        let settings = settings_with(overrides);
+        let db_config = test_database().await;
+        let pool = db::pool::pool(db_config.clone(), 16).unwrap();
+        let app = Application::build(&settings, pool).await.unwrap();
+        let address = format!("http://{}", app.local_addr().unwrap());
+        tokio::spawn(app.run_until(std::future::pending()));
+        Self {
+            address,
+            db: db::pool::connect(&db_config).await.unwrap(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Posts `form` to `path` signed exactly as Twilio would sign it.
+    pub async fn post_signed(&self, path: &str, form: &FormPairs) -> reqwest::Response {
+        let signature = sign(&format!("{PUBLIC_BASE_URL}{path}"), form);
+        self.post_form(path, form.encode(), Some(&signature)).await
+    }
+
+    pub async fn post_form(
+        &self,
+        path: &str,
+        body: String,
+        signature: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(signature) = signature {
+            request = request.header("x-twilio-signature", signature);
+        }
+        request.send().await.expect("request failed")
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.db.query_one(sql, &[]).await.unwrap().get(0)
+    }
+
+    /// The session of `call_sid`, as a JSON object of its columns.
+    pub async fn session(&self, call_sid: &str) -> serde_json::Value {
+        self.db
+            .query_one(
+                "SELECT to_jsonb(s) FROM call_sessions s WHERE twilio_call_sid = $1",
+                &[&call_sid],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// An organization, client and campaign with one active tracked number.
+    pub async fn seed_campaign(&self) -> Campaign {
+        let row = self
+            .db
+            .query_one(
+                "WITH o AS (INSERT INTO organizations (name, type) VALUES ('Acme Agency', 'agency') RETURNING id),
+                      c AS (INSERT INTO clients (org_id, name, industry) SELECT id, 'Acme Roofing', 'roofing' FROM o RETURNING id),
+                      k AS (INSERT INTO campaigns (client_id, name, status) SELECT id, 'Spring mailer', 'mailed' FROM c RETURNING id),
+                      t AS (INSERT INTO tracked_phone_numbers (campaign_id, phone_number, forward_to_number, provider_sid)
+                            SELECT id, $1, $2, 'PN0123456789abcdef0123456789abcdef' FROM k RETURNING id)
+                 SELECT k.id, t.id FROM k, t",
+                &[&TRACKED_NUMBER, &FORWARD_TO],
+            )
+            .await
+            .unwrap();
+        Campaign {
+            id: row.get(0),
+            tracked_number_id: row.get(1),
+        }
+    }
+
+    /// A recipient of `campaign` whose phone was typed as `phone`.
+    pub async fn seed_recipient(&self, campaign: &Campaign, phone: &str) -> Uuid {
+        self.db
+            .query_one(
+                "INSERT INTO recipients (campaign_id, redemption_code, first_name, phone)
+                 VALUES ($1, $2, 'Dana', $3) RETURNING id",
+                &[
+                    &campaign.id,
+                    &format!("RC-{}", &Uuid::new_v4().simple().to_string()[..8]),
+                    &phone,
+                ],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Plays the voice webhook of a new call from `from` and checks it was accepted.
+    pub async fn start_call(&self, from: &str) -> SimulatedCall {
+        let call = SimulatedCall::new(from, TRACKED_NUMBER, FORWARD_TO);
+        let response = self.post_signed("/twilio/voice", &call.voice()).await;
+        assert_eq!(response.status(), 200);
+        call
+    }
+}
+
+pub struct Campaign {
+    pub id: Uuid,
+    pub tracked_number_id: Uuid,
+}
+
+/// Twilio's signature of `url` and `form` under the test auth token.
+pub fn sign(url: &str, form: &FormPairs) -> String {
+    signature::compute(AUTH_TOKEN.as_bytes(), url, form.pairs())
+}

@@ -1,0 +1,129 @@
+use calltrack::db::{self, migrate::MIGRATIONS};
+use tokio_postgres::config::Host;
+
+use crate::helpers::test_database;
+
+/// An empty database (not cloned from the migrated template) on the test server.
+async fn empty_database() -> tokio_postgres::Config {
+    let migrated = test_database().await;
+    let name = format!("calltrack_e_{}", uuid::Uuid::new_v4().simple());
+    let admin = db::pool::connect(&migrated).await.unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
+        .await
+        .unwrap();
+    let mut config = migrated.clone();
+    config.dbname(&name);
+    config
+}
+
+/// A libpq key/value connection string for a child process.
+fn conninfo(config: &tokio_postgres::Config) -> String {
+    let host = match &config.get_hosts()[0] {
+        Host::Tcp(host) => host.clone(),
+        Host::Unix(path) => path.display().to_string(),
+    };
+    let mut info = format!(
+        "host={host} port={} user={} dbname={}",
+        config.get_ports().first().copied().unwrap_or(5432),
+        config.get_user().unwrap_or("postgres"),
+        config.get_dbname().unwrap_or("postgres"),
+    );
+    if let Some(password) = config.get_password() {
+        info.push_str(&format!(" password={}", String::from_utf8_lossy(password)));
+    }
+    info
+}
+
+async fn applied_versions(config: &tokio_postgres::Config) -> Vec<i32> {
+    let client = db::pool::connect(config).await.unwrap();
+    client
+        .query(
+            "SELECT version FROM calltrack_schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn migrations_applied_twice_apply_once() {
+    let config = empty_database().await;
+    let mut client = db::pool::connect(&config).await.unwrap();
+
+    let first = db::migrate::run(&mut client).await.unwrap();
+    let second = db::migrate::run(&mut client).await.unwrap();
+
+    assert_eq!(first.len(), MIGRATIONS.len());
+    assert!(second.is_empty());
+    assert_eq!(applied_versions(&config).await.len(), MIGRATIONS.len());
+}
+
+#[tokio::test]
+async fn two_processes_migrating_at_once_both_succeed() {
+    let config = empty_database().await;
+    let info = conninfo(&config);
+    let spawn = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_calltrack"))
+            .arg("migrate")
+            .env("DATABASE_URL", &info)
+            .env("LOG_FORMAT", "json")
+            .output()
+    };
+
+    let (a, b) = tokio::join!(spawn(), spawn());
+
+    for output in [a.unwrap(), b.unwrap()] {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let expected: Vec<i32> = MIGRATIONS.iter().map(|m| m.version).collect();
+    assert_eq!(applied_versions(&config).await, expected);
+}
+
+#[tokio::test]
+async fn the_schema_has_the_documented_constraints() {
+    let config = test_database().await;
+    let client = db::pool::connect(&config).await.unwrap();
+    let bad_status = client
+        .execute(
+            "UPDATE call_sessions SET call_status = 'exploded' WHERE false OR true",
+            &[],
+        )
+        .await;
+    assert!(bad_status.is_ok(), "no rows, so nothing to violate yet");
+    let partitions: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        partitions >= 13,
+        "monthly partitions for the year ahead plus default: {partitions}"
+    );
+    let unique: bool = client
+        .query_one(
+            "SELECT indisunique FROM pg_index WHERE indexrelid = 'call_sessions_twilio_call_sid_key'::regclass",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(unique);
+    let check = client
+        .execute(
+            "INSERT INTO organizations (name, type) VALUES ('x', 'not-a-type')",
+            &[],
+        )
+        .await;
+    assert!(check.is_err(), "enumerated columns are checked");
+}
