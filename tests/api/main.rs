@@ -1,4 +1,5 @@
 //! Black-box tests over HTTP against a real PostgreSQL; each test owns its database.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod helpers;
 mod malformed;
@@ -6,5 +7,6 @@ mod migrations;
 mod phone_matching;
 mod recording;
 mod signature;
+mod simulate;
 mod status;
 mod voice;
