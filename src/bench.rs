@@ -53,7 +53,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let source = DatabaseSource::from_lookup(&env);
     let source_for_open = source.clone();
-    let database = tokio::task::spawn_blocking(move || db::Database::open(&source_for_open)).await??;
+    let database =
+        tokio::task::spawn_blocking(move || db::Database::open(&source_for_open)).await??;
     let config = prepare_database(&database.config, &args).await?;
     let pool = db::pool::pool(config.clone(), args.connections * 2)?;
 
@@ -66,13 +67,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "calltrack bench: {} tracked numbers, {} recipients, {} connections, {} s per phase",
         args.numbers, args.recipients, args.connections, args.seconds
     );
-    let population = Population { numbers: args.numbers, per_campaign: args.recipients / args.numbers };
+    let population = Population {
+        numbers: args.numbers,
+        per_campaign: args.recipients / args.numbers,
+    };
     let phase = Duration::from_secs(args.seconds);
     let mut results = Vec::new();
     let http_sids = Arc::new(Mutex::new(Vec::new()));
     let sql_sids = Arc::new(Mutex::new(Vec::new()));
 
-    let http = reqwest::Client::builder().pool_max_idle_per_host(args.connections).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .build()?;
     results.push(
         drive("voice webhook (HTTP)", args.connections, phase, {
             let (http, address, sids) = (http.clone(), address.clone(), http_sids.clone());
@@ -168,13 +174,23 @@ fn bench_settings() -> anyhow::Result<Settings> {
         ("TWILIO_ACCOUNT_SID", "ACbench"),
         ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
         ("JWT_SECRET", "bench"),
-        ("GIFT_CARD_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
+        (
+            "GIFT_CARD_KEY",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        ),
         ("LOG_FORMAT", "json"),
     ]);
-    Ok(Settings::from_lookup(&|name| vars.get(name).map(|v| (*v).to_owned()))?)
+    Ok(Settings::from_lookup(&|name| {
+        vars.get(name).map(|v| (*v).to_owned())
+    })?)
 }
 
-async fn post(http: &reqwest::Client, address: &str, path: &str, form: &FormPairs) -> anyhow::Result<()> {
+async fn post(
+    http: &reqwest::Client,
+    address: &str,
+    path: &str,
+    form: &FormPairs,
+) -> anyhow::Result<()> {
     let base = PublicBaseUrl::parse(PUBLIC_BASE)?;
     let signature = signature::compute(AUTH_TOKEN.as_bytes(), &base.join(path), form.pairs());
     let response = http
@@ -184,7 +200,11 @@ async fn post(http: &reqwest::Client, address: &str, path: &str, form: &FormPair
         .body(form.encode())
         .send()
         .await?;
-    anyhow::ensure!(response.status().is_success(), "{path} answered {}", response.status());
+    anyhow::ensure!(
+        response.status().is_success(),
+        "{path} answered {}",
+        response.status()
+    );
     response.bytes().await?;
     Ok(())
 }
@@ -195,7 +215,13 @@ async fn voice_sql(pool: &PgPool, call: &SimulatedCall) -> anyhow::Result<()> {
     let call_sid = CallSid::parse(&call.call_sid)?;
     let to = E164::parse(&call.to)?;
     let caller = CallerId::parse(&call.from);
-    let incoming = IncomingCall { call_sid: &call_sid, to: &to, caller: &caller, raw_from: &call.from, status: CallStatus::Ringing };
+    let incoming = IncomingCall {
+        call_sid: &call_sid,
+        to: &to,
+        caller: &caller,
+        raw_from: &call.from,
+        status: CallStatus::Ringing,
+    };
     calls::record_incoming_call(&client, &incoming).await?;
     Ok(())
 }
@@ -222,7 +248,12 @@ struct PhaseResult {
 }
 
 /// Runs `op` from `connections` tasks in a loop for `length`, recording each latency.
-async fn drive<F, Fut>(name: &'static str, connections: usize, length: Duration, op: F) -> anyhow::Result<PhaseResult>
+async fn drive<F, Fut>(
+    name: &'static str,
+    connections: usize,
+    length: Duration,
+    op: F,
+) -> anyhow::Result<PhaseResult>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
@@ -233,7 +264,8 @@ where
         .map(|_| {
             let (op, stop) = (op.clone(), stop.clone());
             tokio::spawn(async move {
-                let mut histogram = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3).unwrap_or_else(|_| unreachable!());
+                let mut histogram = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)
+                    .unwrap_or_else(|_| unreachable!());
                 let mut errors = 0_u64;
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
@@ -264,11 +296,20 @@ where
         errors += task_errors;
     }
     let elapsed = started.elapsed();
-    Ok(PhaseResult { name, requests: latency_us.len(), errors, elapsed, latency_us })
+    Ok(PhaseResult {
+        name,
+        requests: latency_us.len(),
+        errors,
+        elapsed,
+        latency_us,
+    })
 }
 
 fn print_report(results: &[PhaseResult]) {
-    println!("\n{:<26} {:>9} {:>7} {:>10} {:>8} {:>8}", "phase", "requests", "errors", "req/s", "p50 ms", "p99 ms");
+    println!(
+        "\n{:<26} {:>9} {:>7} {:>10} {:>8} {:>8}",
+        "phase", "requests", "errors", "req/s", "p50 ms", "p99 ms"
+    );
     let rate = |r: &PhaseResult| r.requests as f64 / r.elapsed.as_secs_f64();
     for r in results {
         println!(
@@ -294,19 +335,32 @@ fn print_report(results: &[PhaseResult]) {
 
 /// Creates (once) and seeds (when the population differs) the benchmark database, and
 /// empties its sessions so every run starts alike.
-async fn prepare_database(admin: &tokio_postgres::Config, args: &BenchArgs) -> anyhow::Result<tokio_postgres::Config> {
+async fn prepare_database(
+    admin: &tokio_postgres::Config,
+    args: &BenchArgs,
+) -> anyhow::Result<tokio_postgres::Config> {
     anyhow::ensure!(
-        args.database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        args.database
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_'),
         "--database must be letters, digits and underscores"
     );
-    anyhow::ensure!(args.numbers > 0 && args.recipients >= args.numbers, "need at least one recipient per number");
+    anyhow::ensure!(
+        args.numbers > 0 && args.recipients >= args.numbers,
+        "need at least one recipient per number"
+    );
     let client = db::pool::connect(admin).await?;
     let exists = client
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&args.database])
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            &[&args.database],
+        )
         .await?
         .is_some();
     if !exists {
-        client.batch_execute(&format!("CREATE DATABASE {}", args.database)).await?;
+        client
+            .batch_execute(&format!("CREATE DATABASE {}", args.database))
+            .await?;
     }
     let mut config = admin.clone();
     config.dbname(&args.database);
@@ -324,17 +378,29 @@ async fn prepare_database(admin: &tokio_postgres::Config, args: &BenchArgs) -> a
     };
     let per_campaign = args.recipients / args.numbers;
     if seeded != (args.numbers, per_campaign * args.numbers) {
-        println!("seeding {} numbers and {} recipients (once) ...", args.numbers, per_campaign * args.numbers);
+        println!(
+            "seeding {} numbers and {} recipients (once) ...",
+            args.numbers,
+            per_campaign * args.numbers
+        );
         let t = Instant::now();
-        seed(&bench, args.numbers, per_campaign).await.context("seeding failed")?;
+        seed(&bench, args.numbers, per_campaign)
+            .await
+            .context("seeding failed")?;
         println!("seeded in {:.1} s", t.elapsed().as_secs_f64());
     }
-    bench.batch_execute("TRUNCATE call_sessions, events CASCADE").await?;
+    bench
+        .batch_execute("TRUNCATE call_sessions, events CASCADE")
+        .await?;
     bench.batch_execute("VACUUM ANALYZE call_sessions").await?;
     Ok(config)
 }
 
-async fn seed(client: &tokio_postgres::Client, numbers: i64, per_campaign: i64) -> anyhow::Result<()> {
+async fn seed(
+    client: &tokio_postgres::Client,
+    numbers: i64,
+    per_campaign: i64,
+) -> anyhow::Result<()> {
     client
         .batch_execute(
             "TRUNCATE call_sessions, events, recipients, tracked_phone_numbers, campaigns, clients, organizations CASCADE;

@@ -56,11 +56,24 @@ pub async fn call(args: CallArgs) -> anyhow::Result<()> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let auth_token = env("TWILIO_AUTH_TOKEN")
         .context("TWILIO_AUTH_TOKEN is required to sign the simulated webhooks")?;
-    let default_base = env("PUBLIC_BASE_URL")
-        .unwrap_or_else(|| format!("http://{}", env("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into())));
+    let default_base = env("PUBLIC_BASE_URL").unwrap_or_else(|| {
+        format!(
+            "http://{}",
+            env("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into())
+        )
+    });
     let signed_as = PublicBaseUrl::parse(&default_base)?;
-    let send_to = args.url.clone().unwrap_or(default_base).trim_end_matches('/').to_owned();
-    let target = Target { send_to, signed_as, auth_token };
+    let send_to = args
+        .url
+        .clone()
+        .unwrap_or(default_base)
+        .trim_end_matches('/')
+        .to_owned();
+    let target = Target {
+        send_to,
+        signed_as,
+        auth_token,
+    };
     let answered = !args.no_answer;
     println!(
         "Simulating a call from {} to {} ({}, {} s) against {}",
@@ -70,12 +83,22 @@ pub async fn call(args: CallArgs) -> anyhow::Result<()> {
         args.duration,
         target.send_to
     );
-    play(&target, &args.from, &args.to, answered, args.duration, |exchange| {
-        println!("\n→ POST {} ({})\n← {}", exchange.path, exchange.label, exchange.status);
-        if !exchange.body.trim().is_empty() {
-            println!("{}", exchange.body.trim_end());
-        }
-    })
+    play(
+        &target,
+        &args.from,
+        &args.to,
+        answered,
+        args.duration,
+        |exchange| {
+            println!(
+                "\n→ POST {} ({})\n← {}",
+                exchange.path, exchange.label, exchange.status
+            );
+            if !exchange.body.trim().is_empty() {
+                println!("{}", exchange.body.trim_end());
+            }
+        },
+    )
     .await?;
     Ok(())
 }
@@ -94,7 +117,14 @@ pub async fn play(
     let to = E164::parse(to).context("--to is not a phone number")?;
     let http = reqwest::Client::new();
     let mut call = SimulatedCall::new(from, to.as_str(), "");
-    let voice = send(&http, target, "/twilio/voice", "incoming call", &call.voice()).await?;
+    let voice = send(
+        &http,
+        target,
+        "/twilio/voice",
+        "incoming call",
+        &call.voice(),
+    )
+    .await?;
     report(&voice);
     if voice.status != 200 {
         bail!("the voice webhook answered {}", voice.status);
@@ -108,26 +138,66 @@ pub async fn play(
     let at = |s: u32| start + Duration::seconds(i64::from(s));
     let ring = 6;
     let mut steps: Vec<(&'static str, &'static str, FormPairs)> = vec![
-        ("/twilio/status", "forwarded leg: initiated", call.child_status(Fixture::StatusChildInitiated, at(0))),
-        ("/twilio/status", "forwarded leg: ringing", call.child_status(Fixture::StatusChildRinging, at(1))),
+        (
+            "/twilio/status",
+            "forwarded leg: initiated",
+            call.child_status(Fixture::StatusChildInitiated, at(0)),
+        ),
+        (
+            "/twilio/status",
+            "forwarded leg: ringing",
+            call.child_status(Fixture::StatusChildRinging, at(1)),
+        ),
     ];
     if answered {
         steps.extend([
-            ("/twilio/status", "forwarded leg: answered", call.child_status(Fixture::StatusChildAnswered, at(ring))),
-            ("/twilio/status", "forwarded leg: completed", call.child_completed(talk_seconds, at(ring + talk_seconds))),
-            ("/twilio/dial-complete", "dial action: completed", call.dial_action("completed", talk_seconds, records)),
+            (
+                "/twilio/status",
+                "forwarded leg: answered",
+                call.child_status(Fixture::StatusChildAnswered, at(ring)),
+            ),
+            (
+                "/twilio/status",
+                "forwarded leg: completed",
+                call.child_completed(talk_seconds, at(ring + talk_seconds)),
+            ),
+            (
+                "/twilio/dial-complete",
+                "dial action: completed",
+                call.dial_action("completed", talk_seconds, records),
+            ),
         ]);
         if records {
-            steps.push(("/twilio/recording", "recording completed", call.recording(talk_seconds.saturating_sub(1))));
+            steps.push((
+                "/twilio/recording",
+                "recording completed",
+                call.recording(talk_seconds.saturating_sub(1)),
+            ));
         }
     } else {
         steps.extend([
-            ("/twilio/status", "forwarded leg: no-answer", call.child_status(Fixture::StatusChildNoAnswer, at(25))),
-            ("/twilio/dial-complete", "dial action: no-answer", call.dial_action("no-answer", 0, false)),
+            (
+                "/twilio/status",
+                "forwarded leg: no-answer",
+                call.child_status(Fixture::StatusChildNoAnswer, at(25)),
+            ),
+            (
+                "/twilio/dial-complete",
+                "dial action: no-answer",
+                call.dial_action("no-answer", 0, false),
+            ),
         ]);
     }
-    let total = if answered { ring + talk_seconds + 1 } else { 26 };
-    steps.push(("/twilio/status", "call completed", call.parent_completed(total, at(total))));
+    let total = if answered {
+        ring + talk_seconds + 1
+    } else {
+        26
+    };
+    steps.push((
+        "/twilio/status",
+        "call completed",
+        call.parent_completed(total, at(total)),
+    ));
     for (path, label, form) in steps {
         let exchange = send(&http, target, path, label, &form).await?;
         report(&exchange);
@@ -145,7 +215,11 @@ async fn send(
     label: &str,
     form: &FormPairs,
 ) -> anyhow::Result<Exchange> {
-    let signature = signature::compute(target.auth_token.as_bytes(), &target.signed_as.join(path), form.pairs());
+    let signature = signature::compute(
+        target.auth_token.as_bytes(),
+        &target.signed_as.join(path),
+        form.pairs(),
+    );
     let response = http
         .post(format!("{}{path}", target.send_to))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -157,7 +231,12 @@ async fn send(
         .with_context(|| format!("cannot reach {}{path}", target.send_to))?;
     let status = response.status().as_u16();
     let body = response.text().await.unwrap_or_default();
-    Ok(Exchange { label: label.to_owned(), path, status, body })
+    Ok(Exchange {
+        label: label.to_owned(),
+        path,
+        status,
+        body,
+    })
 }
 
 /// The number a forwarding answer dials: the text of its `<Number>`.

@@ -2,7 +2,16 @@ use crate::helpers::{AUTH_TOKEN, FORWARD_TO, PUBLIC_BASE_URL, TRACKED_NUMBER, Te
 
 async fn simulate(app: &TestApp, extra: &[&str]) -> std::process::Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_calltrack"))
-        .args(["simulate", "call", "--to", TRACKED_NUMBER, "--from", "+14155550100", "--url", &app.address])
+        .args([
+            "simulate",
+            "call",
+            "--to",
+            TRACKED_NUMBER,
+            "--from",
+            "+14155550100",
+            "--url",
+            &app.address,
+        ])
         .args(extra)
         .env("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
         .env("PUBLIC_BASE_URL", PUBLIC_BASE_URL)
@@ -20,9 +29,22 @@ async fn the_simulator_walks_an_answered_call_through_every_webhook() {
     let output = simulate(&app, &["--duration", "42"]).await;
 
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    for expected in ["/twilio/voice", "/twilio/status", "/twilio/dial-complete", "/twilio/recording", FORWARD_TO] {
-        assert!(stdout.contains(expected), "{expected} missing from:\n{stdout}");
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "/twilio/voice",
+        "/twilio/status",
+        "/twilio/dial-complete",
+        "/twilio/recording",
+        FORWARD_TO,
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected} missing from:\n{stdout}"
+        );
     }
     let row = app
         .db
@@ -47,7 +69,16 @@ async fn the_simulator_plays_a_missed_call() {
 
     let output = simulate(&app, &["--no-answer"]).await;
 
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let status: String = app.db.query_one("SELECT call_status FROM call_sessions", &[]).await.unwrap().get(0);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let status: String = app
+        .db
+        .query_one("SELECT call_status FROM call_sessions", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(status, "no-answer");
 }
