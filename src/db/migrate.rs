@@ -27,6 +27,7 @@ macro_rules! migration {
 pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "platform_schema"),
     migration!(2, "call_tracking"),
+    migration!(3, "rewards_and_access"),
 ];
 
 /// An arbitrary constant naming calltrack's migration lock among advisory locks.
