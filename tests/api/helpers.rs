@@ -133,6 +133,7 @@ pub fn settings_with(overrides: &[(&str, &str)]) -> Settings {
         ),
         ("DATABASE_URL", "postgres://unused"),
         ("LOG_FORMAT", "json"),
+        ("TWILIO_SMS_FROM", "+18005550000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -146,7 +147,10 @@ pub fn settings_with(overrides: &[(&str, &str)]) -> Settings {
 pub struct TestApp {
     pub address: String,
     pub db: Client,
+    pub db_config: tokio_postgres::Config,
     pub http: reqwest::Client,
+    /// Stands in for Twilio's REST API (`TWILIO_API_BASE_URL` points here).
+    pub twilio: wiremock::MockServer,
 }
 
 impl TestApp {
@@ -159,7 +163,11 @@ impl TestApp {
         if std::env::var_os("TEST_LOG").is_some() {
             calltrack::telemetry::init(calltrack::config::LogFormat::Pretty);
         }
-        let settings = settings_with(overrides);
+        let twilio = wiremock::MockServer::start().await;
+        let mut vars = vec![("TWILIO_API_BASE_URL", twilio.uri())];
+        vars.extend(overrides.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let settings = settings_with(&vars);
         let db_config = test_database().await;
         let pool = db::pool::pool(db_config.clone(), 16).unwrap();
         let app = Application::build(&settings, pool).await.unwrap();
@@ -168,7 +176,9 @@ impl TestApp {
         Self {
             address,
             db: db::pool::connect(&db_config).await.unwrap(),
+            db_config,
             http: reqwest::Client::new(),
+            twilio,
         }
     }
 
