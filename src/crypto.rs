@@ -33,7 +33,9 @@ pub struct DecryptError;
 impl CardCipher {
     pub fn new(key: &SecretBox<[u8; 32]>) -> Self {
         let key: &Key<Aes256Gcm> = key.expose_secret().into();
-        Self { cipher: Aes256Gcm::new(key) }
+        Self {
+            cipher: Aes256Gcm::new(key),
+        }
     }
 
     /// Encrypts `plaintext` under a fresh random nonce.
@@ -62,7 +64,9 @@ impl CardCipher {
             .cipher
             .decrypt(Nonce::from_slice(nonce), ciphertext)
             .map_err(|_| DecryptError)?;
-        String::from_utf8(plaintext).map(SecretString::from).map_err(|_| DecryptError)
+        String::from_utf8(plaintext)
+            .map(SecretString::from)
+            .map_err(|_| DecryptError)
     }
 }
 
@@ -96,7 +100,11 @@ mod tests {
         let mut tampered = stored.clone().into_bytes();
         let last = tampered.len() - 3;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
-        assert!(cipher(7).decrypt(std::str::from_utf8(&tampered).unwrap()).is_err());
+        assert!(
+            cipher(7)
+                .decrypt(std::str::from_utf8(&tampered).unwrap())
+                .is_err()
+        );
         assert!(cipher(7).decrypt("GC-1").is_err());
         assert!(cipher(7).decrypt("v1:!!").is_err());
     }

@@ -4,6 +4,7 @@ pub mod calls;
 pub mod embedded;
 pub mod migrate;
 pub mod pool;
+pub mod rewards;
 
 pub use embedded::EmbeddedCluster;
 pub use pool::{Database, PgPool};

@@ -1,0 +1,290 @@
+//! Conditions met and their gift-card rewards. Claiming a card, keeping the pool's counters
+//! true and queueing the SMS happen in the caller's transaction, so either all of it happens
+//! or none of it does.
+
+use anyhow::Context as _;
+use deadpool_postgres::GenericClient;
+use uuid::Uuid;
+
+/// What became of a met condition's reward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardStatus {
+    Provisioned,
+    PoolExhausted,
+    NoRewardConfigured,
+}
+
+impl RewardStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provisioned => "provisioned",
+            Self::PoolExhausted => "pool_exhausted",
+            Self::NoRewardConfigured => "no_reward_configured",
+        }
+    }
+
+    fn parse(raw: &str) -> Self {
+        match raw {
+            "provisioned" => Self::Provisioned,
+            "pool_exhausted" => Self::PoolExhausted,
+            _ => Self::NoRewardConfigured,
+        }
+    }
+}
+
+/// The condition being marked, as the agent asked.
+#[derive(Debug, Clone)]
+pub struct MarkCondition<'a> {
+    pub call_session_id: Uuid,
+    pub condition_number: i32,
+    pub notes: Option<&'a str>,
+    pub agent_user_id: Option<Uuid>,
+}
+
+/// Why a condition could not be marked; both are the client's fault.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MarkError {
+    #[error("the call has no recipient; link one by redemption code first")]
+    NoRecipient,
+    #[error("condition {0} is not an active condition of this campaign")]
+    InactiveCondition(i32),
+    #[error("call session not found")]
+    SessionNotFound,
+}
+
+/// A `call_conditions_met` row with its reward.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ConditionMet {
+    pub id: Uuid,
+    pub call_session_id: Option<Uuid>,
+    pub campaign_id: Uuid,
+    pub recipient_id: Uuid,
+    pub condition_number: i32,
+    pub met_at: chrono::DateTime<chrono::Utc>,
+    pub met_by_agent_id: Option<Uuid>,
+    pub notes: Option<String>,
+    pub reward_status: RewardStatus,
+    pub gift_card_id: Option<Uuid>,
+    pub delivery_status: Option<String>,
+    pub delivery_error_code: Option<i32>,
+    pub delivery_error_message: Option<String>,
+}
+
+const CONDITION_COLUMNS: &str = "id, call_session_id, campaign_id, recipient_id, condition_number, \
+    met_at, met_by_agent_id, notes, reward_status, gift_card_id, delivery_status, \
+    delivery_error_code, delivery_error_message";
+
+impl ConditionMet {
+    fn from_row(row: &tokio_postgres::Row) -> Self {
+        Self {
+            id: row.get("id"),
+            call_session_id: row.get("call_session_id"),
+            campaign_id: row.get("campaign_id"),
+            recipient_id: row.get("recipient_id"),
+            condition_number: row.get("condition_number"),
+            met_at: row.get("met_at"),
+            met_by_agent_id: row.get("met_by_agent_id"),
+            notes: row.get("notes"),
+            reward_status: RewardStatus::parse(row.get("reward_status")),
+            gift_card_id: row.get("gift_card_id"),
+            delivery_status: row.get("delivery_status"),
+            delivery_error_code: row.get("delivery_error_code"),
+            delivery_error_message: row.get("delivery_error_message"),
+        }
+    }
+}
+
+/// The result of marking: the row, and whether this call created it.
+#[derive(Debug, Clone)]
+pub struct MarkOutcome {
+    pub condition: ConditionMet,
+    pub created: bool,
+}
+
+/// Marks a condition met and provisions its reward, inside the caller's transaction.
+/// Any number of concurrent marks of the same recipient and condition create one row and
+/// claim one card: the unique (recipient_id, condition_number) index makes every other
+/// insert wait for the first and then do nothing, and they return the first one's result.
+#[tracing::instrument(skip_all, fields(session.id = %mark.call_session_id, condition = mark.condition_number))]
+pub async fn mark_condition(
+    tx: &impl GenericClient,
+    mark: &MarkCondition<'_>,
+) -> anyhow::Result<Result<MarkOutcome, MarkError>> {
+    let Some(session) = tx
+        .query_opt(
+            "SELECT campaign_id, recipient_id FROM call_sessions WHERE id = $1",
+            &[&mark.call_session_id],
+        )
+        .await
+        .context("loading the call session failed")?
+    else {
+        return Ok(Err(MarkError::SessionNotFound));
+    };
+    let campaign_id: Uuid = session.get(0);
+    let Some(recipient_id) = session.get::<_, Option<Uuid>>(1) else {
+        return Ok(Err(MarkError::NoRecipient));
+    };
+    let active = tx
+        .query_opt(
+            "SELECT 1 FROM campaign_conditions
+             WHERE campaign_id = $1 AND condition_number = $2 AND is_active",
+            &[&campaign_id, &mark.condition_number],
+        )
+        .await?
+        .is_some();
+    if !active {
+        return Ok(Err(MarkError::InactiveCondition(mark.condition_number)));
+    }
+    let inserted = tx
+        .query_opt(
+            "INSERT INTO call_conditions_met (call_session_id, campaign_id, recipient_id,
+                 condition_number, met_by_agent_id, notes, delivery_status)
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)
+             ON CONFLICT (recipient_id, condition_number) DO NOTHING
+             RETURNING id",
+            &[
+                &mark.call_session_id,
+                &campaign_id,
+                &recipient_id,
+                &mark.condition_number,
+                &mark.agent_user_id,
+                &mark.notes,
+            ],
+        )
+        .await
+        .context("recording the condition failed")?;
+    let created = inserted.is_some();
+    if let Some(row) = inserted {
+        provision(tx, row.get(0)).await?;
+    }
+    let condition = tx
+        .query_one(
+            &format!(
+                "SELECT {CONDITION_COLUMNS} FROM call_conditions_met
+                 WHERE recipient_id = $1 AND condition_number = $2"
+            ),
+            &[&recipient_id, &mark.condition_number],
+        )
+        .await
+        .context("reading the condition back failed")?;
+    Ok(Ok(MarkOutcome {
+        condition: ConditionMet::from_row(&condition),
+        created,
+    }))
+}
+
+/// Looks up the reward config of a freshly inserted condition and tries to claim its card.
+async fn provision(tx: &impl GenericClient, condition_id: Uuid) -> anyhow::Result<RewardStatus> {
+    let config = tx
+        .query_opt(
+            "SELECT rc.id, rc.gift_card_pool_id
+             FROM call_conditions_met m
+             JOIN campaign_reward_configs rc
+               ON rc.campaign_id = m.campaign_id AND rc.condition_number = m.condition_number
+             WHERE m.id = $1",
+            &[&condition_id],
+        )
+        .await
+        .context("looking up the reward config failed")?;
+    let Some((config_id, Some(pool_id))) =
+        config.map(|r| (r.get::<_, Uuid>(0), r.get::<_, Option<Uuid>>(1)))
+    else {
+        return Ok(RewardStatus::NoRewardConfigured);
+    };
+    tx.execute(
+        "UPDATE call_conditions_met SET reward_config_id = $2, reward_status = 'pool_exhausted'
+         WHERE id = $1",
+        &[&condition_id, &config_id],
+    )
+    .await?;
+    claim_card(tx, condition_id, pool_id).await
+}
+
+/// Claims one available card of `pool_id` for the condition, keeps the pool's counters,
+/// records the card on the condition and queues the SMS. `FOR UPDATE SKIP LOCKED` lets
+/// concurrent claims take different cards instead of waiting for each other.
+async fn claim_card(
+    tx: &impl GenericClient,
+    condition_id: Uuid,
+    pool_id: Uuid,
+) -> anyhow::Result<RewardStatus> {
+    let claimed = tx
+        .query_opt(
+            "WITH card AS (
+                 SELECT id FROM gift_cards
+                 WHERE pool_id = $2 AND status = 'available'
+                 ORDER BY created_at, id
+                 LIMIT 1
+                 FOR UPDATE SKIP LOCKED
+             ), cond AS (
+                 SELECT m.recipient_id, m.campaign_id, m.call_session_id FROM call_conditions_met m WHERE m.id = $1
+             )
+             UPDATE gift_cards g
+             SET status = 'claimed', recipient_id = cond.recipient_id,
+                 campaign_id = cond.campaign_id, claimed_at = now()
+             FROM card, cond
+             WHERE g.id = card.id
+             RETURNING g.id",
+            &[&condition_id, &pool_id],
+        )
+        .await
+        .context("claiming a gift card failed")?;
+    let Some(card) = claimed else {
+        return Ok(RewardStatus::PoolExhausted);
+    };
+    let card_id: Uuid = card.get(0);
+    tx.execute(
+        "UPDATE gift_card_pools SET available_cards = available_cards - 1 WHERE id = $1",
+        &[&pool_id],
+    )
+    .await
+    .context("updating the pool counters failed")?;
+    // The SMS goes to the number that called; a caller who withheld it but was linked by
+    // redemption code gets it at the recipient's own number.
+    tx.execute(
+        "WITH cond AS (
+             UPDATE call_conditions_met
+             SET gift_card_id = $2, reward_status = 'provisioned', delivery_status = 'pending'
+             WHERE id = $1
+             RETURNING id, call_session_id, recipient_id
+         )
+         INSERT INTO sms_outbox (condition_met_id, to_phone)
+         SELECT cond.id, coalesce(s.caller_phone, r.phone_e164)
+         FROM cond
+         LEFT JOIN call_sessions s ON s.id = cond.call_session_id
+         JOIN recipients r ON r.id = cond.recipient_id
+         WHERE coalesce(s.caller_phone, r.phone_e164) IS NOT NULL",
+        &[&condition_id, &card_id],
+    )
+    .await
+    .context("queueing the reward SMS failed")?;
+    tracing::info!(condition.id = %condition_id, gift_card.id = %card_id, "reward provisioned");
+    Ok(RewardStatus::Provisioned)
+}
+
+/// Provisions the rewards that were waiting for cards of `pool_id`, oldest first, until the
+/// pool runs dry again. Returns how many were provisioned. Safe to run concurrently: waiting
+/// conditions are taken with `SKIP LOCKED`.
+#[tracing::instrument(skip_all, fields(pool.id = %pool_id))]
+pub async fn provision_waiting(tx: &impl GenericClient, pool_id: Uuid) -> anyhow::Result<u64> {
+    let waiting = tx
+        .query(
+            "SELECT m.id FROM call_conditions_met m
+             JOIN campaign_reward_configs rc ON rc.id = m.reward_config_id
+             WHERE m.reward_status = 'pool_exhausted' AND rc.gift_card_pool_id = $1
+             ORDER BY m.met_at, m.id
+             FOR UPDATE OF m SKIP LOCKED",
+            &[&pool_id],
+        )
+        .await
+        .context("finding waiting rewards failed")?;
+    let mut provisioned = 0;
+    for row in waiting {
+        if claim_card(tx, row.get(0), pool_id).await? != RewardStatus::Provisioned {
+            break;
+        }
+        provisioned += 1;
+    }
+    Ok(provisioned)
+}
