@@ -1,5 +1,6 @@
 //! calltrack: Twilio call-tracking webhooks for direct-mail campaigns.
 
+pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod config;

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::auth::JwtVerifier;
 use crate::config::{DatabaseSource, Settings};
 use crate::db::{self, Database, PgPool};
 use crate::routes::{self, AppState};
@@ -41,6 +42,7 @@ impl Application {
             }),
             twiml: Arc::new(Twiml::new()?),
             voice: Arc::new(settings.voice.clone()),
+            jwt: Arc::new(JwtVerifier::new(&settings.jwt_secret)),
         };
         Ok(Self {
             listener,

@@ -1,10 +1,12 @@
 //! Everything that speaks SQL. Nothing here sees an HTTP request.
 
+pub mod access;
 pub mod calls;
 pub mod embedded;
 pub mod migrate;
 pub mod pool;
 pub mod rewards;
+pub mod sessions;
 
 pub use embedded::EmbeddedCluster;
 pub use pool::{Database, PgPool};

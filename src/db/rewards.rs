@@ -288,3 +288,21 @@ pub async fn provision_waiting(tx: &impl GenericClient, pool_id: Uuid) -> anyhow
     }
     Ok(provisioned)
 }
+
+/// Every condition a recipient has met, in condition order.
+pub async fn conditions_of_recipient(
+    tx: &impl GenericClient,
+    recipient_id: Uuid,
+) -> anyhow::Result<Vec<ConditionMet>> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {CONDITION_COLUMNS} FROM call_conditions_met
+                 WHERE recipient_id = $1 ORDER BY condition_number"
+            ),
+            &[&recipient_id],
+        )
+        .await
+        .context("loading conditions met failed")?;
+    Ok(rows.iter().map(ConditionMet::from_row).collect())
+}

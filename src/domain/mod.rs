@@ -3,7 +3,9 @@
 mod call_sid;
 mod call_status;
 mod phone;
+mod role;
 
 pub use call_sid::{CallSid, CallSidError};
 pub use call_status::{CallStatus, CallStatusError, DialOutcome, StatusRank};
 pub use phone::{CallerId, E164, PhoneError, mask_phone};
+pub use role::Role;

@@ -1,5 +1,6 @@
 //! Thin HTTP handlers: parse, call `db`, answer. No SQL here.
 
+pub mod api;
 pub mod health;
 pub mod webhooks;
 
@@ -9,6 +10,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{get, post};
 
+use crate::auth::JwtVerifier;
 use crate::config::{PublicBaseUrl, VoiceSettings};
 use crate::db::PgPool;
 use crate::twilio::extract::WebhookVerifier;
@@ -21,6 +23,7 @@ pub struct AppState {
     pub verifier: Arc<WebhookVerifier>,
     pub twiml: Arc<Twiml>,
     pub voice: Arc<VoiceSettings>,
+    pub jwt: Arc<JwtVerifier>,
 }
 
 impl AppState {
@@ -47,5 +50,6 @@ pub fn router(state: AppState) -> Router {
             "/twilio/recording",
             post(webhooks::recording::recording_status),
         )
+        .merge(api::router())
         .with_state(state)
 }

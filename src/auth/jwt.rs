@@ -1,0 +1,98 @@
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+use secrecy::{ExposeSecret as _, SecretString};
+use uuid::Uuid;
+
+/// The claims calltrack reads from a platform (Supabase) access token.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct Claims {
+    pub sub: Uuid,
+    pub exp: i64,
+    pub aud: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JwtError {
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid")]
+    Invalid,
+}
+
+/// Checks HS256 tokens signed with `JWT_SECRET` (used as raw bytes, as Supabase does).
+#[derive(Clone)]
+pub struct JwtVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl JwtVerifier {
+    pub fn new(secret: &SecretString) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&["authenticated"]);
+        validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        validation.leeway = 30;
+        Self {
+            key: DecodingKey::from_secret(secret.expose_secret().as_bytes()),
+            validation,
+        }
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
+        decode::<Claims>(token, &self.key, &self.validation)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => JwtError::Expired,
+                _ => JwtError::Invalid,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{EncodingKey, Header, encode};
+
+    use super::*;
+
+    fn token(secret: &str, aud: &str, exp_offset: i64) -> String {
+        let claims = Claims {
+            sub: Uuid::nil(),
+            exp: chrono::Utc::now().timestamp() + exp_offset,
+            aud: aud.into(),
+        };
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn accepts_a_valid_token_and_refuses_the_rest() {
+        let verifier = JwtVerifier::new(&SecretString::from("s3cret"));
+        assert_eq!(
+            verifier
+                .verify(&token("s3cret", "authenticated", 600))
+                .unwrap()
+                .sub,
+            Uuid::nil()
+        );
+        assert_eq!(
+            verifier
+                .verify(&token("other", "authenticated", 600))
+                .unwrap_err(),
+            JwtError::Invalid
+        );
+        assert_eq!(
+            verifier.verify(&token("s3cret", "anon", 600)).unwrap_err(),
+            JwtError::Invalid
+        );
+        assert_eq!(
+            verifier
+                .verify(&token("s3cret", "authenticated", -600))
+                .unwrap_err(),
+            JwtError::Expired
+        );
+        assert_eq!(verifier.verify("garbage").unwrap_err(), JwtError::Invalid);
+    }
+}

@@ -1,0 +1,257 @@
+//! Reading call sessions for the agent API, and linking a recipient by redemption code.
+//! Every function here runs inside a transaction restricted by [`super::access::restrict`].
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use uuid::Uuid;
+
+/// One call session as the API shows it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct CallSession {
+    pub id: Uuid,
+    pub campaign_id: Uuid,
+    pub client_id: Uuid,
+    pub tracked_number_id: Uuid,
+    pub recipient_id: Option<Uuid>,
+    pub caller_phone: Option<String>,
+    pub match_status: String,
+    pub call_status: String,
+    pub call_started_at: Option<DateTime<Utc>>,
+    pub call_answered_at: Option<DateTime<Utc>>,
+    pub call_ended_at: Option<DateTime<Utc>>,
+    pub call_duration_seconds: Option<i32>,
+    pub talk_seconds: Option<i32>,
+    pub recording_url: Option<String>,
+    pub recording_sid: Option<String>,
+    pub recording_duration: Option<i32>,
+    pub twilio_call_sid: Option<String>,
+    pub forward_to_number: Option<String>,
+    pub agent_user_id: Option<Uuid>,
+    pub notes: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+const SESSION_COLUMNS: &str = "s.id, s.campaign_id, c.client_id, s.tracked_number_id, s.recipient_id, \
+    s.caller_phone, s.match_status, s.call_status, s.call_started_at, s.call_answered_at, \
+    s.call_ended_at, s.call_duration_seconds, s.talk_seconds, s.recording_url, s.recording_sid, \
+    s.recording_duration, s.twilio_call_sid, s.forward_to_number, s.agent_user_id, s.notes, s.created_at";
+
+impl CallSession {
+    fn from_row(row: &tokio_postgres::Row) -> Self {
+        Self {
+            id: row.get("id"),
+            campaign_id: row.get("campaign_id"),
+            client_id: row.get("client_id"),
+            tracked_number_id: row.get("tracked_number_id"),
+            recipient_id: row.get("recipient_id"),
+            caller_phone: row.get("caller_phone"),
+            match_status: row.get("match_status"),
+            call_status: row.get("call_status"),
+            call_started_at: row.get("call_started_at"),
+            call_answered_at: row.get("call_answered_at"),
+            call_ended_at: row.get("call_ended_at"),
+            call_duration_seconds: row.get("call_duration_seconds"),
+            talk_seconds: row.get("talk_seconds"),
+            recording_url: row.get("recording_url"),
+            recording_sid: row.get("recording_sid"),
+            recording_duration: row.get("recording_duration"),
+            twilio_call_sid: row.get("twilio_call_sid"),
+            forward_to_number: row.get("forward_to_number"),
+            agent_user_id: row.get("agent_user_id"),
+            notes: row.get("notes"),
+            created_at: row.get("created_at"),
+        }
+    }
+}
+
+/// Filters and page of the session list.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    pub campaign_id: Option<Uuid>,
+    pub call_status: Option<String>,
+    pub match_status: Option<String>,
+    /// Keyset position: sessions strictly older than this (created_at, id).
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+/// Newest first. Fetches one row more than the page to know whether another page exists.
+pub async fn list(
+    tx: &impl GenericClient,
+    filter: &SessionFilter,
+) -> anyhow::Result<(Vec<CallSession>, bool)> {
+    let (before_at, before_id) = filter
+        .before
+        .map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {SESSION_COLUMNS}
+                 FROM call_sessions s JOIN campaigns c ON c.id = s.campaign_id
+                 WHERE ($1::uuid IS NULL OR s.campaign_id = $1)
+                   AND ($2::text IS NULL OR s.call_status = $2)
+                   AND ($3::text IS NULL OR s.match_status = $3)
+                   AND ($4::timestamptz IS NULL OR (s.created_at, s.id) < ($4, $5::uuid))
+                 ORDER BY s.created_at DESC, s.id DESC
+                 LIMIT $6"
+            ),
+            &[
+                &filter.campaign_id,
+                &filter.call_status,
+                &filter.match_status,
+                &before_at,
+                &before_id,
+                &(filter.limit + 1),
+            ],
+        )
+        .await
+        .context("listing call sessions failed")?;
+    let more = rows.len() as i64 > filter.limit;
+    Ok((
+        rows.iter()
+            .take(filter.limit as usize)
+            .map(CallSession::from_row)
+            .collect(),
+        more,
+    ))
+}
+
+pub async fn get(tx: &impl GenericClient, id: Uuid) -> anyhow::Result<Option<CallSession>> {
+    let row = tx
+        .query_opt(
+            &format!(
+                "SELECT {SESSION_COLUMNS} FROM call_sessions s JOIN campaigns c ON c.id = s.campaign_id
+                 WHERE s.id = $1"
+            ),
+            &[&id],
+        )
+        .await
+        .context("loading the call session failed")?;
+    Ok(row.as_ref().map(CallSession::from_row))
+}
+
+/// The recipient a session is about, as an agent needs to see them.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Recipient {
+    pub id: Uuid,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub redemption_code: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+}
+
+pub async fn recipient(tx: &impl GenericClient, id: Uuid) -> anyhow::Result<Option<Recipient>> {
+    let row = tx
+        .query_opt(
+            "SELECT id, first_name, last_name, redemption_code, phone, email, city, state
+             FROM recipients WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .context("loading the recipient failed")?;
+    Ok(row.map(|r| Recipient {
+        id: r.get(0),
+        first_name: r.get(1),
+        last_name: r.get(2),
+        redemption_code: r.get(3),
+        phone: r.get(4),
+        email: r.get(5),
+        city: r.get(6),
+        state: r.get(7),
+    }))
+}
+
+/// A campaign condition an agent can mark.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Condition {
+    pub id: Uuid,
+    pub condition_number: i32,
+    pub condition_name: Option<String>,
+    pub trigger_type: Option<String>,
+    /// What the reward is, from the campaign's reward config, if one exists.
+    pub reward_description: Option<String>,
+}
+
+pub async fn active_conditions(
+    tx: &impl GenericClient,
+    campaign_id: Uuid,
+) -> anyhow::Result<Vec<Condition>> {
+    let rows = tx
+        .query(
+            "SELECT cc.id, cc.condition_number, cc.condition_name, cc.trigger_type, rc.reward_description
+             FROM campaign_conditions cc
+             LEFT JOIN campaign_reward_configs rc
+               ON rc.campaign_id = cc.campaign_id AND rc.condition_number = cc.condition_number
+             WHERE cc.campaign_id = $1 AND cc.is_active
+             ORDER BY cc.condition_number",
+            &[&campaign_id],
+        )
+        .await
+        .context("loading the campaign's conditions failed")?;
+    Ok(rows
+        .iter()
+        .map(|r| Condition {
+            id: r.get(0),
+            condition_number: r.get(1),
+            condition_name: r.get(2),
+            trigger_type: r.get(3),
+            reward_description: r.get(4),
+        })
+        .collect())
+}
+
+/// The conditions the session's recipient has met, with their reward state.
+pub async fn conditions_met(
+    tx: &impl GenericClient,
+    recipient_id: Uuid,
+) -> anyhow::Result<Vec<super::rewards::ConditionMet>> {
+    super::rewards::conditions_of_recipient(tx, recipient_id).await
+}
+
+/// Why a recipient could not be linked.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LinkError {
+    #[error("no recipient of this campaign has that redemption code")]
+    UnknownCode,
+    #[error("the call is already linked to another recipient")]
+    AlreadyLinked,
+}
+
+/// Links the session to the campaign's recipient with `redemption_code`. Linking the same
+/// recipient again is a no-op; another recipient is refused.
+pub async fn link_recipient(
+    tx: &impl GenericClient,
+    session_id: Uuid,
+    redemption_code: &str,
+) -> anyhow::Result<Result<Uuid, LinkError>> {
+    let row = tx
+        .query_opt(
+            "SELECT r.id, s.recipient_id
+             FROM call_sessions s JOIN recipients r ON r.campaign_id = s.campaign_id
+             WHERE s.id = $1 AND r.redemption_code = $2 AND r.deleted_at IS NULL
+             FOR UPDATE OF s",
+            &[&session_id, &redemption_code],
+        )
+        .await
+        .context("finding the recipient by code failed")?;
+    let Some(row) = row else {
+        return Ok(Err(LinkError::UnknownCode));
+    };
+    let recipient_id: Uuid = row.get(0);
+    match row.get::<_, Option<Uuid>>(1) {
+        Some(existing) if existing == recipient_id => return Ok(Ok(recipient_id)),
+        Some(_) => return Ok(Err(LinkError::AlreadyLinked)),
+        None => {}
+    }
+    tx.execute(
+        "UPDATE call_sessions SET recipient_id = $2, match_status = 'matched' WHERE id = $1",
+        &[&session_id, &recipient_id],
+    )
+    .await
+    .context("linking the recipient failed")?;
+    Ok(Ok(recipient_id))
+}

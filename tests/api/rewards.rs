@@ -1,0 +1,259 @@
+use std::collections::HashSet;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::helpers::TestApp;
+use crate::world::{Auth, cipher};
+
+async fn counters_match_rows(app: &TestApp, pool: Uuid) {
+    let row = app
+        .db
+        .query_one(
+            "SELECT p.total_cards, p.available_cards,
+                    (SELECT count(*) FROM gift_cards WHERE pool_id = p.id)::int,
+                    (SELECT count(*) FROM gift_cards WHERE pool_id = p.id AND status = 'available')::int
+             FROM gift_card_pools p WHERE p.id = $1",
+            &[&pool],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), row.get::<_, i32>(2), "total_cards");
+    assert_eq!(
+        row.get::<_, i32>(1),
+        row.get::<_, i32>(3),
+        "available_cards"
+    );
+}
+
+#[tokio::test]
+async fn the_first_mark_provisions_one_card_and_queues_one_sms_and_a_repeat_returns_the_same() {
+    let app = TestApp::spawn().await;
+    let world = app.world(3).await;
+    let auth = Auth::user(world.agent);
+
+    let (status, first) = app.mark(world.session_id, &auth, 1).await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["reward"]["status"], "provisioned");
+    assert_eq!(first["reward"]["delivery_status"], "pending");
+    assert_eq!(
+        first["condition"]["met_by_agent_id"],
+        world.agent.to_string()
+    );
+    assert_eq!(first["condition"]["notes"], "booked for Tuesday");
+    let card_id: Uuid = first["reward"]["gift_card_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let (status, again) = app.mark(world.session_id, &auth, 1).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["condition"]["id"], first["condition"]["id"]);
+    assert_eq!(
+        again["reward"]["gift_card_id"],
+        first["reward"]["gift_card_id"]
+    );
+
+    assert_eq!(
+        app.count("SELECT count(*) FROM gift_cards WHERE status = 'claimed'")
+            .await,
+        1
+    );
+    assert_eq!(app.count("SELECT count(*) FROM sms_outbox").await, 1);
+    let card = app
+        .db
+        .query_one(
+            "SELECT card_code, recipient_id, campaign_id FROM gift_cards WHERE id = $1",
+            &[&card_id],
+        )
+        .await
+        .unwrap();
+    let stored: String = card.get(0);
+    assert!(
+        stored.starts_with("v1:") && !stored.contains("CODE-"),
+        "stored code is ciphertext"
+    );
+    assert!(cipher().decrypt(&stored).is_ok());
+    assert_eq!(card.get::<_, Uuid>(1), world.recipient_id);
+    assert_eq!(card.get::<_, Uuid>(2), world.campaign.id);
+    let to: String = app
+        .db
+        .query_one("SELECT to_phone FROM sms_outbox", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(to, "+14155550100");
+    counters_match_rows(&app, world.pool_id).await;
+    let body = serde_json::to_string(&first).unwrap();
+    assert!(
+        !body.contains("CODE-") && !body.contains("v1:"),
+        "no card code in the API: {body}"
+    );
+}
+
+#[tokio::test]
+async fn forty_concurrent_marks_of_one_condition_claim_one_card_and_queue_one_sms() {
+    let app = TestApp::spawn().await;
+    let world = app.world(10).await;
+    let auth = Auth::user(world.agent);
+
+    let results =
+        futures::future::join_all((0..40).map(|_| app.mark(world.session_id, &auth, 1))).await;
+
+    let created = results.iter().filter(|(s, _)| *s == 201).count();
+    let repeated = results.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(
+        (created, repeated),
+        (1, 39),
+        "{:?}",
+        results.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    let cards: HashSet<&Value> = results
+        .iter()
+        .map(|(_, b)| &b["reward"]["gift_card_id"])
+        .collect();
+    assert_eq!(cards.len(), 1, "every answer names the same card");
+    assert_eq!(
+        app.count("SELECT count(*) FROM call_conditions_met").await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM gift_cards WHERE status <> 'available'")
+            .await,
+        1
+    );
+    assert_eq!(app.count("SELECT count(*) FROM sms_outbox").await, 1);
+    counters_match_rows(&app, world.pool_id).await;
+}
+
+#[tokio::test]
+async fn twelve_sessions_against_a_pool_of_five_get_five_distinct_cards_and_seven_wait() {
+    let app = TestApp::spawn().await;
+    let world = app.world(5).await;
+    let auth = Auth::user(world.agent);
+    let mut sessions = Vec::new();
+    for n in 0..12 {
+        let phone = format!("+1212555{n:04}");
+        let recipient = app.seed_recipient(&world.campaign, &phone).await;
+        let call = app.start_call(&phone).await;
+        let session = app.session(&call.call_sid).await;
+        assert_eq!(session["recipient_id"], recipient.to_string());
+        sessions.push(session["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+    }
+
+    let results = futures::future::join_all(sessions.iter().map(|s| app.mark(*s, &auth, 1))).await;
+
+    assert!(results.iter().all(|(s, _)| *s == 201), "{results:?}");
+    let provisioned: Vec<&Value> = results
+        .iter()
+        .filter(|(_, b)| b["reward"]["status"] == "provisioned")
+        .map(|(_, b)| b)
+        .collect();
+    let exhausted = results
+        .iter()
+        .filter(|(_, b)| b["reward"]["status"] == "pool_exhausted")
+        .count();
+    assert_eq!((provisioned.len(), exhausted), (5, 7));
+    let distinct: HashSet<&str> = provisioned
+        .iter()
+        .map(|b| b["reward"]["gift_card_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(distinct.len(), 5);
+    assert_eq!(app.count("SELECT count(*) FROM sms_outbox").await, 5);
+    let pool = app
+        .db
+        .query_one(
+            "SELECT available_cards, total_cards FROM gift_card_pools WHERE id = $1",
+            &[&world.pool_id],
+        )
+        .await
+        .unwrap();
+    assert_eq!((pool.get::<_, i32>(0), pool.get::<_, i32>(1)), (0, 5));
+    counters_match_rows(&app, world.pool_id).await;
+
+    // Cards arrive: the seven waiting rewards are provisioned, oldest first.
+    app.add_cards(world.pool_id, 8).await;
+    let mut conn = calltrack::db::pool::pool(app.db_config.clone(), 1)
+        .unwrap()
+        .get()
+        .await
+        .unwrap();
+    let tx = conn.transaction().await.unwrap();
+    let provisioned_now = calltrack::db::rewards::provision_waiting(&tx, world.pool_id)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(provisioned_now, 7);
+    assert_eq!(
+        app.count("SELECT count(*) FROM call_conditions_met WHERE reward_status = 'provisioned'")
+            .await,
+        12
+    );
+    assert_eq!(
+        app.count("SELECT count(DISTINCT gift_card_id) FROM call_conditions_met")
+            .await,
+        12
+    );
+    assert_eq!(app.count("SELECT count(*) FROM sms_outbox").await, 12);
+    assert_eq!(
+        app.count("SELECT count(*) FROM gift_cards WHERE status = 'available'")
+            .await,
+        1
+    );
+    counters_match_rows(&app, world.pool_id).await;
+}
+
+#[tokio::test]
+async fn an_inactive_or_unknown_condition_is_422() {
+    let app = TestApp::spawn().await;
+    let world = app.world(1).await;
+    let auth = Auth::user(world.agent);
+
+    for condition in [3, 9] {
+        let (status, body) = app.mark(world.session_id, &auth, condition).await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["error"]["code"], "inactive_condition");
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM call_conditions_met").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_condition_without_a_reward_config_is_recorded_without_a_card() {
+    let app = TestApp::spawn().await;
+    let world = app.world(1).await;
+
+    let (status, body) = app
+        .mark(world.session_id, &Auth::user(world.agent), 2)
+        .await;
+
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["reward"]["status"], "no_reward_configured");
+    assert_eq!(body["reward"]["gift_card_id"], Value::Null);
+    assert_eq!(app.count("SELECT count(*) FROM sms_outbox").await, 0);
+}
+
+#[tokio::test]
+async fn a_reward_from_an_admin_master_pool_is_provisioned_for_an_agent() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    let master = app.seed_pool(None, 2).await;
+    app.db
+        .execute(
+            "UPDATE campaign_reward_configs SET gift_card_pool_id = $1",
+            &[&master],
+        )
+        .await
+        .unwrap();
+
+    let (status, body) = app
+        .mark(world.session_id, &Auth::user(world.agent), 1)
+        .await;
+
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["reward"]["status"], "provisioned");
+    counters_match_rows(&app, master).await;
+}
