@@ -7,6 +7,7 @@ pub mod migrate;
 pub mod pool;
 pub mod rewards;
 pub mod sessions;
+pub mod stats;
 
 pub use embedded::EmbeddedCluster;
 pub use pool::{Database, PgPool};

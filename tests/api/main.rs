@@ -10,6 +10,7 @@ mod recording;
 mod rewards;
 mod signature;
 mod simulate;
+mod stats;
 mod status;
 mod voice;
 mod world;

@@ -1,5 +1,6 @@
 //! The agent and manager JSON API under `/api/v1`.
 
+pub mod campaigns;
 pub mod openapi;
 pub mod sessions;
 
@@ -25,6 +26,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/v1/call-sessions/{id}/conditions",
             post(sessions::mark_condition),
+        )
+        .route(
+            "/api/v1/campaigns/{id}/call-stats",
+            get(campaigns::call_stats),
         )
 }
 

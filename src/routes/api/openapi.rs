@@ -4,12 +4,18 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::sessions;
+use super::{campaigns, sessions};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "calltrack", description = "Call sessions, conditions met and rewards for call-center agents."),
-    paths(sessions::list, sessions::detail, sessions::link_recipient, sessions::mark_condition),
+    paths(
+        sessions::list,
+        sessions::detail,
+        sessions::link_recipient,
+        sessions::mark_condition,
+        campaigns::call_stats
+    ),
     modifiers(&Security),
     security(("bearer" = []), ("api_key" = []))
 )]
