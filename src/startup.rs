@@ -44,6 +44,8 @@ impl Application {
             voice: Arc::new(settings.voice.clone()),
             jwt: Arc::new(JwtVerifier::new(&settings.jwt_secret)),
         };
+        // Installed before the first request so no early count is lost.
+        crate::metrics::handle();
         Ok(Self {
             listener,
             router: with_request_ids(routes::router(state)),

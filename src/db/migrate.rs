@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "platform_schema"),
     migration!(2, "call_tracking"),
     migration!(3, "rewards_and_access"),
+    migration!(4, "numbers_and_stats"),
 ];
 
 /// An arbitrary constant naming calltrack's migration lock among advisory locks.

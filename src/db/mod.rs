@@ -3,6 +3,7 @@
 pub mod access;
 pub mod calls;
 pub mod embedded;
+pub mod gauges;
 pub mod migrate;
 pub mod pool;
 pub mod rewards;

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod health;
+pub mod metrics;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/twilio/voice", post(webhooks::voice::incoming_call))
         .route("/twilio/status", post(webhooks::status::call_status))
         .route("/twilio/dial-complete", post(webhooks::dial::dial_complete))
@@ -51,5 +53,6 @@ pub fn router(state: AppState) -> Router {
             post(webhooks::recording::recording_status),
         )
         .merge(api::router())
+        .route_layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }

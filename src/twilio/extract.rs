@@ -60,6 +60,7 @@ impl WebhookRejection {
 impl IntoResponse for WebhookRejection {
     fn into_response(self) -> Response {
         tracing::warn!(reason = self.reason(), "webhook rejected");
+        crate::metrics::webhook_rejected(self.reason());
         match self {
             // A signature failure says nothing more: an empty body gives a prober nothing.
             Self::MissingSignature | Self::BadSignature => StatusCode::FORBIDDEN.into_response(),

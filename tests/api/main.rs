@@ -4,6 +4,7 @@
 mod agents;
 mod helpers;
 mod malformed;
+mod metrics;
 mod migrations;
 mod phone_matching;
 mod recording;

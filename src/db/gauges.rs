@@ -1,0 +1,48 @@
+//! Numbers read at scrape time for `/metrics`. Each is a small indexed query.
+
+use anyhow::Context as _;
+use deadpool_postgres::GenericClient;
+
+/// Point-in-time levels for the metrics endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct Gauges {
+    /// Calls created in the last 24 hours, by their current status.
+    pub calls_by_status: Vec<(String, i64)>,
+    /// SMS outbox rows by state, for the states that are still moving.
+    pub outbox_by_state: Vec<(String, i64)>,
+    /// Available cards per gift-card pool: (pool id, pool name, available).
+    pub pool_levels: Vec<(String, String, i64)>,
+}
+
+pub async fn read(client: &impl GenericClient) -> anyhow::Result<Gauges> {
+    let calls = client
+        .query(
+            "SELECT call_status, count(*) FROM call_sessions
+             WHERE created_at > now() - interval '24 hours' GROUP BY call_status",
+            &[],
+        )
+        .await
+        .context("counting calls failed")?;
+    let outbox = client
+        .query(
+            "SELECT state, count(*) FROM sms_outbox WHERE state IN ('pending', 'sending') GROUP BY state",
+            &[],
+        )
+        .await
+        .context("counting the outbox failed")?;
+    let pools = client
+        .query(
+            "SELECT id::text, pool_name, available_cards::bigint FROM gift_card_pools",
+            &[],
+        )
+        .await
+        .context("reading pool levels failed")?;
+    Ok(Gauges {
+        calls_by_status: calls.iter().map(|r| (r.get(0), r.get(1))).collect(),
+        outbox_by_state: outbox.iter().map(|r| (r.get(0), r.get(1))).collect(),
+        pool_levels: pools
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect(),
+    })
+}

@@ -1,0 +1,63 @@
+//! Prometheus metrics: HTTP traffic per route, webhook rejections, and gauges read from the
+//! database at scrape time (calls by status, SMS outbox depth, gift-card pool levels).
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Latency buckets in seconds, from a cache hit to a slow database.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide recorder, installed on first use. Several apps in one process (tests)
+/// share it.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("calltrack_http_request_duration_seconds".into()),
+                LATENCY_BUCKETS,
+            )
+            .unwrap_or_else(|_| PrometheusBuilder::new())
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (an embedding program's); ours still
+        // renders what is recorded through it only if it is the global one.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// Counts and times every request by its route template, method and status.
+pub async fn track_http(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("route", route), ("method", method), ("status", status)];
+    metrics::counter!("calltrack_http_requests_total", &labels).increment(1);
+    metrics::histogram!("calltrack_http_request_duration_seconds", &labels[..2])
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// A webhook refused before its handler ran, by reason (bad_signature, malformed, ...).
+pub fn webhook_rejected(reason: &'static str) {
+    metrics::counter!("calltrack_webhooks_rejected_total", "reason" => reason).increment(1);
+}
+
+/// The result of one attempt to send a reward SMS.
+pub fn sms_send_outcome(outcome: &'static str) {
+    metrics::counter!("calltrack_sms_sends_total", "outcome" => outcome).increment(1);
+}
