@@ -5,6 +5,7 @@ pub mod calls;
 pub mod embedded;
 pub mod gauges;
 pub mod migrate;
+pub mod numbers;
 pub mod pool;
 pub mod rewards;
 pub mod sessions;
