@@ -2,8 +2,12 @@
 
 mod call_sid;
 mod call_status;
+mod message;
 mod phone;
+pub mod sms_template;
 
 pub use call_sid::{CallSid, CallSidError};
 pub use call_status::{CallStatus, CallStatusError, DialOutcome, StatusRank};
+pub use message::{DeliveryReport, FailureReason, MessageSid, MessageSidError};
 pub use phone::{CallerId, E164, PhoneError, mask_phone};
+pub use sms_template::{RewardDetails, SmsBody, SmsTemplate};
