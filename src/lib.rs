@@ -12,3 +12,4 @@ pub mod simulate;
 pub mod startup;
 pub mod telemetry;
 pub mod twilio;
+pub mod workers;

@@ -3,6 +3,7 @@
 pub mod calls;
 pub mod embedded;
 pub mod migrate;
+pub mod outbox;
 pub mod pool;
 
 pub use embedded::EmbeddedCluster;

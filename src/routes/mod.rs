@@ -47,5 +47,6 @@ pub fn router(state: AppState) -> Router {
             "/twilio/recording",
             post(webhooks::recording::recording_status),
         )
+        .route("/twilio/sms-status", post(webhooks::sms_status::sms_status))
         .with_state(state)
 }
