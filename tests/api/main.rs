@@ -8,5 +8,6 @@ mod phone_matching;
 mod recording;
 mod signature;
 mod simulate;
+mod sms;
 mod status;
 mod voice;
