@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::payloads::delivery_report;
 use crate::config::{SmsSender, TwilioSettings};
-use crate::domain::{DeliveryReport, MessageSid, SmsBody, mask_phone};
+use crate::domain::{DeliveryReport, MessageSid, SmsBody};
 
 /// Longest a single call to Twilio may take. The outbox lease is much longer, so a call that
 /// times out always ends before another worker may take the row over.
@@ -171,7 +171,7 @@ impl TwilioClient {
     }
 
     /// Sends one SMS. `status_callback_url` receives Twilio's delivery reports.
-    #[tracing::instrument(skip_all, fields(to = %mask_phone(to)))]
+    #[tracing::instrument(skip_all)]
     pub async fn send_message(
         &self,
         to: &str,
@@ -203,7 +203,7 @@ impl TwilioClient {
 
     /// The latest messages from this account's sender to `to` created since `since`
     /// (less a few minutes of clock skew), newest first.
-    #[tracing::instrument(skip_all, fields(to = %mask_phone(to)))]
+    #[tracing::instrument(skip_all)]
     pub async fn list_recent_messages(
         &self,
         to: &str,

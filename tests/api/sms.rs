@@ -727,3 +727,36 @@ async fn two_workers_on_one_database_send_every_reward_exactly_once() {
         .await;
     assert_eq!(distinct, 20);
 }
+
+#[tokio::test]
+async fn a_send_that_timed_out_but_reached_twilio_is_reconciled_not_resent() {
+    let app = spawn_app().await;
+    // Twilio takes the message but answers after the client's 10 s timeout.
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(|request: &Request| created(request).set_delay(Duration::from_secs(12)))
+        .mount(&app.twilio)
+        .await;
+    let world = seed_world(&app).await;
+    let plan = plan_rewards(1);
+    let taken = random_sid("SM");
+    let now = chrono::Utc::now().to_rfc2822();
+    twilio_lists(
+        &app,
+        &plan[0].phone,
+        json!([listed(
+            &taken,
+            &plan[0].phone,
+            &plan[0].expected_body(),
+            "sent",
+            &now
+        )]),
+    )
+    .await;
+
+    let reward = insert_rewards(&app, &world, &plan, false).await.remove(0);
+    let outbox = wait_for_state(&app, reward.outbox_id, "sent").await;
+
+    assert_eq!(outbox["message_sid"], taken.as_str());
+    assert_eq!(sent_messages(&app).await.len(), 1);
+}
