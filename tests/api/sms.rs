@@ -85,11 +85,15 @@ async fn spawn_app() -> TestApp {
     TestApp::spawn_with(&[("OUTBOX_POLL_MS", "20")]).await
 }
 
+/// The auth token of the second worker, so its requests can be told apart.
+const SECOND_WORKER_TOKEN: &str = "second-worker-token";
+
 /// A second server (and so a second worker) on `app`'s database and fake Twilio.
 async fn spawn_second_worker(app: &TestApp) {
     let twilio = app.twilio.uri();
     let settings = settings_with(&[
         ("TWILIO_API_BASE_URL", twilio.as_str()),
+        ("TWILIO_AUTH_TOKEN", SECOND_WORKER_TOKEN),
         ("OUTBOX_POLL_MS", "20"),
     ]);
     let pool = calltrack::db::pool::pool(app.db_config.clone(), 8).unwrap();
@@ -726,6 +730,16 @@ async fn two_workers_on_one_database_send_every_reward_exactly_once() {
         .count("SELECT count(DISTINCT message_sid) FROM sms_outbox WHERE state = 'sent'")
         .await;
     assert_eq!(distinct, 20);
+    // Both workers took part: each one's credentials reached Twilio.
+    let credentials: std::collections::HashSet<String> = app
+        .twilio
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.headers["authorization"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(credentials.len(), 2);
 }
 
 #[tokio::test]
@@ -759,4 +773,28 @@ async fn a_send_that_timed_out_but_reached_twilio_is_reconciled_not_resent() {
 
     assert_eq!(outbox["message_sid"], taken.as_str());
     assert_eq!(sent_messages(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_server_and_its_sms_worker_stop_when_shutdown_resolves() {
+    let app = spawn_app().await;
+    let twilio = app.twilio.uri();
+    let settings = settings_with(&[
+        ("TWILIO_API_BASE_URL", twilio.as_str()),
+        ("OUTBOX_POLL_MS", "20"),
+    ]);
+    let pool = calltrack::db::pool::pool(app.db_config.clone(), 4).unwrap();
+    let server = Application::build(&settings, pool).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run_until(async {
+        let _ = stopped.await;
+    }));
+
+    stop.send(()).unwrap();
+
+    let finished = tokio::time::timeout(Duration::from_secs(10), running).await;
+    assert!(
+        matches!(finished, Ok(Ok(Ok(())))),
+        "server did not stop cleanly"
+    );
 }
