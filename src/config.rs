@@ -115,6 +115,13 @@ pub struct VoiceSettings {
     pub recording_notice: Option<String>,
 }
 
+/// The reward SMS worker.
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    /// How often an idle worker looks for due SMS (`OUTBOX_POLL_MS`, default 500).
+    pub poll_interval: std::time::Duration,
+}
+
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -125,6 +132,7 @@ pub struct Settings {
     pub jwt_secret: SecretString,
     pub gift_card_key: std::sync::Arc<SecretBox<[u8; 32]>>,
     pub voice: VoiceSettings,
+    pub outbox: OutboxSettings,
     pub log_format: LogFormat,
 }
 
@@ -166,6 +174,15 @@ impl Settings {
             raw_env("RECORDING_NOTICE").unwrap_or_else(|| "This call may be recorded.".to_owned());
         let recording_notice =
             Some(recording_notice).filter(|n| record_calls && !n.trim().is_empty());
+        let poll_ms = match env("OUTBOX_POLL_MS") {
+            None => 500,
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (1..=60_000).contains(ms))
+                .ok_or_else(|| invalid("OUTBOX_POLL_MS", "expected milliseconds, 1 to 60000"))?,
+        };
         Ok(Self {
             database: DatabaseSource::from_lookup(env),
             bind_addr,
@@ -184,6 +201,9 @@ impl Settings {
             voice: VoiceSettings {
                 record_calls,
                 recording_notice,
+            },
+            outbox: OutboxSettings {
+                poll_interval: std::time::Duration::from_millis(poll_ms),
             },
             log_format: LogFormat::from_lookup(env),
         })
@@ -247,6 +267,18 @@ mod tests {
             Some("This call may be recorded.")
         );
         assert!(matches!(settings.database, DatabaseSource::Embedded { .. }));
+        assert_eq!(settings.outbox.poll_interval.as_millis(), 500);
+    }
+
+    #[test]
+    fn the_outbox_poll_interval_is_milliseconds() {
+        let mut vars = complete();
+        vars.push(("OUTBOX_POLL_MS", "50"));
+        let settings = Settings::from_lookup(&lookup(&vars)).unwrap();
+        assert_eq!(settings.outbox.poll_interval.as_millis(), 50);
+        let mut vars = complete();
+        vars.push(("OUTBOX_POLL_MS", "0"));
+        assert!(Settings::from_lookup(&lookup(&vars)).is_err());
     }
 
     #[test]

@@ -14,3 +14,4 @@ pub mod simulate;
 pub mod startup;
 pub mod telemetry;
 pub mod twilio;
+pub mod workers;

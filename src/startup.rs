@@ -9,23 +9,28 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::http::{HeaderName, Request};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::JwtVerifier;
 use crate::config::{DatabaseSource, Settings};
+use crate::crypto::CardCipher;
 use crate::db::{self, Database, PgPool};
 use crate::routes::{self, AppState};
+use crate::twilio::client::TwilioClient;
 use crate::twilio::extract::WebhookVerifier;
 use crate::twilio::twiml::Twiml;
+use crate::workers::OutboxWorker;
 
 /// Connections kept to PostgreSQL by one `serve` process.
 const POOL_SIZE: usize = 32;
 
-/// A bound, ready-to-run server.
+/// A bound, ready-to-run server and the background workers that run beside it.
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    outbox: OutboxWorker,
 }
 
 impl Application {
@@ -34,6 +39,13 @@ impl Application {
         let listener = TcpListener::bind(settings.bind_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
+        let outbox = OutboxWorker::new(
+            pool.clone(),
+            TwilioClient::new(&settings.twilio).context("cannot build the Twilio client")?,
+            CardCipher::new(&settings.gift_card_key),
+            settings.public_base_url.join("/twilio/sms-status"),
+            settings.outbox.poll_interval,
+        );
         let state = AppState {
             pool,
             verifier: Arc::new(WebhookVerifier {
@@ -49,6 +61,7 @@ impl Application {
         Ok(Self {
             listener,
             router: with_request_ids(routes::router(state)),
+            outbox,
         })
     }
 
@@ -56,15 +69,23 @@ impl Application {
         Ok(self.listener.local_addr()?)
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// Serves and runs the SMS outbox worker until `shutdown` resolves, then lets in-flight
+    /// requests and the worker's current batch finish.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
+        let (stop, stopped) = watch::channel(false);
+        let outbox = tokio::spawn(self.outbox.run(stopped));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("HTTP server failed")
+            .context("HTTP server failed");
+        let _ = stop.send(true);
+        if let Err(error) = outbox.await {
+            tracing::error!(%error, "SMS outbox worker panicked");
+        }
+        served
     }
 }
 

@@ -6,6 +6,7 @@ pub mod embedded;
 pub mod gauges;
 pub mod migrate;
 pub mod numbers;
+pub mod outbox;
 pub mod pool;
 pub mod rewards;
 pub mod sessions;

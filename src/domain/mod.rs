@@ -2,10 +2,14 @@
 
 mod call_sid;
 mod call_status;
+mod message;
 mod phone;
 mod role;
+pub mod sms_template;
 
 pub use call_sid::{CallSid, CallSidError};
 pub use call_status::{CallStatus, CallStatusError, DialOutcome, StatusRank};
+pub use message::{DeliveryReport, FailureReason, MessageSid, MessageSidError};
 pub use phone::{CallerId, E164, PhoneError, mask_phone};
 pub use role::Role;
+pub use sms_template::{RewardDetails, SmsBody, SmsTemplate};

@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
             "/twilio/recording",
             post(webhooks::recording::recording_status),
         )
+        .route("/twilio/sms-status", post(webhooks::sms_status::sms_status))
         .merge(api::router())
         .route_layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)

@@ -18,6 +18,7 @@ pub enum Fixture {
     StatusParentCompleted,
     DialActionCompleted,
     RecordingCompleted,
+    SmsStatusDelivered,
 }
 
 impl Fixture {
@@ -38,6 +39,7 @@ impl Fixture {
             }
             Self::DialActionCompleted => include_str!("../../fixtures/dial_action_completed.form"),
             Self::RecordingCompleted => include_str!("../../fixtures/recording_completed.form"),
+            Self::SmsStatusDelivered => include_str!("../../fixtures/sms_status_delivered.form"),
         }
     }
 
@@ -187,6 +189,27 @@ impl SimulatedCall {
     }
 }
 
+/// A message status callback of the reward SMS `message_sid` sent to `to`, with `status`
+/// (`sent`, `delivered`, `undelivered`, ...) and Twilio's `ErrorCode` for a failure.
+pub fn sms_status(message_sid: &str, to: &str, status: &str, error_code: Option<i32>) -> FormPairs {
+    let mut form = Fixture::SmsStatusDelivered.form();
+    for key in ["MessageSid", "SmsSid"] {
+        set_existing(&mut form, key, message_sid);
+    }
+    for key in ["MessageStatus", "SmsStatus"] {
+        set_existing(&mut form, key, status);
+    }
+    set_existing(&mut form, "To", to);
+    // Twilio reports the carrier's completion time only once the carrier is done.
+    if !matches!(status, "delivered" | "undelivered" | "failed") {
+        form.remove("RawDlrDoneDate");
+    }
+    if let Some(code) = error_code {
+        form.set("ErrorCode", code.to_string());
+    }
+    form
+}
+
 /// Rewrites a field the fixture has, keeping the fixture's field set exactly.
 fn set_existing(form: &mut FormPairs, key: &str, value: &str) {
     if form.get(key).is_some() {
@@ -197,7 +220,10 @@ fn set_existing(form: &mut FormPairs, key: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::twilio::payloads::{DialAction, RecordingCallback, StatusCallback, VoiceRequest};
+    use crate::domain::DeliveryReport;
+    use crate::twilio::payloads::{
+        DialAction, RecordingCallback, SmsStatusCallback, StatusCallback, VoiceRequest,
+    };
 
     const ALL: [Fixture; 9] = [
         Fixture::VoiceIncoming,
@@ -224,6 +250,24 @@ mod tests {
                 "{fixture:?} is missing Twilio's fields"
             );
         }
+    }
+
+    #[test]
+    fn the_sms_status_fixture_parses_strictly_and_rewrites_consistently() {
+        let source = Fixture::SmsStatusDelivered.source().trim();
+        let form = FormPairs::parse(source.as_bytes()).unwrap();
+        assert!(form.get("AccountSid").is_some_and(|a| a.starts_with("AC")));
+        let callback = SmsStatusCallback::from_form(&form).unwrap();
+        assert_eq!(callback.report, DeliveryReport::Delivered);
+
+        let sid = random_sid("SM");
+        let sent = sms_status(&sid, "+14155550123", "sent", None);
+        assert_eq!(sent.get("SmsSid"), Some(sid.as_str()));
+        assert_eq!(sent.get("SmsStatus"), Some("sent"));
+        assert_eq!(sent.get("RawDlrDoneDate"), None);
+        let callback = SmsStatusCallback::from_form(&sent).unwrap();
+        assert_eq!(callback.message_sid.as_str(), sid);
+        assert_eq!(callback.report, DeliveryReport::InFlight);
     }
 
     #[test]

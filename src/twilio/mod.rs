@@ -1,5 +1,7 @@
-//! The only module that knows Twilio's wire format: form fields, signatures and TwiML.
+//! The only module that knows Twilio's wire format: form fields, signatures, TwiML and the
+//! REST API.
 
+pub mod client;
 pub mod extract;
 pub mod fixtures;
 pub mod form;

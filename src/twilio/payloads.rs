@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use super::form::FormPairs;
-use crate::domain::{CallSid, CallStatus, CallerId, DialOutcome, E164};
+use crate::domain::{
+    CallSid, CallStatus, CallerId, DeliveryReport, DialOutcome, E164, FailureReason, MessageSid,
+};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PayloadError {
@@ -167,6 +169,50 @@ impl RecordingCallback {
     }
 }
 
+/// A message status callback of a reward SMS (`StatusCallback` of the Messages API).
+#[derive(Debug, Clone)]
+pub struct SmsStatusCallback {
+    pub message_sid: MessageSid,
+    pub report: DeliveryReport,
+}
+
+impl SmsStatusCallback {
+    pub fn from_form(form: &FormPairs) -> Result<Self, PayloadError> {
+        let message_sid = MessageSid::parse(required(form, "MessageSid")?)
+            .map_err(|_| PayloadError::Invalid("MessageSid"))?;
+        let status = required(form, "MessageStatus")?;
+        let error_code = match form.get("ErrorCode").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) => Some(
+                v.parse::<i32>()
+                    .map_err(|_| PayloadError::Invalid("ErrorCode"))?,
+            ),
+        };
+        Ok(Self {
+            message_sid,
+            report: delivery_report(status, error_code),
+        })
+    }
+}
+
+/// What one of Twilio's message statuses means for a delivery. `read` (a channel that reports
+/// reading) implies delivery; statuses Twilio may add later are [`DeliveryReport::Other`].
+pub fn delivery_report(status: &str, error_code: Option<i32>) -> DeliveryReport {
+    match status {
+        "accepted" | "scheduled" | "queued" | "sending" | "sent" => DeliveryReport::InFlight,
+        "delivered" | "read" => DeliveryReport::Delivered,
+        "failed" => DeliveryReport::Failed {
+            error_code,
+            reason: FailureReason::Failed,
+        },
+        "undelivered" => DeliveryReport::Failed {
+            error_code,
+            reason: FailureReason::Undelivered,
+        },
+        _ => DeliveryReport::Other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +273,54 @@ mod tests {
             StatusCallback::from_form(&form).unwrap_err(),
             PayloadError::Invalid("CallDuration")
         );
+    }
+
+    const MESSAGE: &str = "SM0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn sms_status_needs_sid_and_status_and_reads_the_error_code() {
+        let form = FormPairs::from_pairs([("MessageStatus", "delivered")]);
+        assert_eq!(
+            SmsStatusCallback::from_form(&form).unwrap_err(),
+            PayloadError::Missing("MessageSid")
+        );
+        let form = FormPairs::from_pairs([("MessageSid", MESSAGE)]);
+        assert_eq!(
+            SmsStatusCallback::from_form(&form).unwrap_err(),
+            PayloadError::Missing("MessageStatus")
+        );
+        let form = FormPairs::from_pairs([
+            ("MessageSid", MESSAGE),
+            ("MessageStatus", "undelivered"),
+            ("ErrorCode", "30003"),
+        ]);
+        assert_eq!(
+            SmsStatusCallback::from_form(&form).unwrap().report,
+            DeliveryReport::Failed {
+                error_code: Some(30003),
+                reason: FailureReason::Undelivered
+            }
+        );
+    }
+
+    #[test]
+    fn message_statuses_map_to_delivery_reports() {
+        assert_eq!(delivery_report("sent", None), DeliveryReport::InFlight);
+        assert_eq!(delivery_report("queued", None), DeliveryReport::InFlight);
+        assert_eq!(
+            delivery_report("delivered", None),
+            DeliveryReport::Delivered
+        );
+        assert_eq!(
+            delivery_report("something-new", None),
+            DeliveryReport::Other
+        );
+        assert!(matches!(
+            delivery_report("failed", Some(30008)),
+            DeliveryReport::Failed {
+                error_code: Some(30008),
+                ..
+            }
+        ));
     }
 }

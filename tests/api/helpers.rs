@@ -150,7 +150,6 @@ pub struct TestApp {
     pub db_config: tokio_postgres::Config,
     pub http: reqwest::Client,
     /// Stands in for Twilio's REST API (`TWILIO_API_BASE_URL` points here).
-    #[allow(dead_code)]
     pub twilio: wiremock::MockServer,
 }
 

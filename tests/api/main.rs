@@ -11,6 +11,7 @@ mod recording;
 mod rewards;
 mod signature;
 mod simulate;
+mod sms;
 mod stats;
 mod status;
 mod voice;

@@ -2,6 +2,7 @@
 
 pub mod dial;
 pub mod recording;
+pub mod sms_status;
 pub mod status;
 pub mod voice;
 
