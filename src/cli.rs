@@ -24,6 +24,11 @@ pub enum Command {
         #[command(subcommand)]
         what: SimulateCommand,
     },
+    /// Buy, list and release tracked numbers at Twilio.
+    Numbers {
+        #[command(subcommand)]
+        command: crate::numbers_cli::NumbersCommand,
+    },
     /// Seed a benchmark database and measure webhook throughput against direct SQL.
     Bench(crate::bench::BenchArgs),
 }

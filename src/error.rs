@@ -46,6 +46,9 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
+    /// Twilio refused or could not be reached; its code is passed on when it sent one.
+    #[error("{message}")]
+    BadGateway { code: &'static str, message: String, twilio_code: Option<i32> },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -62,6 +65,9 @@ pub struct ErrorDetail {
     pub code: String,
     /// A sentence for humans.
     pub message: String,
+    /// Twilio's error number, when the error came from Twilio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub twilio_code: Option<i32>,
 }
 
 impl ApiError {
@@ -69,6 +75,13 @@ impl ApiError {
         Self::BadRequest {
             code: "invalid_request",
             message: message.into(),
+        }
+    }
+
+    fn twilio_code(&self) -> Option<i32> {
+        match self {
+            Self::BadGateway { twilio_code, .. } => *twilio_code,
+            _ => None,
         }
     }
 
@@ -80,6 +93,7 @@ impl ApiError {
             Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            Self::BadGateway { code, .. } => (StatusCode::BAD_GATEWAY, code),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -99,6 +113,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: code.to_owned(),
                 message,
+                twilio_code: self.twilio_code(),
             },
         };
         (status, axum::Json(body)).into_response()

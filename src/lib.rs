@@ -9,6 +9,8 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod numbers;
+pub mod numbers_cli;
 pub mod routes;
 pub mod simulate;
 pub mod startup;

@@ -4,7 +4,7 @@ use clap::Parser as _;
 
 use calltrack::cli::{Cli, Command, SimulateCommand};
 use calltrack::config::{self, DatabaseSource, LogFormat, Settings};
-use calltrack::{bench, simulate, startup, telemetry};
+use calltrack::{bench, numbers_cli, simulate, startup, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -22,6 +22,7 @@ async fn main() -> ExitCode {
             what: SimulateCommand::Call(args),
         } => simulate::call(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Numbers { command } => numbers_cli::run(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

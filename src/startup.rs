@@ -15,6 +15,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::JwtVerifier;
 use crate::config::{DatabaseSource, Settings};
+use crate::numbers::Numbers;
 use crate::crypto::CardCipher;
 use crate::db::{self, Database, PgPool};
 use crate::routes::{self, AppState};
@@ -39,9 +40,15 @@ impl Application {
         let listener = TcpListener::bind(settings.bind_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
+        let twilio = TwilioClient::new(&settings.twilio).context("cannot build the Twilio client")?;
+        let numbers = Numbers {
+            pool: pool.clone(),
+            twilio: twilio.clone(),
+            public_base_url: settings.public_base_url.clone(),
+        };
         let outbox = OutboxWorker::new(
             pool.clone(),
-            TwilioClient::new(&settings.twilio).context("cannot build the Twilio client")?,
+            twilio,
             CardCipher::new(&settings.gift_card_key),
             settings.public_base_url.join("/twilio/sms-status"),
             settings.outbox.poll_interval,
@@ -55,6 +62,7 @@ impl Application {
             twiml: Arc::new(Twiml::new()?),
             voice: Arc::new(settings.voice.clone()),
             jwt: Arc::new(JwtVerifier::new(&settings.jwt_secret)),
+            numbers: Arc::new(numbers),
         };
         // Installed before the first request so no early count is lost.
         crate::metrics::handle();
@@ -122,10 +130,16 @@ pub async fn open_and_migrate(
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let (database, pool) = open_and_migrate(&settings.database, POOL_SIZE).await?;
     let app = Application::build(&settings, pool.clone()).await?;
+    let owed_releases = tokio::spawn(crate::numbers::settle_owed_releases_forever(Numbers {
+        pool: pool.clone(),
+        twilio: TwilioClient::new(&settings.twilio)?,
+        public_base_url: settings.public_base_url.clone(),
+    }));
     let partitions = tokio::spawn(keep_event_partitions_ahead(pool));
     tracing::info!(addr = %app.local_addr()?, public_base_url = settings.public_base_url.as_str(), "calltrack serving");
     let result = app.run_until(shutdown_signal()).await;
     partitions.abort();
+    owed_releases.abort();
     tracing::info!("stopped serving");
     database.shutdown()?;
     result

@@ -25,6 +25,7 @@ pub struct AppState {
     pub twiml: Arc<Twiml>,
     pub voice: Arc<VoiceSettings>,
     pub jwt: Arc<JwtVerifier>,
+    pub numbers: Arc<crate::numbers::Numbers>,
 }
 
 impl AppState {
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/twilio/voice", post(webhooks::voice::incoming_call))
+        .route("/twilio/voice-fallback", post(webhooks::voice::fallback))
         .route("/twilio/status", post(webhooks::status::call_status))
         .route("/twilio/dial-complete", post(webhooks::dial::dial_complete))
         .route(

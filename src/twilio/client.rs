@@ -1,6 +1,8 @@
 //! Twilio's REST API: sending reward SMS and listing recent messages to reconcile an
 //! interrupted send. Credentials and message bodies never reach a log or an error.
 
+mod numbers;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +13,8 @@ use serde::de::DeserializeOwned;
 use super::payloads::delivery_report;
 use crate::config::{SmsSender, TwilioSettings};
 use crate::domain::{DeliveryReport, MessageSid, SmsBody};
+
+pub use numbers::{AvailableNumber, AvailableSearch, IncomingNumber, NumberChoice, NumberWebhooks};
 
 /// Longest a single call to Twilio may take. The outbox lease is much longer, so a call that
 /// times out always ends before another worker may take the row over.

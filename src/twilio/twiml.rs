@@ -36,6 +36,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "dial_complete.xml",
         include_str!("../../twiml_templates/dial_complete.xml"),
     ),
+    (
+        "unavailable.xml",
+        include_str!("../../twiml_templates/unavailable.xml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +83,11 @@ impl Twiml {
 
     pub fn number_inactive(&self) -> Result<String, TwimlError> {
         self.render("number_inactive.xml", context! {})
+    }
+
+    /// The fallback answer when the voice webhook failed.
+    pub fn unavailable(&self) -> Result<String, TwimlError> {
+        self.render("unavailable.xml", context! {})
     }
 
     pub fn dial_complete(&self) -> Result<String, TwimlError> {
@@ -159,5 +168,6 @@ mod tests {
         insta::assert_snapshot!("reject", twiml.reject().unwrap());
         insta::assert_snapshot!("number_inactive", twiml.number_inactive().unwrap());
         insta::assert_snapshot!("dial_complete", twiml.dial_complete().unwrap());
+        insta::assert_snapshot!("unavailable", twiml.unavailable().unwrap());
     }
 }

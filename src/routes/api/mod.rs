@@ -1,12 +1,13 @@
 //! The agent and manager JSON API under `/api/v1`.
 
 pub mod campaigns;
+pub mod numbers;
 pub mod openapi;
 pub mod sessions;
 
 use axum::Router;
 use axum::extract::{FromRequest, Request};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
@@ -31,6 +32,8 @@ pub fn router() -> Router<AppState> {
             "/api/v1/campaigns/{id}/call-stats",
             get(campaigns::call_stats),
         )
+        .route("/api/v1/campaigns/{id}/tracked-numbers", get(numbers::list).post(numbers::buy))
+        .route("/api/v1/tracked-numbers/{id}", patch(numbers::update).delete(numbers::release))
 }
 
 /// A JSON body whose rejections are answered in the API's error shape.

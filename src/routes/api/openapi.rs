@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{campaigns, sessions};
+use super::{campaigns, numbers, sessions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,7 +14,11 @@ use super::{campaigns, sessions};
         sessions::detail,
         sessions::link_recipient,
         sessions::mark_condition,
-        campaigns::call_stats
+        campaigns::call_stats,
+        numbers::list,
+        numbers::buy,
+        numbers::update,
+        numbers::release
     ),
     modifiers(&Security),
     security(("bearer" = []), ("api_key" = []))

@@ -1,0 +1,308 @@
+//! Buying, changing and releasing tracked numbers: Twilio and the database together, used by
+//! the API and by `calltrack numbers`. No database transaction is held open across a call to
+//! Twilio; a number Twilio sold but the database could not store is released again, or owed
+//! in `number_releases_pending` until a retry releases it.
+
+use anyhow::Context as _;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::config::PublicBaseUrl;
+use crate::db::numbers::{self, NewNumber, TrackedNumber};
+use crate::db::{PgPool, access, stats};
+use crate::domain::E164;
+use crate::twilio::client::{NumberChoice, NumberWebhooks, TwilioClient, TwilioError};
+
+/// Who is acting: an API caller (restricted to their clients) or an operator at the CLI.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    Api(&'a Principal),
+    Operator,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NumbersError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("not found")]
+    NotFound,
+    #[error("a number cannot forward calls to itself")]
+    ForwardToSelf,
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error(transparent)]
+    Twilio(#[from] TwilioError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// What a manager asks to buy.
+#[derive(Debug, Clone)]
+pub struct BuyRequest {
+    pub choice: NumberChoice,
+    pub forward_to: E164,
+}
+
+impl BuyRequest {
+    /// Validates the raw fields: exactly one of area code or phone number, an E.164
+    /// forward-to number that is not the number itself.
+    pub fn parse(area_code: Option<&str>, phone_number: Option<&str>, forward_to: &str) -> Result<Self, NumbersError> {
+        let forward_to = E164::parse(forward_to)
+            .map_err(|_| NumbersError::Invalid("forward_to_number is not a phone number".into()))?;
+        let choice = match (area_code.map(str::trim), phone_number) {
+            (Some(code), None) if code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()) => {
+                NumberChoice::AreaCode(code.to_owned())
+            }
+            (Some(_), None) => return Err(NumbersError::Invalid("area_code must be three digits".into())),
+            (None, Some(number)) => NumberChoice::Exact(
+                E164::parse(number)
+                    .map_err(|_| NumbersError::Invalid("phone_number is not a phone number".into()))?
+                    .to_string(),
+            ),
+            _ => return Err(NumbersError::Invalid("give exactly one of area_code and phone_number".into())),
+        };
+        if choice == NumberChoice::Exact(forward_to.to_string()) {
+            return Err(NumbersError::ForwardToSelf);
+        }
+        Ok(Self { choice, forward_to })
+    }
+}
+
+/// The number-management service.
+#[derive(Clone)]
+pub struct Numbers {
+    pub pool: PgPool,
+    pub twilio: TwilioClient,
+    pub public_base_url: PublicBaseUrl,
+}
+
+impl Numbers {
+    fn webhooks(&self) -> NumberWebhooks {
+        NumberWebhooks {
+            voice_url: self.public_base_url.join("/twilio/voice"),
+            status_callback: self.public_base_url.join("/twilio/status"),
+            voice_fallback_url: self.public_base_url.join("/twilio/voice-fallback"),
+        }
+    }
+
+    async fn begin<'c>(
+        conn: &'c mut deadpool_postgres::Object,
+        actor: Actor<'_>,
+    ) -> anyhow::Result<deadpool_postgres::Transaction<'c>> {
+        let tx = conn.transaction().await?;
+        if let Actor::Api(principal) = actor {
+            access::restrict(&tx, &principal.scope, principal.user_id()).await?;
+        }
+        Ok(tx)
+    }
+
+    /// Checks the campaign exists and the actor may see it.
+    async fn check_campaign(&self, actor: Actor<'_>, campaign_id: Uuid) -> Result<(), NumbersError> {
+        let mut conn = self.pool.get().await.map_err(anyhow::Error::from)?;
+        let tx = Self::begin(&mut conn, actor).await?;
+        let client = stats::campaign_client(&tx, campaign_id).await?;
+        tx.commit().await.map_err(anyhow::Error::from)?;
+        match (client, actor) {
+            (Some(client), Actor::Api(principal)) if principal.scope.allows(client) => Ok(()),
+            (Some(_), Actor::Operator) => Ok(()),
+            _ => Err(NumbersError::NotFound),
+        }
+    }
+
+    pub async fn list(&self, actor: Actor<'_>, campaign_id: Uuid) -> Result<Vec<TrackedNumber>, NumbersError> {
+        self.check_campaign(actor, campaign_id).await?;
+        let mut conn = self.pool.get().await.map_err(anyhow::Error::from)?;
+        let tx = Self::begin(&mut conn, actor).await?;
+        let list = numbers::list_for_campaign(&tx, campaign_id).await?;
+        tx.commit().await.map_err(anyhow::Error::from)?;
+        Ok(list)
+    }
+
+    /// Buys a number at Twilio pointed at this service and stores it for the campaign.
+    #[tracing::instrument(skip_all, fields(campaign.id = %campaign_id))]
+    pub async fn buy(&self, actor: Actor<'_>, campaign_id: Uuid, request: &BuyRequest) -> Result<TrackedNumber, NumbersError> {
+        self.check_campaign(actor, campaign_id).await?;
+        if let NumberChoice::Exact(number) = &request.choice {
+            let conn = self.pool.get().await.map_err(anyhow::Error::from)?;
+            if numbers::active_number_exists(&conn, number).await? {
+                return Err(NumbersError::Conflict("that number is already an active tracked number"));
+            }
+        }
+        let friendly_name = format!("calltrack campaign {campaign_id}");
+        let bought = self.twilio.buy_number(&request.choice, &self.webhooks(), &friendly_name).await?;
+        if bought.phone_number == request.forward_to.as_str() {
+            self.give_back(&bought.sid, &bought.phone_number, "forward-to number is the number itself").await;
+            return Err(NumbersError::ForwardToSelf);
+        }
+        let new = NewNumber {
+            campaign_id,
+            phone_number: &bought.phone_number,
+            forward_to_number: request.forward_to.as_str(),
+            provider_sid: &bought.sid,
+            friendly_name: bought.friendly_name.as_deref(),
+        };
+        match self.store(actor, &new).await {
+            Ok(stored) => Ok(stored),
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), number.sid = %bought.sid, "storing a bought number failed; releasing it");
+                self.give_back(&bought.sid, &bought.phone_number, "storing the row failed").await;
+                if is_unique_violation(&error) {
+                    Err(NumbersError::Conflict("that number is already an active tracked number"))
+                } else {
+                    Err(NumbersError::Internal(error))
+                }
+            }
+        }
+    }
+
+    async fn store(&self, actor: Actor<'_>, new: &NewNumber<'_>) -> anyhow::Result<TrackedNumber> {
+        let mut conn = self.pool.get().await?;
+        let tx = Self::begin(&mut conn, actor).await?;
+        let stored = numbers::insert(&tx, new).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// Releases a number Twilio sold us that we could not keep; if Twilio cannot be reached,
+    /// the release is owed and retried later.
+    async fn give_back(&self, sid: &str, phone_number: &str, reason: &str) {
+        if let Err(error) = self.twilio.release_number(sid).await {
+            tracing::error!(%error, number.sid = %sid, "releasing failed; recording it as owed");
+            let owed = match self.pool.get().await {
+                Ok(conn) => numbers::owe_release(&conn, sid, phone_number, reason).await,
+                Err(e) => Err(e.into()),
+            };
+            if let Err(error) = owed {
+                tracing::error!(error = format!("{error:#}"), number.sid = %sid, "cannot record the owed release: release this number by hand");
+            }
+        }
+    }
+
+    /// Loads a number the actor may change.
+    async fn visible_number(&self, actor: Actor<'_>, id: Uuid) -> Result<TrackedNumber, NumbersError> {
+        let mut conn = self.pool.get().await.map_err(anyhow::Error::from)?;
+        let tx = Self::begin(&mut conn, actor).await?;
+        let found = numbers::get(&tx, id).await?;
+        tx.commit().await.map_err(anyhow::Error::from)?;
+        match (found, actor) {
+            (Some((number, client)), Actor::Api(principal)) if principal.scope.allows(client) => Ok(number),
+            (Some((number, _)), Actor::Operator) => Ok(number),
+            _ => Err(NumbersError::NotFound),
+        }
+    }
+
+    /// Changes where calls go and/or switches the number on or off. Switching a number back on
+    /// re-points it at this service at Twilio first.
+    pub async fn update(
+        &self,
+        actor: Actor<'_>,
+        id: Uuid,
+        forward_to: Option<&str>,
+        is_active: Option<bool>,
+    ) -> Result<TrackedNumber, NumbersError> {
+        let current = self.visible_number(actor, id).await?;
+        let forward_to = forward_to
+            .map(|f| E164::parse(f).map_err(|_| NumbersError::Invalid("forward_to_number is not a phone number".into())))
+            .transpose()?;
+        if forward_to.as_ref().is_some_and(|f| f.as_str() == current.phone_number) {
+            return Err(NumbersError::ForwardToSelf);
+        }
+        if is_active == Some(true) && !current.is_active {
+            if current.released_at.is_some() {
+                return Err(NumbersError::Conflict("a released number cannot be switched on again; buy a new one"));
+            }
+            if let Some(sid) = &current.provider_sid {
+                self.twilio.update_number(sid, &self.webhooks()).await?;
+            }
+        }
+        let mut conn = self.pool.get().await.map_err(anyhow::Error::from)?;
+        let tx = Self::begin(&mut conn, actor).await?;
+        let updated = numbers::update(&tx, id, forward_to.as_ref().map(E164::as_str), is_active).await;
+        let updated = match updated {
+            Ok(updated) => updated,
+            Err(error) if is_unique_violation(&error) => {
+                return Err(NumbersError::Conflict("another active tracked number has that number"));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        tx.commit().await.map_err(anyhow::Error::from)?;
+        Ok(updated)
+    }
+
+    /// Releases the number at Twilio and keeps the row, inactive, for history.
+    pub async fn release(&self, actor: Actor<'_>, id: Uuid) -> Result<TrackedNumber, NumbersError> {
+        let current = self.visible_number(actor, id).await?;
+        if current.released_at.is_some() {
+            return Ok(current);
+        }
+        if let Some(sid) = &current.provider_sid {
+            self.twilio.release_number(sid).await?;
+        }
+        let mut conn = self.pool.get().await.map_err(anyhow::Error::from)?;
+        let tx = Self::begin(&mut conn, actor).await?;
+        let released = numbers::mark_released(&tx, id).await?;
+        tx.commit().await.map_err(anyhow::Error::from)?;
+        Ok(released)
+    }
+
+    /// Retries the releases owed for numbers that could not be stored; returns how many
+    /// were released now.
+    pub async fn settle_owed_releases(&self) -> anyhow::Result<usize> {
+        let conn = self.pool.get().await?;
+        let owed = numbers::owed_releases(&conn, 50).await?;
+        let mut released = 0;
+        for sid in owed {
+            let outcome = self.twilio.release_number(&sid).await;
+            let error = outcome.as_ref().err().map(ToString::to_string);
+            numbers::release_attempted(&conn, &sid, error.as_deref()).await?;
+            if outcome.is_ok() {
+                released += 1;
+            }
+        }
+        Ok(released)
+    }
+}
+
+fn is_unique_violation(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<tokio_postgres::Error>())
+        .any(|e| e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION))
+}
+
+/// Keeps retrying owed releases while the server runs.
+pub async fn settle_owed_releases_forever(numbers: Numbers) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        match numbers.settle_owed_releases().await.context("settling owed number releases") {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "released numbers that could not be stored"),
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "owed releases not settled"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buy_request_needs_exactly_one_way_to_choose_and_a_real_forward_number() {
+        assert!(BuyRequest::parse(Some("415"), None, "+14155550199").is_ok());
+        assert!(BuyRequest::parse(None, Some("+1 (415) 555-0123"), "+14155550199").is_ok());
+        for (area, number, forward) in [
+            (Some("415"), Some("+14155550123"), "+14155550199"),
+            (None, None, "+14155550199"),
+            (Some("41"), None, "+14155550199"),
+            (Some("415"), None, "not a number"),
+            (None, Some("garbage"), "+14155550199"),
+        ] {
+            assert!(matches!(BuyRequest::parse(area, number, forward), Err(NumbersError::Invalid(_))));
+        }
+        assert!(matches!(
+            BuyRequest::parse(None, Some("+14155550199"), "(415) 555-0199"),
+            Err(NumbersError::ForwardToSelf)
+        ));
+    }
+}

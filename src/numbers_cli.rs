@@ -1,0 +1,92 @@
+//! `calltrack numbers buy|list|release`: the operator's way to the same code path the API uses.
+
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::db::numbers::TrackedNumber;
+use crate::numbers::{Actor, BuyRequest, Numbers};
+use crate::startup::open_and_migrate;
+use crate::twilio::client::TwilioClient;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum NumbersCommand {
+    /// Buy a number at Twilio for a campaign and point it at this service.
+    Buy {
+        #[arg(long)]
+        campaign: Uuid,
+        /// Any local number in this area code.
+        #[arg(long, conflicts_with = "phone_number", required_unless_present = "phone_number")]
+        area_code: Option<String>,
+        /// Exactly this number (E.164).
+        #[arg(long)]
+        phone_number: Option<String>,
+        /// Where calls are forwarded (E.164).
+        #[arg(long)]
+        forward_to: String,
+    },
+    /// List tracked numbers, all or one campaign's.
+    List {
+        #[arg(long)]
+        campaign: Option<Uuid>,
+    },
+    /// Release a number at Twilio; its row stays, inactive.
+    Release {
+        #[arg(long)]
+        id: Uuid,
+    },
+}
+
+pub async fn run(command: NumbersCommand) -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    let (database, pool) = open_and_migrate(&settings.database, 2).await?;
+    let numbers = Numbers {
+        pool: pool.clone(),
+        twilio: TwilioClient::new(&settings.twilio)?,
+        public_base_url: settings.public_base_url.clone(),
+    };
+    let result = match command {
+        NumbersCommand::Buy { campaign, area_code, phone_number, forward_to } => {
+            async {
+                let request = BuyRequest::parse(area_code.as_deref(), phone_number.as_deref(), &forward_to)?;
+                let bought = numbers.buy(Actor::Operator, campaign, &request).await?;
+                print_numbers(&[bought]);
+                Ok(())
+            }
+            .await
+        }
+        NumbersCommand::List { campaign } => {
+            let conn = pool.get().await?;
+            let list = crate::db::numbers::list_all(&conn, campaign).await?;
+            print_numbers(&list);
+            Ok(())
+        }
+        NumbersCommand::Release { id } => async {
+            let released = numbers.release(Actor::Operator, id).await?;
+            print_numbers(&[released]);
+            Ok(())
+        }
+        .await,
+    };
+    database.shutdown()?;
+    result
+}
+
+fn print_numbers(numbers: &[TrackedNumber]) {
+    println!("{:<36}  {:<14}  {:<14}  {:<8}  {:<36}  provider_sid", "id", "number", "forwards_to", "state", "campaign");
+    for n in numbers {
+        let state = match (n.is_active, n.released_at) {
+            (_, Some(_)) => "released",
+            (true, None) => "active",
+            (false, None) => "off",
+        };
+        println!(
+            "{:<36}  {:<14}  {:<14}  {:<8}  {:<36}  {}",
+            n.id,
+            n.phone_number,
+            n.forward_to_number,
+            state,
+            n.campaign_id,
+            n.provider_sid.as_deref().unwrap_or("-")
+        );
+    }
+}
