@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod gift_cards;
 pub mod routes;
 pub mod simulate;
 pub mod startup;

@@ -2,6 +2,7 @@
 
 pub mod calls;
 pub mod embedded;
+pub mod gift_cards;
 pub mod migrate;
 pub mod pool;
 pub mod rewards;

@@ -2,6 +2,7 @@
 
 mod call_sid;
 mod call_status;
+pub mod gift_card_csv;
 mod phone;
 
 pub use call_sid::{CallSid, CallSidError};
