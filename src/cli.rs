@@ -29,6 +29,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::numbers_cli::NumbersCommand,
     },
+    /// Manage gift-card inventory.
+    GiftCards {
+        #[command(subcommand)]
+        command: GiftCardsCommand,
+    },
     /// Seed a benchmark database and measure webhook throughput against direct SQL.
     Bench(crate::bench::BenchArgs),
 }
@@ -37,4 +42,11 @@ pub enum Command {
 pub enum SimulateCommand {
     /// One inbound call: voice webhook, child-leg status callbacks, dial action, recording.
     Call(crate::simulate::CallArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GiftCardsCommand {
+    /// Load cards from a CSV file into a pool; codes and PINs are encrypted before they
+    /// reach the database, and waiting rewards of the pool are provisioned.
+    Import(crate::gift_cards::ImportArgs),
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod metrics;
 pub mod numbers;
 pub mod numbers_cli;
+pub mod gift_cards;
 pub mod routes;
 pub mod simulate;
 pub mod startup;

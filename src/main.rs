@@ -2,9 +2,9 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-use calltrack::cli::{Cli, Command, SimulateCommand};
+use calltrack::cli::{Cli, Command, GiftCardsCommand, SimulateCommand};
 use calltrack::config::{self, DatabaseSource, LogFormat, Settings};
-use calltrack::{bench, numbers_cli, simulate, startup, telemetry};
+use calltrack::{bench, gift_cards, numbers_cli, simulate, startup, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -21,6 +21,9 @@ async fn main() -> ExitCode {
         Command::Simulate {
             what: SimulateCommand::Call(args),
         } => simulate::call(args).await,
+        Command::GiftCards {
+            command: GiftCardsCommand::Import(args),
+        } => gift_cards::import(args, &env).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Numbers { command } => numbers_cli::run(command).await,
     };

@@ -4,6 +4,7 @@ pub mod access;
 pub mod calls;
 pub mod embedded;
 pub mod gauges;
+pub mod gift_cards;
 pub mod migrate;
 pub mod numbers;
 pub mod outbox;

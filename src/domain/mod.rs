@@ -3,6 +3,7 @@
 mod call_sid;
 mod call_status;
 mod message;
+pub mod gift_card_csv;
 mod phone;
 mod role;
 pub mod sms_template;

@@ -9,6 +9,7 @@ use calltrack::twilio::form::FormPairs;
 use calltrack::twilio::signature;
 use tokio::sync::OnceCell;
 use tokio_postgres::Client;
+use tokio_postgres::config::Host;
 use uuid::Uuid;
 
 pub const AUTH_TOKEN: &str = "test-auth-token-0123456789abcdef";
@@ -271,6 +272,24 @@ impl TestApp {
 pub struct Campaign {
     pub id: Uuid,
     pub tracked_number_id: Uuid,
+}
+
+/// A libpq key/value connection string for a child process.
+pub fn conninfo(config: &tokio_postgres::Config) -> String {
+    let host = match &config.get_hosts()[0] {
+        Host::Tcp(host) => host.clone(),
+        Host::Unix(path) => path.display().to_string(),
+    };
+    let mut info = format!(
+        "host={host} port={} user={} dbname={}",
+        config.get_ports().first().copied().unwrap_or(5432),
+        config.get_user().unwrap_or("postgres"),
+        config.get_dbname().unwrap_or("postgres"),
+    );
+    if let Some(password) = config.get_password() {
+        info.push_str(&format!(" password={}", String::from_utf8_lossy(password)));
+    }
+    info
 }
 
 /// Twilio's signature of `url` and `form` under the test auth token.

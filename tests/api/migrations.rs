@@ -1,7 +1,5 @@
+use crate::helpers::{conninfo, test_database};
 use calltrack::db::{self, migrate::MIGRATIONS};
-use tokio_postgres::config::Host;
-
-use crate::helpers::test_database;
 
 /// An empty database (not cloned from the migrated template) on the test server.
 async fn empty_database() -> tokio_postgres::Config {
@@ -15,24 +13,6 @@ async fn empty_database() -> tokio_postgres::Config {
     let mut config = migrated.clone();
     config.dbname(&name);
     config
-}
-
-/// A libpq key/value connection string for a child process.
-fn conninfo(config: &tokio_postgres::Config) -> String {
-    let host = match &config.get_hosts()[0] {
-        Host::Tcp(host) => host.clone(),
-        Host::Unix(path) => path.display().to_string(),
-    };
-    let mut info = format!(
-        "host={host} port={} user={} dbname={}",
-        config.get_ports().first().copied().unwrap_or(5432),
-        config.get_user().unwrap_or("postgres"),
-        config.get_dbname().unwrap_or("postgres"),
-    );
-    if let Some(password) = config.get_password() {
-        info.push_str(&format!(" password={}", String::from_utf8_lossy(password)));
-    }
-    info
 }
 
 async fn applied_versions(config: &tokio_postgres::Config) -> Vec<i32> {

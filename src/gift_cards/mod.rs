@@ -1,0 +1,5 @@
+//! Gift-card inventory commands.
+
+mod import;
+
+pub use import::{ImportArgs, import, import_file};
