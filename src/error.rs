@@ -48,7 +48,11 @@ pub enum ApiError {
     Unprocessable { code: &'static str, message: String },
     /// Twilio refused or could not be reached; its code is passed on when it sent one.
     #[error("{message}")]
-    BadGateway { code: &'static str, message: String, twilio_code: Option<i32> },
+    BadGateway {
+        code: &'static str,
+        message: String,
+        twilio_code: Option<i32>,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

@@ -46,20 +46,34 @@ pub struct BuyRequest {
 impl BuyRequest {
     /// Validates the raw fields: exactly one of area code or phone number, an E.164
     /// forward-to number that is not the number itself.
-    pub fn parse(area_code: Option<&str>, phone_number: Option<&str>, forward_to: &str) -> Result<Self, NumbersError> {
+    pub fn parse(
+        area_code: Option<&str>,
+        phone_number: Option<&str>,
+        forward_to: &str,
+    ) -> Result<Self, NumbersError> {
         let forward_to = E164::parse(forward_to)
             .map_err(|_| NumbersError::Invalid("forward_to_number is not a phone number".into()))?;
         let choice = match (area_code.map(str::trim), phone_number) {
             (Some(code), None) if code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()) => {
                 NumberChoice::AreaCode(code.to_owned())
             }
-            (Some(_), None) => return Err(NumbersError::Invalid("area_code must be three digits".into())),
+            (Some(_), None) => {
+                return Err(NumbersError::Invalid(
+                    "area_code must be three digits".into(),
+                ));
+            }
             (None, Some(number)) => NumberChoice::Exact(
                 E164::parse(number)
-                    .map_err(|_| NumbersError::Invalid("phone_number is not a phone number".into()))?
+                    .map_err(|_| {
+                        NumbersError::Invalid("phone_number is not a phone number".into())
+                    })?
                     .to_string(),
             ),
-            _ => return Err(NumbersError::Invalid("give exactly one of area_code and phone_number".into())),
+            _ => {
+                return Err(NumbersError::Invalid(
+                    "give exactly one of area_code and phone_number".into(),
+                ));
+            }
         };
         if choice == NumberChoice::Exact(forward_to.to_string()) {
             return Err(NumbersError::ForwardToSelf);
@@ -97,7 +111,11 @@ impl Numbers {
     }
 
     /// Checks the campaign exists and the actor may see it.
-    async fn check_campaign(&self, actor: Actor<'_>, campaign_id: Uuid) -> Result<(), NumbersError> {
+    async fn check_campaign(
+        &self,
+        actor: Actor<'_>,
+        campaign_id: Uuid,
+    ) -> Result<(), NumbersError> {
         let mut conn = self.pool.get().await.map_err(anyhow::Error::from)?;
         let tx = Self::begin(&mut conn, actor).await?;
         let client = stats::campaign_client(&tx, campaign_id).await?;
@@ -109,7 +127,11 @@ impl Numbers {
         }
     }
 
-    pub async fn list(&self, actor: Actor<'_>, campaign_id: Uuid) -> Result<Vec<TrackedNumber>, NumbersError> {
+    pub async fn list(
+        &self,
+        actor: Actor<'_>,
+        campaign_id: Uuid,
+    ) -> Result<Vec<TrackedNumber>, NumbersError> {
         self.check_campaign(actor, campaign_id).await?;
         let mut conn = self.pool.get().await.map_err(anyhow::Error::from)?;
         let tx = Self::begin(&mut conn, actor).await?;
@@ -120,18 +142,33 @@ impl Numbers {
 
     /// Buys a number at Twilio pointed at this service and stores it for the campaign.
     #[tracing::instrument(skip_all, fields(campaign.id = %campaign_id))]
-    pub async fn buy(&self, actor: Actor<'_>, campaign_id: Uuid, request: &BuyRequest) -> Result<TrackedNumber, NumbersError> {
+    pub async fn buy(
+        &self,
+        actor: Actor<'_>,
+        campaign_id: Uuid,
+        request: &BuyRequest,
+    ) -> Result<TrackedNumber, NumbersError> {
         self.check_campaign(actor, campaign_id).await?;
         if let NumberChoice::Exact(number) = &request.choice {
             let conn = self.pool.get().await.map_err(anyhow::Error::from)?;
             if numbers::active_number_exists(&conn, number).await? {
-                return Err(NumbersError::Conflict("that number is already an active tracked number"));
+                return Err(NumbersError::Conflict(
+                    "that number is already an active tracked number",
+                ));
             }
         }
         let friendly_name = format!("calltrack campaign {campaign_id}");
-        let bought = self.twilio.buy_number(&request.choice, &self.webhooks(), &friendly_name).await?;
+        let bought = self
+            .twilio
+            .buy_number(&request.choice, &self.webhooks(), &friendly_name)
+            .await?;
         if bought.phone_number == request.forward_to.as_str() {
-            self.give_back(&bought.sid, &bought.phone_number, "forward-to number is the number itself").await;
+            self.give_back(
+                &bought.sid,
+                &bought.phone_number,
+                "forward-to number is the number itself",
+            )
+            .await;
             return Err(NumbersError::ForwardToSelf);
         }
         let new = NewNumber {
@@ -145,9 +182,12 @@ impl Numbers {
             Ok(stored) => Ok(stored),
             Err(error) => {
                 tracing::error!(error = format!("{error:#}"), number.sid = %bought.sid, "storing a bought number failed; releasing it");
-                self.give_back(&bought.sid, &bought.phone_number, "storing the row failed").await;
+                self.give_back(&bought.sid, &bought.phone_number, "storing the row failed")
+                    .await;
                 if is_unique_violation(&error) {
-                    Err(NumbersError::Conflict("that number is already an active tracked number"))
+                    Err(NumbersError::Conflict(
+                        "that number is already an active tracked number",
+                    ))
                 } else {
                     Err(NumbersError::Internal(error))
                 }
@@ -179,13 +219,19 @@ impl Numbers {
     }
 
     /// Loads a number the actor may change.
-    async fn visible_number(&self, actor: Actor<'_>, id: Uuid) -> Result<TrackedNumber, NumbersError> {
+    async fn visible_number(
+        &self,
+        actor: Actor<'_>,
+        id: Uuid,
+    ) -> Result<TrackedNumber, NumbersError> {
         let mut conn = self.pool.get().await.map_err(anyhow::Error::from)?;
         let tx = Self::begin(&mut conn, actor).await?;
         let found = numbers::get(&tx, id).await?;
         tx.commit().await.map_err(anyhow::Error::from)?;
         match (found, actor) {
-            (Some((number, client)), Actor::Api(principal)) if principal.scope.allows(client) => Ok(number),
+            (Some((number, client)), Actor::Api(principal)) if principal.scope.allows(client) => {
+                Ok(number)
+            }
             (Some((number, _)), Actor::Operator) => Ok(number),
             _ => Err(NumbersError::NotFound),
         }
@@ -202,14 +248,23 @@ impl Numbers {
     ) -> Result<TrackedNumber, NumbersError> {
         let current = self.visible_number(actor, id).await?;
         let forward_to = forward_to
-            .map(|f| E164::parse(f).map_err(|_| NumbersError::Invalid("forward_to_number is not a phone number".into())))
+            .map(|f| {
+                E164::parse(f).map_err(|_| {
+                    NumbersError::Invalid("forward_to_number is not a phone number".into())
+                })
+            })
             .transpose()?;
-        if forward_to.as_ref().is_some_and(|f| f.as_str() == current.phone_number) {
+        if forward_to
+            .as_ref()
+            .is_some_and(|f| f.as_str() == current.phone_number)
+        {
             return Err(NumbersError::ForwardToSelf);
         }
         if is_active == Some(true) && !current.is_active {
             if current.released_at.is_some() {
-                return Err(NumbersError::Conflict("a released number cannot be switched on again; buy a new one"));
+                return Err(NumbersError::Conflict(
+                    "a released number cannot be switched on again; buy a new one",
+                ));
             }
             if let Some(sid) = &current.provider_sid {
                 self.twilio.update_number(sid, &self.webhooks()).await?;
@@ -217,11 +272,14 @@ impl Numbers {
         }
         let mut conn = self.pool.get().await.map_err(anyhow::Error::from)?;
         let tx = Self::begin(&mut conn, actor).await?;
-        let updated = numbers::update(&tx, id, forward_to.as_ref().map(E164::as_str), is_active).await;
+        let updated =
+            numbers::update(&tx, id, forward_to.as_ref().map(E164::as_str), is_active).await;
         let updated = match updated {
             Ok(updated) => updated,
             Err(error) if is_unique_violation(&error) => {
-                return Err(NumbersError::Conflict("another active tracked number has that number"));
+                return Err(NumbersError::Conflict(
+                    "another active tracked number has that number",
+                ));
             }
             Err(error) => return Err(error.into()),
         };
@@ -275,7 +333,11 @@ pub async fn settle_owed_releases_forever(numbers: Numbers) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
     loop {
         tick.tick().await;
-        match numbers.settle_owed_releases().await.context("settling owed number releases") {
+        match numbers
+            .settle_owed_releases()
+            .await
+            .context("settling owed number releases")
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!(released = n, "released numbers that could not be stored"),
             Err(error) => tracing::warn!(error = format!("{error:#}"), "owed releases not settled"),
@@ -298,7 +360,10 @@ mod tests {
             (Some("415"), None, "not a number"),
             (None, Some("garbage"), "+14155550199"),
         ] {
-            assert!(matches!(BuyRequest::parse(area, number, forward), Err(NumbersError::Invalid(_))));
+            assert!(matches!(
+                BuyRequest::parse(area, number, forward),
+                Err(NumbersError::Invalid(_))
+            ));
         }
         assert!(matches!(
             BuyRequest::parse(None, Some("+14155550199"), "(415) 555-0199"),

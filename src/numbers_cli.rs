@@ -15,7 +15,11 @@ pub enum NumbersCommand {
         #[arg(long)]
         campaign: Uuid,
         /// Any local number in this area code.
-        #[arg(long, conflicts_with = "phone_number", required_unless_present = "phone_number")]
+        #[arg(
+            long,
+            conflicts_with = "phone_number",
+            required_unless_present = "phone_number"
+        )]
         area_code: Option<String>,
         /// Exactly this number (E.164).
         #[arg(long)]
@@ -45,9 +49,15 @@ pub async fn run(command: NumbersCommand) -> anyhow::Result<()> {
         public_base_url: settings.public_base_url.clone(),
     };
     let result = match command {
-        NumbersCommand::Buy { campaign, area_code, phone_number, forward_to } => {
+        NumbersCommand::Buy {
+            campaign,
+            area_code,
+            phone_number,
+            forward_to,
+        } => {
             async {
-                let request = BuyRequest::parse(area_code.as_deref(), phone_number.as_deref(), &forward_to)?;
+                let request =
+                    BuyRequest::parse(area_code.as_deref(), phone_number.as_deref(), &forward_to)?;
                 let bought = numbers.buy(Actor::Operator, campaign, &request).await?;
                 print_numbers(&[bought]);
                 Ok(())
@@ -60,19 +70,24 @@ pub async fn run(command: NumbersCommand) -> anyhow::Result<()> {
             print_numbers(&list);
             Ok(())
         }
-        NumbersCommand::Release { id } => async {
-            let released = numbers.release(Actor::Operator, id).await?;
-            print_numbers(&[released]);
-            Ok(())
+        NumbersCommand::Release { id } => {
+            async {
+                let released = numbers.release(Actor::Operator, id).await?;
+                print_numbers(&[released]);
+                Ok(())
+            }
+            .await
         }
-        .await,
     };
     database.shutdown()?;
     result
 }
 
 fn print_numbers(numbers: &[TrackedNumber]) {
-    println!("{:<36}  {:<14}  {:<14}  {:<8}  {:<36}  provider_sid", "id", "number", "forwards_to", "state", "campaign");
+    println!(
+        "{:<36}  {:<14}  {:<14}  {:<8}  {:<36}  provider_sid",
+        "id", "number", "forwards_to", "state", "campaign"
+    );
     for n in numbers {
         let state = match (n.is_active, n.released_at) {
             (_, Some(_)) => "released",

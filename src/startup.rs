@@ -15,9 +15,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::JwtVerifier;
 use crate::config::{DatabaseSource, Settings};
-use crate::numbers::Numbers;
 use crate::crypto::CardCipher;
 use crate::db::{self, Database, PgPool};
+use crate::numbers::Numbers;
 use crate::routes::{self, AppState};
 use crate::twilio::client::TwilioClient;
 use crate::twilio::extract::WebhookVerifier;
@@ -40,7 +40,8 @@ impl Application {
         let listener = TcpListener::bind(settings.bind_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
-        let twilio = TwilioClient::new(&settings.twilio).context("cannot build the Twilio client")?;
+        let twilio =
+            TwilioClient::new(&settings.twilio).context("cannot build the Twilio client")?;
         let numbers = Numbers {
             pool: pool.clone(),
             twilio: twilio.clone(),

@@ -51,7 +51,10 @@ pub struct NewNumber<'a> {
     pub friendly_name: Option<&'a str>,
 }
 
-pub async fn insert(client: &impl GenericClient, number: &NewNumber<'_>) -> anyhow::Result<TrackedNumber> {
+pub async fn insert(
+    client: &impl GenericClient,
+    number: &NewNumber<'_>,
+) -> anyhow::Result<TrackedNumber> {
     let row = client
         .query_one(
             &format!(
@@ -73,7 +76,10 @@ pub async fn insert(client: &impl GenericClient, number: &NewNumber<'_>) -> anyh
     Ok(TrackedNumber::from_row(&row))
 }
 
-pub async fn list_for_campaign(client: &impl GenericClient, campaign_id: Uuid) -> anyhow::Result<Vec<TrackedNumber>> {
+pub async fn list_for_campaign(
+    client: &impl GenericClient,
+    campaign_id: Uuid,
+) -> anyhow::Result<Vec<TrackedNumber>> {
     let rows = client
         .query(
             &format!(
@@ -88,7 +94,10 @@ pub async fn list_for_campaign(client: &impl GenericClient, campaign_id: Uuid) -
 }
 
 /// Every tracked number, or one campaign's, for operators.
-pub async fn list_all(client: &impl GenericClient, campaign_id: Option<Uuid>) -> anyhow::Result<Vec<TrackedNumber>> {
+pub async fn list_all(
+    client: &impl GenericClient,
+    campaign_id: Option<Uuid>,
+) -> anyhow::Result<Vec<TrackedNumber>> {
     let rows = client
         .query(
             &format!(
@@ -104,7 +113,10 @@ pub async fn list_all(client: &impl GenericClient, campaign_id: Option<Uuid>) ->
 }
 
 /// The number and the client of its campaign.
-pub async fn get(client: &impl GenericClient, id: Uuid) -> anyhow::Result<Option<(TrackedNumber, Uuid)>> {
+pub async fn get(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> anyhow::Result<Option<(TrackedNumber, Uuid)>> {
     let row = client
         .query_opt(
             &format!(
@@ -160,7 +172,10 @@ pub async fn mark_released(client: &impl GenericClient, id: Uuid) -> anyhow::Res
 }
 
 /// Whether another active row already holds this number.
-pub async fn active_number_exists(client: &impl GenericClient, phone_number: &str) -> anyhow::Result<bool> {
+pub async fn active_number_exists(
+    client: &impl GenericClient,
+    phone_number: &str,
+) -> anyhow::Result<bool> {
     Ok(client
         .query_opt(
             "SELECT 1 FROM tracked_phone_numbers WHERE phone_number = $1 AND is_active",
@@ -171,7 +186,12 @@ pub async fn active_number_exists(client: &impl GenericClient, phone_number: &st
 }
 
 /// Remembers a bought number that must be released again.
-pub async fn owe_release(client: &impl GenericClient, provider_sid: &str, phone_number: &str, reason: &str) -> anyhow::Result<()> {
+pub async fn owe_release(
+    client: &impl GenericClient,
+    provider_sid: &str,
+    phone_number: &str,
+    reason: &str,
+) -> anyhow::Result<()> {
     client
         .execute(
             "INSERT INTO number_releases_pending (provider_sid, phone_number, reason)
@@ -196,7 +216,11 @@ pub async fn owed_releases(client: &impl GenericClient, limit: i64) -> anyhow::R
 }
 
 /// Records the outcome of one attempt to release an owed number.
-pub async fn release_attempted(client: &impl GenericClient, provider_sid: &str, error: Option<&str>) -> anyhow::Result<()> {
+pub async fn release_attempted(
+    client: &impl GenericClient,
+    provider_sid: &str,
+    error: Option<&str>,
+) -> anyhow::Result<()> {
     client
         .execute(
             "UPDATE number_releases_pending

@@ -2,8 +2,8 @@
 
 mod call_sid;
 mod call_status;
-mod message;
 pub mod gift_card_csv;
+mod message;
 mod phone;
 mod role;
 pub mod sms_template;

@@ -7,6 +7,7 @@ mod helpers;
 mod malformed;
 mod metrics;
 mod migrations;
+mod numbers;
 mod phone_matching;
 mod recording;
 mod rewards;

@@ -235,6 +235,24 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn api_patch(&self, path: &str, auth: &Auth, body: &Value) -> (u16, Value) {
+        let request = auth.apply(
+            self.http
+                .patch(format!("{}{path}", self.address))
+                .json(body),
+        );
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn api_delete(&self, path: &str, auth: &Auth) -> (u16, Value) {
+        let request = auth.apply(self.http.delete(format!("{}{path}", self.address)));
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn mark(&self, session_id: Uuid, auth: &Auth, condition: i32) -> (u16, Value) {
         self.api_post(
             &format!("/api/v1/call-sessions/{session_id}/conditions"),

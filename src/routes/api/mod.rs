@@ -32,8 +32,14 @@ pub fn router() -> Router<AppState> {
             "/api/v1/campaigns/{id}/call-stats",
             get(campaigns::call_stats),
         )
-        .route("/api/v1/campaigns/{id}/tracked-numbers", get(numbers::list).post(numbers::buy))
-        .route("/api/v1/tracked-numbers/{id}", patch(numbers::update).delete(numbers::release))
+        .route(
+            "/api/v1/campaigns/{id}/tracked-numbers",
+            get(numbers::list).post(numbers::buy),
+        )
+        .route(
+            "/api/v1/tracked-numbers/{id}",
+            patch(numbers::update).delete(numbers::release),
+        )
 }
 
 /// A JSON body whose rejections are answered in the API's error shape.

@@ -39,7 +39,9 @@ fn require_manager(principal: &Principal) -> Result<(), ApiError> {
     if principal.may_manage_numbers() {
         Ok(())
     } else {
-        Err(ApiError::Forbidden("managing tracked numbers needs an admin, agency owner or company owner role, or an API key"))
+        Err(ApiError::Forbidden(
+            "managing tracked numbers needs an admin, agency owner or company owner role, or an API key",
+        ))
     }
 }
 
@@ -48,8 +50,14 @@ impl From<NumbersError> for ApiError {
         match error {
             NumbersError::Invalid(message) => ApiError::bad_request(message),
             NumbersError::NotFound => ApiError::NotFound("no such campaign or tracked number"),
-            e @ NumbersError::ForwardToSelf => ApiError::Unprocessable { code: "forward_to_self", message: e.to_string() },
-            NumbersError::Conflict(message) => ApiError::Conflict { code: "number_conflict", message: message.to_owned() },
+            e @ NumbersError::ForwardToSelf => ApiError::Unprocessable {
+                code: "forward_to_self",
+                message: e.to_string(),
+            },
+            NumbersError::Conflict(message) => ApiError::Conflict {
+                code: "number_conflict",
+                message: message.to_owned(),
+            },
             NumbersError::Twilio(error) => twilio_error(&error),
             NumbersError::Internal(error) => ApiError::Internal(error),
         }
@@ -82,8 +90,14 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> Result<Json<NumberList>, ApiError> {
     require_manager(&principal)?;
-    let items = state.numbers.list(Actor::Api(&principal), parse_id(&id)?).await?;
-    Ok(Json(NumberList { items, next_cursor: None }))
+    let items = state
+        .numbers
+        .list(Actor::Api(&principal), parse_id(&id)?)
+        .await?;
+    Ok(Json(NumberList {
+        items,
+        next_cursor: None,
+    }))
 }
 
 /// Buys a number at Twilio, points it at this service and stores it for the campaign.
@@ -101,8 +115,15 @@ pub async fn buy(
 ) -> Result<(StatusCode, Json<TrackedNumber>), ApiError> {
     require_manager(&principal)?;
     let campaign_id = parse_id(&id)?;
-    let request = BuyRequest::parse(body.area_code.as_deref(), body.phone_number.as_deref(), &body.forward_to_number)?;
-    let stored = state.numbers.buy(Actor::Api(&principal), campaign_id, &request).await?;
+    let request = BuyRequest::parse(
+        body.area_code.as_deref(),
+        body.phone_number.as_deref(),
+        &body.forward_to_number,
+    )?;
+    let stored = state
+        .numbers
+        .buy(Actor::Api(&principal), campaign_id, &request)
+        .await?;
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
@@ -120,11 +141,18 @@ pub async fn update(
     require_manager(&principal)?;
     let id = parse_id(&id)?;
     if body.forward_to_number.is_none() && body.is_active.is_none() {
-        return Err(ApiError::bad_request("give forward_to_number and/or is_active"));
+        return Err(ApiError::bad_request(
+            "give forward_to_number and/or is_active",
+        ));
     }
     let updated = state
         .numbers
-        .update(Actor::Api(&principal), id, body.forward_to_number.as_deref(), body.is_active)
+        .update(
+            Actor::Api(&principal),
+            id,
+            body.forward_to_number.as_deref(),
+            body.is_active,
+        )
         .await?;
     Ok(Json(updated))
 }
@@ -140,6 +168,9 @@ pub async fn release(
     Path(id): Path<String>,
 ) -> Result<Json<TrackedNumber>, ApiError> {
     require_manager(&principal)?;
-    let released = state.numbers.release(Actor::Api(&principal), parse_id(&id)?).await?;
+    let released = state
+        .numbers
+        .release(Actor::Api(&principal), parse_id(&id)?)
+        .await?;
     Ok(Json(released))
 }

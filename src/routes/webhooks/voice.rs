@@ -54,7 +54,12 @@ pub async fn incoming_call(
 
 /// The number's `VoiceFallbackUrl`: Twilio calls it when the voice webhook failed. It needs
 /// no database, so a caller hears an apology instead of Twilio's application error.
-pub async fn fallback(State(state): State<AppState>, VerifiedForm(_form): VerifiedForm) -> Result<Response, WebhookError> {
+pub async fn fallback(
+    State(state): State<AppState>,
+    VerifiedForm(_form): VerifiedForm,
+) -> Result<Response, WebhookError> {
     tracing::warn!("voice fallback used: the voice webhook failed for a call");
-    Ok(twiml_response(state.twiml.unavailable().map_err(anyhow::Error::from)?))
+    Ok(twiml_response(
+        state.twiml.unavailable().map_err(anyhow::Error::from)?,
+    ))
 }

@@ -65,7 +65,10 @@ impl NumberWebhooks {
 
 impl TwilioClient {
     fn account_url(&self, resource: &str) -> String {
-        format!("{}/2010-04-01/Accounts/{}/{resource}", self.base_url, self.account_sid)
+        format!(
+            "{}/2010-04-01/Accounts/{}/{resource}",
+            self.base_url, self.account_sid
+        )
     }
 
     fn authed(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -74,9 +77,17 @@ impl TwilioClient {
 
     /// Local numbers for sale in `country` (ISO code, e.g. `US`).
     #[tracing::instrument(skip_all)]
-    pub async fn search_available(&self, country: &str, search: &AvailableSearch) -> Result<Vec<AvailableNumber>, TwilioError> {
+    pub async fn search_available(
+        &self,
+        country: &str,
+        search: &AvailableSearch,
+    ) -> Result<Vec<AvailableNumber>, TwilioError> {
         let mut query = Vec::new();
-        for (key, value) in [("AreaCode", &search.area_code), ("Contains", &search.contains), ("InRegion", &search.in_region)] {
+        for (key, value) in [
+            ("AreaCode", &search.area_code),
+            ("Contains", &search.contains),
+            ("InRegion", &search.in_region),
+        ] {
             if let Some(value) = value {
                 query.push((key, value.as_str()));
             }
@@ -100,7 +111,12 @@ impl TwilioClient {
         };
         let mut form = vec![(key, value), ("FriendlyName", friendly_name)];
         form.extend(webhooks.form());
-        let request = self.authed(self.http.post(self.account_url("IncomingPhoneNumbers.json"))).form(&form);
+        let request = self
+            .authed(
+                self.http
+                    .post(self.account_url("IncomingPhoneNumbers.json")),
+            )
+            .form(&form);
         let bought: IncomingNumber = send(request).await?;
         tracing::info!(number.sid = %bought.sid, "Twilio sold a number");
         Ok(bought)
@@ -108,7 +124,11 @@ impl TwilioClient {
 
     /// Re-points a number this account owns at this service.
     #[tracing::instrument(skip_all, fields(number.sid = %sid))]
-    pub async fn update_number(&self, sid: &str, webhooks: &NumberWebhooks) -> Result<IncomingNumber, TwilioError> {
+    pub async fn update_number(
+        &self,
+        sid: &str,
+        webhooks: &NumberWebhooks,
+    ) -> Result<IncomingNumber, TwilioError> {
         let url = self.account_url(&format!("IncomingPhoneNumbers/{sid}.json"));
         send(self.authed(self.http.post(url)).form(&webhooks.form())).await
     }
@@ -117,12 +137,19 @@ impl TwilioClient {
     #[tracing::instrument(skip_all, fields(number.sid = %sid))]
     pub async fn release_number(&self, sid: &str) -> Result<(), TwilioError> {
         let url = self.account_url(&format!("IncomingPhoneNumbers/{sid}.json"));
-        let response = self.authed(self.http.delete(url)).send().await.map_err(transport_error)?;
+        let response = self
+            .authed(self.http.delete(url))
+            .send()
+            .await
+            .map_err(transport_error)?;
         let status = response.status();
         if status.is_success() || status.as_u16() == 404 {
             return Ok(());
         }
         let bytes = response.bytes().await.unwrap_or_default();
-        Err(TwilioError::Api { status: status.as_u16(), error: serde_json::from_slice(&bytes).ok() })
+        Err(TwilioError::Api {
+            status: status.as_u16(),
+            error: serde_json::from_slice(&bytes).ok(),
+        })
     }
 }

@@ -1,0 +1,463 @@
+use serde_json::{Value, json};
+use uuid::Uuid;
+use wiremock::matchers::{method, path};
+use wiremock::{Match, Mock, Request, ResponseTemplate};
+
+use crate::helpers::{PUBLIC_BASE_URL, TRACKED_NUMBER, TestApp};
+use crate::world::{Auth, World};
+
+const ACCOUNT: &str = "ACae6d5b1f2c3e4d5a6b7c8d9e0f1a2b3c";
+const BOUGHT_SID: &str = "PN7a1b2c3d4e5f60718293a4b5c6d7e8f9";
+
+fn numbers_path() -> String {
+    format!("/2010-04-01/Accounts/{ACCOUNT}/IncomingPhoneNumbers.json")
+}
+
+fn number_path(sid: &str) -> String {
+    format!("/2010-04-01/Accounts/{ACCOUNT}/IncomingPhoneNumbers/{sid}.json")
+}
+
+/// Matches a form body carrying every one of these fields with these values.
+struct FormHas(Vec<(&'static str, String)>);
+
+impl Match for FormHas {
+    fn matches(&self, request: &Request) -> bool {
+        let fields: Vec<(String, String)> =
+            form_urlencoded::parse(&request.body).into_owned().collect();
+        self.0
+            .iter()
+            .all(|(k, v)| fields.iter().any(|(fk, fv)| fk == k && fv == v))
+    }
+}
+
+fn pointed_at_us(extra: (&'static str, &str)) -> FormHas {
+    FormHas(vec![
+        (extra.0, extra.1.to_owned()),
+        ("VoiceUrl", format!("{PUBLIC_BASE_URL}/twilio/voice")),
+        ("VoiceMethod", "POST".into()),
+        ("StatusCallback", format!("{PUBLIC_BASE_URL}/twilio/status")),
+        ("StatusCallbackMethod", "POST".into()),
+        (
+            "VoiceFallbackUrl",
+            format!("{PUBLIC_BASE_URL}/twilio/voice-fallback"),
+        ),
+    ])
+}
+
+fn sold(number: &str) -> ResponseTemplate {
+    ResponseTemplate::new(201).set_body_json(json!({
+        "sid": BOUGHT_SID,
+        "account_sid": ACCOUNT,
+        "phone_number": number,
+        "friendly_name": "calltrack campaign",
+        "voice_url": format!("{PUBLIC_BASE_URL}/twilio/voice"),
+        "voice_method": "POST",
+        "status_callback": format!("{PUBLIC_BASE_URL}/twilio/status"),
+        "capabilities": { "voice": true, "sms": true, "mms": true },
+    }))
+}
+
+async fn manager(app: &TestApp, world: &World) -> Auth {
+    Auth::user(
+        app.seed_user(&["company_owner"], Some(world.client_id), None)
+            .await,
+    )
+}
+
+async fn buy(app: &TestApp, world: &World, auth: &Auth, body: Value) -> (u16, Value) {
+    app.api_post(
+        &format!("/api/v1/campaigns/{}/tracked-numbers", world.campaign.id),
+        auth,
+        &body,
+    )
+    .await
+}
+
+async fn numbers_of(app: &TestApp, campaign: Uuid) -> i64 {
+    app.db
+        .query_one(
+            "SELECT count(*) FROM tracked_phone_numbers WHERE campaign_id = $1",
+            &[&campaign],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn buying_by_area_code_points_the_number_at_the_service_and_stores_it() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    Mock::given(method("POST"))
+        .and(path(numbers_path()))
+        .and(pointed_at_us(("AreaCode", "415")))
+        .respond_with(sold("+14155550123"))
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+
+    let (status, body) = buy(
+        &app,
+        &world,
+        &manager(&app, &world).await,
+        json!({ "area_code": "415", "forward_to_number": "(415) 555-0199" }),
+    )
+    .await;
+
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["phone_number"], "+14155550123");
+    assert_eq!(body["forward_to_number"], "+14155550199");
+    assert_eq!(body["provider_sid"], BOUGHT_SID);
+    assert_eq!(body["is_active"], true);
+    assert!(body["id"].is_string());
+    let row = app.db.query_one("SELECT provider, provider_sid, campaign_id FROM tracked_phone_numbers WHERE phone_number = '+14155550123'", &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "twilio");
+    assert_eq!(row.get::<_, String>(1), BOUGHT_SID);
+    assert_eq!(row.get::<_, Uuid>(2), world.campaign.id);
+}
+
+#[tokio::test]
+async fn buying_an_exact_number_sends_it_and_an_api_key_may_do_it() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    Mock::given(method("POST"))
+        .and(path(numbers_path()))
+        .and(pointed_at_us(("PhoneNumber", "+14155550177")))
+        .respond_with(sold("+14155550177"))
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+    let key = app.seed_api_key(world.client_id).await;
+
+    let (status, body) = buy(
+        &app,
+        &world,
+        &Auth::ApiKey(key.clone()),
+        json!({ "phone_number": "+1 415 555 0177", "forward_to_number": "+14155550199" }),
+    )
+    .await;
+
+    assert_eq!(status, 201, "{body}");
+    let (status, list) = app
+        .api_get(
+            &format!("/api/v1/campaigns/{}/tracked-numbers", world.campaign.id),
+            &Auth::ApiKey(key),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert_eq!(list["next_cursor"], Value::Null);
+}
+
+#[tokio::test]
+async fn twilios_refusal_is_a_502_with_its_code_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    Mock::given(method("POST"))
+        .and(path(numbers_path()))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "code": 21452,
+            "message": "No phone numbers found in area code 999",
+            "more_info": "https://www.twilio.com/docs/errors/21452",
+            "status": 400,
+        })))
+        .mount(&app.twilio)
+        .await;
+
+    let (status, body) = buy(
+        &app,
+        &world,
+        &manager(&app, &world).await,
+        json!({ "area_code": "999", "forward_to_number": "+14155550199" }),
+    )
+    .await;
+
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "twilio_error");
+    assert_eq!(body["error"]["twilio_code"], 21452);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("No phone numbers found")
+    );
+    assert_eq!(numbers_of(&app, world.campaign.id).await, 1);
+}
+
+#[tokio::test]
+async fn twilio_down_is_a_502_and_nothing_is_stored() {
+    let app = TestApp::spawn_with(&[("TWILIO_API_BASE_URL", "http://127.0.0.1:9")]).await;
+    let world = app.world(0).await;
+
+    let (status, body) = buy(
+        &app,
+        &world,
+        &manager(&app, &world).await,
+        json!({ "area_code": "415", "forward_to_number": "+14155550199" }),
+    )
+    .await;
+
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "twilio_unavailable");
+    assert_eq!(numbers_of(&app, world.campaign.id).await, 1);
+}
+
+#[tokio::test]
+async fn a_number_that_cannot_be_stored_after_purchase_is_released_again() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    // Twilio sells a number that is already an active tracked number here, so the insert fails.
+    Mock::given(method("POST"))
+        .and(path(numbers_path()))
+        .respond_with(sold(TRACKED_NUMBER))
+        .mount(&app.twilio)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(number_path(BOUGHT_SID)))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+
+    let (status, body) = buy(
+        &app,
+        &world,
+        &manager(&app, &world).await,
+        json!({ "area_code": "800", "forward_to_number": "+14155550199" }),
+    )
+    .await;
+
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(numbers_of(&app, world.campaign.id).await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM number_releases_pending")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_release_that_fails_is_owed_and_settled_later() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    Mock::given(method("POST"))
+        .and(path(numbers_path()))
+        .respond_with(sold(TRACKED_NUMBER))
+        .mount(&app.twilio)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(number_path(BOUGHT_SID)))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&app.twilio)
+        .await;
+
+    let (status, _) = buy(
+        &app,
+        &world,
+        &manager(&app, &world).await,
+        json!({ "area_code": "800", "forward_to_number": "+14155550199" }),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        app.count("SELECT count(*) FROM number_releases_pending WHERE released_at IS NULL")
+            .await,
+        1
+    );
+
+    Mock::given(method("DELETE"))
+        .and(path(number_path(BOUGHT_SID)))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+    let numbers = calltrack::numbers::Numbers {
+        pool: calltrack::db::pool::pool(app.db_config.clone(), 2).unwrap(),
+        twilio: calltrack::twilio::client::TwilioClient::new(
+            &crate::helpers::settings_with(&[("TWILIO_API_BASE_URL", &app.twilio.uri())]).twilio,
+        )
+        .unwrap(),
+        public_base_url: calltrack::config::PublicBaseUrl::parse(PUBLIC_BASE_URL).unwrap(),
+    };
+    assert_eq!(numbers.settle_owed_releases().await.unwrap(), 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM number_releases_pending WHERE released_at IS NULL")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_new_forward_number_takes_effect_on_the_next_call() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    let auth = manager(&app, &world).await;
+
+    let (status, body) = app
+        .api_patch(
+            &format!(
+                "/api/v1/tracked-numbers/{}",
+                world.campaign.tracked_number_id
+            ),
+            &auth,
+            &json!({ "forward_to_number": "+1 (212) 555-0142" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["forward_to_number"], "+12125550142");
+
+    let call = calltrack::twilio::fixtures::SimulatedCall::new("+14155550100", TRACKED_NUMBER, "");
+    let twiml = app
+        .post_signed("/twilio/voice", &call.voice())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(twiml.contains(">+12125550142</Number>"), "{twiml}");
+
+    let (status, body) = app
+        .api_patch(
+            &format!(
+                "/api/v1/tracked-numbers/{}",
+                world.campaign.tracked_number_id
+            ),
+            &auth,
+            &json!({ "forward_to_number": TRACKED_NUMBER }),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "forward_to_self");
+}
+
+#[tokio::test]
+async fn deleting_releases_at_twilio_and_later_calls_hear_the_inactive_message() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    app.db
+        .execute(
+            "UPDATE tracked_phone_numbers SET provider_sid = $1",
+            &[&BOUGHT_SID],
+        )
+        .await
+        .unwrap();
+    Mock::given(method("DELETE"))
+        .and(path(number_path(BOUGHT_SID)))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+    let auth = manager(&app, &world).await;
+
+    let (status, body) = app
+        .api_delete(
+            &format!(
+                "/api/v1/tracked-numbers/{}",
+                world.campaign.tracked_number_id
+            ),
+            &auth,
+        )
+        .await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["is_active"], false);
+    assert!(body["released_at"].is_string());
+    let call = calltrack::twilio::fixtures::SimulatedCall::new("+14155550100", TRACKED_NUMBER, "");
+    let twiml = app
+        .post_signed("/twilio/voice", &call.voice())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(twiml.contains("no longer in service"), "{twiml}");
+    let (status, _) = app
+        .api_patch(
+            &format!(
+                "/api/v1/tracked-numbers/{}",
+                world.campaign.tracked_number_id
+            ),
+            &auth,
+            &json!({ "is_active": true }),
+        )
+        .await;
+    assert_eq!(status, 409, "a released number stays released");
+}
+
+#[tokio::test]
+async fn agents_may_not_manage_numbers() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    let agent = Auth::user(world.agent);
+    let number = format!(
+        "/api/v1/tracked-numbers/{}",
+        world.campaign.tracked_number_id
+    );
+
+    let (status, body) = app
+        .api_get(
+            &format!("/api/v1/campaigns/{}/tracked-numbers", world.campaign.id),
+            &agent,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    assert_eq!(
+        buy(
+            &app,
+            &world,
+            &agent,
+            json!({ "area_code": "415", "forward_to_number": "+14155550199" })
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        app.api_patch(&number, &agent, &json!({ "is_active": false }))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(app.api_delete(&number, &agent).await.0, 403);
+    assert!(app.twilio.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn another_clients_campaign_and_numbers_are_404() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    let (other_client, _) = app.other_client_session().await;
+    let outsider = Auth::user(
+        app.seed_user(&["company_owner"], Some(other_client), None)
+            .await,
+    );
+
+    let (status, _) = app
+        .api_get(
+            &format!("/api/v1/campaigns/{}/tracked-numbers", world.campaign.id),
+            &outsider,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = buy(
+        &app,
+        &world,
+        &outsider,
+        json!({ "area_code": "415", "forward_to_number": "+14155550199" }),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .api_delete(
+            &format!(
+                "/api/v1/tracked-numbers/{}",
+                world.campaign.tracked_number_id
+            ),
+            &outsider,
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert!(app.twilio.received_requests().await.unwrap().is_empty());
+}
