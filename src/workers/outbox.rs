@@ -286,6 +286,14 @@ impl OutboxWorker {
     async fn record(&self, row: &ClaimedSms, outcome: Outcome) -> anyhow::Result<()> {
         let client = self.pool.get().await.context("no database connection")?;
         let client = &client;
+        crate::metrics::sms_send_outcome(match &outcome {
+            Outcome::Sent(_) => "sent",
+            Outcome::Reconciled { .. } => "reconciled",
+            Outcome::Retry { .. } if row.attempt >= MAX_ATTEMPTS => "gave_up",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Failed(_) => "failed",
+            Outcome::LeaseTooShort => "lease_too_short",
+        });
         let current = match outcome {
             Outcome::Sent(sid) => outbox::mark_sent(client, row.id, row.attempt, &sid).await?,
             Outcome::Reconciled { sid, report } => {
