@@ -19,6 +19,9 @@ pub enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// The one-command tour: embedded database, demo campaign, a simulated call, an agent
+    /// marking a condition, the reward SMS; then keeps serving until Ctrl-C.
+    Demo,
     /// Play Twilio's side of a call against a running server.
     Simulate {
         #[command(subcommand)]

@@ -4,14 +4,20 @@ use clap::Parser as _;
 
 use calltrack::cli::{Cli, Command, GiftCardsCommand, SimulateCommand};
 use calltrack::config::{self, DatabaseSource, LogFormat, Settings};
-use calltrack::{bench, gift_cards, numbers_cli, simulate, startup, telemetry};
+use calltrack::{bench, demo, gift_cards, numbers_cli, simulate, startup, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     config::load_dotenv();
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    telemetry::init(LogFormat::from_lookup(&env));
+    // The demo's output is its timeline; only warnings interrupt it.
+    let level = if matches!(cli.command, Command::Demo) {
+        "warn"
+    } else {
+        "info"
+    };
+    telemetry::init(LogFormat::from_lookup(&env), level);
     let result = match cli.command {
         Command::Serve => match Settings::from_env() {
             Ok(settings) => startup::serve(settings).await,
@@ -25,6 +31,7 @@ async fn main() -> ExitCode {
             command: GiftCardsCommand::Import(args),
         } => gift_cards::import(args, &env).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Demo => demo::run().await,
         Command::Numbers { command } => numbers_cli::run(command).await,
     };
     match result {

@@ -162,7 +162,7 @@ impl TestApp {
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
         // TEST_LOG=1 shows the service's logs, which cargo test otherwise hides.
         if std::env::var_os("TEST_LOG").is_some() {
-            calltrack::telemetry::init(calltrack::config::LogFormat::Pretty);
+            calltrack::telemetry::init(calltrack::config::LogFormat::Pretty, "info");
         }
         let twilio = wiremock::MockServer::start().await;
         let mut vars = vec![("TWILIO_API_BASE_URL", twilio.uri())];

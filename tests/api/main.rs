@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod agents;
+mod demo;
 mod gift_cards;
 mod helpers;
 mod malformed;

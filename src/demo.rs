@@ -1,0 +1,434 @@
+//! `calltrack demo`: the one-command tour. With nothing configured it starts the embedded
+//! database, seeds a demo campaign, serves, plays a call through every webhook, marks a
+//! condition as an agent would, shows the reward SMS, and keeps serving until Ctrl-C.
+//! A local stand-in answers Twilio's Messages API for the demo only.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use jsonwebtoken::{EncodingKey, Header, encode};
+use rand::RngCore as _;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::config::{self, PublicBaseUrl, Settings};
+use crate::crypto::CardCipher;
+use crate::db::{self, Database};
+use crate::simulate::{self, Target};
+use crate::startup::{Application, shutdown_signal};
+use crate::twilio::fixtures::{random_sid, sms_status};
+use crate::twilio::form::FormPairs;
+use crate::twilio::signature;
+
+const DEMO_DATABASE: &str = "calltrack_demo";
+const TRACKED: &str = "+18005550100";
+const BUSINESS: &str = "+14155550199";
+const CALLER: &str = "+14155550123";
+const ACCOUNT_SID: &str = "ACdemo0000000000000000000000000000";
+
+/// Prints a timeline line with the seconds since the demo started.
+struct Timeline(Instant);
+
+impl Timeline {
+    fn say(&self, what: impl AsRef<str>) {
+        println!(
+            "[{:>6.2}s] {}",
+            self.0.elapsed().as_secs_f64(),
+            what.as_ref()
+        );
+    }
+}
+
+fn random_secret(bytes: usize) -> String {
+    let mut buf = vec![0_u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    STANDARD.encode(buf)
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    config::load_dotenv();
+    let timeline = Timeline(Instant::now());
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let bind = env("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listener_probe = std::net::TcpListener::bind(&bind);
+    let bind = match listener_probe {
+        Ok(probe) => {
+            drop(probe);
+            bind
+        }
+        Err(_) => "127.0.0.1:0".into(),
+    };
+
+    let source = config::DatabaseSource::from_lookup(&env);
+    timeline.say(match &source {
+        config::DatabaseSource::Url(_) => "using the PostgreSQL server at DATABASE_URL".to_owned(),
+        config::DatabaseSource::Embedded { data_dir } => {
+            format!(
+                "starting the embedded PostgreSQL under {}",
+                data_dir.display()
+            )
+        }
+    });
+    let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
+    let result = tour(&timeline, &database, &bind).await;
+    if let Err(error) = database.shutdown() {
+        eprintln!("stopping the embedded database failed: {error:#}");
+    }
+    result
+}
+
+async fn tour(timeline: &Timeline, database: &Database, bind: &str) -> anyhow::Result<()> {
+    let admin = db::pool::connect(&database.config).await?;
+    // Every tour starts from a fresh database; each statement runs on its own, as
+    // DROP/CREATE DATABASE refuse to run inside a transaction.
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {DEMO_DATABASE} WITH (FORCE)"),
+        format!("CREATE DATABASE {DEMO_DATABASE}"),
+    ] {
+        admin
+            .batch_execute(&statement)
+            .await
+            .context("cannot create the demo database")?;
+    }
+    drop(admin);
+    let mut config = database.config.clone();
+    config.dbname(DEMO_DATABASE);
+    let mut client = db::pool::connect(&config).await?;
+    db::migrate::run(&mut client).await?;
+    db::migrate::ensure_event_partitions(&client).await?;
+    timeline.say(format!(
+        "created the database {DEMO_DATABASE} and applied the migrations"
+    ));
+
+    let sms_sender = FakeTwilio::start().await?;
+    timeline.say(format!(
+        "a local stand-in for Twilio's Messages API listens at {} (demo only: no real SMS is sent)",
+        sms_sender.base_url
+    ));
+
+    let auth_token = random_secret(24);
+    let jwt_secret = random_secret(32);
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    let addr = listener.local_addr()?;
+    drop(listener);
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("BIND_ADDR", addr.to_string()),
+        ("PUBLIC_BASE_URL", format!("http://{addr}")),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
+        ("TWILIO_AUTH_TOKEN", auth_token.clone()),
+        ("TWILIO_API_BASE_URL", sms_sender.base_url.clone()),
+        ("TWILIO_SMS_FROM", TRACKED.to_owned()),
+        ("JWT_SECRET", jwt_secret.clone()),
+        ("GIFT_CARD_KEY", random_secret(32)),
+        ("OUTBOX_POLL_MS", "200".to_owned()),
+    ]);
+    let settings = Settings::from_lookup(&|name| vars.get(name).cloned())?;
+    sms_sender
+        .sign_with(settings.twilio.auth_token.clone())
+        .await;
+
+    let seeded = seed(&client, &CardCipher::new(&settings.gift_card_key)).await?;
+    timeline.say(format!(
+        "seeded organization, client, campaign \"Spring roof check\", 3 recipients, 2 conditions, \
+         a reward of a $25 gift card from a pool of 5 cards, and the tracked number {TRACKED} forwarding to {BUSINESS}"
+    ));
+
+    let pool = db::pool::pool(config.clone(), 16)?;
+    let app = Application::build(&settings, pool.clone()).await?;
+    let server = tokio::spawn(app.run_until(shutdown_signal()));
+    timeline.say(format!("calltrack is serving at http://{addr}"));
+
+    let target = Target {
+        send_to: format!("http://{addr}"),
+        signed_as: PublicBaseUrl::parse(&format!("http://{addr}"))?,
+        auth_token,
+    };
+    timeline.say(format!(
+        "a recipient calls {TRACKED} from {CALLER}; playing Twilio's side of the call:"
+    ));
+    let call = simulate::play(&target, CALLER, TRACKED, true, 42, |exchange| {
+        timeline.say(format!(
+            "  POST {:<22} {:<28} -> {}",
+            exchange.path, exchange.label, exchange.status
+        ));
+    })
+    .await?;
+    let session: Uuid = client
+        .query_one(
+            "SELECT id FROM call_sessions WHERE twilio_call_sid = $1",
+            &[&call.call_sid],
+        )
+        .await?
+        .get(0);
+    let row = client
+        .query_one(
+            "SELECT s.match_status, s.call_status, s.talk_seconds, r.first_name, s.recording_sid IS NOT NULL
+             FROM call_sessions s LEFT JOIN recipients r ON r.id = s.recipient_id WHERE s.id = $1",
+            &[&session],
+        )
+        .await?;
+    timeline.say(format!(
+        "call session {session}: {} to {}, status {}, talked {} s, recorded: {}",
+        row.get::<_, String>(0),
+        row.get::<_, Option<String>>(3).unwrap_or_default(),
+        row.get::<_, String>(1),
+        row.get::<_, Option<i32>>(2).unwrap_or_default(),
+        row.get::<_, bool>(4),
+    ));
+
+    let token = agent_token(&jwt_secret, seeded.agent)?;
+    let http = reqwest::Client::new();
+    let marked: serde_json::Value = http
+        .post(format!("http://{addr}/api/v1/call-sessions/{session}/conditions"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "condition_number": 1, "notes": "booked a roof inspection for Tuesday" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    timeline.say(format!(
+        "agent marked condition 1 \"Booked a roof inspection\": reward {}, delivery {}",
+        marked["reward"]["status"].as_str().unwrap_or("?"),
+        marked["reward"]["delivery_status"].as_str().unwrap_or("?")
+    ));
+
+    let sms = sms_sender.wait_for_message(Duration::from_secs(15)).await?;
+    timeline.say(format!(
+        "the outbox worker sent the reward SMS to {}:",
+        sms.to
+    ));
+    timeline.say(format!("  \"{}\"", sms.body));
+    let delivered = wait_for_delivery(&client, session, Duration::from_secs(15)).await?;
+    timeline.say(format!(
+        "Twilio's (stand-in) status callback arrived: delivery {delivered}"
+    ));
+
+    println!();
+    println!("Agent console: http://{addr}/agent#token={token}");
+    println!("  (or open http://{addr}/agent and paste this platform token)");
+    println!(
+        "API example:   curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/call-sessions"
+    );
+    println!("Metrics:       http://{addr}/metrics");
+    println!(
+        "Play another call: TWILIO_AUTH_TOKEN={} PUBLIC_BASE_URL=http://{addr} calltrack simulate call --to {TRACKED} --from +14155550124",
+        target.auth_token
+    );
+    println!("\nServing until Ctrl-C.");
+    server.await.context("the server task failed")??;
+    Ok(())
+}
+
+struct Seeded {
+    agent: Uuid,
+}
+
+async fn seed(client: &tokio_postgres::Client, cipher: &CardCipher) -> anyhow::Result<Seeded> {
+    let agent = Uuid::new_v4();
+    let row = client
+        .query_one(
+            "WITH o AS (INSERT INTO organizations (name, type) VALUES ('Demo Agency', 'agency') RETURNING id),
+                  c AS (INSERT INTO clients (org_id, name, industry) SELECT id, 'Demo Roofing Co', 'roofing' FROM o RETURNING id),
+                  k AS (INSERT INTO campaigns (client_id, name, status, size, postage)
+                        SELECT id, 'Spring roof check', 'mailed', '6x9', 'first_class' FROM c RETURNING id),
+                  b AS (INSERT INTO gift_card_brands (brand_name, default_value, is_active) VALUES ('Amazon', 25, true) RETURNING id),
+                  p AS (INSERT INTO gift_card_pools (client_id, brand_id, pool_name, value_amount)
+                        SELECT c.id, b.id, 'Amazon $25', 25.00 FROM c, b RETURNING id)
+             SELECT c.id, k.id, p.id FROM c, k, p",
+            &[],
+        )
+        .await?;
+    let (client_id, campaign, pool): (Uuid, Uuid, Uuid) = (row.get(0), row.get(1), row.get(2));
+    client
+        .execute(
+            "INSERT INTO recipients (campaign_id, redemption_code, first_name, last_name, phone, city, state)
+             VALUES ($1, 'ROOF-1001', 'Dana', 'Rivera', '(415) 555-0123', 'San Francisco', 'CA'),
+                    ($1, 'ROOF-1002', 'Sam', 'Okafor', '415.555.0124', 'Oakland', 'CA'),
+                    ($1, 'ROOF-1003', 'Lee', 'Chen', '+1 415 555 0125', 'Berkeley', 'CA')",
+            &[&campaign],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO campaign_conditions (campaign_id, condition_number, condition_name, trigger_type, is_active)
+             VALUES ($1, 1, 'Booked a roof inspection', 'call', true),
+                    ($1, 2, 'Signed a contract', 'call', true)",
+            &[&campaign],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO campaign_reward_configs (campaign_id, condition_number, gift_card_pool_id, reward_description, sms_template)
+             VALUES ($1, 1, $2, '$25 Amazon gift card',
+                     'Hi {first_name}, thanks for booking your roof inspection! Your {brand} gift card worth ${value}: {card_code} PIN {pin_code}')",
+            &[&campaign, &pool],
+        )
+        .await?;
+    for n in 1..=5 {
+        client
+            .execute(
+                "INSERT INTO gift_cards (pool_id, card_code, pin_code, value_amount) VALUES ($1, $2, $3, 25.00)",
+                &[&pool, &cipher.encrypt(&format!("DEMO-AMZN-{n:04}-XK7Q")), &cipher.encrypt(&format!("{}", 1000 + n * 7))],
+            )
+            .await?;
+    }
+    client
+        .execute(
+            "UPDATE gift_card_pools SET total_cards = 5, available_cards = 5 WHERE id = $1",
+            &[&pool],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO tracked_phone_numbers (campaign_id, phone_number, forward_to_number, provider_sid)
+             VALUES ($1, $2, $3, $4)",
+            &[&campaign, &TRACKED, &BUSINESS, &random_sid("PN")],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO user_roles (user_id, role) VALUES ($1, 'call_center');
+             ",
+            &[&agent],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO client_users (client_id, user_id) VALUES ($1, $2)",
+            &[&client_id, &agent],
+        )
+        .await?;
+    Ok(Seeded { agent })
+}
+
+fn agent_token(secret: &str, agent: Uuid) -> anyhow::Result<String> {
+    let claims = serde_json::json!({
+        "sub": agent,
+        "aud": "authenticated",
+        "role": "authenticated",
+        "exp": chrono::Utc::now().timestamp() + 12 * 3600,
+    });
+    Ok(encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )?)
+}
+
+async fn wait_for_delivery(
+    client: &tokio_postgres::Client,
+    session: Uuid,
+    limit: Duration,
+) -> anyhow::Result<String> {
+    let started = Instant::now();
+    loop {
+        let status: Option<String> = client
+            .query_one(
+                "SELECT delivery_status FROM call_conditions_met WHERE call_session_id = $1",
+                &[&session],
+            )
+            .await?
+            .get(0);
+        if let Some(status @ ("delivered" | "failed")) = status.as_deref() {
+            return Ok(status.to_owned());
+        }
+        anyhow::ensure!(
+            started.elapsed() < limit,
+            "the SMS delivery was not reported in time"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A message the stand-in accepted.
+#[derive(Clone)]
+struct SentSms {
+    to: String,
+    body: String,
+}
+
+#[derive(Clone, Default)]
+struct FakeState {
+    sent: Arc<Mutex<Vec<SentSms>>>,
+    auth_token: Arc<Mutex<Option<secrecy::SecretString>>>,
+}
+
+/// Stands in for Twilio's Messages API in the demo: accepts messages, then reports them
+/// delivered through the signed status callback, as Twilio would.
+struct FakeTwilio {
+    base_url: String,
+    state: FakeState,
+}
+
+impl FakeTwilio {
+    async fn start() -> anyhow::Result<Self> {
+        let state = FakeState::default();
+        let router = Router::new()
+            .route(
+                "/2010-04-01/Accounts/{account}/Messages.json",
+                post(accept_message),
+            )
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Ok(Self { base_url, state })
+    }
+
+    async fn sign_with(&self, token: secrecy::SecretString) {
+        *self.state.auth_token.lock().await = Some(token);
+    }
+
+    async fn wait_for_message(&self, limit: Duration) -> anyhow::Result<SentSms> {
+        let started = Instant::now();
+        loop {
+            if let Some(sms) = self.state.sent.lock().await.first().cloned() {
+                return Ok(sms);
+            }
+            anyhow::ensure!(started.elapsed() < limit, "no SMS was sent in time");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn accept_message(
+    State(state): State<FakeState>,
+    body: String,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    let form = FormPairs::parse(body.as_bytes()).unwrap_or_default();
+    let to = form.get("To").unwrap_or_default().to_owned();
+    let callback = form.get("StatusCallback").map(str::to_owned);
+    let sid = random_sid("SM");
+    state.sent.lock().await.push(SentSms {
+        to: to.clone(),
+        body: form.get("Body").unwrap_or_default().to_owned(),
+    });
+    if let (Some(callback), Some(token)) = (callback, state.auth_token.lock().await.clone()) {
+        let (sid, to) = (sid.clone(), to.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let form = sms_status(&sid, &to, "delivered", None);
+            let signature =
+                signature::compute(config::token_bytes(&token), &callback, form.pairs());
+            let _ = reqwest::Client::new()
+                .post(&callback)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-twilio-signature", signature)
+                .body(form.encode())
+                .send()
+                .await;
+        });
+    }
+    (
+        axum::http::StatusCode::CREATED,
+        axum::Json(
+            serde_json::json!({ "sid": sid, "status": "queued", "to": to, "account_sid": ACCOUNT_SID }),
+        ),
+    )
+}
