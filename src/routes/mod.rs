@@ -1,5 +1,6 @@
 //! Thin HTTP handlers: parse, call `db`, answer. No SQL here.
 
+pub mod agent;
 pub mod api;
 pub mod health;
 pub mod webhooks;
@@ -43,6 +44,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/agent", get(agent::page))
+        .route("/agent/app.js", get(agent::script))
+        .route("/agent/app.css", get(agent::stylesheet))
         .route("/twilio/voice", post(webhooks::voice::incoming_call))
         .route("/twilio/status", post(webhooks::status::call_status))
         .route("/twilio/dial-complete", post(webhooks::dial::dial_complete))
