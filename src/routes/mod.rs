@@ -1,5 +1,6 @@
 //! Thin HTTP handlers: parse, call `db`, answer. No SQL here.
 
+pub mod agent;
 pub mod api;
 pub mod health;
 pub mod metrics;
@@ -46,6 +47,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/agent", get(agent::page))
+        .route("/agent/app.js", get(agent::script))
+        .route("/agent/app.css", get(agent::stylesheet))
         .route("/twilio/voice", post(webhooks::voice::incoming_call))
         .route("/twilio/voice-fallback", post(webhooks::voice::fallback))
         .route("/twilio/status", post(webhooks::status::call_status))

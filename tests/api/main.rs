@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod agents;
+mod browser;
+mod console;
 mod demo;
 mod gift_cards;
 mod helpers;
