@@ -499,6 +499,16 @@ async function linkRecipient(event) {
 // ---- signing in and out -------------------------------------------------------------------
 
 function loadCredentials() {
+  // `calltrack demo` prints a console URL carrying a token in the fragment, which never
+  // reaches a server or a log; it is moved into session storage and wiped from the URL.
+  const fragment = new URLSearchParams(window.location.hash.slice(1));
+  const fromUrl = fragment.get("token");
+  if (fromUrl) {
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+    const credentials = { kind: "token", secret: fromUrl.trim() };
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(credentials));
+    return credentials;
+  }
   try {
     const saved = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || "null");
     if (saved && typeof saved.secret === "string" && (saved.kind === "token" || saved.kind === "api-key")) return saved;

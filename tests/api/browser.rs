@@ -1,7 +1,6 @@
 //! Headless Chromium from Debian's packages, driven through chromedriver by fantoccini.
 
 use std::future::Future;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,8 +40,6 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            // Its own process group, so dropping it can also end the Chromium it started.
-            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e}"));
         let mut browser = PartialBrowser {
@@ -99,7 +96,7 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        kill_group(&mut self.driver);
+        kill_group(&mut self.driver, &self.profile);
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
@@ -113,20 +110,22 @@ struct PartialBrowser {
 impl Drop for PartialBrowser {
     fn drop(&mut self) {
         if let Some(driver) = self.driver.as_mut() {
-            kill_group(driver);
+            kill_group(driver, &self.profile);
             let _ = std::fs::remove_dir_all(&self.profile);
         }
     }
 }
 
-fn kill_group(driver: &mut Child) {
-    // Chromium runs in chromedriver's process group; end the group, then reap chromedriver.
-    let _ = Command::new("kill")
-        .args(["-KILL", &format!("-{}", driver.id())])
-        .stderr(Stdio::null())
-        .status();
+fn kill_group(driver: &mut Child, profile: &Path) {
+    // Signals go to exact processes only: chromedriver by pid, and the Chromium processes
+    // whose command line names this test's own profile directory.
     let _ = driver.kill();
     let _ = driver.wait();
+    let _ = Command::new("pkill")
+        .args(["-KILL", "-f", "--"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .stderr(Stdio::null())
+        .status();
 }
 
 fn capabilities(profile: &Path) -> serde_json::Map<String, serde_json::Value> {

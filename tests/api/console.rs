@@ -203,6 +203,19 @@ async fn an_agent_sees_a_call_arrive_live_marks_a_condition_and_watches_the_rewa
             .is_none()
     );
 
+    // Twilio (a wiremock stand-in) accepts the reward SMS after a moment, so the console
+    // shows the reward provisioned and pending before the outbox worker's send completes.
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path_regex(r"/Messages\.json$"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(201)
+                .set_body_json(serde_json::json!({ "sid": "SM0123456789abcdef0123456789abcdef", "status": "queued" }))
+                .set_delay(std::time::Duration::from_secs(2)),
+        )
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+
     // Mark condition 1: the reward is provisioned and the button is spent.
     client
         .find(Locator::Css(r#"[data-testid="mark-1"]"#))
@@ -227,14 +240,7 @@ async fn an_agent_sees_a_call_arrive_live_marks_a_condition_and_watches_the_rewa
         .wait_for_text(r#"[data-testid="status"]"#, "Condition 1 marked met")
         .await;
 
-    // The SMS goes out (this branch has no SMS worker, so the test plays its part).
-    app.db
-        .execute(
-            "UPDATE call_conditions_met SET delivery_status = 'sent' WHERE recipient_id = $1 AND condition_number = 1",
-            &[&world.recipient_id],
-        )
-        .await
-        .unwrap();
+    // The outbox worker sends the SMS and the console follows without a reload.
     browser
         .wait_for_text(r#"[data-testid="reward-state-1"]"#, "SMS sent")
         .await;

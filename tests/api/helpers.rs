@@ -43,6 +43,7 @@ async fn server() -> &'static Server {
                 }
             };
             let template = build_template(&admin).await;
+            drop_databases_of_finished_runs(&admin).await;
             Server { admin, template }
         })
         .await
@@ -92,10 +93,40 @@ async fn build_template(admin: &tokio_postgres::Config) -> String {
     name
 }
 
+/// Test databases are named after the test process; those of processes that have ended are
+/// dropped here, so repeated runs on one server do not pile databases up.
+async fn drop_databases_of_finished_runs(admin: &tokio_postgres::Config) {
+    let client = db::pool::connect(admin).await.unwrap();
+    let names: Vec<String> = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname ~ '^calltrack_[te]_'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for name in names {
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            // Another run may hold it; a database in use simply stays for a later run.
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+                .await;
+        }
+    }
+}
+
 /// A fresh, migrated database of this test's own.
 pub async fn test_database() -> tokio_postgres::Config {
     let server = server().await;
-    let name = format!("calltrack_t_{}", Uuid::new_v4().simple());
+    let name = format!(
+        "calltrack_t_{}_{}",
+        std::process::id(),
+        Uuid::new_v4().simple()
+    );
     let admin = db::pool::connect(&server.admin).await.unwrap();
     let mut attempts = 0;
     // Cloning fails while another session briefly touches the template; retry then.

@@ -4,7 +4,11 @@ use calltrack::db::{self, migrate::MIGRATIONS};
 /// An empty database (not cloned from the migrated template) on the test server.
 async fn empty_database() -> tokio_postgres::Config {
     let migrated = test_database().await;
-    let name = format!("calltrack_e_{}", uuid::Uuid::new_v4().simple());
+    let name = format!(
+        "calltrack_e_{}_{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
     let admin = db::pool::connect(&migrated).await.unwrap();
     admin
         .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
