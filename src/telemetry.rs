@@ -17,7 +17,7 @@ pub fn init(format: LogFormat, default_level: &str) {
         LogFormat::Json => builder
             .json()
             .with_current_span(true)
-            .with_span_list(false)
+            .with_span_list(true)
             .with_span_events(FmtSpan::NONE)
             .try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
