@@ -6,7 +6,7 @@ use crate::config::Settings;
 use crate::db::numbers::TrackedNumber;
 use crate::numbers::{Actor, BuyRequest, Numbers};
 use crate::startup::open_and_migrate;
-use crate::twilio::client::TwilioClient;
+use crate::twilio::client::{AvailableSearch, TwilioClient};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum NumbersCommand {
@@ -27,6 +27,20 @@ pub enum NumbersCommand {
         /// Where calls are forwarded (E.164).
         #[arg(long)]
         forward_to: String,
+    },
+    /// Search Twilio for local numbers for sale, to choose one for `buy --phone-number`.
+    Search {
+        #[arg(long)]
+        area_code: Option<String>,
+        /// Digits or letters the number should contain.
+        #[arg(long)]
+        contains: Option<String>,
+        /// A state or province, e.g. CA.
+        #[arg(long)]
+        in_region: Option<String>,
+        /// ISO country code.
+        #[arg(long, default_value = "US")]
+        country: String,
     },
     /// List tracked numbers, all or one campaign's.
     List {
@@ -60,6 +74,31 @@ pub async fn run(command: NumbersCommand) -> anyhow::Result<()> {
                     BuyRequest::parse(area_code.as_deref(), phone_number.as_deref(), &forward_to)?;
                 let bought = numbers.buy(Actor::Operator, campaign, &request).await?;
                 print_numbers(&[bought]);
+                Ok(())
+            }
+            .await
+        }
+        NumbersCommand::Search {
+            area_code,
+            contains,
+            in_region,
+            country,
+        } => {
+            async {
+                let search = AvailableSearch {
+                    area_code,
+                    contains,
+                    in_region,
+                };
+                let found = numbers.twilio.search_available(&country, &search).await?;
+                for n in &found {
+                    let place = [n.locality.as_deref(), n.region.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>();
+                    println!("{}  {}", n.phone_number, place.join(", "));
+                }
+                println!("{} numbers available", found.len());
                 Ok(())
             }
             .await

@@ -461,3 +461,153 @@ async fn another_clients_campaign_and_numbers_are_404() {
     assert_eq!(status, 404);
     assert!(app.twilio.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn switching_a_number_back_on_re_points_it_at_the_service() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    app.db
+        .execute(
+            "UPDATE tracked_phone_numbers SET provider_sid = $1",
+            &[&BOUGHT_SID],
+        )
+        .await
+        .unwrap();
+    Mock::given(method("POST"))
+        .and(path(number_path(BOUGHT_SID)))
+        .and(FormHas(vec![
+            ("VoiceUrl", format!("{PUBLIC_BASE_URL}/twilio/voice")),
+            ("StatusCallback", format!("{PUBLIC_BASE_URL}/twilio/status")),
+        ]))
+        .respond_with(sold(TRACKED_NUMBER))
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+    let auth = manager(&app, &world).await;
+    let number = format!(
+        "/api/v1/tracked-numbers/{}",
+        world.campaign.tracked_number_id
+    );
+
+    let (status, off) = app
+        .api_patch(&number, &auth, &json!({ "is_active": false }))
+        .await;
+    assert_eq!((status, &off["is_active"]), (200, &json!(false)));
+    let call = calltrack::twilio::fixtures::SimulatedCall::new("+14155550100", TRACKED_NUMBER, "");
+    let twiml = app
+        .post_signed("/twilio/voice", &call.voice())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(twiml.contains("no longer in service"), "{twiml}");
+
+    let (status, on) = app
+        .api_patch(&number, &auth, &json!({ "is_active": true }))
+        .await;
+    assert_eq!((status, &on["is_active"]), (200, &json!(true)), "{on}");
+}
+
+#[tokio::test]
+async fn the_client_searches_available_numbers_with_twilios_filters() {
+    let twilio = wiremock::MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/2010-04-01/Accounts/{ACCOUNT}/AvailablePhoneNumbers/US/Local.json")))
+        .and(wiremock::matchers::query_param("AreaCode", "415"))
+        .and(wiremock::matchers::query_param("Contains", "555"))
+        .and(wiremock::matchers::query_param("InRegion", "CA"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "available_phone_numbers": [
+                { "phone_number": "+14155550188", "friendly_name": "(415) 555-0188", "locality": "San Francisco", "region": "CA", "iso_country": "US" }
+            ],
+            "uri": "/2010-04-01/Accounts/AC.../AvailablePhoneNumbers/US/Local.json",
+        })))
+        .expect(1)
+        .mount(&twilio)
+        .await;
+    let settings = crate::helpers::settings_with(&[("TWILIO_API_BASE_URL", &twilio.uri())]);
+    let client = calltrack::twilio::client::TwilioClient::new(&settings.twilio).unwrap();
+    let search = calltrack::twilio::client::AvailableSearch {
+        area_code: Some("415".into()),
+        contains: Some("555".into()),
+        in_region: Some("CA".into()),
+    };
+
+    let found = client.search_available("US", &search).await.unwrap();
+
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].phone_number, "+14155550188");
+    assert_eq!(found[0].locality.as_deref(), Some("San Francisco"));
+}
+
+#[tokio::test]
+async fn operators_list_and_release_numbers_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    app.db
+        .execute(
+            "UPDATE tracked_phone_numbers SET provider_sid = $1",
+            &[&BOUGHT_SID],
+        )
+        .await
+        .unwrap();
+    Mock::given(method("DELETE"))
+        .and(path(number_path(BOUGHT_SID)))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+    let cli = |args: Vec<String>| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_calltrack"))
+            .arg("numbers")
+            .args(args)
+            .env("DATABASE_URL", crate::helpers::conninfo(&app.db_config))
+            .env("TWILIO_ACCOUNT_SID", ACCOUNT)
+            .env("TWILIO_AUTH_TOKEN", crate::helpers::AUTH_TOKEN)
+            .env("TWILIO_API_BASE_URL", app.twilio.uri())
+            .env("JWT_SECRET", "x")
+            .env("GIFT_CARD_KEY", crate::world::GIFT_CARD_KEY)
+            .env("PUBLIC_BASE_URL", PUBLIC_BASE_URL)
+            .output()
+    };
+
+    let listed = cli(vec![
+        "list".into(),
+        "--campaign".into(),
+        world.campaign.id.to_string(),
+    ])
+    .await
+    .unwrap();
+    let released = cli(vec![
+        "release".into(),
+        "--id".into(),
+        world.campaign.tracked_number_id.to_string(),
+    ])
+    .await
+    .unwrap();
+
+    let listed_out = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert!(
+        listed_out.contains(TRACKED_NUMBER) && listed_out.contains("active"),
+        "{listed_out}"
+    );
+    let released_out = String::from_utf8_lossy(&released.stdout);
+    assert!(
+        released.status.success(),
+        "{}",
+        String::from_utf8_lossy(&released.stderr)
+    );
+    assert!(released_out.contains("released"), "{released_out}");
+    let active: bool = app
+        .db
+        .query_one("SELECT is_active FROM tracked_phone_numbers", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!active);
+}

@@ -172,18 +172,20 @@ async fn twelve_sessions_against_a_pool_of_five_get_five_distinct_cards_and_seve
     assert_eq!((pool.get::<_, i32>(0), pool.get::<_, i32>(1)), (0, 5));
     counters_match_rows(&app, world.pool_id).await;
 
-    // Cards arrive: the seven waiting rewards are provisioned, oldest first.
-    app.add_cards(world.pool_id, 8).await;
-    let mut conn = calltrack::db::pool::pool(app.db_config.clone(), 1)
-        .unwrap()
-        .get()
+    // Eight cards are imported: the seven waiting rewards get theirs, oldest first.
+    let csv = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cards-{}.csv", Uuid::new_v4().simple()));
+    let rows: String = (0..8)
+        .map(|n| format!("NEW-{n:04}-ZZZZ,{n}{n}{n}{n},25.00\n"))
+        .collect();
+    std::fs::write(&csv, format!("card_code,pin_code,value_amount\n{rows}")).unwrap();
+    let source =
+        calltrack::config::DatabaseSource::Url(crate::helpers::conninfo(&app.db_config).into());
+    let summary = calltrack::gift_cards::import_file(&source, &cipher(), world.pool_id, &csv)
         .await
         .unwrap();
-    let tx = conn.transaction().await.unwrap();
-    let provisioned_now = calltrack::db::rewards::provision_waiting(&tx, world.pool_id)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    std::fs::remove_file(&csv).unwrap();
+    let provisioned_now = summary.provisioned;
     assert_eq!(provisioned_now, 7);
     assert_eq!(
         app.count("SELECT count(*) FROM call_conditions_met WHERE reward_status = 'provisioned'")
@@ -256,4 +258,75 @@ async fn a_reward_from_an_admin_master_pool_is_provisioned_for_an_agent() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["reward"]["status"], "provisioned");
     counters_match_rows(&app, master).await;
+}
+
+#[tokio::test]
+async fn the_reward_sms_carries_the_plaintext_code_while_the_database_keeps_ciphertext() {
+    let app = TestApp::spawn().await;
+    let world = app.world(2).await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path_regex(r"/Messages\.json$"))
+        .respond_with(wiremock::ResponseTemplate::new(201).set_body_json(
+            serde_json::json!({ "sid": "SMfedcba9876543210fedcba9876543210", "status": "queued" }),
+        ))
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+
+    let (status, body) = app
+        .mark(world.session_id, &Auth::user(world.agent), 1)
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let card_id: Uuid = body["reward"]["gift_card_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let mut sent = None;
+    for _ in 0..100 {
+        let requests = app.twilio.received_requests().await.unwrap();
+        if let Some(request) = requests
+            .into_iter()
+            .find(|r| r.url.path().ends_with("/Messages.json"))
+        {
+            sent = Some(request);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let sent = sent.expect("the outbox worker sent the SMS");
+    let form: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(&sent.body).into_owned().collect();
+    let stored: String = app
+        .db
+        .query_one(
+            "SELECT card_code FROM gift_cards WHERE id = $1",
+            &[&card_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let code = secrecy::ExposeSecret::expose_secret(&cipher().decrypt(&stored).unwrap()).to_owned();
+    assert!(
+        form["Body"].contains(&code),
+        "the SMS names the card's code"
+    );
+    assert!(
+        form["Body"].starts_with("Hi Dana, your Amazon card worth $25"),
+        "template rendered"
+    );
+    assert_eq!(form["To"], "+14155550100");
+    assert!(stored.starts_with("v1:") && !stored.contains(&code));
+    for _ in 0..100 {
+        if app
+            .count("SELECT count(*) FROM call_conditions_met WHERE delivery_status = 'sent'")
+            .await
+            == 1
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the delivery never became sent");
 }
