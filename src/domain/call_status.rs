@@ -29,6 +29,18 @@ impl StatusRank {
 }
 
 impl CallStatus {
+    /// Every value `call_sessions.call_status` may hold, in the order a call moves through them.
+    pub const STORED: [&'static str; 8] = [
+        "initiated",
+        "ringing",
+        "in-progress",
+        "completed",
+        "busy",
+        "no-answer",
+        "failed",
+        "canceled",
+    ];
+
     /// Parses Twilio's `CallStatus` (and `DialCallStatus`, whose `answered` means the
     /// forwarded leg was picked up).
     pub fn parse(raw: &str) -> Result<Self, CallStatusError> {

@@ -15,16 +15,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     };
     match levels {
         Ok(levels) => {
-            for status in [
-                "initiated",
-                "ringing",
-                "in-progress",
-                "completed",
-                "busy",
-                "no-answer",
-                "failed",
-                "canceled",
-            ] {
+            for status in crate::domain::CallStatus::STORED {
                 let n = levels
                     .calls_by_status
                     .iter()

@@ -12,21 +12,12 @@ use crate::auth::{Authenticated, Principal};
 use crate::db::access;
 use crate::db::rewards::{self, ConditionMet, MarkCondition, MarkError, RewardStatus};
 use crate::db::sessions::{self, CallSession, Condition, LinkError, Recipient, SessionFilter};
+use crate::domain::CallStatus;
 use crate::error::ApiError;
 use crate::routes::AppState;
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
-const CALL_STATUSES: &[&str] = &[
-    "initiated",
-    "ringing",
-    "in-progress",
-    "completed",
-    "busy",
-    "no-answer",
-    "failed",
-    "canceled",
-];
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
@@ -87,7 +78,7 @@ pub async fn list(
     if let Some(status) = query
         .call_status
         .as_deref()
-        .filter(|s| !CALL_STATUSES.contains(s))
+        .filter(|s| !CallStatus::STORED.contains(s))
     {
         return Err(ApiError::bad_request(format!(
             "call_status {status:?} is not a call status"
