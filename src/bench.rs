@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 
 use crate::config::{DatabaseSource, PublicBaseUrl, Settings};
 use crate::db::calls::{self, CallProgress, IncomingCall};
-use crate::db::{self, PgPool};
+use crate::db::{self, PgPool, seed};
 use crate::domain::{CallSid, CallStatus, CallerId, E164};
 use crate::startup::Application;
 use crate::twilio::fixtures::SimulatedCall;
@@ -350,32 +350,13 @@ async fn prepare_database(
         "need at least one recipient per number"
     );
     let client = db::pool::connect(admin).await?;
-    let exists = client
-        .query_opt(
-            "SELECT 1 FROM pg_database WHERE datname = $1",
-            &[&args.database],
-        )
-        .await?
-        .is_some();
-    if !exists {
-        client
-            .batch_execute(&format!("CREATE DATABASE {}", args.database))
-            .await?;
-    }
+    seed::ensure_database(&client, &args.database).await?;
     let mut config = admin.clone();
     config.dbname(&args.database);
     let mut bench = db::pool::connect(&config).await?;
     db::migrate::run(&mut bench).await?;
     db::migrate::ensure_event_partitions(&bench).await?;
-    let seeded: (i64, i64) = {
-        let row = bench
-            .query_one(
-                "SELECT (SELECT count(*) FROM tracked_phone_numbers), (SELECT count(*) FROM recipients)",
-                &[],
-            )
-            .await?;
-        (row.get(0), row.get(1))
-    };
+    let seeded = seed::population(&bench).await?;
     let per_campaign = args.recipients / args.numbers;
     if seeded != (args.numbers, per_campaign * args.numbers) {
         println!(
@@ -384,62 +365,11 @@ async fn prepare_database(
             per_campaign * args.numbers
         );
         let t = Instant::now();
-        seed(&bench, args.numbers, per_campaign)
+        seed::bench_population(&bench, args.numbers, per_campaign, FORWARD_TO)
             .await
             .context("seeding failed")?;
         println!("seeded in {:.1} s", t.elapsed().as_secs_f64());
     }
-    bench
-        .batch_execute("TRUNCATE call_sessions, events CASCADE")
-        .await?;
-    bench.batch_execute("VACUUM ANALYZE call_sessions").await?;
+    seed::reset_sessions(&bench).await?;
     Ok(config)
-}
-
-async fn seed(
-    client: &tokio_postgres::Client,
-    numbers: i64,
-    per_campaign: i64,
-) -> anyhow::Result<()> {
-    client
-        .batch_execute(
-            "TRUNCATE call_sessions, events, recipients, tracked_phone_numbers, campaigns, clients, organizations CASCADE;
-             INSERT INTO organizations (id, name, type)
-                 VALUES ('00000000-0000-0000-0000-0000000000b1', 'Bench agency', 'agency');
-             INSERT INTO clients (id, org_id, name, industry)
-                 VALUES ('00000000-0000-0000-0000-0000000000b2', '00000000-0000-0000-0000-0000000000b1', 'Bench roofing', 'roofing');",
-        )
-        .await?;
-    client
-        .execute(
-            "INSERT INTO campaigns (client_id, name, status)
-             SELECT '00000000-0000-0000-0000-0000000000b2', 'bench-' || g, 'mailed' FROM generate_series(1, $1::bigint) g",
-            &[&numbers],
-        )
-        .await?;
-    client
-        .execute(
-            "INSERT INTO tracked_phone_numbers (campaign_id, phone_number, forward_to_number, provider_sid)
-             SELECT id, '+1800' || lpad(substr(name, 7), 7, '0'), $1, 'PNbench' || substr(name, 7) FROM campaigns",
-            &[&FORWARD_TO],
-        )
-        .await?;
-    // Phones are typed three different ways, as other systems store them.
-    client
-        .execute(
-            "INSERT INTO recipients (campaign_id, redemption_code, first_name, phone)
-             SELECT c.id, 'BENCH' || k, 'Bench',
-                    CASE k % 3
-                        WHEN 0 THEN format('(%s) %s-%s', substr(d, 1, 3), substr(d, 4, 3), substr(d, 7))
-                        WHEN 1 THEN format('%s.%s.%s', substr(d, 1, 3), substr(d, 4, 3), substr(d, 7))
-                        ELSE format('+1 %s %s %s', substr(d, 1, 3), substr(d, 4, 3), substr(d, 7))
-                    END
-             FROM generate_series(1, $1::bigint * $2::bigint) k
-             CROSS JOIN LATERAL (SELECT (2120000000 + k)::text AS d) digits
-             JOIN campaigns c ON c.name = 'bench-' || ((k - 1) / $2::bigint + 1)",
-            &[&numbers, &per_campaign],
-        )
-        .await?;
-    client.batch_execute("ANALYZE").await?;
-    Ok(())
 }

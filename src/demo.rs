@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::config::{self, PublicBaseUrl, Settings};
 use crate::crypto::CardCipher;
-use crate::db::{self, Database};
+use crate::db::{self, Database, seed};
 use crate::simulate::{self, Target};
 use crate::startup::{Application, shutdown_signal};
 use crate::twilio::fixtures::{random_sid, sms_status};
@@ -85,17 +85,8 @@ pub async fn run() -> anyhow::Result<()> {
 
 async fn tour(timeline: &Timeline, database: &Database, bind: &str) -> anyhow::Result<()> {
     let admin = db::pool::connect(&database.config).await?;
-    // Every tour starts from a fresh database; each statement runs on its own, as
-    // DROP/CREATE DATABASE refuse to run inside a transaction.
-    for statement in [
-        format!("DROP DATABASE IF EXISTS {DEMO_DATABASE} WITH (FORCE)"),
-        format!("CREATE DATABASE {DEMO_DATABASE}"),
-    ] {
-        admin
-            .batch_execute(&statement)
-            .await
-            .context("cannot create the demo database")?;
-    }
+    // Every tour starts from a fresh database.
+    seed::recreate_database(&admin, DEMO_DATABASE).await?;
     drop(admin);
     let mut config = database.config.clone();
     config.dbname(DEMO_DATABASE);
@@ -133,7 +124,27 @@ async fn tour(timeline: &Timeline, database: &Database, bind: &str) -> anyhow::R
         .sign_with(settings.twilio.auth_token.clone())
         .await;
 
-    let seeded = seed(&client, &CardCipher::new(&settings.gift_card_key)).await?;
+    let cipher = CardCipher::new(&settings.gift_card_key);
+    let cards: Vec<(String, String)> = (1..=5)
+        .map(|n| {
+            (
+                cipher.encrypt(&format!("DEMO-AMZN-{n:04}-XK7Q")),
+                cipher.encrypt(&(1000 + n * 7).to_string()),
+            )
+        })
+        .collect();
+    let agent = Uuid::new_v4();
+    seed::demo_campaign(
+        &client,
+        &seed::DemoWorld {
+            agent,
+            tracked: TRACKED,
+            business: BUSINESS,
+            provider_sid: &random_sid("PN"),
+            encrypted_cards: &cards,
+        },
+    )
+    .await?;
     timeline.say(format!(
         "seeded organization, client, campaign \"Spring roof check\", 3 recipients, 2 conditions, \
          a reward of a $25 gift card from a pool of 5 cards, and the tracked number {TRACKED} forwarding to {BUSINESS}"
@@ -159,30 +170,18 @@ async fn tour(timeline: &Timeline, database: &Database, bind: &str) -> anyhow::R
         ));
     })
     .await?;
-    let session: Uuid = client
-        .query_one(
-            "SELECT id FROM call_sessions WHERE twilio_call_sid = $1",
-            &[&call.call_sid],
-        )
-        .await?
-        .get(0);
-    let row = client
-        .query_one(
-            "SELECT s.match_status, s.call_status, s.talk_seconds, r.first_name, s.recording_sid IS NOT NULL
-             FROM call_sessions s LEFT JOIN recipients r ON r.id = s.recipient_id WHERE s.id = $1",
-            &[&session],
-        )
-        .await?;
+    let summary = seed::call_summary(&client, &call.call_sid).await?;
+    let session = summary.session_id;
     timeline.say(format!(
         "call session {session}: {} to {}, status {}, talked {} s, recorded: {}",
-        row.get::<_, String>(0),
-        row.get::<_, Option<String>>(3).unwrap_or_default(),
-        row.get::<_, String>(1),
-        row.get::<_, Option<i32>>(2).unwrap_or_default(),
-        row.get::<_, bool>(4),
+        summary.match_status,
+        summary.first_name,
+        summary.call_status,
+        summary.talk_seconds,
+        summary.recorded,
     ));
 
-    let token = agent_token(&jwt_secret, seeded.agent)?;
+    let token = agent_token(&jwt_secret, agent)?;
     let http = reqwest::Client::new();
     let marked: serde_json::Value = http
         .post(format!("http://{addr}/api/v1/call-sessions/{session}/conditions"))
@@ -225,88 +224,6 @@ async fn tour(timeline: &Timeline, database: &Database, bind: &str) -> anyhow::R
     Ok(())
 }
 
-struct Seeded {
-    agent: Uuid,
-}
-
-async fn seed(client: &tokio_postgres::Client, cipher: &CardCipher) -> anyhow::Result<Seeded> {
-    let agent = Uuid::new_v4();
-    let row = client
-        .query_one(
-            "WITH o AS (INSERT INTO organizations (name, type) VALUES ('Demo Agency', 'agency') RETURNING id),
-                  c AS (INSERT INTO clients (org_id, name, industry) SELECT id, 'Demo Roofing Co', 'roofing' FROM o RETURNING id),
-                  k AS (INSERT INTO campaigns (client_id, name, status, size, postage)
-                        SELECT id, 'Spring roof check', 'mailed', '6x9', 'first_class' FROM c RETURNING id),
-                  b AS (INSERT INTO gift_card_brands (brand_name, default_value, is_active) VALUES ('Amazon', 25, true) RETURNING id),
-                  p AS (INSERT INTO gift_card_pools (client_id, brand_id, pool_name, value_amount)
-                        SELECT c.id, b.id, 'Amazon $25', 25.00 FROM c, b RETURNING id)
-             SELECT c.id, k.id, p.id FROM c, k, p",
-            &[],
-        )
-        .await?;
-    let (client_id, campaign, pool): (Uuid, Uuid, Uuid) = (row.get(0), row.get(1), row.get(2));
-    client
-        .execute(
-            "INSERT INTO recipients (campaign_id, redemption_code, first_name, last_name, phone, city, state)
-             VALUES ($1, 'ROOF-1001', 'Dana', 'Rivera', '(415) 555-0123', 'San Francisco', 'CA'),
-                    ($1, 'ROOF-1002', 'Sam', 'Okafor', '415.555.0124', 'Oakland', 'CA'),
-                    ($1, 'ROOF-1003', 'Lee', 'Chen', '+1 415 555 0125', 'Berkeley', 'CA')",
-            &[&campaign],
-        )
-        .await?;
-    client
-        .execute(
-            "INSERT INTO campaign_conditions (campaign_id, condition_number, condition_name, trigger_type, is_active)
-             VALUES ($1, 1, 'Booked a roof inspection', 'call', true),
-                    ($1, 2, 'Signed a contract', 'call', true)",
-            &[&campaign],
-        )
-        .await?;
-    client
-        .execute(
-            "INSERT INTO campaign_reward_configs (campaign_id, condition_number, gift_card_pool_id, reward_description, sms_template)
-             VALUES ($1, 1, $2, '$25 Amazon gift card',
-                     'Hi {first_name}, thanks for booking your roof inspection! Your {brand} gift card worth ${value}: {card_code} PIN {pin_code}')",
-            &[&campaign, &pool],
-        )
-        .await?;
-    for n in 1..=5 {
-        client
-            .execute(
-                "INSERT INTO gift_cards (pool_id, card_code, pin_code, value_amount) VALUES ($1, $2, $3, 25.00)",
-                &[&pool, &cipher.encrypt(&format!("DEMO-AMZN-{n:04}-XK7Q")), &cipher.encrypt(&format!("{}", 1000 + n * 7))],
-            )
-            .await?;
-    }
-    client
-        .execute(
-            "UPDATE gift_card_pools SET total_cards = 5, available_cards = 5 WHERE id = $1",
-            &[&pool],
-        )
-        .await?;
-    client
-        .execute(
-            "INSERT INTO tracked_phone_numbers (campaign_id, phone_number, forward_to_number, provider_sid)
-             VALUES ($1, $2, $3, $4)",
-            &[&campaign, &TRACKED, &BUSINESS, &random_sid("PN")],
-        )
-        .await?;
-    client
-        .execute(
-            "INSERT INTO user_roles (user_id, role) VALUES ($1, 'call_center');
-             ",
-            &[&agent],
-        )
-        .await?;
-    client
-        .execute(
-            "INSERT INTO client_users (client_id, user_id) VALUES ($1, $2)",
-            &[&client_id, &agent],
-        )
-        .await?;
-    Ok(Seeded { agent })
-}
-
 fn agent_token(secret: &str, agent: Uuid) -> anyhow::Result<String> {
     let claims = serde_json::json!({
         "sub": agent,
@@ -328,13 +245,7 @@ async fn wait_for_delivery(
 ) -> anyhow::Result<String> {
     let started = Instant::now();
     loop {
-        let status: Option<String> = client
-            .query_one(
-                "SELECT delivery_status FROM call_conditions_met WHERE call_session_id = $1",
-                &[&session],
-            )
-            .await?
-            .get(0);
+        let status = seed::delivery_status(client, session).await?;
         if let Some(status @ ("delivered" | "failed")) = status.as_deref() {
             return Ok(status.to_owned());
         }

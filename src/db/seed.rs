@@ -1,0 +1,240 @@
+//! Seeding for the benchmark and the demo: whole populations written in a few statements.
+//! Tests seed through SQL of their own, as the platform's other systems would.
+
+use anyhow::Context as _;
+use uuid::Uuid;
+
+/// Creates `name` unless it exists. `name` must be a plain identifier (checked by callers).
+pub async fn ensure_database(admin: &tokio_postgres::Client, name: &str) -> anyhow::Result<()> {
+    let exists = admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?
+        .is_some();
+    if !exists {
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Drops and creates `name`; each statement runs on its own, as DROP/CREATE DATABASE refuse
+/// to run inside a transaction.
+pub async fn recreate_database(admin: &tokio_postgres::Client, name: &str) -> anyhow::Result<()> {
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        admin
+            .batch_execute(&statement)
+            .await
+            .with_context(|| format!("cannot create the database {name}"))?;
+    }
+    Ok(())
+}
+
+/// How many tracked numbers and recipients the database holds.
+pub async fn population(client: &tokio_postgres::Client) -> anyhow::Result<(i64, i64)> {
+    let row = client
+        .query_one("SELECT (SELECT count(*) FROM tracked_phone_numbers), (SELECT count(*) FROM recipients)", &[])
+        .await?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// Empties sessions and events so every benchmark run starts alike.
+pub async fn reset_sessions(client: &tokio_postgres::Client) -> anyhow::Result<()> {
+    client
+        .batch_execute("TRUNCATE call_sessions, events CASCADE")
+        .await?;
+    client.batch_execute("VACUUM ANALYZE call_sessions").await?;
+    Ok(())
+}
+
+/// `numbers` campaigns with one tracked number (`+1800` and the campaign's number) each and
+/// `per_campaign` recipients whose phones (212 and a running number) are typed three ways.
+pub async fn bench_population(
+    client: &tokio_postgres::Client,
+    numbers: i64,
+    per_campaign: i64,
+    forward_to: &str,
+) -> anyhow::Result<()> {
+    client
+        .batch_execute(
+            "TRUNCATE call_sessions, events, recipients, tracked_phone_numbers, campaigns, clients, organizations CASCADE;
+             INSERT INTO organizations (id, name, type)
+                 VALUES ('00000000-0000-0000-0000-0000000000b1', 'Bench agency', 'agency');
+             INSERT INTO clients (id, org_id, name, industry)
+                 VALUES ('00000000-0000-0000-0000-0000000000b2', '00000000-0000-0000-0000-0000000000b1', 'Bench roofing', 'roofing');",
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO campaigns (client_id, name, status)
+             SELECT '00000000-0000-0000-0000-0000000000b2', 'bench-' || g, 'mailed' FROM generate_series(1, $1::bigint) g",
+            &[&numbers],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO tracked_phone_numbers (campaign_id, phone_number, forward_to_number, provider_sid)
+             SELECT id, '+1800' || lpad(substr(name, 7), 7, '0'), $1, 'PNbench' || substr(name, 7) FROM campaigns",
+            &[&forward_to],
+        )
+        .await?;
+    // Phones are typed three different ways, as other systems store them.
+    client
+        .execute(
+            "INSERT INTO recipients (campaign_id, redemption_code, first_name, phone)
+             SELECT c.id, 'BENCH' || k, 'Bench',
+                    CASE k % 3
+                        WHEN 0 THEN format('(%s) %s-%s', substr(d, 1, 3), substr(d, 4, 3), substr(d, 7))
+                        WHEN 1 THEN format('%s.%s.%s', substr(d, 1, 3), substr(d, 4, 3), substr(d, 7))
+                        ELSE format('+1 %s %s %s', substr(d, 1, 3), substr(d, 4, 3), substr(d, 7))
+                    END
+             FROM generate_series(1, $1::bigint * $2::bigint) k
+             CROSS JOIN LATERAL (SELECT (2120000000 + k)::text AS d) digits
+             JOIN campaigns c ON c.name = 'bench-' || ((k - 1) / $2::bigint + 1)",
+            &[&numbers, &per_campaign],
+        )
+        .await?;
+    client.batch_execute("ANALYZE").await?;
+    Ok(())
+}
+
+/// What the demo world is made of.
+pub struct DemoWorld<'a> {
+    pub agent: Uuid,
+    pub tracked: &'a str,
+    pub business: &'a str,
+    pub provider_sid: &'a str,
+    /// Encrypted (card code, PIN) pairs.
+    pub encrypted_cards: &'a [(String, String)],
+}
+
+/// The demo's organization, client, campaign, recipients, conditions, reward config, pool,
+/// cards, tracked number and call-center agent.
+pub async fn demo_campaign(
+    client: &tokio_postgres::Client,
+    demo: &DemoWorld<'_>,
+) -> anyhow::Result<()> {
+    let agent = demo.agent;
+    let row = client
+        .query_one(
+            "WITH o AS (INSERT INTO organizations (name, type) VALUES ('Demo Agency', 'agency') RETURNING id),
+                  c AS (INSERT INTO clients (org_id, name, industry) SELECT id, 'Demo Roofing Co', 'roofing' FROM o RETURNING id),
+                  k AS (INSERT INTO campaigns (client_id, name, status, size, postage)
+                        SELECT id, 'Spring roof check', 'mailed', '6x9', 'first_class' FROM c RETURNING id),
+                  b AS (INSERT INTO gift_card_brands (brand_name, default_value, is_active) VALUES ('Amazon', 25, true) RETURNING id),
+                  p AS (INSERT INTO gift_card_pools (client_id, brand_id, pool_name, value_amount)
+                        SELECT c.id, b.id, 'Amazon $25', 25.00 FROM c, b RETURNING id)
+             SELECT c.id, k.id, p.id FROM c, k, p",
+            &[],
+        )
+        .await?;
+    let (client_id, campaign, pool): (Uuid, Uuid, Uuid) = (row.get(0), row.get(1), row.get(2));
+    client
+        .execute(
+            "INSERT INTO recipients (campaign_id, redemption_code, first_name, last_name, phone, city, state)
+             VALUES ($1, 'ROOF-1001', 'Dana', 'Rivera', '(415) 555-0123', 'San Francisco', 'CA'),
+                    ($1, 'ROOF-1002', 'Sam', 'Okafor', '415.555.0124', 'Oakland', 'CA'),
+                    ($1, 'ROOF-1003', 'Lee', 'Chen', '+1 415 555 0125', 'Berkeley', 'CA')",
+            &[&campaign],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO campaign_conditions (campaign_id, condition_number, condition_name, trigger_type, is_active)
+             VALUES ($1, 1, 'Booked a roof inspection', 'call', true),
+                    ($1, 2, 'Signed a contract', 'call', true)",
+            &[&campaign],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO campaign_reward_configs (campaign_id, condition_number, gift_card_pool_id, reward_description, sms_template)
+             VALUES ($1, 1, $2, '$25 Amazon gift card',
+                     'Hi {first_name}, thanks for booking your roof inspection! Your {brand} gift card worth ${value}: {card_code} PIN {pin_code}')",
+            &[&campaign, &pool],
+        )
+        .await?;
+    for (code, pin) in demo.encrypted_cards {
+        client
+            .execute(
+                "INSERT INTO gift_cards (pool_id, card_code, pin_code, value_amount) VALUES ($1, $2, $3, 25.00)",
+                &[&pool, code, pin],
+            )
+            .await?;
+    }
+    client
+        .execute(
+            "UPDATE gift_card_pools SET total_cards = 5, available_cards = 5 WHERE id = $1",
+            &[&pool],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO tracked_phone_numbers (campaign_id, phone_number, forward_to_number, provider_sid)
+             VALUES ($1, $2, $3, $4)",
+            &[&campaign, &demo.tracked, &demo.business, &demo.provider_sid],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO user_roles (user_id, role) VALUES ($1, 'call_center');
+             ",
+            &[&agent],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO client_users (client_id, user_id) VALUES ($1, $2)",
+            &[&client_id, &agent],
+        )
+        .await?;
+    Ok(())
+}
+
+/// One call as the demo reports it.
+pub struct CallSummary {
+    pub session_id: Uuid,
+    pub match_status: String,
+    pub call_status: String,
+    pub first_name: String,
+    pub talk_seconds: i32,
+    pub recorded: bool,
+}
+
+pub async fn call_summary(
+    client: &tokio_postgres::Client,
+    call_sid: &str,
+) -> anyhow::Result<CallSummary> {
+    let row = client
+        .query_one(
+            "SELECT s.id, s.match_status, s.call_status, s.talk_seconds, r.first_name, s.recording_sid IS NOT NULL
+             FROM call_sessions s LEFT JOIN recipients r ON r.id = s.recipient_id WHERE s.twilio_call_sid = $1",
+            &[&call_sid],
+        )
+        .await?;
+    Ok(CallSummary {
+        session_id: row.get(0),
+        match_status: row.get(1),
+        call_status: row.get(2),
+        talk_seconds: row.get::<_, Option<i32>>(3).unwrap_or_default(),
+        first_name: row.get::<_, Option<String>>(4).unwrap_or_default(),
+        recorded: row.get(5),
+    })
+}
+
+/// The delivery state of the reward of a session's condition, if any.
+pub async fn delivery_status(
+    client: &tokio_postgres::Client,
+    session: Uuid,
+) -> anyhow::Result<Option<String>> {
+    let row = client
+        .query_opt(
+            "SELECT delivery_status FROM call_conditions_met WHERE call_session_id = $1",
+            &[&session],
+        )
+        .await?;
+    Ok(row.and_then(|r| r.get(0)))
+}
