@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "call_tracking"),
     migration!(3, "rewards_and_access"),
     migration!(4, "numbers_and_stats"),
+    migration!(5, "sms_status_parked"),
 ];
 
 /// An arbitrary constant naming calltrack's migration lock among advisory locks.

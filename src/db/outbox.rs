@@ -341,3 +341,56 @@ pub async fn apply_report(
         (false, false) => ReportOutcome::UnknownMessage,
     })
 }
+
+/// Keeps a final report for a message SID no outbox row has yet; a delivery beats a failure
+/// when both arrive. Reports parked for over a day are dropped on the way.
+#[tracing::instrument(skip_all, fields(message.sid = %sid))]
+pub async fn park_report(
+    client: &impl GenericClient,
+    sid: &MessageSid,
+    report: &DeliveryReport,
+) -> anyhow::Result<()> {
+    let Some((kind, error_code)) = report.parked_form() else {
+        return Ok(());
+    };
+    client
+        .execute(
+            "WITH expired AS (
+                 DELETE FROM sms_status_parked WHERE received_at < now() - interval '1 day'
+             )
+             INSERT INTO sms_status_parked (message_sid, kind, error_code) VALUES ($1, $2, $3)
+             ON CONFLICT (message_sid) DO UPDATE
+             SET kind = CASE WHEN sms_status_parked.kind = 'delivered' THEN 'delivered' ELSE EXCLUDED.kind END,
+                 error_code = CASE WHEN sms_status_parked.kind = 'delivered' THEN NULL ELSE EXCLUDED.error_code END",
+            &[&sid.as_str(), &kind, &error_code],
+        )
+        .await
+        .context("parking an early SMS status report failed")?;
+    Ok(())
+}
+
+/// Removes and returns the report parked for `sid`, if any.
+pub async fn take_parked(
+    client: &impl GenericClient,
+    sid: &MessageSid,
+) -> anyhow::Result<Option<DeliveryReport>> {
+    let row = client
+        .query_opt(
+            "DELETE FROM sms_status_parked WHERE message_sid = $1 RETURNING kind, error_code",
+            &[&sid.as_str()],
+        )
+        .await
+        .context("taking a parked SMS status report failed")?;
+    Ok(row.map(|r| DeliveryReport::from_parked(r.get(0), r.get(1))))
+}
+
+/// Applies the report parked for `sid`, now that the SID is stored.
+pub async fn apply_parked(
+    client: &impl GenericClient,
+    sid: &MessageSid,
+) -> anyhow::Result<Option<ReportOutcome>> {
+    match take_parked(client, sid).await? {
+        Some(report) => Ok(Some(apply_report(client, sid, &report).await?)),
+        None => Ok(None),
+    }
+}

@@ -75,6 +75,38 @@ impl DeliveryReport {
         })
     }
 
+    /// A final report as stored while it waits for its message: (kind, Twilio error code).
+    pub fn parked_form(&self) -> Option<(&'static str, Option<i32>)> {
+        match self {
+            Self::Delivered => Some(("delivered", None)),
+            Self::Failed {
+                error_code,
+                reason: FailureReason::Failed,
+            } => Some(("failed", *error_code)),
+            Self::Failed {
+                error_code,
+                reason: FailureReason::Undelivered,
+            } => Some(("undelivered", *error_code)),
+            Self::InFlight | Self::Other => None,
+        }
+    }
+
+    /// The report [`DeliveryReport::parked_form`] stored.
+    pub fn from_parked(kind: &str, error_code: Option<i32>) -> Self {
+        match kind {
+            "delivered" => Self::Delivered,
+            "failed" => Self::Failed {
+                error_code,
+                reason: FailureReason::Failed,
+            },
+            "undelivered" => Self::Failed {
+                error_code,
+                reason: FailureReason::Undelivered,
+            },
+            _ => Self::Other,
+        }
+    }
+
     /// Whether this report settles the delivery one way or the other.
     pub fn is_final(&self) -> bool {
         matches!(self, Self::Delivered | Self::Failed { .. })
@@ -106,6 +138,9 @@ mod tests {
         );
         assert!(report.is_final());
         assert_eq!(DeliveryReport::InFlight.failure_message(), None);
+        let (kind, code) = report.parked_form().unwrap();
+        assert_eq!(DeliveryReport::from_parked(kind, code), report);
+        assert_eq!(DeliveryReport::InFlight.parked_form(), None);
         assert!(!DeliveryReport::InFlight.is_final());
     }
 }

@@ -295,7 +295,16 @@ impl OutboxWorker {
             Outcome::LeaseTooShort => "lease_too_short",
         });
         let current = match outcome {
-            Outcome::Sent(sid) => outbox::mark_sent(client, row.id, row.attempt, &sid).await?,
+            Outcome::Sent(sid) => {
+                let current = outbox::mark_sent(client, row.id, row.attempt, &sid).await?;
+                // Twilio's status callback may have come before the SID was stored here.
+                if current {
+                    if let Some(applied) = outbox::apply_parked(client, &sid).await? {
+                        tracing::info!(outcome = ?applied, "applied a status report that came early");
+                    }
+                }
+                current
+            }
             Outcome::Reconciled { sid, report } => {
                 let current = outbox::mark_sent(client, row.id, row.attempt, &sid).await?;
                 // The message's own callbacks may have come before its SID was known here.

@@ -330,3 +330,60 @@ async fn the_reward_sms_carries_the_plaintext_code_while_the_database_keeps_ciph
     }
     panic!("the delivery never became sent");
 }
+
+#[tokio::test]
+async fn a_delivery_report_that_overtakes_the_worker_is_applied_once_the_sid_is_stored() {
+    let app = TestApp::spawn().await;
+    let world = app.world(1).await;
+    let sid = "SM00000000000000000000000000e4a100".to_owned();
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path_regex(r"/Messages\.json$"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(201)
+                .set_body_json(serde_json::json!({ "sid": sid, "status": "queued" }))
+                .set_delay(std::time::Duration::from_millis(1500)),
+        )
+        .mount(&app.twilio)
+        .await;
+
+    let (status, _) = app
+        .mark(world.session_id, &Auth::user(world.agent), 1)
+        .await;
+    assert_eq!(status, 201);
+    let early = calltrack::twilio::fixtures::sms_status(&sid, "+14155550100", "delivered", None);
+    let response = app.post_signed("/twilio/sms-status", &early).await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        app.count("SELECT count(*) FROM sms_status_parked").await,
+        1,
+        "the report waits"
+    );
+
+    for _ in 0..100 {
+        if app
+            .count("SELECT count(*) FROM call_conditions_met WHERE delivery_status = 'delivered'")
+            .await
+            == 1
+        {
+            assert_eq!(app.count("SELECT count(*) FROM sms_status_parked").await, 0);
+            assert_eq!(
+                app.count("SELECT count(*) FROM gift_cards WHERE status = 'delivered'")
+                    .await,
+                1
+            );
+            let delivered: i32 = app
+                .db
+                .query_one(
+                    "SELECT delivered_cards FROM gift_card_pools WHERE id = $1",
+                    &[&world.pool_id],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(delivered, 1);
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the early delivery report was never applied");
+}

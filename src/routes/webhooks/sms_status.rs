@@ -16,11 +16,22 @@ pub async fn sms_status(
     let callback = SmsStatusCallback::from_form(&form)?;
     tracing::Span::current().record("message.sid", callback.message_sid.as_str());
     let client = state.pool.get().await.map_err(anyhow::Error::from)?;
-    let outcome = outbox::apply_report(&client, &callback.message_sid, &callback.report).await?;
+    let sid = &callback.message_sid;
+    let mut outcome = outbox::apply_report(&client, sid, &callback.report).await?;
+    if outcome == ReportOutcome::UnknownMessage && callback.report.is_final() {
+        // The worker may not have stored the SID yet: park the report, then look once more.
+        // Either this second look sees the SID, or the worker stores it later and then finds
+        // the parked report: the report is never lost, and applying it twice is harmless.
+        outbox::park_report(&client, sid, &callback.report).await?;
+        outcome = outbox::apply_report(&client, sid, &callback.report).await?;
+        if outcome != ReportOutcome::UnknownMessage {
+            outbox::take_parked(&client, sid).await?;
+        }
+    }
     match outcome {
         // Twilio retries non-2xx answers, and retrying cannot make an unknown message known.
         ReportOutcome::UnknownMessage => {
-            tracing::info!(report = ?callback.report, "status callback for an unknown message ignored");
+            tracing::info!(report = ?callback.report, "status callback for a message not stored yet; parked");
         }
         ReportOutcome::Applied | ReportOutcome::Unchanged => {
             tracing::info!(report = ?callback.report, ?outcome, "SMS status callback");
