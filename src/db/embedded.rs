@@ -35,6 +35,9 @@ impl EmbeddedCluster {
         let socket_dir = root.join("run");
         std::fs::create_dir_all(&socket_dir)?;
         let run_as = server_user()?;
+        if run_as.is_some() {
+            check_reachable_by_others(&root)?;
+        }
         if let Some((uid, gid)) = run_as {
             for dir in [&root, &socket_dir] {
                 std::os::unix::fs::chown(dir, Some(uid), Some(gid)).with_context(|| {
@@ -80,6 +83,11 @@ impl EmbeddedCluster {
 
     pub fn started_here(&self) -> bool {
         self.started_here
+    }
+
+    /// Whether the server runs as another user because this process is root.
+    pub fn runs_as_other_user() -> bool {
+        server_user().ok().flatten().is_some()
     }
 
     /// Stops the server if this process started it.
@@ -165,6 +173,27 @@ impl EmbeddedCluster {
         }
         cmd
     }
+}
+
+/// The `postgres` user must be able to walk down to the data directory; a home directory
+/// like `/root` (mode 700) stops it, and initdb would fail with a confusing message.
+fn check_reachable_by_others(root: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    for dir in root.ancestors().skip(1) {
+        let mode = std::fs::metadata(dir)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0o755);
+        if mode & 0o001 == 0 {
+            bail!(
+                "the embedded PostgreSQL runs as the 'postgres' user, which cannot enter {} \
+                 (mode {:o}); set CALLTRACK_DATA_DIR to a directory it can reach, e.g. \
+                 /var/lib/calltrack, or set DATABASE_URL",
+                dir.display(),
+                mode & 0o777
+            );
+        }
+    }
+    Ok(())
 }
 
 /// PostgreSQL refuses to run as root, so a root process runs it as the `postgres` user.

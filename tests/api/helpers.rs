@@ -34,7 +34,13 @@ async fn server() -> &'static Server {
                     url.parse().expect("DATABASE_URL is not a PostgreSQL URL")
                 }
                 _ => {
-                    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("embedded-pg");
+                    // As root the cluster runs as `postgres`, which may not reach a checkout
+                    // under /root; the system temp directory is reachable by everyone.
+                    let dir = if EmbeddedCluster::runs_as_other_user() {
+                        std::env::temp_dir().join("calltrack-test-embedded-pg")
+                    } else {
+                        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("embedded-pg")
+                    };
                     tokio::task::spawn_blocking(move || EmbeddedCluster::start(&dir))
                         .await
                         .unwrap()
