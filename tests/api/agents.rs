@@ -289,15 +289,7 @@ async fn an_unmatched_call_is_409_until_linked_by_redemption_code() {
         .parse()
         .unwrap();
     let auth = Auth::user(world.agent);
-    let code: String = app
-        .db
-        .query_one(
-            "SELECT redemption_code FROM recipients WHERE id = $1",
-            &[&world.recipient_id],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let code = app.redemption_code(world.recipient_id).await;
 
     let (status, body) = app.mark(session_id, &auth, 1).await;
     assert_error(status, &body, 409, "no_recipient");

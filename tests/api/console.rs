@@ -128,15 +128,7 @@ async fn an_agent_sees_a_call_arrive_live_marks_a_condition_and_watches_the_rewa
     let started = Instant::now();
     let app = TestApp::spawn().await;
     let world = app.world(3).await;
-    let code: String = app
-        .db
-        .query_one(
-            "SELECT redemption_code FROM recipients WHERE id = $1",
-            &[&world.recipient_id],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let code = app.redemption_code(world.recipient_id).await;
     let browser = Browser::start().await;
     let client = &browser.client;
     client
@@ -278,15 +270,7 @@ async fn an_agent_sees_a_call_arrive_live_marks_a_condition_and_watches_the_rewa
 async fn an_agent_links_an_unmatched_caller_by_redemption_code_in_the_browser() {
     let app = TestApp::spawn().await;
     let world = app.world(1).await;
-    let code: String = app
-        .db
-        .query_one(
-            "SELECT redemption_code FROM recipients WHERE id = $1",
-            &[&world.recipient_id],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let code = app.redemption_code(world.recipient_id).await;
     let stranger = app.start_call("+12125550142").await;
     let unmatched = session_id(&app, &stranger.call_sid).await;
     let browser = Browser::start().await;

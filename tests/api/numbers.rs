@@ -202,16 +202,21 @@ async fn twilio_down_is_a_502_and_nothing_is_stored() {
     assert_eq!(numbers_of(&app, world.campaign.id).await, 1);
 }
 
-#[tokio::test]
-async fn a_number_that_cannot_be_stored_after_purchase_is_released_again() {
-    let app = TestApp::spawn().await;
-    let world = app.world(0).await;
-    // Twilio sells a number that is already an active tracked number here, so the insert fails.
+/// Twilio sells a number that is already an active tracked number here, so storing it fails.
+async fn buy_a_number_already_tracked(app: &TestApp, world: &World) -> (u16, Value) {
     Mock::given(method("POST"))
         .and(path(numbers_path()))
         .respond_with(sold(TRACKED_NUMBER))
         .mount(&app.twilio)
         .await;
+    let body = json!({ "area_code": "800", "forward_to_number": "+14155550199" });
+    buy(app, world, &manager(app, world).await, body).await
+}
+
+#[tokio::test]
+async fn a_number_that_cannot_be_stored_after_purchase_is_released_again() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
     Mock::given(method("DELETE"))
         .and(path(number_path(BOUGHT_SID)))
         .respond_with(ResponseTemplate::new(204))
@@ -219,13 +224,7 @@ async fn a_number_that_cannot_be_stored_after_purchase_is_released_again() {
         .mount(&app.twilio)
         .await;
 
-    let (status, body) = buy(
-        &app,
-        &world,
-        &manager(&app, &world).await,
-        json!({ "area_code": "800", "forward_to_number": "+14155550199" }),
-    )
-    .await;
+    let (status, body) = buy_a_number_already_tracked(&app, &world).await;
 
     assert_eq!(status, 409, "{body}");
     assert_eq!(numbers_of(&app, world.campaign.id).await, 1);
@@ -240,11 +239,6 @@ async fn a_number_that_cannot_be_stored_after_purchase_is_released_again() {
 async fn a_release_that_fails_is_owed_and_settled_later() {
     let app = TestApp::spawn().await;
     let world = app.world(0).await;
-    Mock::given(method("POST"))
-        .and(path(numbers_path()))
-        .respond_with(sold(TRACKED_NUMBER))
-        .mount(&app.twilio)
-        .await;
     Mock::given(method("DELETE"))
         .and(path(number_path(BOUGHT_SID)))
         .respond_with(ResponseTemplate::new(503))
@@ -252,13 +246,7 @@ async fn a_release_that_fails_is_owed_and_settled_later() {
         .mount(&app.twilio)
         .await;
 
-    let (status, _) = buy(
-        &app,
-        &world,
-        &manager(&app, &world).await,
-        json!({ "area_code": "800", "forward_to_number": "+14155550199" }),
-    )
-    .await;
+    let (status, _) = buy_a_number_already_tracked(&app, &world).await;
     assert_eq!(status, 409);
     assert_eq!(
         app.count("SELECT count(*) FROM number_releases_pending WHERE released_at IS NULL")

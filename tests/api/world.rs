@@ -150,6 +150,18 @@ impl TestApp {
             .unwrap();
     }
 
+    /// The redemption code printed on a recipient's mail piece.
+    pub async fn redemption_code(&self, recipient_id: Uuid) -> String {
+        self.db
+            .query_one(
+                "SELECT redemption_code FROM recipients WHERE id = $1",
+                &[&recipient_id],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
     /// A platform user with `roles`, assigned to a client and/or an organization.
     pub async fn seed_user(
         &self,
