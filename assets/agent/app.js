@@ -283,7 +283,7 @@ function updateRow(row, session) {
   row.match.className = `badge ${session.match_status === "matched" ? "matched" : "unmatched"}`;
   row.status.textContent = words;
   row.status.className = `badge ${kind}`;
-  const parts = [`Campaign ${shortId(session.campaign_id)}`, timeOf(session.call_started_at || session.created_at)];
+  const parts = [session.campaign_name || `Campaign ${shortId(session.campaign_id)}`, timeOf(session.call_started_at || session.created_at)];
   const duration = durationWords(session);
   if (duration) parts.push(duration);
   row.meta.textContent = parts.join(" · ");
@@ -367,7 +367,7 @@ function renderDetail(detail) {
   $("detail-status").textContent = duration ? `${words} · ${duration}` : words;
   $("detail-started").textContent = timeOf(detail.call_started_at || detail.created_at);
   const campaign = $("detail-campaign");
-  campaign.textContent = shortId(detail.campaign_id);
+  campaign.textContent = detail.campaign_name || shortId(detail.campaign_id);
   campaign.title = detail.campaign_id;
 
   const recording = safeUrl(detail.recording_url);

@@ -11,6 +11,8 @@ use uuid::Uuid;
 pub struct CallSession {
     pub id: Uuid,
     pub campaign_id: Uuid,
+    /// The campaign's name, for people.
+    pub campaign_name: String,
     pub client_id: Uuid,
     pub tracked_number_id: Uuid,
     pub recipient_id: Option<Uuid>,
@@ -32,7 +34,7 @@ pub struct CallSession {
     pub created_at: DateTime<Utc>,
 }
 
-const SESSION_COLUMNS: &str = "s.id, s.campaign_id, c.client_id, s.tracked_number_id, s.recipient_id, \
+const SESSION_COLUMNS: &str = "s.id, s.campaign_id, c.name AS campaign_name, c.client_id, s.tracked_number_id, s.recipient_id, \
     s.caller_phone, s.match_status, s.call_status, s.call_started_at, s.call_answered_at, \
     s.call_ended_at, s.call_duration_seconds, s.talk_seconds, s.recording_url, s.recording_sid, \
     s.recording_duration, s.twilio_call_sid, s.forward_to_number, s.agent_user_id, s.notes, s.created_at";
@@ -42,6 +44,7 @@ impl CallSession {
         Self {
             id: row.get("id"),
             campaign_id: row.get("campaign_id"),
+            campaign_name: row.get("campaign_name"),
             client_id: row.get("client_id"),
             tracked_number_id: row.get("tracked_number_id"),
             recipient_id: row.get("recipient_id"),

@@ -48,6 +48,7 @@ async fn an_agent_reads_a_session_of_their_client_with_everything_on_screen() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["id"], world.session_id.to_string());
     assert_eq!(body["match_status"], "matched");
+    assert_eq!(body["campaign_name"], "Spring mailer");
     assert_eq!(body["recipient"]["id"], world.recipient_id.to_string());
     assert_eq!(body["recipient"]["first_name"], "Dana");
     let numbers: Vec<i64> = body["conditions"]
