@@ -309,6 +309,16 @@ impl TestApp {
             .get(0)
     }
 
+    /// The TwiML the service answers to a new call from `from` to the tracked number.
+    pub async fn voice_answer(&self, from: &str) -> String {
+        let call = SimulatedCall::new(from, TRACKED_NUMBER, FORWARD_TO);
+        self.post_signed("/twilio/voice", &call.voice())
+            .await
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Plays the voice webhook of a new call from `from` and checks it was accepted.
     pub async fn start_call(&self, from: &str) -> SimulatedCall {
         let call = SimulatedCall::new(from, TRACKED_NUMBER, FORWARD_TO);

@@ -13,6 +13,13 @@ fn numbers_path() -> String {
     format!("/2010-04-01/Accounts/{ACCOUNT}/IncomingPhoneNumbers.json")
 }
 
+fn tracked_number_url(world: &World) -> String {
+    format!(
+        "/api/v1/tracked-numbers/{}",
+        world.campaign.tracked_number_id
+    )
+}
+
 fn number_path(sid: &str) -> String {
     format!("/2010-04-01/Accounts/{ACCOUNT}/IncomingPhoneNumbers/{sid}.json")
 }
@@ -284,10 +291,7 @@ async fn a_new_forward_number_takes_effect_on_the_next_call() {
 
     let (status, body) = app
         .api_patch(
-            &format!(
-                "/api/v1/tracked-numbers/{}",
-                world.campaign.tracked_number_id
-            ),
+            &tracked_number_url(&world),
             &auth,
             &json!({ "forward_to_number": "+1 (212) 555-0142" }),
         )
@@ -295,21 +299,12 @@ async fn a_new_forward_number_takes_effect_on_the_next_call() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["forward_to_number"], "+12125550142");
 
-    let call = calltrack::twilio::fixtures::SimulatedCall::new("+14155550100", TRACKED_NUMBER, "");
-    let twiml = app
-        .post_signed("/twilio/voice", &call.voice())
-        .await
-        .text()
-        .await
-        .unwrap();
+    let twiml = app.voice_answer("+14155550100").await;
     assert!(twiml.contains(">+12125550142</Number>"), "{twiml}");
 
     let (status, body) = app
         .api_patch(
-            &format!(
-                "/api/v1/tracked-numbers/{}",
-                world.campaign.tracked_number_id
-            ),
+            &tracked_number_url(&world),
             &auth,
             &json!({ "forward_to_number": TRACKED_NUMBER }),
         )
@@ -337,33 +332,16 @@ async fn deleting_releases_at_twilio_and_later_calls_hear_the_inactive_message()
         .await;
     let auth = manager(&app, &world).await;
 
-    let (status, body) = app
-        .api_delete(
-            &format!(
-                "/api/v1/tracked-numbers/{}",
-                world.campaign.tracked_number_id
-            ),
-            &auth,
-        )
-        .await;
+    let (status, body) = app.api_delete(&tracked_number_url(&world), &auth).await;
 
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["is_active"], false);
     assert!(body["released_at"].is_string());
-    let call = calltrack::twilio::fixtures::SimulatedCall::new("+14155550100", TRACKED_NUMBER, "");
-    let twiml = app
-        .post_signed("/twilio/voice", &call.voice())
-        .await
-        .text()
-        .await
-        .unwrap();
+    let twiml = app.voice_answer("+14155550100").await;
     assert!(twiml.contains("no longer in service"), "{twiml}");
     let (status, _) = app
         .api_patch(
-            &format!(
-                "/api/v1/tracked-numbers/{}",
-                world.campaign.tracked_number_id
-            ),
+            &tracked_number_url(&world),
             &auth,
             &json!({ "is_active": true }),
         )
@@ -376,10 +354,7 @@ async fn agents_may_not_manage_numbers() {
     let app = TestApp::spawn().await;
     let world = app.world(0).await;
     let agent = Auth::user(world.agent);
-    let number = format!(
-        "/api/v1/tracked-numbers/{}",
-        world.campaign.tracked_number_id
-    );
+    let number = tracked_number_url(&world);
 
     let (status, body) = app
         .api_get(
@@ -437,15 +412,7 @@ async fn another_clients_campaign_and_numbers_are_404() {
     )
     .await;
     assert_eq!(status, 404);
-    let (status, _) = app
-        .api_delete(
-            &format!(
-                "/api/v1/tracked-numbers/{}",
-                world.campaign.tracked_number_id
-            ),
-            &outsider,
-        )
-        .await;
+    let (status, _) = app.api_delete(&tracked_number_url(&world), &outsider).await;
     assert_eq!(status, 404);
     assert!(app.twilio.received_requests().await.unwrap().is_empty());
 }
@@ -472,22 +439,13 @@ async fn switching_a_number_back_on_re_points_it_at_the_service() {
         .mount(&app.twilio)
         .await;
     let auth = manager(&app, &world).await;
-    let number = format!(
-        "/api/v1/tracked-numbers/{}",
-        world.campaign.tracked_number_id
-    );
+    let number = tracked_number_url(&world);
 
     let (status, off) = app
         .api_patch(&number, &auth, &json!({ "is_active": false }))
         .await;
     assert_eq!((status, &off["is_active"]), (200, &json!(false)));
-    let call = calltrack::twilio::fixtures::SimulatedCall::new("+14155550100", TRACKED_NUMBER, "");
-    let twiml = app
-        .post_signed("/twilio/voice", &call.voice())
-        .await
-        .text()
-        .await
-        .unwrap();
+    let twiml = app.voice_answer("+14155550100").await;
     assert!(twiml.contains("no longer in service"), "{twiml}");
 
     let (status, on) = app

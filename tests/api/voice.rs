@@ -155,25 +155,13 @@ async fn the_same_call_sid_posted_twenty_times_at_once_makes_one_session_and_one
 async fn recording_off_and_an_empty_notice_change_the_answer() {
     let app = TestApp::spawn_with(&[("RECORD_CALLS", "false")]).await;
     app.seed_campaign().await;
-    let call = SimulatedCall::new("+14155550100", TRACKED_NUMBER, FORWARD_TO);
-    let body = app
-        .post_signed("/twilio/voice", &call.voice())
-        .await
-        .text()
-        .await
-        .unwrap();
+    let body = app.voice_answer("+14155550100").await;
     assert!(!body.contains("record="), "{body}");
     assert!(!body.contains("<Say>"), "{body}");
 
     let app = TestApp::spawn_with(&[("RECORDING_NOTICE", "")]).await;
     app.seed_campaign().await;
-    let call = SimulatedCall::new("+14155550100", TRACKED_NUMBER, FORWARD_TO);
-    let body = app
-        .post_signed("/twilio/voice", &call.voice())
-        .await
-        .text()
-        .await
-        .unwrap();
+    let body = app.voice_answer("+14155550100").await;
     assert!(
         body.contains("record=\"record-from-answer-dual\""),
         "{body}"
