@@ -103,11 +103,11 @@ impl Numbers {
         conn: &'c mut deadpool_postgres::Object,
         actor: Actor<'_>,
     ) -> anyhow::Result<deadpool_postgres::Transaction<'c>> {
-        let tx = conn.transaction().await?;
-        if let Actor::Api(principal) = actor {
-            access::restrict(&tx, &principal.scope, principal.user_id()).await?;
-        }
-        Ok(tx)
+        let principal = match actor {
+            Actor::Api(principal) => Some(principal),
+            Actor::Operator => None,
+        };
+        access::begin(conn, principal).await
     }
 
     /// Checks the campaign exists and the actor may see it.

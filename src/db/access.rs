@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use crate::auth::ClientScope;
+use crate::auth::{ClientScope, Principal};
 use crate::domain::Role;
 
 /// The client whose API key hashes to `sha256_hex`.
@@ -86,6 +86,22 @@ pub async fn restrict(
     .await
     .context("restricting the transaction failed")?;
     Ok(())
+}
+
+/// Opens a transaction, restricted to `principal`'s clients when there is one (an operator
+/// at the command line has none and keeps the service's own rights).
+pub async fn begin<'c>(
+    conn: &'c mut deadpool_postgres::Object,
+    principal: Option<&Principal>,
+) -> anyhow::Result<deadpool_postgres::Transaction<'c>> {
+    let tx = conn
+        .transaction()
+        .await
+        .context("cannot open a transaction")?;
+    if let Some(principal) = principal {
+        restrict(&tx, &principal.scope, principal.user_id()).await?;
+    }
+    Ok(tx)
 }
 
 /// Leaves the restricted role for the rest of the transaction, for system work done on the

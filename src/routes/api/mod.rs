@@ -71,7 +71,5 @@ pub async fn scoped<'a>(
     conn: &'a mut deadpool_postgres::Object,
     principal: &Principal,
 ) -> Result<deadpool_postgres::Transaction<'a>, ApiError> {
-    let tx = conn.transaction().await.map_err(anyhow::Error::from)?;
-    access::restrict(&tx, &principal.scope, principal.user_id()).await?;
-    Ok(tx)
+    Ok(access::begin(conn, Some(principal)).await?)
 }
