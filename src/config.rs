@@ -88,6 +88,9 @@ pub struct TwilioSettings {
     pub auth_token: SecretString,
     pub api_base_url: String,
     pub sms_sender: Option<SmsSender>,
+    /// `TWILIO_AUTH_TOKEN_SECONDARY`: during a token rotation webhooks signed with either
+    /// token are accepted.
+    pub secondary_auth_token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +125,49 @@ pub struct OutboxSettings {
     pub poll_interval: std::time::Duration,
 }
 
+/// How the HTTP server treats its connections. Not read from the environment: the defaults
+/// are what a service behind Twilio and a load balancer wants; tests shorten them.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Worker threads serving HTTP.
+    pub workers: usize,
+    /// A connection must deliver a request's head within this time.
+    pub header_timeout: std::time::Duration,
+    /// ... and its body within this time after the head.
+    pub body_timeout: std::time::Duration,
+    /// An idle keep-alive connection is closed after this time.
+    pub keep_alive: std::time::Duration,
+    /// Open connections, over all workers; past it the server stops accepting for a while.
+    pub max_connections: usize,
+    /// How long a graceful stop waits for in-flight requests.
+    pub shutdown_timeout: std::time::Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            header_timeout: std::time::Duration::from_secs(5),
+            body_timeout: std::time::Duration::from_secs(10),
+            keep_alive: std::time::Duration::from_secs(75),
+            max_connections: 10_000,
+            shutdown_timeout: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+impl HttpLimits {
+    pub fn max_connections_per_worker(&self) -> usize {
+        (self.max_connections / self.workers.max(1)).max(1)
+    }
+
+    /// Keeps the connection cap within `descriptors` open files.
+    pub fn fit_connections_to(&mut self, descriptors: u64) {
+        let fit = usize::try_from(descriptors).unwrap_or(usize::MAX).max(16);
+        self.max_connections = self.max_connections.min(fit);
+    }
+}
+
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -134,6 +180,9 @@ pub struct Settings {
     pub voice: VoiceSettings,
     pub outbox: OutboxSettings,
     pub log_format: LogFormat,
+    /// `METRICS_BIND_ADDR`: serve `/metrics` only on this private listener.
+    pub metrics_bind_addr: Option<SocketAddr>,
+    pub http: HttpLimits,
 }
 
 impl Settings {
@@ -195,6 +244,7 @@ impl Settings {
                     .trim_end_matches('/')
                     .to_owned(),
                 sms_sender,
+                secondary_auth_token: env("TWILIO_AUTH_TOKEN_SECONDARY").map(Into::into),
             },
             jwt_secret: required("JWT_SECRET")?.into(),
             gift_card_key: std::sync::Arc::new(parse_gift_card_key(&required("GIFT_CARD_KEY")?)?),
@@ -206,6 +256,17 @@ impl Settings {
                 poll_interval: std::time::Duration::from_millis(poll_ms),
             },
             log_format: LogFormat::from_lookup(env),
+            metrics_bind_addr: env("METRICS_BIND_ADDR")
+                .map(|raw| {
+                    raw.parse().map_err(|_| {
+                        invalid(
+                            "METRICS_BIND_ADDR",
+                            "expected host:port, e.g. 127.0.0.1:9090",
+                        )
+                    })
+                })
+                .transpose()?,
+            http: HttpLimits::default(),
         })
     }
 }

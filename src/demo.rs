@@ -7,10 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
-use axum::Router;
-use axum::extract::State;
-use axum::routing::post;
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use jsonwebtoken::{EncodingKey, Header, encode};
 use rand::RngCore as _;
@@ -152,7 +150,7 @@ async fn tour(timeline: &Timeline, database: &Database, bind: &str) -> anyhow::R
 
     let pool = db::pool::pool(config.clone(), 16)?;
     let app = Application::build(&settings, pool.clone()).await?;
-    let server = tokio::spawn(app.run_until(shutdown_signal()));
+    let server = tokio::spawn(app.run_until(shutdown_signal()?));
     timeline.say(format!("calltrack is serving at http://{addr}"));
 
     let target = Target {
@@ -280,15 +278,20 @@ struct FakeTwilio {
 impl FakeTwilio {
     async fn start() -> anyhow::Result<Self> {
         let state = FakeState::default();
-        let router = Router::new()
-            .route(
-                "/2010-04-01/Accounts/{account}/Messages.json",
-                post(accept_message),
-            )
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let data = web::Data::new(state.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let base_url = format!("http://{}", listener.local_addr()?);
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let server = HttpServer::new(move || {
+            App::new().app_data(data.clone()).route(
+                "/2010-04-01/Accounts/{account}/Messages.json",
+                web::post().to(accept_message),
+            )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        tokio::spawn(server);
         Ok(Self { base_url, state })
     }
 
@@ -308,10 +311,7 @@ impl FakeTwilio {
     }
 }
 
-async fn accept_message(
-    State(state): State<FakeState>,
-    body: String,
-) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+async fn accept_message(state: web::Data<FakeState>, body: String) -> HttpResponse {
     let form = FormPairs::parse(body.as_bytes()).unwrap_or_default();
     let to = form.get("To").unwrap_or_default().to_owned();
     let callback = form.get("StatusCallback").map(str::to_owned);
@@ -336,10 +336,7 @@ async fn accept_message(
                 .await;
         });
     }
-    (
-        axum::http::StatusCode::CREATED,
-        axum::Json(
-            serde_json::json!({ "sid": sid, "status": "queued", "to": to, "account_sid": ACCOUNT_SID }),
-        ),
+    HttpResponse::Created().json(
+        serde_json::json!({ "sid": sid, "status": "queued", "to": to, "account_sid": ACCOUNT_SID }),
     )
 }

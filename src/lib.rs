@@ -8,7 +8,6 @@ pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod domain;
-pub mod error;
 pub mod gift_cards;
 pub mod metrics;
 pub mod numbers;

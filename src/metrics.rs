@@ -2,11 +2,8 @@
 //! database at scrape time (calls by status, SMS outbox depth, gift-card pool levels).
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Latency buckets in seconds, from a cache hit to a slow database.
@@ -35,21 +32,16 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Counts and times every request by its route template, method and status.
-pub async fn track_http(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().to_string();
-    let started = Instant::now();
-    let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("route", route), ("method", method), ("status", status)];
+/// One answered HTTP request, by route template, method label and status.
+pub fn http_request(route: &str, method: &'static str, status: u16, elapsed: Duration) {
+    let labels = [
+        ("route", route.to_owned()),
+        ("method", method.to_owned()),
+        ("status", status.to_string()),
+    ];
     metrics::counter!("calltrack_http_requests_total", &labels).increment(1);
     metrics::histogram!("calltrack_http_request_duration_seconds", &labels[..2])
-        .record(started.elapsed().as_secs_f64());
-    response
+        .record(elapsed.as_secs_f64());
 }
 
 /// A webhook refused before its handler ran, by reason (bad_signature, malformed, ...).

@@ -5,19 +5,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
-use axum::Router;
-use axum::http::{HeaderName, Request};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tracing_actix_web::TracingLogger;
 
 use crate::auth::JwtVerifier;
-use crate::config::{DatabaseSource, Settings};
+use crate::config::{DatabaseSource, HttpLimits, Settings};
 use crate::crypto::CardCipher;
 use crate::db::{self, Database, PgPool};
 use crate::numbers::Numbers;
+use crate::routes::error::ApiError;
+use crate::routes::middleware::{self, BodyDeadline, RequestSpan};
 use crate::routes::{self, AppState};
 use crate::twilio::client::TwilioClient;
 use crate::twilio::extract::WebhookVerifier;
@@ -27,19 +27,31 @@ use crate::workers::OutboxWorker;
 /// Connections kept to PostgreSQL by one `serve` process.
 const POOL_SIZE: usize = 32;
 
+/// Descriptors kept back from HTTP connections for the pool, the spool and the log.
+const RESERVED_DESCRIPTORS: u64 = 256;
+
 /// A bound, ready-to-run server and the background workers that run beside it.
 pub struct Application {
-    listener: TcpListener,
-    router: Router,
+    listener: std::net::TcpListener,
+    metrics_listener: Option<std::net::TcpListener>,
+    state: AppState,
+    verifier: web::Data<WebhookVerifier>,
+    limits: HttpLimits,
     outbox: OutboxWorker,
 }
 
 impl Application {
     /// Binds `settings.bind_addr` (port 0 picks a free port) and builds the routes over `pool`.
     pub async fn build(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(settings.bind_addr)
-            .await
+        let listener = std::net::TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
+        let metrics_listener = settings
+            .metrics_bind_addr
+            .map(|addr| {
+                std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen on METRICS_BIND_ADDR {addr}"))
+            })
+            .transpose()?;
         let twilio =
             TwilioClient::new(&settings.twilio).context("cannot build the Twilio client")?;
         let numbers = Numbers {
@@ -56,20 +68,29 @@ impl Application {
         );
         let state = AppState {
             pool,
-            verifier: Arc::new(WebhookVerifier {
-                public_base_url: settings.public_base_url.clone(),
-                auth_token: settings.twilio.auth_token.clone(),
-            }),
+            public_base_url: settings.public_base_url.clone(),
             twiml: Arc::new(Twiml::new()?),
             voice: Arc::new(settings.voice.clone()),
             jwt: Arc::new(JwtVerifier::new(&settings.jwt_secret)),
             numbers: Arc::new(numbers),
+            metrics_addr: metrics_listener
+                .as_ref()
+                .map(std::net::TcpListener::local_addr)
+                .transpose()?,
         };
+        let verifier = web::Data::new(WebhookVerifier {
+            public_base_url: settings.public_base_url.clone(),
+            auth_token: settings.twilio.auth_token.clone(),
+            secondary_auth_token: settings.twilio.secondary_auth_token.clone(),
+        });
         // Installed before the first request so no early count is lost.
         crate::metrics::handle();
         Ok(Self {
             listener,
-            router: with_request_ids(routes::router(state)),
+            metrics_listener,
+            state,
+            verifier,
+            limits: settings.http.clone(),
             outbox,
         })
     }
@@ -78,39 +99,100 @@ impl Application {
         Ok(self.listener.local_addr()?)
     }
 
-    /// Serves and runs the SMS outbox worker until `shutdown` resolves, then lets in-flight
-    /// requests and the worker's current batch finish.
+    /// The private metrics listener's address, when `METRICS_BIND_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.state.metrics_addr
+    }
+
+    /// Serves and runs the SMS outbox worker until `shutdown` resolves; then stops accepting,
+    /// lets in-flight requests finish, and lets the worker finish its current batch.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let server = start_server(
+            self.state,
+            self.verifier,
+            &self.limits,
+            self.listener,
+            self.metrics_listener,
+        )?;
+        let handle = server.handle();
         let (stop, stopped) = watch::channel(false);
         let outbox = tokio::spawn(self.outbox.run(stopped));
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("HTTP server failed");
+        let serving = tokio::spawn(server);
+        shutdown.await;
+        // Stop accepting and finish in-flight requests, then the worker's batch.
+        handle.stop(true).await;
+        let served = serving.await.context("HTTP server panicked")?;
         let _ = stop.send(true);
         if let Err(error) = outbox.await {
             tracing::error!(%error, "SMS outbox worker panicked");
         }
-        served
+        served.context("HTTP server failed")
     }
 }
 
-fn with_request_ids(router: Router) -> Router {
-    let header = HeaderName::from_static("x-request-id");
-    router
-        .layer(PropagateRequestIdLayer::new(header.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            let request_id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
-        }))
-        .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
+/// Builds the actix server over the bound listeners. Kept out of `run_until` so that future
+/// holds none of the per-worker (not `Send`) application types.
+fn start_server(
+    state: AppState,
+    verifier: web::Data<WebhookVerifier>,
+    limits: &HttpLimits,
+    listener: std::net::TcpListener,
+    metrics_listener: Option<std::net::TcpListener>,
+) -> anyhow::Result<actix_web::dev::Server> {
+    let state = web::Data::new(state);
+    let deadline = web::Data::new(BodyDeadline(limits.body_timeout));
+    let factory = move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(verifier.clone())
+            .app_data(deadline.clone())
+            .configure(routes::configure)
+            .default_service(web::to(not_found))
+            .wrap(from_fn(middleware::body_deadline))
+            .wrap(from_fn(middleware::track_http))
+            .wrap(TracingLogger::<RequestSpan>::new())
+            .wrap(from_fn(middleware::request_id))
+    };
+    let mut server = HttpServer::new(factory)
+        .workers(limits.workers)
+        .disable_signals()
+        .shutdown_timeout(limits.shutdown_timeout.as_secs())
+        .client_request_timeout(limits.header_timeout)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .keep_alive(limits.keep_alive)
+        .max_connections(limits.max_connections_per_worker())
+        .listen(listener)
+        .context("cannot serve on the listener")?;
+    if let Some(listener) = metrics_listener {
+        server = server
+            .listen(listener)
+            .context("cannot serve on the metrics listener")?;
+    }
+    Ok(server.run())
+}
+
+/// Unknown paths: the API answers in its error shape, everything else with an empty 404.
+async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    if req.path().starts_with("/api/") {
+        Err(ApiError::NotFound("no such route"))
+    } else {
+        Ok(HttpResponse::NotFound().finish())
+    }
+}
+
+/// Raises the soft descriptor limit to the hard one, so idle connections cannot exhaust it
+/// before the connection cap does; returns the limit in force.
+pub fn raise_descriptor_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(error) => {
+            tracing::warn!(%error, "cannot raise the open-file limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+        }
+    }
 }
 
 /// Opens the configured database, applies migrations and returns a pool over it.
@@ -129,6 +211,12 @@ pub async fn open_and_migrate(
 
 /// `calltrack serve`: migrate, serve until SIGINT or SIGTERM, stop the embedded database.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal()?;
+    let descriptors = raise_descriptor_limit();
+    let mut settings = settings;
+    settings
+        .http
+        .fit_connections_to(descriptors.saturating_sub(RESERVED_DESCRIPTORS));
     let (database, pool) = open_and_migrate(&settings.database, POOL_SIZE).await?;
     let app = Application::build(&settings, pool.clone()).await?;
     let owed_releases = tokio::spawn(crate::numbers::settle_owed_releases_forever(Numbers {
@@ -138,7 +226,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }));
     let partitions = tokio::spawn(keep_event_partitions_ahead(pool));
     tracing::info!(addr = %app.local_addr()?, public_base_url = settings.public_base_url.as_str(), "calltrack serving");
-    let result = app.run_until(shutdown_signal()).await;
+    let result = app.run_until(shutdown).await;
     partitions.abort();
     owed_releases.abort();
     tracing::info!("stopped serving");
@@ -171,22 +259,19 @@ async fn keep_event_partitions_ahead(pool: PgPool) {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Installs the SIGINT and SIGTERM handlers now (failing if they cannot be installed) and
+/// returns a future that resolves when either arrives.
+pub fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt =
+        signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
+        tracing::info!("shutdown signal received; finishing in-flight requests");
+    })
 }

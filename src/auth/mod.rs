@@ -1,9 +1,7 @@
 //! Who is calling the JSON API, and which clients they may see.
 
-mod extract;
 mod jwt;
 
-pub use extract::Authenticated;
 pub use jwt::{Claims, JwtError, JwtVerifier};
 
 use uuid::Uuid;

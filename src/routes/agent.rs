@@ -2,8 +2,8 @@
 //! binary. It talks to the JSON API with the agent's own credentials, so these handlers need
 //! no auth of their own.
 
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use actix_web::HttpResponse;
+use actix_web::http::header;
 
 const PAGE: &str = include_str!("../../assets/agent/index.html");
 const SCRIPT: &str = include_str!("../../assets/agent/app.js");
@@ -15,42 +15,29 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
     style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; \
     form-action 'none'; frame-ancestors 'none'";
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-            ),
-            // The assets change with the binary; revalidating is cheap, stale script is not.
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-            (
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            ),
-            (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-        ],
-        body,
-    )
-        .into_response()
+fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        // The assets change with the binary; revalidating is cheap, stale script is not.
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .body(body)
 }
 
 /// `GET /agent`: the console page.
-pub async fn page() -> Response {
+pub async fn page() -> HttpResponse {
     asset("text/html; charset=utf-8", PAGE)
 }
 
 /// `GET /agent/app.js`: the console's script.
-pub async fn script() -> Response {
+pub async fn script() -> HttpResponse {
     asset("text/javascript; charset=utf-8", SCRIPT)
 }
 
 /// `GET /agent/app.css`: the console's stylesheet.
-pub async fn stylesheet() -> Response {
+pub async fn stylesheet() -> HttpResponse {
     asset("text/css; charset=utf-8", STYLESHEET)
 }

@@ -1,6 +1,6 @@
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use std::net::SocketAddr;
+
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
 use crate::db::gauges;
@@ -8,7 +8,14 @@ use crate::metrics::handle;
 
 /// `GET /metrics`: Prometheus text exposition. Database gauges are refreshed per scrape; if
 /// the database is unreachable the HTTP metrics are still served.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    // With a private metrics listener, the public one does not serve them at all.
+    if state
+        .metrics_addr
+        .is_some_and(|addr| !same_listener(addr, req.app_config().local_addr()))
+    {
+        return HttpResponse::NotFound().finish();
+    }
     let levels = match state.pool.get().await {
         Ok(client) => gauges::read(&client).await,
         Err(error) => Err(error.into()),
@@ -42,8 +49,13 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             metrics::gauge!("calltrack_database_up").set(0.0);
         }
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        handle().render(),
-    )
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(handle().render())
+}
+
+/// Whether a connection's local address belongs to the listener bound at `bound` (which may be
+/// a wildcard address).
+fn same_listener(bound: SocketAddr, local: SocketAddr) -> bool {
+    bound.port() == local.port() && (bound.ip().is_unspecified() || bound.ip() == local.ip())
 }

@@ -1,65 +1,74 @@
-//! Thin HTTP handlers: parse, call `db`, answer. No SQL here.
+//! Thin HTTP handlers: parse, call the use cases, answer. No SQL here.
 
 pub mod agent;
 pub mod api;
+pub mod error;
+pub mod extract;
 pub mod health;
 pub mod metrics;
+pub mod middleware;
 pub mod webhooks;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::FromRef;
-use axum::routing::{get, post};
+use actix_web::web;
 
 use crate::auth::JwtVerifier;
 use crate::config::{PublicBaseUrl, VoiceSettings};
 use crate::db::PgPool;
-use crate::twilio::extract::WebhookVerifier;
 use crate::twilio::twiml::Twiml;
 
 /// Shared by every handler; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
-    pub verifier: Arc<WebhookVerifier>,
+    pub public_base_url: PublicBaseUrl,
     pub twiml: Arc<Twiml>,
     pub voice: Arc<VoiceSettings>,
     pub jwt: Arc<JwtVerifier>,
     pub numbers: Arc<crate::numbers::Numbers>,
+    /// When set, `/metrics` answers only on this address (a private listener).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl AppState {
     pub fn public_base_url(&self) -> &PublicBaseUrl {
-        &self.verifier.public_base_url
-    }
-}
-
-impl FromRef<AppState> for Arc<WebhookVerifier> {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
+        &self.public_base_url
     }
 }
 
 /// Every route of the service.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::metrics))
-        .route("/agent", get(agent::page))
-        .route("/agent/app.js", get(agent::script))
-        .route("/agent/app.css", get(agent::stylesheet))
-        .route("/twilio/voice", post(webhooks::voice::incoming_call))
-        .route("/twilio/voice-fallback", post(webhooks::voice::fallback))
-        .route("/twilio/status", post(webhooks::status::call_status))
-        .route("/twilio/dial-complete", post(webhooks::dial::dial_complete))
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::metrics))
+        .route("/agent", web::get().to(agent::page))
+        .route("/agent/app.js", web::get().to(agent::script))
+        .route("/agent/app.css", web::get().to(agent::stylesheet))
+        .route(
+            "/twilio/voice",
+            web::post().to(webhooks::voice::incoming_call),
+        )
+        .route(
+            "/twilio/voice-fallback",
+            web::post().to(webhooks::voice::fallback),
+        )
+        .route(
+            "/twilio/status",
+            web::post().to(webhooks::status::call_status),
+        )
+        .route(
+            "/twilio/dial-complete",
+            web::post().to(webhooks::dial::dial_complete),
+        )
         .route(
             "/twilio/recording",
-            post(webhooks::recording::recording_status),
+            web::post().to(webhooks::recording::recording_status),
         )
-        .route("/twilio/sms-status", post(webhooks::sms_status::sms_status))
-        .merge(api::router())
-        .route_layer(axum::middleware::from_fn(crate::metrics::track_http))
-        .with_state(state)
+        .route(
+            "/twilio/sms-status",
+            web::post().to(webhooks::sms_status::sms_status),
+        )
+        .configure(api::configure);
 }

@@ -1,25 +1,42 @@
 //! The verified-form extractor: a webhook handler only ever sees a body that is within
 //! limits, form-encoded, well-formed and signed by Twilio.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
 
-use axum::body::Body;
-use axum::extract::{FromRef, FromRequest, Request};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use actix_web::dev::Payload;
+use actix_web::http::{StatusCode, header};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use futures::StreamExt as _;
 use secrecy::SecretString;
 
 use super::form::{FormError, FormPairs};
 use super::signature::{self, SignedBody};
 use crate::config::{PublicBaseUrl, token_bytes};
+use crate::telemetry::RateLimitedLog;
 
 /// Twilio's webhooks are a few kilobytes; anything past this is not from Twilio.
 pub const MAX_WEBHOOK_BODY: usize = 64 * 1024;
 
-/// What checking a webhook needs: the URL Twilio signs against and the auth token.
+/// What checking a webhook needs: the URL Twilio signs against and the auth tokens (the
+/// current one, and during a rotation the next one).
 pub struct WebhookVerifier {
     pub public_base_url: PublicBaseUrl,
     pub auth_token: SecretString,
+    pub secondary_auth_token: Option<SecretString>,
+}
+
+impl WebhookVerifier {
+    fn signed_by_twilio(&self, url: &str, form: &FormPairs, signature: &str) -> bool {
+        let body = SignedBody::Form(form.pairs());
+        // Both tokens are always checked, so the answer takes as long whichever one matched.
+        let primary = signature::is_valid(token_bytes(&self.auth_token), url, body, signature);
+        let secondary = self
+            .secondary_auth_token
+            .as_ref()
+            .is_some_and(|token| signature::is_valid(token_bytes(token), url, body, signature));
+        primary | secondary
+    }
 }
 
 /// A webhook body that passed every check, with all its fields in order.
@@ -39,6 +56,8 @@ pub enum WebhookRejection {
     MissingSignature,
     #[error("X-Twilio-Signature does not match")]
     BadSignature,
+    #[error("request body not received in time")]
+    SlowBody,
     #[error("cannot read request body")]
     Unreadable,
 }
@@ -52,65 +71,85 @@ impl WebhookRejection {
             Self::Malformed(_) => "malformed",
             Self::MissingSignature => "missing_signature",
             Self::BadSignature => "bad_signature",
+            Self::SlowBody => "slow_body",
             Self::Unreadable => "unreadable",
         }
     }
 }
 
-impl IntoResponse for WebhookRejection {
-    fn into_response(self) -> Response {
-        tracing::warn!(reason = self.reason(), "webhook rejected");
+/// A flood of bad requests must not become a flood of log lines: every rejection is counted,
+/// a few per second are logged.
+static REJECTION_LOG: RateLimitedLog = RateLimitedLog::per_second(5);
+
+impl ResponseError for WebhookRejection {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::MissingSignature | Self::BadSignature => StatusCode::FORBIDDEN,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotForm => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::SlowBody => StatusCode::REQUEST_TIMEOUT,
+            Self::Malformed(_) | Self::Unreadable => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
         crate::metrics::webhook_rejected(self.reason());
+        if let Some(suppressed) = REJECTION_LOG.admit() {
+            tracing::warn!(reason = self.reason(), suppressed, "webhook rejected");
+        }
         match self {
             // A signature failure says nothing more: an empty body gives a prober nothing.
-            Self::MissingSignature | Self::BadSignature => StatusCode::FORBIDDEN.into_response(),
-            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, self.to_string()).into_response(),
-            Self::NotForm => (StatusCode::UNSUPPORTED_MEDIA_TYPE, self.to_string()).into_response(),
-            Self::Malformed(_) | Self::Unreadable => {
-                (StatusCode::BAD_REQUEST, self.to_string()).into_response()
+            Self::MissingSignature | Self::BadSignature => {
+                HttpResponse::build(self.status_code()).finish()
             }
+            other => HttpResponse::build(other.status_code())
+                .content_type("text/plain; charset=utf-8")
+                .body(other.to_string()),
         }
     }
 }
 
-impl<S> FromRequest<S> for VerifiedForm
-where
-    Arc<WebhookVerifier>: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = WebhookRejection;
+impl FromRequest for VerifiedForm {
+    type Error = WebhookRejection;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let verifier = Arc::<WebhookVerifier>::from_ref(state);
-        let (parts, body) = req.into_parts();
-        let declared_len = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared_len.is_some_and(|len| len > MAX_WEBHOOK_BODY) {
-            return Err(WebhookRejection::TooLarge);
-        }
-        if !is_form(parts.headers.get(header::CONTENT_TYPE)) {
-            return Err(WebhookRejection::NotForm);
-        }
-        let bytes = read_limited(body).await?;
-        let form = FormPairs::parse(&bytes)?;
-        let signature = parts
-            .headers
-            .get("x-twilio-signature")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
-            .ok_or(WebhookRejection::MissingSignature)?;
-        // The URL Twilio requested is the public one, never this socket's address or Host.
-        let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let url = verifier.public_base_url.join(path_and_query);
-        let token = token_bytes(&verifier.auth_token);
-        if !signature::is_valid(token, &url, SignedBody::Form(form.pairs()), signature) {
-            return Err(WebhookRejection::BadSignature);
-        }
-        Ok(Self(form))
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let payload = payload.take();
+        Box::pin(async move { verify(&req, payload).await })
     }
+}
+
+async fn verify(req: &HttpRequest, payload: Payload) -> Result<VerifiedForm, WebhookRejection> {
+    let declared_len = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared_len.is_some_and(|len| len > MAX_WEBHOOK_BODY) {
+        return Err(WebhookRejection::TooLarge);
+    }
+    if !is_form(req.headers().get(header::CONTENT_TYPE)) {
+        return Err(WebhookRejection::NotForm);
+    }
+    let bytes = read_limited(payload).await?;
+    let form = FormPairs::parse(&bytes)?;
+    let signature = req
+        .headers()
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .ok_or(WebhookRejection::MissingSignature)?;
+    let verifier = req
+        .app_data::<web::Data<WebhookVerifier>>()
+        .ok_or(WebhookRejection::Unreadable)?;
+    // The URL Twilio requested is the public one, never this socket's address or Host.
+    let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let url = verifier.public_base_url.join(path_and_query);
+    if !verifier.signed_by_twilio(&url, &form, signature) {
+        return Err(WebhookRejection::BadSignature);
+    }
+    Ok(VerifiedForm(form))
 }
 
 fn is_form(content_type: Option<&header::HeaderValue>) -> bool {
@@ -123,18 +162,20 @@ fn is_form(content_type: Option<&header::HeaderValue>) -> bool {
         })
 }
 
-async fn read_limited(body: Body) -> Result<bytes::Bytes, WebhookRejection> {
-    axum::body::to_bytes(body, MAX_WEBHOOK_BODY)
-        .await
-        .map_err(|error| {
-            // to_bytes reports an exceeded limit as an error whose source is LengthLimitError.
-            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-            while let Some(e) = source {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    return WebhookRejection::TooLarge;
-                }
-                source = e.source();
+/// Reads the body, chunked or not, refusing it as soon as it passes the limit.
+async fn read_limited(mut payload: Payload) -> Result<web::Bytes, WebhookRejection> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| match error {
+            actix_web::error::PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                WebhookRejection::SlowBody
             }
-            WebhookRejection::Unreadable
-        })
+            _ => WebhookRejection::Unreadable,
+        })?;
+        if body.len() + chunk.len() > MAX_WEBHOOK_BODY {
+            return Err(WebhookRejection::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }

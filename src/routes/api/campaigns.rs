@@ -1,14 +1,14 @@
 //! Campaign-level views for managers and agents.
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 
+use actix_web::web;
+
 use super::{connection, parse_id, scoped};
-use crate::auth::Authenticated;
 use crate::db::stats::{self, CallStats};
-use crate::error::ApiError;
 use crate::routes::AppState;
+use crate::routes::error::ApiError;
+use crate::routes::extract::Agent;
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct StatsQuery {
@@ -21,20 +21,14 @@ pub struct StatsQuery {
 /// Call and reward statistics of one campaign.
 #[utoipa::path(get, path = "/api/v1/campaigns/{id}/call-stats", tag = "campaigns",
     params(("id" = uuid::Uuid, Path, description = "campaign id"), StatsQuery),
-    responses((status = 200, body = CallStats), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = CallStats), (status = 404, body = crate::routes::error::ErrorBody)))]
 pub async fn call_stats(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
-    query: Result<Query<StatsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<CallStats>, ApiError> {
-    if !principal.may_work_calls() {
-        return Err(ApiError::Forbidden(
-            "your role may not read campaign statistics",
-        ));
-    }
+    state: web::Data<AppState>,
+    Agent(principal): Agent,
+    id: web::Path<String>,
+    web::Query(query): web::Query<StatsQuery>,
+) -> Result<web::Json<CallStats>, ApiError> {
     let id = parse_id(&id)?;
-    let Query(query) = query.map_err(|r| ApiError::bad_request(r.body_text()))?;
     if let (Some(from), Some(to)) = (query.from, query.to) {
         if from > to {
             return Err(ApiError::bad_request("from must not be after to"));
@@ -48,5 +42,5 @@ pub async fn call_stats(
         .ok_or(ApiError::NotFound("no such campaign"))?;
     let stats = stats::campaign_stats(&tx, id, query.from, query.to).await?;
     tx.commit().await.map_err(anyhow::Error::from)?;
-    Ok(Json(stats))
+    Ok(web::Json(stats))
 }

@@ -5,55 +5,90 @@ pub mod numbers;
 pub mod openapi;
 pub mod sessions;
 
-use axum::Router;
-use axum::extract::{FromRequest, Request};
-use axum::routing::{get, patch, post};
-use serde::de::DeserializeOwned;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::{HttpRequest, web};
 
-use super::AppState;
+use super::error::ApiError;
 use crate::auth::Principal;
 use crate::db::{PgPool, access};
-use crate::error::ApiError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/openapi.json", get(openapi::document))
-        .route("/api/v1/call-sessions", get(sessions::list))
-        .route("/api/v1/call-sessions/{id}", get(sessions::detail))
+/// The largest JSON body the API reads; its requests are a few hundred bytes.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(json_config())
+        .app_data(query_config())
+        .app_data(path_config())
+        .route("/api/v1/openapi.json", web::get().to(openapi::document))
+        .route("/api/v1/call-sessions", web::get().to(sessions::list))
+        .route(
+            "/api/v1/call-sessions/{id}",
+            web::get().to(sessions::detail),
+        )
         .route(
             "/api/v1/call-sessions/{id}/recipient",
-            post(sessions::link_recipient),
+            web::post().to(sessions::link_recipient),
         )
         .route(
             "/api/v1/call-sessions/{id}/conditions",
-            post(sessions::mark_condition),
+            web::post().to(sessions::mark_condition),
         )
         .route(
             "/api/v1/campaigns/{id}/call-stats",
-            get(campaigns::call_stats),
+            web::get().to(campaigns::call_stats),
         )
-        .route(
-            "/api/v1/campaigns/{id}/tracked-numbers",
-            get(numbers::list).post(numbers::buy),
+        .service(
+            web::resource("/api/v1/campaigns/{id}/tracked-numbers")
+                .route(web::get().to(numbers::list))
+                .route(web::post().to(numbers::buy)),
         )
-        .route(
-            "/api/v1/tracked-numbers/{id}",
-            patch(numbers::update).delete(numbers::release),
-        )
+        .service(
+            web::resource("/api/v1/tracked-numbers/{id}")
+                .route(web::patch().to(numbers::update))
+                .route(web::delete().to(numbers::release)),
+        );
 }
 
-/// A JSON body whose rejections are answered in the API's error shape.
-pub struct ApiJson<T>(pub T);
+/// JSON bodies: bounded, and every refusal in the API's error shape.
+fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(MAX_JSON_BODY)
+        .error_handler(|error, _req: &HttpRequest| {
+            let api = match &error {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge {
+                    limit: MAX_JSON_BODY,
+                },
+                JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+                JsonPayloadError::Payload(actix_web::error::PayloadError::Io(e))
+                    if e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    ApiError::RequestTimeout
+                }
+                JsonPayloadError::Deserialize(e) => {
+                    ApiError::bad_request(format!("the JSON body is not valid: {e}"))
+                }
+                other => ApiError::bad_request(format!("the JSON body is not valid: {other}")),
+            };
+            api.into()
+        })
+}
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|error, _req: &HttpRequest| {
+        let message = match &error {
+            QueryPayloadError::Deserialize(e) => format!("the query string is not valid: {e}"),
+            other => format!("the query string is not valid: {other}"),
+        };
+        ApiError::bad_request(message).into()
+    })
+}
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        axum::Json::<T>::from_request(req, state)
-            .await
-            .map(|axum::Json(v)| Self(v))
-            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
-    }
+/// A path segment that cannot be decoded cannot name anything that exists.
+fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|_error: PathError, _req: &HttpRequest| {
+        ApiError::NotFound("no such resource").into()
+    })
 }
 
 /// Parses a path id; an id that is not a UUID cannot exist, so it is a 404.

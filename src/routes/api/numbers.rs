@@ -1,15 +1,13 @@
 //! Tracked numbers for campaign managers: buy at Twilio, list, change, release.
 
-use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use actix_web::{HttpResponse, web};
 
-use super::{ApiJson, parse_id};
-use crate::auth::{Authenticated, Principal};
+use super::parse_id;
 use crate::db::numbers::TrackedNumber;
-use crate::error::ApiError;
 use crate::numbers::{Actor, BuyRequest, NumbersError};
 use crate::routes::AppState;
+use crate::routes::error::ApiError;
+use crate::routes::extract::Manager;
 use crate::twilio::client::TwilioError;
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -33,16 +31,6 @@ pub struct BuyNumberRequest {
 pub struct UpdateNumberRequest {
     pub forward_to_number: Option<String>,
     pub is_active: Option<bool>,
-}
-
-fn require_manager(principal: &Principal) -> Result<(), ApiError> {
-    if principal.may_manage_numbers() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "managing tracked numbers needs an admin, agency owner or company owner role, or an API key",
-        ))
-    }
 }
 
 impl From<NumbersError> for ApiError {
@@ -82,19 +70,18 @@ fn twilio_error(error: &TwilioError) -> ApiError {
 /// The campaign's tracked numbers, active first.
 #[utoipa::path(get, path = "/api/v1/campaigns/{id}/tracked-numbers", tag = "tracked numbers",
     params(("id" = uuid::Uuid, Path, description = "campaign id")),
-    responses((status = 200, body = NumberList), (status = 403, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = NumberList), (status = 403, body = crate::routes::error::ErrorBody),
+              (status = 404, body = crate::routes::error::ErrorBody)))]
 pub async fn list(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
-) -> Result<Json<NumberList>, ApiError> {
-    require_manager(&principal)?;
+    state: web::Data<AppState>,
+    Manager(principal): Manager,
+    id: web::Path<String>,
+) -> Result<web::Json<NumberList>, ApiError> {
     let items = state
         .numbers
         .list(Actor::Api(&principal), parse_id(&id)?)
         .await?;
-    Ok(Json(NumberList {
+    Ok(web::Json(NumberList {
         items,
         next_cursor: None,
     }))
@@ -103,17 +90,16 @@ pub async fn list(
 /// Buys a number at Twilio, points it at this service and stores it for the campaign.
 #[utoipa::path(post, path = "/api/v1/campaigns/{id}/tracked-numbers", tag = "tracked numbers",
     params(("id" = uuid::Uuid, Path, description = "campaign id")), request_body = BuyNumberRequest,
-    responses((status = 201, body = TrackedNumber), (status = 400, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
-              (status = 502, body = crate::error::ErrorBody, description = "Twilio refused or was unreachable")))]
+    responses((status = 201, body = TrackedNumber), (status = 400, body = crate::routes::error::ErrorBody),
+              (status = 403, body = crate::routes::error::ErrorBody), (status = 404, body = crate::routes::error::ErrorBody),
+              (status = 409, body = crate::routes::error::ErrorBody), (status = 422, body = crate::routes::error::ErrorBody),
+              (status = 502, body = crate::routes::error::ErrorBody, description = "Twilio refused or was unreachable")))]
 pub async fn buy(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<BuyNumberRequest>,
-) -> Result<(StatusCode, Json<TrackedNumber>), ApiError> {
-    require_manager(&principal)?;
+    state: web::Data<AppState>,
+    Manager(principal): Manager,
+    id: web::Path<String>,
+    web::Json(body): web::Json<BuyNumberRequest>,
+) -> Result<HttpResponse, ApiError> {
     let campaign_id = parse_id(&id)?;
     let request = BuyRequest::parse(
         body.area_code.as_deref(),
@@ -124,21 +110,20 @@ pub async fn buy(
         .numbers
         .buy(Actor::Api(&principal), campaign_id, &request)
         .await?;
-    Ok((StatusCode::CREATED, Json(stored)))
+    Ok(HttpResponse::Created().json(stored))
 }
 
 /// Changes the forward-to number or switches the number on or off.
 #[utoipa::path(patch, path = "/api/v1/tracked-numbers/{id}", tag = "tracked numbers",
     params(("id" = uuid::Uuid, Path, description = "tracked number id")), request_body = UpdateNumberRequest,
-    responses((status = 200, body = TrackedNumber), (status = 404, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = TrackedNumber), (status = 404, body = crate::routes::error::ErrorBody),
+              (status = 422, body = crate::routes::error::ErrorBody)))]
 pub async fn update(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<UpdateNumberRequest>,
-) -> Result<Json<TrackedNumber>, ApiError> {
-    require_manager(&principal)?;
+    state: web::Data<AppState>,
+    Manager(principal): Manager,
+    id: web::Path<String>,
+    web::Json(body): web::Json<UpdateNumberRequest>,
+) -> Result<web::Json<TrackedNumber>, ApiError> {
     let id = parse_id(&id)?;
     if body.forward_to_number.is_none() && body.is_active.is_none() {
         return Err(ApiError::bad_request(
@@ -154,23 +139,22 @@ pub async fn update(
             body.is_active,
         )
         .await?;
-    Ok(Json(updated))
+    Ok(web::Json(updated))
 }
 
 /// Releases the number at Twilio; the row stays, inactive, for history.
 #[utoipa::path(delete, path = "/api/v1/tracked-numbers/{id}", tag = "tracked numbers",
     params(("id" = uuid::Uuid, Path, description = "tracked number id")),
-    responses((status = 200, body = TrackedNumber), (status = 404, body = crate::error::ErrorBody),
-              (status = 502, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = TrackedNumber), (status = 404, body = crate::routes::error::ErrorBody),
+              (status = 502, body = crate::routes::error::ErrorBody)))]
 pub async fn release(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
-) -> Result<Json<TrackedNumber>, ApiError> {
-    require_manager(&principal)?;
+    state: web::Data<AppState>,
+    Manager(principal): Manager,
+    id: web::Path<String>,
+) -> Result<web::Json<TrackedNumber>, ApiError> {
     let released = state
         .numbers
         .release(Actor::Api(&principal), parse_id(&id)?)
         .await?;
-    Ok(Json(released))
+    Ok(web::Json(released))
 }

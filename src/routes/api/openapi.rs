@@ -1,6 +1,6 @@
 //! The OpenAPI 3 document of the JSON API.
 
-use axum::Json;
+use actix_web::web;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -47,6 +47,6 @@ impl Modify for Security {
 }
 
 /// `GET /api/v1/openapi.json`
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn document() -> web::Json<utoipa::openapi::OpenApi> {
+    web::Json(ApiDoc::openapi())
 }

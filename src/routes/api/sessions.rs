@@ -1,20 +1,20 @@
 //! Call sessions for agents: list, detail, link a recipient, mark a condition met.
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{ApiJson, connection, parse_id, scoped};
-use crate::auth::{Authenticated, Principal};
+use actix_web::{HttpResponse, web};
+
+use super::{connection, parse_id, scoped};
+use crate::auth::Principal;
 use crate::db::access;
 use crate::db::rewards::{self, ConditionMet, MarkCondition, MarkError, RewardStatus};
 use crate::db::sessions::{self, CallSession, Condition, LinkError, Recipient, SessionFilter};
 use crate::domain::CallStatus;
-use crate::error::ApiError;
 use crate::routes::AppState;
+use crate::routes::error::ApiError;
+use crate::routes::extract::Agent;
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
@@ -35,14 +35,6 @@ pub struct SessionPage {
     pub items: Vec<CallSession>,
     /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
-}
-
-fn require_call_work(principal: &Principal) -> Result<(), ApiError> {
-    if principal.may_work_calls() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("your role may not work calls"))
-    }
 }
 
 fn encode_cursor(session: &CallSession) -> String {
@@ -66,15 +58,13 @@ fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
 
 /// Lists the caller's call sessions, newest first.
 #[utoipa::path(get, path = "/api/v1/call-sessions", params(ListQuery), tag = "call sessions",
-    responses((status = 200, body = SessionPage), (status = 400, body = crate::error::ErrorBody),
-              (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = SessionPage), (status = 400, body = crate::routes::error::ErrorBody),
+              (status = 401, body = crate::routes::error::ErrorBody)))]
 pub async fn list(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<SessionPage>, ApiError> {
-    require_call_work(&principal)?;
-    let Query(query) = query.map_err(|r| ApiError::bad_request(r.body_text()))?;
+    state: web::Data<AppState>,
+    Agent(principal): Agent,
+    web::Query(query): web::Query<ListQuery>,
+) -> Result<web::Json<SessionPage>, ApiError> {
     if let Some(status) = query
         .call_status
         .as_deref()
@@ -115,7 +105,7 @@ pub async fn list(
     } else {
         None
     };
-    Ok(Json(SessionPage { items, next_cursor }))
+    Ok(web::Json(SessionPage { items, next_cursor }))
 }
 
 /// A session with everything an agent needs on screen.
@@ -167,20 +157,19 @@ async fn detail_of(
 /// One session: the call, its recipient, the campaign's conditions and the rewards.
 #[utoipa::path(get, path = "/api/v1/call-sessions/{id}", tag = "call sessions",
     params(("id" = Uuid, Path, description = "call session id")),
-    responses((status = 200, body = SessionDetail), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = SessionDetail), (status = 404, body = crate::routes::error::ErrorBody)))]
 pub async fn detail(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
-) -> Result<Json<SessionDetail>, ApiError> {
-    require_call_work(&principal)?;
+    state: web::Data<AppState>,
+    Agent(principal): Agent,
+    id: web::Path<String>,
+) -> Result<web::Json<SessionDetail>, ApiError> {
     let id = parse_id(&id)?;
     let mut conn = connection(&state.pool).await?;
     let tx = scoped(&mut conn, &principal).await?;
     let session = visible_session(&tx, &principal, id).await?;
     let detail = detail_of(&tx, session).await?;
     tx.commit().await.map_err(anyhow::Error::from)?;
-    Ok(Json(detail))
+    Ok(web::Json(detail))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
@@ -192,15 +181,14 @@ pub struct LinkRecipientRequest {
 /// Links an unmatched call to the campaign's recipient with that redemption code.
 #[utoipa::path(post, path = "/api/v1/call-sessions/{id}/recipient", tag = "call sessions",
     params(("id" = Uuid, Path, description = "call session id")), request_body = LinkRecipientRequest,
-    responses((status = 200, body = SessionDetail), (status = 404, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = SessionDetail), (status = 404, body = crate::routes::error::ErrorBody),
+              (status = 409, body = crate::routes::error::ErrorBody)))]
 pub async fn link_recipient(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<LinkRecipientRequest>,
-) -> Result<Json<SessionDetail>, ApiError> {
-    require_call_work(&principal)?;
+    state: web::Data<AppState>,
+    Agent(principal): Agent,
+    id: web::Path<String>,
+    web::Json(body): web::Json<LinkRecipientRequest>,
+) -> Result<web::Json<SessionDetail>, ApiError> {
     let id = parse_id(&id)?;
     let code = body.redemption_code.trim();
     if code.is_empty() {
@@ -236,7 +224,7 @@ pub async fn link_recipient(
     let session = visible_session(&tx, &principal, id).await?;
     let detail = detail_of(&tx, session).await?;
     tx.commit().await.map_err(anyhow::Error::from)?;
-    Ok(Json(detail))
+    Ok(web::Json(detail))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
@@ -265,16 +253,15 @@ pub struct MarkConditionResponse {
     params(("id" = Uuid, Path, description = "call session id")), request_body = MarkConditionRequest,
     responses((status = 201, body = MarkConditionResponse, description = "marked now"),
               (status = 200, body = MarkConditionResponse, description = "already marked; the first result"),
-              (status = 404, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody, description = "the call has no recipient"),
-              (status = 422, body = crate::error::ErrorBody, description = "not an active condition")))]
+              (status = 404, body = crate::routes::error::ErrorBody),
+              (status = 409, body = crate::routes::error::ErrorBody, description = "the call has no recipient"),
+              (status = 422, body = crate::routes::error::ErrorBody, description = "not an active condition")))]
 pub async fn mark_condition(
-    State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<MarkConditionRequest>,
-) -> Result<(StatusCode, Json<MarkConditionResponse>), ApiError> {
-    require_call_work(&principal)?;
+    state: web::Data<AppState>,
+    Agent(principal): Agent,
+    id: web::Path<String>,
+    web::Json(body): web::Json<MarkConditionRequest>,
+) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let mut conn = connection(&state.pool).await?;
     let tx = scoped(&mut conn, &principal).await?;
@@ -321,10 +308,10 @@ pub async fn mark_condition(
         .await?;
     }
     tx.commit().await.map_err(anyhow::Error::from)?;
-    let status = if outcome.created {
-        StatusCode::CREATED
+    let mut response = if outcome.created {
+        HttpResponse::Created()
     } else {
-        StatusCode::OK
+        HttpResponse::Ok()
     };
     let condition = outcome.condition;
     let reward = Reward {
@@ -332,5 +319,5 @@ pub async fn mark_condition(
         gift_card_id: condition.gift_card_id,
         delivery_status: condition.delivery_status.clone(),
     };
-    Ok((status, Json(MarkConditionResponse { condition, reward })))
+    Ok(response.json(MarkConditionResponse { condition, reward }))
 }

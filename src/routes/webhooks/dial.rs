@@ -1,20 +1,19 @@
-use axum::extract::State;
-use axum::response::Response;
+use actix_web::{HttpResponse, web};
 use chrono::Utc;
 
 use super::twiml_response;
 use crate::db::calls::{self, CallProgress};
-use crate::error::WebhookError;
 use crate::routes::AppState;
+use crate::routes::error::WebhookError;
 use crate::twilio::extract::VerifiedForm;
 use crate::twilio::payloads::DialAction;
 
 /// The `<Dial action>` callback: the forwarded leg ended; record its outcome and hang up.
 #[tracing::instrument(skip_all, fields(call.sid))]
 pub async fn dial_complete(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     VerifiedForm(form): VerifiedForm,
-) -> Result<Response, WebhookError> {
+) -> Result<HttpResponse, WebhookError> {
     let action = DialAction::from_form(&form)?;
     tracing::Span::current().record("call.sid", action.call_sid.as_str());
     let progress = CallProgress::from_dial(&action.outcome, Utc::now());

@@ -6,10 +6,11 @@ pub mod sms_status;
 pub mod status;
 pub mod voice;
 
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use actix_web::HttpResponse;
 
 /// A TwiML answer with the content type Twilio expects.
-pub(crate) fn twiml_response(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
+pub(crate) fn twiml_response(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/xml; charset=utf-8")
+        .body(body)
 }

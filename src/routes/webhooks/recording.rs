@@ -1,23 +1,22 @@
-use axum::extract::State;
-use axum::http::StatusCode;
+use actix_web::{HttpResponse, web};
 
 use crate::db::calls::{self, Recording};
-use crate::error::WebhookError;
 use crate::routes::AppState;
+use crate::routes::error::WebhookError;
 use crate::twilio::extract::VerifiedForm;
 use crate::twilio::payloads::RecordingCallback;
 
 /// A recording status callback, which may arrive before or after the call's final status.
 #[tracing::instrument(skip_all, fields(call.sid))]
 pub async fn recording_status(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     VerifiedForm(form): VerifiedForm,
-) -> Result<StatusCode, WebhookError> {
+) -> Result<HttpResponse, WebhookError> {
     let callback = RecordingCallback::from_form(&form)?;
     tracing::Span::current().record("call.sid", callback.call_sid.as_str());
     if !callback.is_completed() {
         tracing::info!(recording.status = %callback.status, "recording not completed; nothing stored");
-        return Ok(StatusCode::NO_CONTENT);
+        return Ok(HttpResponse::NoContent().finish());
     }
     let recording = Recording {
         sid: &callback.recording_sid,
@@ -29,5 +28,5 @@ pub async fn recording_status(
     if !calls::record_recording(&client, &callback.call_sid, &recording).await? {
         tracing::info!("recording callback for an unknown call ignored");
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,18 +1,17 @@
-use axum::extract::State;
-use axum::http::StatusCode;
+use actix_web::{HttpResponse, web};
 
 use crate::db::outbox::{self, ReportOutcome};
-use crate::error::WebhookError;
 use crate::routes::AppState;
+use crate::routes::error::WebhookError;
 use crate::twilio::extract::VerifiedForm;
 use crate::twilio::payloads::SmsStatusCallback;
 
 /// A message status callback of a reward SMS: moves its delivery to `delivered` or `failed`.
 #[tracing::instrument(skip_all, fields(message.sid))]
 pub async fn sms_status(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     VerifiedForm(form): VerifiedForm,
-) -> Result<StatusCode, WebhookError> {
+) -> Result<HttpResponse, WebhookError> {
     let callback = SmsStatusCallback::from_form(&form)?;
     tracing::Span::current().record("message.sid", callback.message_sid.as_str());
     let client = state.pool.get().await.map_err(anyhow::Error::from)?;
@@ -37,5 +36,5 @@ pub async fn sms_status(
             tracing::info!(report = ?callback.report, ?outcome, "SMS status callback");
         }
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,20 +1,19 @@
-use axum::extract::State;
-use axum::http::StatusCode;
+use actix_web::{HttpResponse, web};
 use chrono::Utc;
 
 use crate::db::calls::{self, CallProgress};
 use crate::domain::CallStatus;
-use crate::error::WebhookError;
 use crate::routes::AppState;
+use crate::routes::error::WebhookError;
 use crate::twilio::extract::VerifiedForm;
 use crate::twilio::payloads::StatusCallback;
 
 /// A call status callback, for the call itself or for its forwarded (child) leg.
 #[tracing::instrument(skip_all, fields(call.sid))]
 pub async fn call_status(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     VerifiedForm(form): VerifiedForm,
-) -> Result<StatusCode, WebhookError> {
+) -> Result<HttpResponse, WebhookError> {
     let callback = StatusCallback::from_form(&form)?;
     let session_sid = callback.session_call_sid();
     tracing::Span::current().record("call.sid", session_sid.as_str());
@@ -24,7 +23,7 @@ pub async fn call_status(
         // Twilio retries non-2xx answers, and retrying cannot make an unknown call known.
         tracing::info!(status = %callback.status, "status callback for an unknown call ignored");
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// The forwarded leg decides whether the business answered and for how long they talked;

@@ -1,10 +1,9 @@
-use axum::extract::State;
-use axum::response::Response;
+use actix_web::{HttpResponse, web};
 
 use super::twiml_response;
 use crate::db::calls::{self, IncomingCall, NumberLookup};
-use crate::error::WebhookError;
 use crate::routes::AppState;
+use crate::routes::error::WebhookError;
 use crate::twilio::extract::VerifiedForm;
 use crate::twilio::payloads::VoiceRequest;
 use crate::twilio::twiml::ForwardCall;
@@ -12,9 +11,9 @@ use crate::twilio::twiml::ForwardCall;
 /// An incoming call to a tracked number: record it, then forward it to the business.
 #[tracing::instrument(skip_all, fields(call.sid))]
 pub async fn incoming_call(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     VerifiedForm(form): VerifiedForm,
-) -> Result<Response, WebhookError> {
+) -> Result<HttpResponse, WebhookError> {
     let voice = VoiceRequest::from_form(&form)?;
     tracing::Span::current().record("call.sid", voice.call_sid.as_str());
     let client = state.pool.get().await.map_err(anyhow::Error::from)?;
@@ -55,9 +54,9 @@ pub async fn incoming_call(
 /// The number's `VoiceFallbackUrl`: Twilio calls it when the voice webhook failed. It needs
 /// no database, so a caller hears an apology instead of Twilio's application error.
 pub async fn fallback(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     VerifiedForm(_form): VerifiedForm,
-) -> Result<Response, WebhookError> {
+) -> Result<HttpResponse, WebhookError> {
     tracing::warn!("voice fallback used: the voice webhook failed for a call");
     Ok(twiml_response(
         state.twiml.unavailable().map_err(anyhow::Error::from)?,

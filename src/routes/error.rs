@@ -1,0 +1,171 @@
+//! Errors at the HTTP boundary: client faults carry a safe message, everything else is an
+//! opaque 500 whose cause chain is logged once.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::twilio::payloads::PayloadError;
+
+/// Errors a webhook handler returns after the body was verified.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ResponseError for WebhookError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Payload(_) => StatusCode::BAD_REQUEST,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Payload(error) => {
+                tracing::warn!(reason = %error, "webhook payload refused");
+                HttpResponse::BadRequest()
+                    .content_type("text/plain; charset=utf-8")
+                    .body(error.to_string())
+            }
+            Self::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "webhook failed");
+                // Twilio retries on 5xx, and every webhook write is idempotent.
+                HttpResponse::InternalServerError()
+                    .content_type("text/plain; charset=utf-8")
+                    .body("internal error")
+            }
+        }
+    }
+}
+
+/// Errors of the JSON API, answered as `{"error": {"code", "message"}}`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+    #[error("the request body was not received in time")]
+    RequestTimeout,
+    /// Twilio refused or could not be reached; its code is passed on when it sent one.
+    #[error("{message}")]
+    BadGateway {
+        code: &'static str,
+        message: String,
+        twilio_code: Option<i32>,
+    },
+    #[error("the database did not answer in time; try again")]
+    Unavailable,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The JSON body of every API error.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable snake_case code.
+    pub code: String,
+    /// A sentence for humans.
+    pub message: String,
+    /// Twilio's error number, when the error came from Twilio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub twilio_code: Option<i32>,
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code: "invalid_request",
+            message: message.into(),
+        }
+    }
+
+    fn twilio_code(&self) -> Option<i32> {
+        match self {
+            Self::BadGateway { twilio_code, .. } => *twilio_code,
+            _ => None,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::BadRequest { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Unprocessable { code, .. }
+            | Self::BadGateway { code, .. } => code,
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RequestTimeout => "request_timeout",
+            Self::Unavailable => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::BadGateway { .. } => StatusCode::BAD_GATEWAY,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            Self::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "API request failed");
+                "something went wrong on our side".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message,
+                twilio_code: self.twilio_code(),
+            },
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, Self::Unauthorized(_)) {
+            response.insert_header((
+                actix_web::http::header::WWW_AUTHENTICATE,
+                "Bearer realm=\"calltrack\"",
+            ));
+        }
+        response.json(body)
+    }
+}
