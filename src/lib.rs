@@ -1,5 +1,6 @@
 //! calltrack: Twilio call-tracking webhooks for direct-mail campaigns.
 
+pub mod app;
 pub mod auth;
 pub mod bench;
 pub mod cli;
@@ -10,7 +11,6 @@ pub mod demo;
 pub mod domain;
 pub mod gift_cards;
 pub mod metrics;
-pub mod numbers;
 pub mod numbers_cli;
 pub mod routes;
 pub mod simulate;

@@ -2,9 +2,10 @@
 
 use uuid::Uuid;
 
+use crate::app::Caller as Actor;
+use crate::app::numbers::{BuyRequest, Numbers};
 use crate::config::Settings;
 use crate::db::numbers::TrackedNumber;
-use crate::numbers::{Actor, BuyRequest, Numbers};
 use crate::startup::open_and_migrate;
 use crate::twilio::client::{AvailableSearch, TwilioClient};
 

@@ -11,11 +11,11 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use tracing_actix_web::TracingLogger;
 
+use crate::app::numbers::Numbers;
 use crate::auth::JwtVerifier;
 use crate::config::{DatabaseSource, HttpLimits, Settings};
 use crate::crypto::CardCipher;
 use crate::db::{self, Database, PgPool};
-use crate::numbers::Numbers;
 use crate::routes::error::ApiError;
 use crate::routes::middleware::{self, BodyDeadline, RequestSpan};
 use crate::routes::{self, AppState};
@@ -219,12 +219,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .fit_connections_to(descriptors.saturating_sub(RESERVED_DESCRIPTORS));
     let (database, pool) = open_and_migrate(&settings.database, POOL_SIZE).await?;
     let app = Application::build(&settings, pool.clone()).await?;
-    let owed_releases = tokio::spawn(crate::numbers::settle_owed_releases_forever(Numbers {
-        pool: pool.clone(),
-        twilio: TwilioClient::new(&settings.twilio)?,
-        public_base_url: settings.public_base_url.clone(),
-    }));
-    let partitions = tokio::spawn(keep_event_partitions_ahead(pool));
+    let owed_releases = tokio::spawn(crate::workers::releases::settle_owed_releases_forever(
+        Numbers {
+            pool: pool.clone(),
+            twilio: TwilioClient::new(&settings.twilio)?,
+            public_base_url: settings.public_base_url.clone(),
+        },
+    ));
+    let partitions = tokio::spawn(crate::workers::partitions::keep_event_partitions_ahead(
+        pool,
+    ));
     tracing::info!(addr = %app.local_addr()?, public_base_url = settings.public_base_url.as_str(), "calltrack serving");
     let result = app.run_until(shutdown).await;
     partitions.abort();
@@ -238,25 +242,6 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 pub async fn migrate(source: &DatabaseSource) -> anyhow::Result<()> {
     let (database, _pool) = open_and_migrate(source, 1).await?;
     database.shutdown()
-}
-
-/// Partitions for the months ahead are created daily, so a long-running server never writes
-/// a month's events into the default partition.
-async fn keep_event_partitions_ahead(pool: PgPool) {
-    let mut tick = tokio::time::interval(Duration::from_secs(24 * 3600));
-    loop {
-        tick.tick().await;
-        let result = match pool.get().await {
-            Ok(client) => db::migrate::ensure_event_partitions(&client).await,
-            Err(e) => Err(e.into()),
-        };
-        if let Err(error) = result {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                "could not create events partitions"
-            );
-        }
-    }
 }
 
 /// Installs the SIGINT and SIGTERM handlers now (failing if they cannot be installed) and

@@ -2,7 +2,7 @@
 //! the restricted `calltrack_api` role with the caller's clients set, so row-level security
 //! filters every query even if a handler forgot to.
 
-use anyhow::Context as _;
+use super::error::{Context as _, Result};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
@@ -13,7 +13,7 @@ use crate::domain::Role;
 pub async fn client_for_api_key(
     client: &impl GenericClient,
     sha256_hex: &str,
-) -> anyhow::Result<Option<Uuid>> {
+) -> Result<Option<Uuid>> {
     let row = client
         .query_opt(
             "SELECT id FROM clients WHERE api_key_hash = $1",
@@ -29,7 +29,7 @@ pub async fn client_for_api_key(
 pub async fn user_access(
     client: &impl GenericClient,
     user_id: Uuid,
-) -> anyhow::Result<(Vec<Role>, ClientScope)> {
+) -> Result<(Vec<Role>, ClientScope)> {
     let row = client
         .query_one(
             "WITH r AS (SELECT array_agg(DISTINCT role) AS roles FROM user_roles WHERE user_id = $1)
@@ -64,7 +64,7 @@ pub async fn restrict(
     tx: &impl GenericClient,
     scope: &ClientScope,
     user_id: Option<Uuid>,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let (all, ids) = match scope {
         ClientScope::All => ("on", String::new()),
         ClientScope::Clients(ids) => (
@@ -93,7 +93,7 @@ pub async fn restrict(
 pub async fn begin<'c>(
     conn: &'c mut deadpool_postgres::Object,
     principal: Option<&Principal>,
-) -> anyhow::Result<deadpool_postgres::Transaction<'c>> {
+) -> Result<deadpool_postgres::Transaction<'c>> {
     let tx = conn
         .transaction()
         .await
@@ -106,7 +106,7 @@ pub async fn begin<'c>(
 
 /// Leaves the restricted role for the rest of the transaction, for system work done on the
 /// caller's behalf after their access was checked (claiming a card from a master pool).
-pub async fn unrestrict(tx: &impl GenericClient) -> anyhow::Result<()> {
+pub async fn unrestrict(tx: &impl GenericClient) -> Result<()> {
     tx.batch_execute("RESET ROLE")
         .await
         .context("leaving the restricted role failed")
@@ -121,7 +121,7 @@ pub async fn audit(
     entity_type: &str,
     entity_id: Uuid,
     details: &serde_json::Value,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     tx.execute(
         "INSERT INTO audit_log (actor_user_id, actor_client_id, action, entity_type, entity_id, details)
          VALUES ($1, $2, $3, $4, $5, $6)",

@@ -1,7 +1,7 @@
 //! `call_sessions` and their `events`: the voice webhook's single statement and the
 //! guarded one-statement updates that status, dial and recording callbacks make.
 
-use anyhow::Context as _;
+use super::error::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
@@ -85,7 +85,7 @@ FROM num LEFT JOIN ins ON true
 pub async fn record_incoming_call(
     client: &impl GenericClient,
     call: &IncomingCall<'_>,
-) -> anyhow::Result<NumberLookup> {
+) -> Result<NumberLookup> {
     let statement = client.prepare_cached(RECORD_INCOMING_CALL).await?;
     let caller = call.caller.number().map(E164::as_str);
     let row = client
@@ -153,7 +153,7 @@ pub async fn apply_progress(
     client: &impl GenericClient,
     call_sid: &CallSid,
     progress: &CallProgress,
-) -> anyhow::Result<bool> {
+) -> Result<bool> {
     let statement = client.prepare_cached(APPLY_PROGRESS).await?;
     let updated = client
         .execute(
@@ -207,7 +207,7 @@ pub async fn record_recording(
     client: &impl GenericClient,
     call_sid: &CallSid,
     recording: &Recording<'_>,
-) -> anyhow::Result<bool> {
+) -> Result<bool> {
     let updated = client
         .execute(
             "UPDATE call_sessions SET

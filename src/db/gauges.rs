@@ -1,6 +1,6 @@
 //! Numbers read at scrape time for `/metrics`. Each is a small indexed query.
 
-use anyhow::Context as _;
+use super::error::{Context as _, Result};
 use deadpool_postgres::GenericClient;
 
 /// Point-in-time levels for the metrics endpoint.
@@ -14,7 +14,7 @@ pub struct Gauges {
     pub pool_levels: Vec<(String, String, i64)>,
 }
 
-pub async fn read(client: &impl GenericClient) -> anyhow::Result<Gauges> {
+pub async fn read(client: &impl GenericClient) -> Result<Gauges> {
     let calls = client
         .query(
             "SELECT call_status, count(*) FROM call_sessions

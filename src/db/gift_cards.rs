@@ -1,7 +1,7 @@
 //! Gift-card inventory: loading encrypted cards into a pool in one transaction, with the
 //! pool's counters kept true and the rewards waiting on the pool provisioned.
 
-use anyhow::Context as _;
+use super::error::{Context as _, Result};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
@@ -78,7 +78,7 @@ pub async fn import(
     pool: &PgPool,
     pool_id: Uuid,
     cards: &[EncryptedCard],
-) -> anyhow::Result<Result<ImportSummary, ImportError>> {
+) -> Result<Result<ImportSummary, ImportError>> {
     let mut client = pool.get().await.context("cannot connect to PostgreSQL")?;
     let tx = client.transaction().await?;
     let Some(row) = tx
@@ -107,7 +107,12 @@ pub async fn import(
     for chunk in cards.chunks(INSERT_CHUNK) {
         insert_chunk(&tx, pool_id, chunk).await?;
     }
-    let added = i32::try_from(cards.len()).context("too many cards for one import")?;
+    let added = i32::try_from(cards.len()).map_err(|_| {
+        super::Error::invariant(
+            "importing gift cards",
+            "too many cards for one import".into(),
+        )
+    })?;
     tx.execute(
         "UPDATE gift_card_pools
          SET total_cards = total_cards + $2, available_cards = available_cards + $2
@@ -145,7 +150,7 @@ async fn insert_chunk(
     tx: &impl GenericClient,
     pool_id: Uuid,
     cards: &[EncryptedCard],
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let codes: Vec<&str> = cards.iter().map(|c| c.card_code.as_str()).collect();
     let pins: Vec<Option<&str>> = cards.iter().map(|c| c.pin_code.as_deref()).collect();
     let values: Vec<Option<&str>> = cards.iter().map(|c| c.value_amount.as_deref()).collect();
@@ -161,10 +166,11 @@ async fn insert_chunk(
         )
         .await
         .context("inserting gift cards failed")?;
-    anyhow::ensure!(
-        inserted == cards.len() as u64,
-        "inserted {inserted} of {} gift cards",
-        cards.len()
-    );
+    if inserted != cards.len() as u64 {
+        return Err(super::Error::invariant(
+            "inserting gift cards",
+            format!("inserted {inserted} of {} gift cards", cards.len()),
+        ));
+    }
     Ok(())
 }

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod calls;
 pub mod embedded;
+pub mod error;
 pub mod gauges;
 pub mod gift_cards;
 pub mod migrate;
@@ -15,4 +16,5 @@ pub mod sessions;
 pub mod stats;
 
 pub use embedded::EmbeddedCluster;
+pub use error::{Error, Result};
 pub use pool::{Database, PgPool};

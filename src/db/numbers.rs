@@ -1,13 +1,13 @@
 //! Tracked phone numbers: the rows behind numbers bought at Twilio, and the releases still
 //! owed for numbers whose row could not be stored.
 
-use anyhow::Context as _;
+use super::error::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
 /// A tracked number as the API shows it.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct TrackedNumber {
     pub id: Uuid,
     pub campaign_id: Uuid,
@@ -51,10 +51,7 @@ pub struct NewNumber<'a> {
     pub friendly_name: Option<&'a str>,
 }
 
-pub async fn insert(
-    client: &impl GenericClient,
-    number: &NewNumber<'_>,
-) -> anyhow::Result<TrackedNumber> {
+pub async fn insert(client: &impl GenericClient, number: &NewNumber<'_>) -> Result<TrackedNumber> {
     let row = client
         .query_one(
             &format!(
@@ -79,7 +76,7 @@ pub async fn insert(
 pub async fn list_for_campaign(
     client: &impl GenericClient,
     campaign_id: Uuid,
-) -> anyhow::Result<Vec<TrackedNumber>> {
+) -> Result<Vec<TrackedNumber>> {
     let rows = client
         .query(
             &format!(
@@ -97,7 +94,7 @@ pub async fn list_for_campaign(
 pub async fn list_all(
     client: &impl GenericClient,
     campaign_id: Option<Uuid>,
-) -> anyhow::Result<Vec<TrackedNumber>> {
+) -> Result<Vec<TrackedNumber>> {
     let rows = client
         .query(
             &format!(
@@ -113,10 +110,7 @@ pub async fn list_all(
 }
 
 /// The number and the client of its campaign.
-pub async fn get(
-    client: &impl GenericClient,
-    id: Uuid,
-) -> anyhow::Result<Option<(TrackedNumber, Uuid)>> {
+pub async fn get(client: &impl GenericClient, id: Uuid) -> Result<Option<(TrackedNumber, Uuid)>> {
     let row = client
         .query_opt(
             &format!(
@@ -137,7 +131,7 @@ pub async fn update(
     id: Uuid,
     forward_to_number: Option<&str>,
     is_active: Option<bool>,
-) -> anyhow::Result<TrackedNumber> {
+) -> Result<TrackedNumber> {
     let row = client
         .query_one(
             &format!(
@@ -155,7 +149,7 @@ pub async fn update(
 }
 
 /// Marks a number released at Twilio: inactive for good, kept for history.
-pub async fn mark_released(client: &impl GenericClient, id: Uuid) -> anyhow::Result<TrackedNumber> {
+pub async fn mark_released(client: &impl GenericClient, id: Uuid) -> Result<TrackedNumber> {
     let row = client
         .query_one(
             &format!(
@@ -172,10 +166,7 @@ pub async fn mark_released(client: &impl GenericClient, id: Uuid) -> anyhow::Res
 }
 
 /// Whether another active row already holds this number.
-pub async fn active_number_exists(
-    client: &impl GenericClient,
-    phone_number: &str,
-) -> anyhow::Result<bool> {
+pub async fn active_number_exists(client: &impl GenericClient, phone_number: &str) -> Result<bool> {
     Ok(client
         .query_opt(
             "SELECT 1 FROM tracked_phone_numbers WHERE phone_number = $1 AND is_active",
@@ -191,7 +182,7 @@ pub async fn owe_release(
     provider_sid: &str,
     phone_number: &str,
     reason: &str,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     client
         .execute(
             "INSERT INTO number_releases_pending (provider_sid, phone_number, reason)
@@ -204,7 +195,7 @@ pub async fn owe_release(
 }
 
 /// Releases still owed, oldest first: (provider sid).
-pub async fn owed_releases(client: &impl GenericClient, limit: i64) -> anyhow::Result<Vec<String>> {
+pub async fn owed_releases(client: &impl GenericClient, limit: i64) -> Result<Vec<String>> {
     let rows = client
         .query(
             "SELECT provider_sid FROM number_releases_pending WHERE released_at IS NULL
@@ -220,7 +211,7 @@ pub async fn release_attempted(
     client: &impl GenericClient,
     provider_sid: &str,
     error: Option<&str>,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     client
         .execute(
             "UPDATE number_releases_pending

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use super::error::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
@@ -92,7 +92,7 @@ pub async fn claim_due(
     client: &impl GenericClient,
     limit: i64,
     lease: Duration,
-) -> anyhow::Result<Vec<ClaimedSms>> {
+) -> Result<Vec<ClaimedSms>> {
     let statement = client.prepare_cached(CLAIM_DUE).await?;
     let rows = client
         .query(&statement, &[&limit, &lease.as_secs_f64()])
@@ -144,7 +144,7 @@ pub async fn mark_sent(
     id: Uuid,
     attempt: i32,
     sid: &MessageSid,
-) -> anyhow::Result<bool> {
+) -> Result<bool> {
     let statement = client.prepare_cached(MARK_SENT).await?;
     let row = client
         .query_one(&statement, &[&id, &attempt, &sid.as_str()])
@@ -182,7 +182,7 @@ pub async fn schedule_retry(
     delay: Duration,
     recheck: bool,
     error: &AttemptError,
-) -> anyhow::Result<bool> {
+) -> Result<bool> {
     let statement = client.prepare_cached(SCHEDULE_RETRY).await?;
     let updated = client
         .execute(
@@ -224,7 +224,7 @@ pub async fn mark_failed(
     id: Uuid,
     attempt: i32,
     error: &AttemptError,
-) -> anyhow::Result<bool> {
+) -> Result<bool> {
     let statement = client.prepare_cached(MARK_FAILED).await?;
     let row = client
         .query_one(&statement, &[&id, &attempt, &error.code, &error.message])
@@ -312,7 +312,7 @@ pub async fn apply_report(
     client: &impl GenericClient,
     sid: &MessageSid,
     report: &DeliveryReport,
-) -> anyhow::Result<ReportOutcome> {
+) -> Result<ReportOutcome> {
     let row = match report {
         DeliveryReport::Delivered => {
             let statement = client.prepare_cached(APPLY_DELIVERED).await?;
@@ -349,7 +349,7 @@ pub async fn park_report(
     client: &impl GenericClient,
     sid: &MessageSid,
     report: &DeliveryReport,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let Some((kind, error_code)) = report.parked_form() else {
         return Ok(());
     };
@@ -373,7 +373,7 @@ pub async fn park_report(
 pub async fn take_parked(
     client: &impl GenericClient,
     sid: &MessageSid,
-) -> anyhow::Result<Option<DeliveryReport>> {
+) -> Result<Option<DeliveryReport>> {
     let row = client
         .query_opt(
             "DELETE FROM sms_status_parked WHERE message_sid = $1 RETURNING kind, error_code",
@@ -388,7 +388,7 @@ pub async fn take_parked(
 pub async fn apply_parked(
     client: &impl GenericClient,
     sid: &MessageSid,
-) -> anyhow::Result<Option<ReportOutcome>> {
+) -> Result<Option<ReportOutcome>> {
     match take_parked(client, sid).await? {
         Some(report) => Ok(Some(apply_report(client, sid, &report).await?)),
         None => Ok(None),

@@ -2,7 +2,7 @@
 //! true and queueing the SMS happen in the caller's transaction, so either all of it happens
 //! or none of it does.
 
-use anyhow::Context as _;
+use super::error::{Context as _, Result};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
@@ -42,19 +42,23 @@ pub struct MarkCondition<'a> {
     pub agent_user_id: Option<Uuid>,
 }
 
-/// Why a condition could not be marked; both are the client's fault.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum MarkError {
-    #[error("the call has no recipient; link one by redemption code first")]
-    NoRecipient,
-    #[error("condition {0} is not an active condition of this campaign")]
-    InactiveCondition(i32),
-    #[error("call session not found")]
+/// What marking a condition came to.
+#[derive(Debug, Clone)]
+pub enum Marked {
+    /// The condition row, and whether this call created it.
+    Condition {
+        condition: ConditionMet,
+        created: bool,
+    },
     SessionNotFound,
+    /// The session has no recipient to reward.
+    NoRecipient,
+    /// The number is not an active condition of the session's campaign.
+    InactiveCondition,
 }
 
 /// A `call_conditions_met` row with its reward.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct ConditionMet {
     pub id: Uuid,
     pub call_session_id: Option<Uuid>,
@@ -95,22 +99,12 @@ impl ConditionMet {
     }
 }
 
-/// The result of marking: the row, and whether this call created it.
-#[derive(Debug, Clone)]
-pub struct MarkOutcome {
-    pub condition: ConditionMet,
-    pub created: bool,
-}
-
 /// Marks a condition met and provisions its reward, inside the caller's transaction.
 /// Any number of concurrent marks of the same recipient and condition create one row and
 /// claim one card: the unique (recipient_id, condition_number) index makes every other
 /// insert wait for the first and then do nothing, and they return the first one's result.
 #[tracing::instrument(skip_all, fields(session.id = %mark.call_session_id, condition = mark.condition_number))]
-pub async fn mark_condition(
-    tx: &impl GenericClient,
-    mark: &MarkCondition<'_>,
-) -> anyhow::Result<Result<MarkOutcome, MarkError>> {
+pub async fn mark_condition(tx: &impl GenericClient, mark: &MarkCondition<'_>) -> Result<Marked> {
     let Some(session) = tx
         .query_opt(
             "SELECT campaign_id, recipient_id FROM call_sessions WHERE id = $1",
@@ -119,11 +113,11 @@ pub async fn mark_condition(
         .await
         .context("loading the call session failed")?
     else {
-        return Ok(Err(MarkError::SessionNotFound));
+        return Ok(Marked::SessionNotFound);
     };
     let campaign_id: Uuid = session.get(0);
     let Some(recipient_id) = session.get::<_, Option<Uuid>>(1) else {
-        return Ok(Err(MarkError::NoRecipient));
+        return Ok(Marked::NoRecipient);
     };
     let active = tx
         .query_opt(
@@ -134,7 +128,7 @@ pub async fn mark_condition(
         .await?
         .is_some();
     if !active {
-        return Ok(Err(MarkError::InactiveCondition(mark.condition_number)));
+        return Ok(Marked::InactiveCondition);
     }
     let inserted = tx
         .query_opt(
@@ -168,14 +162,14 @@ pub async fn mark_condition(
         )
         .await
         .context("reading the condition back failed")?;
-    Ok(Ok(MarkOutcome {
+    Ok(Marked::Condition {
         condition: ConditionMet::from_row(&condition),
         created,
-    }))
+    })
 }
 
 /// Looks up the reward config of a freshly inserted condition and tries to claim its card.
-async fn provision(tx: &impl GenericClient, condition_id: Uuid) -> anyhow::Result<RewardStatus> {
+async fn provision(tx: &impl GenericClient, condition_id: Uuid) -> Result<RewardStatus> {
     let config = tx
         .query_opt(
             "SELECT rc.id, rc.gift_card_pool_id
@@ -208,7 +202,7 @@ async fn claim_card(
     tx: &impl GenericClient,
     condition_id: Uuid,
     pool_id: Uuid,
-) -> anyhow::Result<RewardStatus> {
+) -> Result<RewardStatus> {
     let claimed = tx
         .query_opt(
             "WITH card AS (
@@ -267,7 +261,7 @@ async fn claim_card(
 /// pool runs dry again. Returns how many were provisioned. Safe to run concurrently: waiting
 /// conditions are taken with `SKIP LOCKED`.
 #[tracing::instrument(skip_all, fields(pool.id = %pool_id))]
-pub async fn provision_waiting(tx: &impl GenericClient, pool_id: Uuid) -> anyhow::Result<u64> {
+pub async fn provision_waiting(tx: &impl GenericClient, pool_id: Uuid) -> Result<u64> {
     let waiting = tx
         .query(
             "SELECT m.id FROM call_conditions_met m
@@ -293,7 +287,7 @@ pub async fn provision_waiting(tx: &impl GenericClient, pool_id: Uuid) -> anyhow
 pub async fn conditions_of_recipient(
     tx: &impl GenericClient,
     recipient_id: Uuid,
-) -> anyhow::Result<Vec<ConditionMet>> {
+) -> Result<Vec<ConditionMet>> {
     let rows = tx
         .query(
             &format!(

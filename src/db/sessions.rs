@@ -1,13 +1,13 @@
 //! Reading call sessions for the agent API, and linking a recipient by redemption code.
 //! Every function here runs inside a transaction restricted by [`super::access::restrict`].
 
-use anyhow::Context as _;
+use super::error::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
 /// One call session as the API shows it.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct CallSession {
     pub id: Uuid,
     pub campaign_id: Uuid,
@@ -83,7 +83,7 @@ pub struct SessionFilter {
 pub async fn list(
     tx: &impl GenericClient,
     filter: &SessionFilter,
-) -> anyhow::Result<(Vec<CallSession>, bool)> {
+) -> Result<(Vec<CallSession>, bool)> {
     let (before_at, before_id) = filter
         .before
         .map_or((None, None), |(at, id)| (Some(at), Some(id)));
@@ -120,7 +120,7 @@ pub async fn list(
     ))
 }
 
-pub async fn get(tx: &impl GenericClient, id: Uuid) -> anyhow::Result<Option<CallSession>> {
+pub async fn get(tx: &impl GenericClient, id: Uuid) -> Result<Option<CallSession>> {
     let row = tx
         .query_opt(
             &format!(
@@ -135,7 +135,7 @@ pub async fn get(tx: &impl GenericClient, id: Uuid) -> anyhow::Result<Option<Cal
 }
 
 /// The recipient a session is about, as an agent needs to see them.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct Recipient {
     pub id: Uuid,
     pub first_name: Option<String>,
@@ -147,7 +147,7 @@ pub struct Recipient {
     pub state: Option<String>,
 }
 
-pub async fn recipient(tx: &impl GenericClient, id: Uuid) -> anyhow::Result<Option<Recipient>> {
+pub async fn recipient(tx: &impl GenericClient, id: Uuid) -> Result<Option<Recipient>> {
     let row = tx
         .query_opt(
             "SELECT id, first_name, last_name, redemption_code, phone, email, city, state
@@ -169,7 +169,7 @@ pub async fn recipient(tx: &impl GenericClient, id: Uuid) -> anyhow::Result<Opti
 }
 
 /// A campaign condition an agent can mark.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct Condition {
     pub id: Uuid,
     pub condition_number: i32,
@@ -182,7 +182,7 @@ pub struct Condition {
 pub async fn active_conditions(
     tx: &impl GenericClient,
     campaign_id: Uuid,
-) -> anyhow::Result<Vec<Condition>> {
+) -> Result<Vec<Condition>> {
     let rows = tx
         .query(
             "SELECT cc.id, cc.condition_number, cc.condition_name, cc.trigger_type, rc.reward_description
@@ -211,17 +211,19 @@ pub async fn active_conditions(
 pub async fn conditions_met(
     tx: &impl GenericClient,
     recipient_id: Uuid,
-) -> anyhow::Result<Vec<super::rewards::ConditionMet>> {
+) -> Result<Vec<super::rewards::ConditionMet>> {
     super::rewards::conditions_of_recipient(tx, recipient_id).await
 }
 
-/// Why a recipient could not be linked.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum LinkError {
-    #[error("no recipient of this campaign has that redemption code")]
+/// What linking a recipient by redemption code came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linked {
+    /// The session is linked to this recipient (now, or it already was).
+    Recipient(Uuid),
+    /// No recipient of the session's campaign has that code.
     UnknownCode,
-    #[error("the call is already linked to another recipient")]
-    AlreadyLinked,
+    /// The session is linked to another recipient.
+    ToAnother,
 }
 
 /// Links the session to the campaign's recipient with `redemption_code`. Linking the same
@@ -230,7 +232,7 @@ pub async fn link_recipient(
     tx: &impl GenericClient,
     session_id: Uuid,
     redemption_code: &str,
-) -> anyhow::Result<Result<Uuid, LinkError>> {
+) -> Result<Linked> {
     let row = tx
         .query_opt(
             "SELECT r.id, s.recipient_id
@@ -242,12 +244,12 @@ pub async fn link_recipient(
         .await
         .context("finding the recipient by code failed")?;
     let Some(row) = row else {
-        return Ok(Err(LinkError::UnknownCode));
+        return Ok(Linked::UnknownCode);
     };
     let recipient_id: Uuid = row.get(0);
     match row.get::<_, Option<Uuid>>(1) {
-        Some(existing) if existing == recipient_id => return Ok(Ok(recipient_id)),
-        Some(_) => return Ok(Err(LinkError::AlreadyLinked)),
+        Some(existing) if existing == recipient_id => return Ok(Linked::Recipient(recipient_id)),
+        Some(_) => return Ok(Linked::ToAnother),
         None => {}
     }
     tx.execute(
@@ -256,5 +258,5 @@ pub async fn link_recipient(
     )
     .await
     .context("linking the recipient failed")?;
-    Ok(Ok(recipient_id))
+    Ok(Linked::Recipient(recipient_id))
 }

@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Context as _;
+use super::error::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
 /// What `GET /api/v1/campaigns/{id}/call-stats` answers.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CallStats {
     pub total_calls: i64,
     /// Distinct caller numbers; withheld callers are not counted.
@@ -71,7 +71,7 @@ pub async fn campaign_stats(
     campaign_id: Uuid,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
-) -> anyhow::Result<CallStats> {
+) -> Result<CallStats> {
     let row = tx
         .query_one(CALL_STATS, &[&campaign_id, &from, &to])
         .await
@@ -103,10 +103,7 @@ pub async fn campaign_stats(
 }
 
 /// The client a campaign belongs to, if the (restricted) caller can see it.
-pub async fn campaign_client(
-    tx: &impl GenericClient,
-    campaign_id: Uuid,
-) -> anyhow::Result<Option<Uuid>> {
+pub async fn campaign_client(tx: &impl GenericClient, campaign_id: Uuid) -> Result<Option<Uuid>> {
     let row = tx
         .query_opt(
             "SELECT client_id FROM campaigns WHERE id = $1 AND deleted_at IS NULL",

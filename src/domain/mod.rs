@@ -7,6 +7,7 @@ mod message;
 mod phone;
 mod role;
 pub mod sms_template;
+mod time_range;
 
 pub use call_sid::{CallSid, CallSidError};
 pub use call_status::{CallStatus, CallStatusError, DialOutcome, StatusRank};
@@ -14,3 +15,4 @@ pub use message::{DeliveryReport, FailureReason, MessageSid, MessageSidError};
 pub use phone::{CallerId, E164, PhoneError, mask_phone};
 pub use role::Role;
 pub use sms_template::{RewardDetails, SmsBody, SmsTemplate};
+pub use time_range::{TimeRange, TimeRangeError};

@@ -12,6 +12,8 @@ pub enum WebhookError {
     #[error(transparent)]
     Payload(#[from] PayloadError),
     #[error(transparent)]
+    Db(#[from] crate::db::Error),
+    #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
@@ -19,7 +21,7 @@ impl ResponseError for WebhookError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Payload(_) => StatusCode::BAD_REQUEST,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Db(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -31,8 +33,11 @@ impl ResponseError for WebhookError {
                     .content_type("text/plain; charset=utf-8")
                     .body(error.to_string())
             }
-            Self::Internal(error) => {
-                tracing::error!(error = format!("{error:#}"), "webhook failed");
+            Self::Db(_) | Self::Internal(_) => {
+                tracing::error!(
+                    error = format!("{:#}", anyhow::Error::msg(chain(self))),
+                    "webhook failed"
+                );
                 // Twilio retries on 5xx, and every webhook write is idempotent.
                 HttpResponse::InternalServerError()
                     .content_type("text/plain; charset=utf-8")
@@ -168,4 +173,109 @@ impl ResponseError for ApiError {
         }
         response.json(body)
     }
+}
+
+impl From<crate::db::Error> for ApiError {
+    fn from(error: crate::db::Error) -> Self {
+        match error {
+            crate::db::Error::Unavailable { .. } => {
+                tracing::warn!(error = %anyhow::Error::from(error), "database unavailable");
+                Self::Unavailable
+            }
+            crate::db::Error::NotFound => Self::NotFound("no such resource"),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<crate::routes::api::types::UnknownValue> for ApiError {
+    fn from(error: crate::routes::api::types::UnknownValue) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<crate::app::sessions::SessionError> for ApiError {
+    fn from(error: crate::app::sessions::SessionError) -> Self {
+        use crate::app::sessions::SessionError;
+        match error {
+            SessionError::NotFound => Self::NotFound("no such call session"),
+            SessionError::UnknownCode => {
+                Self::NotFound("no recipient of this campaign has that redemption code")
+            }
+            e @ SessionError::AlreadyLinked => Self::Conflict {
+                code: "already_linked",
+                message: e.to_string(),
+            },
+            SessionError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::app::conditions::MarkConditionError> for ApiError {
+    fn from(error: crate::app::conditions::MarkConditionError) -> Self {
+        use crate::app::conditions::MarkConditionError;
+        match error {
+            MarkConditionError::NotFound => Self::NotFound("no such call session"),
+            e @ MarkConditionError::NoRecipient => Self::Conflict {
+                code: "no_recipient",
+                message: e.to_string(),
+            },
+            e @ MarkConditionError::UnknownCondition(_) => Self::Unprocessable {
+                code: "inactive_condition",
+                message: e.to_string(),
+            },
+            MarkConditionError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::app::stats::StatsError> for ApiError {
+    fn from(error: crate::app::stats::StatsError) -> Self {
+        match error {
+            crate::app::stats::StatsError::NotFound => Self::NotFound("no such campaign"),
+            crate::app::stats::StatsError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::app::numbers::NumbersError> for ApiError {
+    fn from(error: crate::app::numbers::NumbersError) -> Self {
+        use crate::app::numbers::NumbersError;
+        use crate::twilio::client::TwilioError;
+        match error {
+            NumbersError::Invalid(message) => Self::bad_request(message),
+            NumbersError::NotFound => Self::NotFound("no such campaign or tracked number"),
+            e @ NumbersError::ForwardToSelf => Self::Unprocessable {
+                code: "forward_to_self",
+                message: e.to_string(),
+            },
+            NumbersError::Conflict(message) => Self::Conflict {
+                code: "number_conflict",
+                message: message.to_owned(),
+            },
+            NumbersError::Twilio(error @ TwilioError::Api { .. }) => Self::BadGateway {
+                code: "twilio_error",
+                message: format!("Twilio refused: {}", error.stored_message()),
+                twilio_code: error.code(),
+            },
+            NumbersError::Twilio(other) => Self::BadGateway {
+                code: "twilio_unavailable",
+                message: format!("Twilio could not be reached: {other}"),
+                twilio_code: None,
+            },
+            NumbersError::Db(e) => e.into(),
+        }
+    }
+}
+
+/// An error and its causes on one line, for a log.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

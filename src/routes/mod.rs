@@ -27,7 +27,7 @@ pub struct AppState {
     pub twiml: Arc<Twiml>,
     pub voice: Arc<VoiceSettings>,
     pub jwt: Arc<JwtVerifier>,
-    pub numbers: Arc<crate::numbers::Numbers>,
+    pub numbers: Arc<crate::app::numbers::Numbers>,
     /// When set, `/metrics` answers only on this address (a private listener).
     pub metrics_addr: Option<SocketAddr>,
 }

@@ -191,7 +191,11 @@ pub fn settings_with(overrides: &[(&str, &str)]) -> Settings {
     for (k, v) in overrides {
         vars.insert((*k).to_owned(), (*v).to_owned());
     }
-    Settings::from_lookup(&|name| vars.get(name).cloned()).expect("test settings are valid")
+    let mut settings =
+        Settings::from_lookup(&|name| vars.get(name).cloned()).expect("test settings are valid");
+    // Many servers run at once in the suite; one HTTP worker each keeps it light.
+    settings.http.workers = 1;
+    settings
 }
 
 pub struct TestApp {

@@ -11,6 +11,7 @@ mod malformed;
 mod metrics;
 mod migrations;
 mod numbers;
+mod openapi;
 mod phone_matching;
 mod recording;
 mod rewards;

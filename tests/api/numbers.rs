@@ -267,7 +267,7 @@ async fn a_release_that_fails_is_owed_and_settled_later() {
         .expect(1)
         .mount(&app.twilio)
         .await;
-    let numbers = calltrack::numbers::Numbers {
+    let numbers = calltrack::app::numbers::Numbers {
         pool: calltrack::db::pool::pool(app.db_config.clone(), 2).unwrap(),
         twilio: calltrack::twilio::client::TwilioClient::new(
             &crate::helpers::settings_with(&[("TWILIO_API_BASE_URL", &app.twilio.uri())]).twilio,

@@ -4,13 +4,12 @@ pub mod campaigns;
 pub mod numbers;
 pub mod openapi;
 pub mod sessions;
+pub mod types;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{HttpRequest, web};
 
 use super::error::ApiError;
-use crate::auth::Principal;
-use crate::db::{PgPool, access};
 
 /// The largest JSON body the API reads; its requests are a few hundred bytes.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
@@ -96,15 +95,13 @@ pub fn parse_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("no such resource"))
 }
 
-/// A pooled connection for one API request.
-pub async fn connection(pool: &PgPool) -> Result<deadpool_postgres::Object, ApiError> {
-    Ok(pool.get().await.map_err(anyhow::Error::from)?)
-}
-
-/// Opens a transaction restricted to the principal's clients.
-pub async fn scoped<'a>(
-    conn: &'a mut deadpool_postgres::Object,
-    principal: &Principal,
-) -> Result<deadpool_postgres::Transaction<'a>, ApiError> {
-    Ok(access::begin(conn, Some(principal)).await?)
+/// A client string field; PostgreSQL text cannot hold a NUL, so one is refused here.
+pub fn text<'a>(field: &'static str, value: &'a str) -> Result<&'a str, ApiError> {
+    if value.contains('\0') {
+        Err(ApiError::bad_request(format!(
+            "{field} must not contain a NUL character"
+        )))
+    } else {
+        Ok(value)
+    }
 }

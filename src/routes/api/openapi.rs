@@ -8,7 +8,7 @@ use super::{campaigns, numbers, sessions};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "calltrack", description = "Call sessions, conditions met and rewards for call-center agents."),
+    info(title = "calltrack", description = "Call sessions, conditions met and rewards for call-center agents; tracked numbers and statistics for campaign managers."),
     paths(
         sessions::list,
         sessions::detail,
@@ -20,12 +20,57 @@ use super::{campaigns, numbers, sessions};
         numbers::update,
         numbers::release
     ),
-    modifiers(&Security),
+    modifiers(&Security, &ServerErrors),
     security(("bearer" = []), ("api_key" = []))
 )]
 pub struct ApiDoc;
 
 struct Security;
+
+/// Any operation may meet a database that is away (`503`, retry) or a fault of ours (`500`).
+struct ServerErrors;
+
+impl Modify for ServerErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
+        let response = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                                "ErrorBody",
+                            ))))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+                &mut item.put,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.responses
+                    .responses
+                    .entry("500".into())
+                    .or_insert_with(|| response("a fault of ours; it is logged"));
+                op.responses
+                    .responses
+                    .entry("503".into())
+                    .or_insert_with(|| response("the database did not answer in time; retry"));
+            }
+        }
+    }
+}
 
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {

@@ -17,7 +17,7 @@ pub async fn dial_complete(
     let action = DialAction::from_form(&form)?;
     tracing::Span::current().record("call.sid", action.call_sid.as_str());
     let progress = CallProgress::from_dial(&action.outcome, Utc::now());
-    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+    let client = state.pool.get().await.map_err(crate::db::Error::from)?;
     if !calls::apply_progress(&client, &action.call_sid, &progress).await? {
         tracing::info!("dial callback for an unknown call ignored");
     }

@@ -24,7 +24,7 @@ pub async fn recording_status(
         duration_seconds: callback.duration_seconds,
         status: &callback.status,
     };
-    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+    let client = state.pool.get().await.map_err(crate::db::Error::from)?;
     if !calls::record_recording(&client, &callback.call_sid, &recording).await? {
         tracing::info!("recording callback for an unknown call ignored");
     }

@@ -14,7 +14,7 @@ pub async fn sms_status(
 ) -> Result<HttpResponse, WebhookError> {
     let callback = SmsStatusCallback::from_form(&form)?;
     tracing::Span::current().record("message.sid", callback.message_sid.as_str());
-    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+    let client = state.pool.get().await.map_err(crate::db::Error::from)?;
     let sid = &callback.message_sid;
     let mut outcome = outbox::apply_report(&client, sid, &callback.report).await?;
     if outcome == ReportOutcome::UnknownMessage && callback.report.is_final() {

@@ -18,7 +18,7 @@ pub async fn call_status(
     let session_sid = callback.session_call_sid();
     tracing::Span::current().record("call.sid", session_sid.as_str());
     let progress = progress_of(&callback);
-    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+    let client = state.pool.get().await.map_err(crate::db::Error::from)?;
     if !calls::apply_progress(&client, session_sid, &progress).await? {
         // Twilio retries non-2xx answers, and retrying cannot make an unknown call known.
         tracing::info!(status = %callback.status, "status callback for an unknown call ignored");

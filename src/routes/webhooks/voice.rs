@@ -16,7 +16,7 @@ pub async fn incoming_call(
 ) -> Result<HttpResponse, WebhookError> {
     let voice = VoiceRequest::from_form(&form)?;
     tracing::Span::current().record("call.sid", voice.call_sid.as_str());
-    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+    let client = state.pool.get().await.map_err(crate::db::Error::from)?;
     let call = IncomingCall {
         call_sid: &voice.call_sid,
         to: &voice.to,

@@ -3,22 +3,17 @@
 //! Twilio; a number Twilio sold but the database could not store is released again, or owed
 //! in `number_releases_pending` until a retry releases it.
 
-use anyhow::Context as _;
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use super::{Caller, begin, commit, connection};
 use crate::config::PublicBaseUrl;
 use crate::db::numbers::{self, NewNumber, TrackedNumber};
-use crate::db::{PgPool, access, stats};
+use crate::db::{self, PgPool, stats};
 use crate::domain::E164;
 use crate::twilio::client::{NumberChoice, NumberWebhooks, TwilioClient, TwilioError};
 
-/// Who is acting: an API caller (restricted to their clients) or an operator at the CLI.
-#[derive(Debug, Clone, Copy)]
-pub enum Actor<'a> {
-    Api(&'a Principal),
-    Operator,
-}
+/// The unique index that keeps one active tracked number per phone number.
+const ONE_ACTIVE_NUMBER: &str = "tracked_phone_numbers_active_phone_number_key";
 
 #[derive(Debug, thiserror::Error)]
 pub enum NumbersError {
@@ -33,7 +28,7 @@ pub enum NumbersError {
     #[error(transparent)]
     Twilio(#[from] TwilioError),
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Db(#[from] db::Error),
 }
 
 /// What a manager asks to buy.
@@ -99,44 +94,32 @@ impl Numbers {
         }
     }
 
-    async fn begin<'c>(
-        conn: &'c mut deadpool_postgres::Object,
-        actor: Actor<'_>,
-    ) -> anyhow::Result<deadpool_postgres::Transaction<'c>> {
-        let principal = match actor {
-            Actor::Api(principal) => Some(principal),
-            Actor::Operator => None,
-        };
-        access::begin(conn, principal).await
-    }
-
     /// Checks the campaign exists and the actor may see it.
     async fn check_campaign(
         &self,
-        actor: Actor<'_>,
+        actor: Caller<'_>,
         campaign_id: Uuid,
     ) -> Result<(), NumbersError> {
-        let mut conn = self.pool.get().await.map_err(anyhow::Error::from)?;
-        let tx = Self::begin(&mut conn, actor).await?;
+        let mut conn = connection(&self.pool).await?;
+        let tx = begin(&mut conn, actor).await?;
         let client = stats::campaign_client(&tx, campaign_id).await?;
-        tx.commit().await.map_err(anyhow::Error::from)?;
-        match (client, actor) {
-            (Some(client), Actor::Api(principal)) if principal.scope.allows(client) => Ok(()),
-            (Some(_), Actor::Operator) => Ok(()),
+        commit(tx).await?;
+        match client {
+            Some(client) if actor.sees(client) => Ok(()),
             _ => Err(NumbersError::NotFound),
         }
     }
 
     pub async fn list(
         &self,
-        actor: Actor<'_>,
+        actor: Caller<'_>,
         campaign_id: Uuid,
     ) -> Result<Vec<TrackedNumber>, NumbersError> {
         self.check_campaign(actor, campaign_id).await?;
-        let mut conn = self.pool.get().await.map_err(anyhow::Error::from)?;
-        let tx = Self::begin(&mut conn, actor).await?;
+        let mut conn = connection(&self.pool).await?;
+        let tx = begin(&mut conn, actor).await?;
         let list = numbers::list_for_campaign(&tx, campaign_id).await?;
-        tx.commit().await.map_err(anyhow::Error::from)?;
+        commit(tx).await?;
         Ok(list)
     }
 
@@ -144,13 +127,13 @@ impl Numbers {
     #[tracing::instrument(skip_all, fields(campaign.id = %campaign_id))]
     pub async fn buy(
         &self,
-        actor: Actor<'_>,
+        actor: Caller<'_>,
         campaign_id: Uuid,
         request: &BuyRequest,
     ) -> Result<TrackedNumber, NumbersError> {
         self.check_campaign(actor, campaign_id).await?;
         if let NumberChoice::Exact(number) = &request.choice {
-            let conn = self.pool.get().await.map_err(anyhow::Error::from)?;
+            let conn = connection(&self.pool).await?;
             if numbers::active_number_exists(&conn, number).await? {
                 return Err(NumbersError::Conflict(
                     "that number is already an active tracked number",
@@ -184,22 +167,22 @@ impl Numbers {
                 tracing::error!(error = format!("{error:#}"), number.sid = %bought.sid, "storing a bought number failed; releasing it");
                 self.give_back(&bought.sid, &bought.phone_number, "storing the row failed")
                     .await;
-                if is_unique_violation(&error) {
+                if error.is_conflict_on(ONE_ACTIVE_NUMBER) {
                     Err(NumbersError::Conflict(
                         "that number is already an active tracked number",
                     ))
                 } else {
-                    Err(NumbersError::Internal(error))
+                    Err(NumbersError::Db(error))
                 }
             }
         }
     }
 
-    async fn store(&self, actor: Actor<'_>, new: &NewNumber<'_>) -> anyhow::Result<TrackedNumber> {
-        let mut conn = self.pool.get().await?;
-        let tx = Self::begin(&mut conn, actor).await?;
+    async fn store(&self, actor: Caller<'_>, new: &NewNumber<'_>) -> db::Result<TrackedNumber> {
+        let mut conn = connection(&self.pool).await?;
+        let tx = begin(&mut conn, actor).await?;
         let stored = numbers::insert(&tx, new).await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(stored)
     }
 
@@ -208,9 +191,9 @@ impl Numbers {
     async fn give_back(&self, sid: &str, phone_number: &str, reason: &str) {
         if let Err(error) = self.twilio.release_number(sid).await {
             tracing::error!(%error, number.sid = %sid, "releasing failed; recording it as owed");
-            let owed = match self.pool.get().await {
+            let owed = match connection(&self.pool).await {
                 Ok(conn) => numbers::owe_release(&conn, sid, phone_number, reason).await,
-                Err(e) => Err(e.into()),
+                Err(e) => Err(e),
             };
             if let Err(error) = owed {
                 tracing::error!(error = format!("{error:#}"), number.sid = %sid, "cannot record the owed release: release this number by hand");
@@ -221,18 +204,15 @@ impl Numbers {
     /// Loads a number the actor may change.
     async fn visible_number(
         &self,
-        actor: Actor<'_>,
+        actor: Caller<'_>,
         id: Uuid,
     ) -> Result<TrackedNumber, NumbersError> {
-        let mut conn = self.pool.get().await.map_err(anyhow::Error::from)?;
-        let tx = Self::begin(&mut conn, actor).await?;
+        let mut conn = connection(&self.pool).await?;
+        let tx = begin(&mut conn, actor).await?;
         let found = numbers::get(&tx, id).await?;
-        tx.commit().await.map_err(anyhow::Error::from)?;
-        match (found, actor) {
-            (Some((number, client)), Actor::Api(principal)) if principal.scope.allows(client) => {
-                Ok(number)
-            }
-            (Some((number, _)), Actor::Operator) => Ok(number),
+        commit(tx).await?;
+        match found {
+            Some((number, client)) if actor.sees(client) => Ok(number),
             _ => Err(NumbersError::NotFound),
         }
     }
@@ -241,7 +221,7 @@ impl Numbers {
     /// re-points it at this service at Twilio first.
     pub async fn update(
         &self,
-        actor: Actor<'_>,
+        actor: Caller<'_>,
         id: Uuid,
         forward_to: Option<&str>,
         is_active: Option<bool>,
@@ -270,25 +250,29 @@ impl Numbers {
                 self.twilio.update_number(sid, &self.webhooks()).await?;
             }
         }
-        let mut conn = self.pool.get().await.map_err(anyhow::Error::from)?;
-        let tx = Self::begin(&mut conn, actor).await?;
+        let mut conn = connection(&self.pool).await?;
+        let tx = begin(&mut conn, actor).await?;
         let updated =
             numbers::update(&tx, id, forward_to.as_ref().map(E164::as_str), is_active).await;
         let updated = match updated {
             Ok(updated) => updated,
-            Err(error) if is_unique_violation(&error) => {
+            Err(error) if error.is_conflict_on(ONE_ACTIVE_NUMBER) => {
                 return Err(NumbersError::Conflict(
                     "another active tracked number has that number",
                 ));
             }
             Err(error) => return Err(error.into()),
         };
-        tx.commit().await.map_err(anyhow::Error::from)?;
+        commit(tx).await?;
         Ok(updated)
     }
 
     /// Releases the number at Twilio and keeps the row, inactive, for history.
-    pub async fn release(&self, actor: Actor<'_>, id: Uuid) -> Result<TrackedNumber, NumbersError> {
+    pub async fn release(
+        &self,
+        actor: Caller<'_>,
+        id: Uuid,
+    ) -> Result<TrackedNumber, NumbersError> {
         let current = self.visible_number(actor, id).await?;
         if current.released_at.is_some() {
             return Ok(current);
@@ -296,17 +280,17 @@ impl Numbers {
         if let Some(sid) = &current.provider_sid {
             self.twilio.release_number(sid).await?;
         }
-        let mut conn = self.pool.get().await.map_err(anyhow::Error::from)?;
-        let tx = Self::begin(&mut conn, actor).await?;
+        let mut conn = connection(&self.pool).await?;
+        let tx = begin(&mut conn, actor).await?;
         let released = numbers::mark_released(&tx, id).await?;
-        tx.commit().await.map_err(anyhow::Error::from)?;
+        commit(tx).await?;
         Ok(released)
     }
 
     /// Retries the releases owed for numbers that could not be stored; returns how many
     /// were released now.
-    pub async fn settle_owed_releases(&self) -> anyhow::Result<usize> {
-        let conn = self.pool.get().await?;
+    pub async fn settle_owed_releases(&self) -> db::Result<usize> {
+        let conn = connection(&self.pool).await?;
         let owed = numbers::owed_releases(&conn, 50).await?;
         let mut released = 0;
         for sid in owed {
@@ -318,30 +302,6 @@ impl Numbers {
             }
         }
         Ok(released)
-    }
-}
-
-fn is_unique_violation(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .filter_map(|e| e.downcast_ref::<tokio_postgres::Error>())
-        .any(|e| e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION))
-}
-
-/// Keeps retrying owed releases while the server runs.
-pub async fn settle_owed_releases_forever(numbers: Numbers) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
-    loop {
-        tick.tick().await;
-        match numbers
-            .settle_owed_releases()
-            .await
-            .context("settling owed number releases")
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(released = n, "released numbers that could not be stored"),
-            Err(error) => tracing::warn!(error = format!("{error:#}"), "owed releases not settled"),
-        }
     }
 }
 

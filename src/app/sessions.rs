@@ -1,0 +1,123 @@
+//! Call sessions for agents: the list, one session in full, linking a recipient by code.
+
+use uuid::Uuid;
+
+use super::{Caller, begin, commit, connection};
+use crate::auth::Principal;
+use crate::db::rewards::ConditionMet;
+use crate::db::sessions::{self, CallSession, Condition, Linked, Recipient, SessionFilter};
+use crate::db::{self, PgPool, access};
+
+/// A session with everything an agent needs on screen.
+#[derive(Debug, Clone)]
+pub struct SessionDetail {
+    pub session: CallSession,
+    pub recipient: Option<Recipient>,
+    /// The campaign's active conditions.
+    pub conditions: Vec<Condition>,
+    /// The conditions the recipient has met, with their reward and delivery state.
+    pub conditions_met: Vec<ConditionMet>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("no such call session")]
+    NotFound,
+    #[error("no recipient of this campaign has that redemption code")]
+    UnknownCode,
+    #[error("the call is already linked to another recipient")]
+    AlreadyLinked,
+    #[error(transparent)]
+    Db(#[from] db::Error),
+}
+
+/// One page of the caller's sessions, newest first, and whether more follow.
+pub async fn list(
+    pool: &PgPool,
+    principal: &Principal,
+    filter: &SessionFilter,
+) -> Result<(Vec<CallSession>, bool), SessionError> {
+    let mut conn = connection(pool).await?;
+    let tx = begin(&mut conn, Caller::Api(principal)).await?;
+    let page = sessions::list(&tx, filter).await?;
+    commit(tx).await?;
+    Ok(page)
+}
+
+/// One session the caller may see, in full.
+pub async fn detail(
+    pool: &PgPool,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<SessionDetail, SessionError> {
+    let mut conn = connection(pool).await?;
+    let tx = begin(&mut conn, Caller::Api(principal)).await?;
+    let session = visible(&tx, principal, id).await?;
+    let detail = detail_of(&tx, session).await?;
+    commit(tx).await?;
+    Ok(detail)
+}
+
+/// Links an unmatched call to the campaign's recipient with `redemption_code` and audits it.
+pub async fn link_recipient(
+    pool: &PgPool,
+    principal: &Principal,
+    id: Uuid,
+    redemption_code: &str,
+) -> Result<SessionDetail, SessionError> {
+    let mut conn = connection(pool).await?;
+    let tx = begin(&mut conn, Caller::Api(principal)).await?;
+    visible(&tx, principal, id).await?;
+    let recipient_id = match sessions::link_recipient(&tx, id, redemption_code).await? {
+        Linked::Recipient(recipient_id) => recipient_id,
+        Linked::UnknownCode => return Err(SessionError::UnknownCode),
+        Linked::ToAnother => return Err(SessionError::AlreadyLinked),
+    };
+    access::audit(
+        &tx,
+        principal.user_id(),
+        principal.api_client_id(),
+        "recipient_linked",
+        "call_session",
+        id,
+        &serde_json::json!({ "recipient_id": recipient_id }),
+    )
+    .await?;
+    let session = visible(&tx, principal, id).await?;
+    let detail = detail_of(&tx, session).await?;
+    commit(tx).await?;
+    Ok(detail)
+}
+
+/// Loads a session the principal may see: row-level security hides other clients'
+/// sessions, and the explicit scope check stands behind it.
+pub(super) async fn visible(
+    tx: &impl deadpool_postgres::GenericClient,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<CallSession, SessionError> {
+    sessions::get(tx, id)
+        .await?
+        .filter(|s| principal.scope.allows(s.client_id))
+        .ok_or(SessionError::NotFound)
+}
+
+async fn detail_of(
+    tx: &impl deadpool_postgres::GenericClient,
+    session: CallSession,
+) -> db::Result<SessionDetail> {
+    let (recipient, conditions_met) = match session.recipient_id {
+        Some(id) => (
+            sessions::recipient(tx, id).await?,
+            sessions::conditions_met(tx, id).await?,
+        ),
+        None => (None, Vec::new()),
+    };
+    let conditions = sessions::active_conditions(tx, session.campaign_id).await?;
+    Ok(SessionDetail {
+        session,
+        recipient,
+        conditions,
+        conditions_met,
+    })
+}

@@ -1,0 +1,123 @@
+//! The one error type of `db`: what went wrong, classified so callers can act on it without
+//! looking inside a driver error.
+
+use tokio_postgres::error::SqlState;
+
+/// A database operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The row the operation needed does not exist (or is hidden from the caller).
+    #[error("not found")]
+    NotFound,
+    /// A unique or exclusion constraint refused the change; `constraint` names it.
+    #[error("{context}: conflicts with constraint {constraint}")]
+    Conflict {
+        context: &'static str,
+        constraint: String,
+    },
+    /// The database could not be reached or did not answer in time; retrying may help.
+    #[error("{context}: the database is unavailable")]
+    Unavailable {
+        context: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Anything else: a bug, a broken invariant, a constraint that should never fail.
+    #[error("{context}")]
+    Other {
+        context: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Classifies a driver error that happened while doing `context`.
+    pub fn from_driver(context: &'static str, error: tokio_postgres::Error) -> Self {
+        let code = error.code();
+        if matches!(
+            code,
+            Some(&SqlState::UNIQUE_VIOLATION | &SqlState::EXCLUSION_VIOLATION)
+        ) {
+            let constraint = error
+                .as_db_error()
+                .and_then(|e| e.constraint())
+                .unwrap_or_default()
+                .to_owned();
+            return Self::Conflict {
+                context,
+                constraint,
+            };
+        }
+        let unavailable = error.is_closed()
+            || code.is_some_and(|c| {
+                c.code().starts_with("08") // connection exceptions
+                    || *c == SqlState::ADMIN_SHUTDOWN
+                    || *c == SqlState::CRASH_SHUTDOWN
+                    || *c == SqlState::CANNOT_CONNECT_NOW
+                    || *c == SqlState::QUERY_CANCELED
+                    || *c == SqlState::TOO_MANY_CONNECTIONS
+            })
+            || (code.is_none() && error.as_db_error().is_none());
+        if unavailable {
+            Self::Unavailable {
+                context,
+                source: Box::new(error),
+            }
+        } else {
+            Self::Other {
+                context,
+                source: Box::new(error),
+            }
+        }
+    }
+
+    /// A broken expectation about what the database holds.
+    pub fn invariant(context: &'static str, detail: String) -> Self {
+        Self::Other {
+            context,
+            source: detail.into(),
+        }
+    }
+
+    pub fn is_conflict_on(&self, name: &str) -> bool {
+        matches!(self, Self::Conflict { constraint, .. } if constraint == name)
+    }
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::from_driver("database operation failed", error)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Error {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        Self::Unavailable {
+            context: "no database connection available",
+            source: Box::new(error),
+        }
+    }
+}
+
+/// `.context("what was being done")` on driver results, classifying the failure.
+pub trait Context<T> {
+    fn context(self, what: &'static str) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, tokio_postgres::Error> {
+    fn context(self, what: &'static str) -> Result<T> {
+        self.map_err(|e| Error::from_driver(what, e))
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, deadpool_postgres::PoolError> {
+    fn context(self, what: &'static str) -> Result<T> {
+        self.map_err(|e| Error::Unavailable {
+            context: what,
+            source: Box::new(e),
+        })
+    }
+}

@@ -1,0 +1,517 @@
+//! The JSON API's own types: what clients send and receive, with enums wherever a value is
+//! one of a few. Database rows map into them; an unexpected stored value is an error, never a
+//! silently different answer.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::app::conditions::MarkOutcome;
+use crate::app::sessions::SessionDetail;
+use crate::db::numbers::TrackedNumber;
+use crate::db::rewards::{ConditionMet, RewardStatus};
+use crate::db::sessions::{CallSession, Condition, Recipient};
+use crate::db::stats::CallStats;
+
+/// A stored value the API has no name for: a bug or a foreign writer, answered as a 500.
+#[derive(Debug, thiserror::Error)]
+#[error("unexpected stored {field} {value:?}")]
+pub struct UnknownValue {
+    field: &'static str,
+    value: String,
+}
+
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident, $field:literal { $($variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        // Every wire name here is the kebab-case of its variant; a unit test holds them to it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            #[cfg(test)]
+            const ALL: &'static [Self] = &[$(Self::$variant),+];
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $wire),+ }
+            }
+
+            pub fn parse(raw: &str) -> Result<Self, UnknownValue> {
+                match raw {
+                    $($wire => Ok(Self::$variant),)+
+                    other => Err(UnknownValue { field: $field, value: other.to_owned() }),
+                }
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// Where the call is: `initiated` → `ringing` → `in-progress` → one of the ends.
+    CallStatus, "call_status" {
+        Initiated = "initiated",
+        Ringing = "ringing",
+        InProgress = "in-progress",
+        Completed = "completed",
+        Busy = "busy",
+        NoAnswer = "no-answer",
+        Failed = "failed",
+        Canceled = "canceled",
+    }
+);
+
+wire_enum!(
+    /// Whether the caller was matched to a recipient of the campaign.
+    MatchStatus, "match_status" {
+        Matched = "matched",
+        Unmatched = "unmatched",
+    }
+);
+
+wire_enum!(
+    /// The reward SMS: queued (`pending`), accepted by Twilio (`sent`), `delivered`, `failed`.
+    DeliveryStatus, "delivery_status" {
+        Pending = "pending",
+        Sent = "sent",
+        Delivered = "delivered",
+        Failed = "failed",
+    }
+);
+
+/// What became of a met condition's reward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardState {
+    /// A card was claimed for the recipient and its SMS queued.
+    Provisioned,
+    /// The pool had no card; one is provisioned when cards are imported.
+    PoolExhausted,
+    /// The campaign has no reward for this condition.
+    NoRewardConfigured,
+}
+
+impl From<RewardStatus> for RewardState {
+    fn from(status: RewardStatus) -> Self {
+        match status {
+            RewardStatus::Provisioned => Self::Provisioned,
+            RewardStatus::PoolExhausted => Self::PoolExhausted,
+            RewardStatus::NoRewardConfigured => Self::NoRewardConfigured,
+        }
+    }
+}
+
+fn parse_opt<T>(
+    raw: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, UnknownValue>,
+) -> Result<Option<T>, UnknownValue> {
+    raw.map(parse).transpose()
+}
+
+/// One call session.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CallSessionOut {
+    pub id: Uuid,
+    pub campaign_id: Uuid,
+    /// The campaign's name, for people.
+    pub campaign_name: String,
+    pub client_id: Uuid,
+    pub tracked_number_id: Uuid,
+    pub recipient_id: Option<Uuid>,
+    /// The caller's number in E.164; null when the caller withheld it.
+    pub caller_phone: Option<String>,
+    pub match_status: MatchStatus,
+    pub call_status: CallStatus,
+    pub call_started_at: Option<DateTime<Utc>>,
+    pub call_answered_at: Option<DateTime<Utc>>,
+    pub call_ended_at: Option<DateTime<Utc>>,
+    pub call_duration_seconds: Option<i32>,
+    /// How long the business talked with the caller.
+    pub talk_seconds: Option<i32>,
+    pub recording_url: Option<String>,
+    pub recording_sid: Option<String>,
+    pub recording_duration: Option<i32>,
+    pub twilio_call_sid: Option<String>,
+    pub forward_to_number: Option<String>,
+    pub agent_user_id: Option<Uuid>,
+    pub notes: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<CallSession> for CallSessionOut {
+    type Error = UnknownValue;
+
+    fn try_from(s: CallSession) -> Result<Self, UnknownValue> {
+        Ok(Self {
+            match_status: MatchStatus::parse(&s.match_status)?,
+            call_status: CallStatus::parse(&s.call_status)?,
+            id: s.id,
+            campaign_id: s.campaign_id,
+            campaign_name: s.campaign_name,
+            client_id: s.client_id,
+            tracked_number_id: s.tracked_number_id,
+            recipient_id: s.recipient_id,
+            caller_phone: s.caller_phone,
+            call_started_at: s.call_started_at,
+            call_answered_at: s.call_answered_at,
+            call_ended_at: s.call_ended_at,
+            call_duration_seconds: s.call_duration_seconds,
+            talk_seconds: s.talk_seconds,
+            recording_url: s.recording_url,
+            recording_sid: s.recording_sid,
+            recording_duration: s.recording_duration,
+            twilio_call_sid: s.twilio_call_sid,
+            forward_to_number: s.forward_to_number,
+            agent_user_id: s.agent_user_id,
+            notes: s.notes,
+            created_at: s.created_at,
+        })
+    }
+}
+
+/// A page of sessions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionPage {
+    pub items: Vec<CallSessionOut>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The filters and page of the session list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only this campaign's sessions.
+    pub campaign_id: Option<Uuid>,
+    pub call_status: Option<CallStatus>,
+    pub match_status: Option<MatchStatus>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The recipient a session is about.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecipientOut {
+    pub id: Uuid,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub redemption_code: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+}
+
+impl From<Recipient> for RecipientOut {
+    fn from(r: Recipient) -> Self {
+        Self {
+            id: r.id,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            redemption_code: r.redemption_code,
+            phone: r.phone,
+            email: r.email,
+            city: r.city,
+            state: r.state,
+        }
+    }
+}
+
+/// A campaign condition an agent can mark.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConditionOut {
+    pub id: Uuid,
+    pub condition_number: i32,
+    pub condition_name: Option<String>,
+    pub trigger_type: Option<String>,
+    /// What the reward is, from the campaign's reward config, if one exists.
+    pub reward_description: Option<String>,
+}
+
+impl From<Condition> for ConditionOut {
+    fn from(c: Condition) -> Self {
+        Self {
+            id: c.id,
+            condition_number: c.condition_number,
+            condition_name: c.condition_name,
+            trigger_type: c.trigger_type,
+            reward_description: c.reward_description,
+        }
+    }
+}
+
+/// A condition met, with its reward and the SMS's delivery.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConditionMetOut {
+    pub id: Uuid,
+    pub call_session_id: Option<Uuid>,
+    pub campaign_id: Uuid,
+    pub recipient_id: Uuid,
+    pub condition_number: i32,
+    pub met_at: DateTime<Utc>,
+    pub met_by_agent_id: Option<Uuid>,
+    pub notes: Option<String>,
+    pub reward_status: RewardState,
+    pub gift_card_id: Option<Uuid>,
+    /// Null while no card is provisioned.
+    pub delivery_status: Option<DeliveryStatus>,
+    /// Twilio's error number when the SMS failed.
+    pub delivery_error_code: Option<i32>,
+    pub delivery_error_message: Option<String>,
+}
+
+impl TryFrom<ConditionMet> for ConditionMetOut {
+    type Error = UnknownValue;
+
+    fn try_from(c: ConditionMet) -> Result<Self, UnknownValue> {
+        Ok(Self {
+            delivery_status: parse_opt(c.delivery_status.as_deref(), DeliveryStatus::parse)?,
+            reward_status: c.reward_status.into(),
+            id: c.id,
+            call_session_id: c.call_session_id,
+            campaign_id: c.campaign_id,
+            recipient_id: c.recipient_id,
+            condition_number: c.condition_number,
+            met_at: c.met_at,
+            met_by_agent_id: c.met_by_agent_id,
+            notes: c.notes,
+            gift_card_id: c.gift_card_id,
+            delivery_error_code: c.delivery_error_code,
+            delivery_error_message: c.delivery_error_message,
+        })
+    }
+}
+
+/// A session with everything an agent needs on screen.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionDetailOut {
+    #[serde(flatten)]
+    pub session: CallSessionOut,
+    pub recipient: Option<RecipientOut>,
+    /// The campaign's active conditions.
+    pub conditions: Vec<ConditionOut>,
+    /// The conditions the recipient has met, with their reward and delivery state.
+    pub conditions_met: Vec<ConditionMetOut>,
+}
+
+impl TryFrom<SessionDetail> for SessionDetailOut {
+    type Error = UnknownValue;
+
+    fn try_from(d: SessionDetail) -> Result<Self, UnknownValue> {
+        Ok(Self {
+            session: d.session.try_into()?,
+            recipient: d.recipient.map(Into::into),
+            conditions: d.conditions.into_iter().map(Into::into).collect(),
+            conditions_met: d
+                .conditions_met
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRecipientRequest {
+    /// The code printed on the recipient's mail piece.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    pub redemption_code: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarkConditionRequest {
+    #[schema(minimum = 1)]
+    pub condition_number: i32,
+    #[schema(max_length = 2000)]
+    pub notes: Option<String>,
+}
+
+/// The reward of a met condition.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RewardOut {
+    pub status: RewardState,
+    pub gift_card_id: Option<Uuid>,
+    /// Null while no card is provisioned.
+    pub delivery_status: Option<DeliveryStatus>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MarkConditionResponse {
+    pub condition: ConditionMetOut,
+    pub reward: RewardOut,
+}
+
+impl TryFrom<MarkOutcome> for MarkConditionResponse {
+    type Error = UnknownValue;
+
+    fn try_from(outcome: MarkOutcome) -> Result<Self, UnknownValue> {
+        let condition = ConditionMetOut::try_from(outcome.condition)?;
+        let reward = RewardOut {
+            status: condition.reward_status,
+            gift_card_id: condition.gift_card_id,
+            delivery_status: condition.delivery_status,
+        };
+        Ok(Self { condition, reward })
+    }
+}
+
+/// A tracked number.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TrackedNumberOut {
+    pub id: Uuid,
+    pub campaign_id: Uuid,
+    /// The number callers dial, E.164.
+    pub phone_number: String,
+    /// Where calls are forwarded, E.164.
+    pub forward_to_number: String,
+    pub provider: String,
+    /// Twilio's IncomingPhoneNumber SID.
+    pub provider_sid: Option<String>,
+    pub is_active: bool,
+    pub friendly_name: Option<String>,
+    /// When the number was released at Twilio; null while it is ours.
+    pub released_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<TrackedNumber> for TrackedNumberOut {
+    fn from(n: TrackedNumber) -> Self {
+        Self {
+            id: n.id,
+            campaign_id: n.campaign_id,
+            phone_number: n.phone_number,
+            forward_to_number: n.forward_to_number,
+            provider: n.provider,
+            provider_sid: n.provider_sid,
+            is_active: n.is_active,
+            friendly_name: n.friendly_name,
+            released_at: n.released_at,
+            created_at: n.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NumberList {
+    pub items: Vec<TrackedNumberOut>,
+    /// Always null: a campaign has few numbers.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuyNumberRequest {
+    /// Buy any local number in this US area code (give this or `phone_number`).
+    #[schema(pattern = "^[0-9]{3}$")]
+    pub area_code: Option<String>,
+    /// Buy exactly this number (give this or `area_code`).
+    #[schema(pattern = "[0-9]", max_length = 32)]
+    pub phone_number: Option<String>,
+    /// Where calls to the number are forwarded.
+    #[schema(pattern = "[0-9]", max_length = 32)]
+    pub forward_to_number: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
+pub struct UpdateNumberRequest {
+    #[schema(pattern = "[0-9]", max_length = 32)]
+    pub forward_to_number: Option<String>,
+    pub is_active: Option<bool>,
+}
+
+/// The call-stats window.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// Only calls created at or after this instant (RFC 3339, years 1 to 9999).
+    pub from: Option<DateTime<Utc>>,
+    /// Only calls created before this instant (RFC 3339, years 1 to 9999).
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Call and reward statistics of one campaign.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CallStatsOut {
+    pub total_calls: i64,
+    /// Distinct caller numbers; withheld callers are not counted.
+    pub unique_callers: i64,
+    pub matched: i64,
+    pub unmatched: i64,
+    /// Calls the business picked up.
+    pub answered: i64,
+    /// Calls that ended busy, no-answer, failed or canceled.
+    pub missed: i64,
+    /// Mean talk time of answered calls, in seconds; null without any.
+    pub avg_talk_seconds: Option<f64>,
+    pub recorded: i64,
+    /// Conditions met, by condition number.
+    pub conditions_met: BTreeMap<String, i64>,
+    pub rewards_provisioned: i64,
+    pub rewards_delivered: i64,
+    pub rewards_failed: i64,
+    /// Rewards not yet delivered or failed: waiting for cards, or queued or sent by SMS.
+    pub rewards_pending: i64,
+}
+
+impl From<CallStats> for CallStatsOut {
+    fn from(s: CallStats) -> Self {
+        Self {
+            total_calls: s.total_calls,
+            unique_callers: s.unique_callers,
+            matched: s.matched,
+            unmatched: s.unmatched,
+            answered: s.answered,
+            missed: s.missed,
+            avg_talk_seconds: s.avg_talk_seconds,
+            recorded: s.recorded,
+            conditions_met: s.conditions_met,
+            rewards_provisioned: s.rewards_provisioned,
+            rewards_delivered: s.rewards_delivered,
+            rewards_failed: s.rewards_failed,
+            rewards_pending: s.rewards_pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serde_name(value: impl Serialize) -> String {
+        serde_json::to_value(value)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn each_wire_name_is_the_serialized_name_and_parses_back() {
+        for status in CallStatus::ALL {
+            assert_eq!(serde_name(status), status.as_str());
+            assert_eq!(CallStatus::parse(status.as_str()).ok(), Some(*status));
+        }
+        for status in MatchStatus::ALL {
+            assert_eq!(serde_name(status), status.as_str());
+        }
+        for status in DeliveryStatus::ALL {
+            assert_eq!(serde_name(status), status.as_str());
+        }
+        let names: Vec<&str> = CallStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, crate::domain::CallStatus::STORED);
+        assert!(CallStatus::parse("queued").is_err());
+    }
+}
