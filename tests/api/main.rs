@@ -14,6 +14,7 @@ mod numbers;
 mod phone_matching;
 mod recording;
 mod rewards;
+mod session_list;
 mod signature;
 mod simulate;
 mod sms;
