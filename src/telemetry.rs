@@ -1,15 +1,26 @@
 //! The tracing subscriber: JSON lines in production, pretty on a terminal.
 
+use tracing::{Level, Metadata};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterFn, filter_fn};
 use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::config::LogFormat;
 
+/// The database driver logs every statement with its parameters (phone numbers among them)
+/// at debug level, so its target is held at info unless `RUST_LOG` names it itself.
+const DRIVER_TARGET: &str = "tokio_postgres";
+
 /// Installs the global subscriber; the level comes from `RUST_LOG`, else `default_level`.
-/// Calling it twice is harmless, so tests may call it freely.
+/// `tokio_postgres` logs at most at info whatever the level, unless `RUST_LOG` has a
+/// directive for it (`tokio_postgres=debug`). Calling it twice is harmless, so tests may
+/// call it freely.
 pub fn init(format: LogFormat, default_level: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = env_filter(rust_log.as_deref(), default_level);
+    let cap = driver_cap(rust_log.as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -19,8 +30,10 @@ pub fn init(format: LogFormat, default_level: &str) {
             .with_current_span(true)
             .with_span_list(true)
             .with_span_events(FmtSpan::NONE)
+            .finish()
+            .with(cap)
             .try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+        LogFormat::Pretty => builder.compact().finish().with(cap).try_init(),
     };
 }
 
@@ -61,9 +74,88 @@ impl RateLimitedLog {
     }
 }
 
+/// `RUST_LOG`'s directives, or `default_level` when it is unset or invalid.
+fn env_filter(rust_log: Option<&str>, default_level: &str) -> EnvFilter {
+    rust_log
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new(default_level))
+}
+
+/// Whether `rust_log` has a directive for the driver's target (or one of its modules).
+fn names_driver(rust_log: &str) -> bool {
+    rust_log
+        .split(',')
+        .any(|directive| directive.trim().starts_with(DRIVER_TARGET))
+}
+
+fn is_driver(target: &str) -> bool {
+    target
+        .strip_prefix(DRIVER_TARGET)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+}
+
+/// A global filter that drops the driver's events above info, unless `rust_log` names the
+/// driver; everything else is left to the `RUST_LOG` filter.
+fn driver_cap(rust_log: Option<&str>) -> FilterFn<impl Fn(&Metadata<'_>) -> bool + use<>> {
+    let capped = !rust_log.is_some_and(names_driver);
+    filter_fn(move |meta| !(capped && *meta.level() > Level::INFO && is_driver(meta.target())))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::RateLimitedLog;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+
+    /// What the subscriber built from `rust_log` lets through, at three callsites.
+    fn enabled(rust_log: Option<&str>) -> (bool, bool, bool) {
+        let subscriber = tracing_subscriber::registry()
+            .with(env_filter(rust_log, "info"))
+            .with(driver_cap(rust_log));
+        tracing::subscriber::with_default(subscriber, || {
+            (
+                tracing::enabled!(target: "tokio_postgres::query", Level::DEBUG),
+                tracing::enabled!(target: "tokio_postgres::query", Level::INFO),
+                tracing::enabled!(target: "calltrack::db", Level::DEBUG),
+            )
+        })
+    }
+
+    #[test]
+    fn the_drivers_debug_lines_are_off_even_at_debug_level() {
+        assert_eq!(enabled(Some("debug")), (false, true, true));
+        assert_eq!(enabled(Some("trace")), (false, true, true));
+        // `tokio` is a prefix of the driver's target, but not a directive for it.
+        assert_eq!(enabled(Some("info,tokio=debug")), (false, true, false));
+    }
+
+    #[test]
+    fn an_explicit_directive_for_the_driver_turns_its_debug_lines_on() {
+        assert_eq!(
+            enabled(Some("info,tokio_postgres=debug")),
+            (true, true, false)
+        );
+        assert_eq!(
+            enabled(Some("tokio_postgres::query=debug")),
+            (true, true, false)
+        );
+    }
+
+    #[test]
+    fn the_cap_never_raises_a_level() {
+        assert_eq!(enabled(Some("warn")), (false, false, false));
+        assert_eq!(enabled(None), (false, true, false));
+    }
+
+    #[test]
+    fn only_the_driver_and_its_modules_are_the_driver() {
+        assert!(is_driver("tokio_postgres"));
+        assert!(is_driver("tokio_postgres::query"));
+        assert!(!is_driver("tokio_postgres_extra"));
+        assert!(!is_driver("tokio"));
+        assert!(names_driver("warn, tokio_postgres::prepare=trace"));
+        assert!(!names_driver("debug,tokio=trace"));
+    }
 
     #[test]
     fn a_flood_is_cut_to_the_limit_and_the_rest_is_counted() {

@@ -106,6 +106,8 @@ function rewardWords(met) {
       return ["Met. No reward is configured for this condition.", ""];
     case "pool_exhausted":
       return ["Met. Reward pool exhausted: the gift card is provisioned when new cards arrive.", "warn"];
+    case "no_phone":
+      return ["Met. No reward sent: neither the caller nor the recipient has a phone number on file.", "warn"];
     case "provisioned":
       switch (met.delivery_status) {
         case "sent":

@@ -31,6 +31,8 @@ impl JwtVerifier {
         validation.set_audience(&["authenticated"]);
         validation.set_required_spec_claims(&["exp", "sub", "aud"]);
         validation.leeway = 30;
+        // A token that is not valid yet is refused; `nbf` is optional (Supabase omits it).
+        validation.validate_nbf = true;
         Self {
             key: DecodingKey::from_secret(secret.expose_secret().as_bytes()),
             validation,
@@ -94,5 +96,34 @@ mod tests {
             JwtError::Expired
         );
         assert_eq!(verifier.verify("garbage").unwrap_err(), JwtError::Invalid);
+    }
+
+    fn token_with_nbf(nbf_offset: i64) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = serde_json::json!({
+            "sub": Uuid::nil(),
+            "exp": now + 3600,
+            "nbf": now + nbf_offset,
+            "aud": "authenticated",
+        });
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(b"s3cret"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_token_whose_not_before_is_in_the_future_is_invalid() {
+        let verifier = JwtVerifier::new(&SecretString::from("s3cret"));
+
+        assert_eq!(
+            verifier.verify(&token_with_nbf(600)).unwrap_err(),
+            JwtError::Invalid
+        );
+        assert!(verifier.verify(&token_with_nbf(-60)).is_ok());
+        // Within the leeway, as for `exp`.
+        assert!(verifier.verify(&token_with_nbf(10)).is_ok());
     }
 }

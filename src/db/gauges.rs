@@ -10,8 +10,9 @@ pub struct Gauges {
     pub calls_by_status: Vec<(String, i64)>,
     /// SMS outbox rows by state, for the states that are still moving.
     pub outbox_by_state: Vec<(String, i64)>,
-    /// Available cards per gift-card pool: (pool id, pool name, available).
-    pub pool_levels: Vec<(String, String, i64)>,
+    /// Available cards per gift-card pool: (pool id, available). Keyed by id only: pool
+    /// names are chosen by users, so they would make unbounded, free-text label values.
+    pub pool_levels: Vec<(String, i64)>,
 }
 
 pub async fn read(client: &impl GenericClient) -> Result<Gauges> {
@@ -32,7 +33,7 @@ pub async fn read(client: &impl GenericClient) -> Result<Gauges> {
         .context("counting the outbox failed")?;
     let pools = client
         .query(
-            "SELECT id::text, pool_name, available_cards::bigint FROM gift_card_pools",
+            "SELECT id::text, available_cards::bigint FROM gift_card_pools",
             &[],
         )
         .await
@@ -40,9 +41,6 @@ pub async fn read(client: &impl GenericClient) -> Result<Gauges> {
     Ok(Gauges {
         calls_by_status: calls.iter().map(|r| (r.get(0), r.get(1))).collect(),
         outbox_by_state: outbox.iter().map(|r| (r.get(0), r.get(1))).collect(),
-        pool_levels: pools
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect(),
+        pool_levels: pools.iter().map(|r| (r.get(0), r.get(1))).collect(),
     })
 }

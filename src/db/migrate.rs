@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "rewards_and_access"),
     migration!(4, "numbers_and_stats"),
     migration!(5, "sms_status_parked"),
+    migration!(6, "rewards_no_phone_and_rls"),
 ];
 
 /// An arbitrary constant naming calltrack's migration lock among advisory locks.

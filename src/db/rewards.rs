@@ -13,6 +13,20 @@ pub enum RewardStatus {
     Provisioned,
     PoolExhausted,
     NoRewardConfigured,
+    /// Neither the caller nor the recipient has a phone to text the reward to: no card was
+    /// claimed. Not retried automatically (see the README's reward design).
+    NoPhone,
+}
+
+/// A `reward_status` value this build does not know (written by a newer version or by hand).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown reward_status {0:?} in call_conditions_met")]
+pub struct UnknownRewardStatus(pub String);
+
+impl From<UnknownRewardStatus> for super::Error {
+    fn from(error: UnknownRewardStatus) -> Self {
+        Self::invariant("reading a condition met", error.to_string())
+    }
 }
 
 impl RewardStatus {
@@ -21,14 +35,18 @@ impl RewardStatus {
             Self::Provisioned => "provisioned",
             Self::PoolExhausted => "pool_exhausted",
             Self::NoRewardConfigured => "no_reward_configured",
+            Self::NoPhone => "no_phone",
         }
     }
 
-    fn parse(raw: &str) -> Self {
+    /// The status stored as `raw`; an unknown value is an error, never a guess.
+    pub fn parse(raw: &str) -> Result<Self, UnknownRewardStatus> {
         match raw {
-            "provisioned" => Self::Provisioned,
-            "pool_exhausted" => Self::PoolExhausted,
-            _ => Self::NoRewardConfigured,
+            "provisioned" => Ok(Self::Provisioned),
+            "pool_exhausted" => Ok(Self::PoolExhausted),
+            "no_reward_configured" => Ok(Self::NoRewardConfigured),
+            "no_phone" => Ok(Self::NoPhone),
+            other => Err(UnknownRewardStatus(other.to_owned())),
         }
     }
 }
@@ -80,8 +98,9 @@ const CONDITION_COLUMNS: &str = "id, call_session_id, campaign_id, recipient_id,
     delivery_error_code, delivery_error_message";
 
 impl ConditionMet {
-    fn from_row(row: &tokio_postgres::Row) -> Self {
-        Self {
+    /// Fails on a `reward_status` this build does not know rather than misreporting it.
+    fn from_row(row: &tokio_postgres::Row) -> Result<Self, UnknownRewardStatus> {
+        Ok(Self {
             id: row.get("id"),
             call_session_id: row.get("call_session_id"),
             campaign_id: row.get("campaign_id"),
@@ -90,12 +109,12 @@ impl ConditionMet {
             met_at: row.get("met_at"),
             met_by_agent_id: row.get("met_by_agent_id"),
             notes: row.get("notes"),
-            reward_status: RewardStatus::parse(row.get("reward_status")),
+            reward_status: RewardStatus::parse(row.get("reward_status"))?,
             gift_card_id: row.get("gift_card_id"),
             delivery_status: row.get("delivery_status"),
             delivery_error_code: row.get("delivery_error_code"),
             delivery_error_message: row.get("delivery_error_message"),
-        }
+        })
     }
 }
 
@@ -163,7 +182,7 @@ pub async fn mark_condition(tx: &impl GenericClient, mark: &MarkCondition<'_>) -
         .await
         .context("reading the condition back failed")?;
     Ok(Marked::Condition {
-        condition: ConditionMet::from_row(&condition),
+        condition: ConditionMet::from_row(&condition)?,
         created,
     })
 }
@@ -197,12 +216,39 @@ async fn provision(tx: &impl GenericClient, condition_id: Uuid) -> Result<Reward
 
 /// Claims one available card of `pool_id` for the condition, keeps the pool's counters,
 /// records the card on the condition and queues the SMS. `FOR UPDATE SKIP LOCKED` lets
-/// concurrent claims take different cards instead of waiting for each other.
+/// concurrent claims take different cards instead of waiting for each other. A reward with
+/// no phone to text it to claims no card: it is recorded `no_phone`.
 async fn claim_card(
     tx: &impl GenericClient,
     condition_id: Uuid,
     pool_id: Uuid,
 ) -> Result<RewardStatus> {
+    // The recipient's phone on file wins over the number that called, so a postcard's
+    // redemption code cannot divert the reward to whoever called with it; a recipient
+    // without a usable phone gets it at the number that called.
+    let to_phone: Option<String> = tx
+        .query_one(
+            "SELECT coalesce(r.phone_e164, s.caller_phone)
+             FROM call_conditions_met m
+             JOIN recipients r ON r.id = m.recipient_id
+             LEFT JOIN call_sessions s ON s.id = m.call_session_id
+             WHERE m.id = $1",
+            &[&condition_id],
+        )
+        .await
+        .context("finding the reward's phone failed")?
+        .get(0);
+    let Some(to_phone) = to_phone else {
+        tx.execute(
+            "UPDATE call_conditions_met SET reward_status = 'no_phone', delivery_status = NULL
+             WHERE id = $1",
+            &[&condition_id],
+        )
+        .await
+        .context("recording a reward without a phone failed")?;
+        tracing::warn!(condition.id = %condition_id, "no phone to send the reward to; no card claimed");
+        return Ok(RewardStatus::NoPhone);
+    };
     let claimed = tx
         .query_opt(
             "WITH card AS (
@@ -234,22 +280,16 @@ async fn claim_card(
     )
     .await
     .context("updating the pool counters failed")?;
-    // The SMS goes to the number that called; a caller who withheld it but was linked by
-    // redemption code gets it at the recipient's own number.
     tx.execute(
         "WITH cond AS (
              UPDATE call_conditions_met
              SET gift_card_id = $2, reward_status = 'provisioned', delivery_status = 'pending'
              WHERE id = $1
-             RETURNING id, call_session_id, recipient_id
+             RETURNING id
          )
          INSERT INTO sms_outbox (condition_met_id, to_phone)
-         SELECT cond.id, coalesce(s.caller_phone, r.phone_e164)
-         FROM cond
-         LEFT JOIN call_sessions s ON s.id = cond.call_session_id
-         JOIN recipients r ON r.id = cond.recipient_id
-         WHERE coalesce(s.caller_phone, r.phone_e164) IS NOT NULL",
-        &[&condition_id, &card_id],
+         SELECT cond.id, $3::text FROM cond",
+        &[&condition_id, &card_id, &to_phone],
     )
     .await
     .context("queueing the reward SMS failed")?;
@@ -275,10 +315,12 @@ pub async fn provision_waiting(tx: &impl GenericClient, pool_id: Uuid) -> Result
         .context("finding waiting rewards failed")?;
     let mut provisioned = 0;
     for row in waiting {
-        if claim_card(tx, row.get(0), pool_id).await? != RewardStatus::Provisioned {
-            break;
+        match claim_card(tx, row.get(0), pool_id).await? {
+            RewardStatus::Provisioned => provisioned += 1,
+            // Recorded as such; it took no card, so the next waiting reward may.
+            RewardStatus::NoPhone => {}
+            _ => break,
         }
-        provisioned += 1;
     }
     Ok(provisioned)
 }
@@ -298,5 +340,39 @@ pub async fn conditions_of_recipient(
         )
         .await
         .context("loading conditions met failed")?;
-    Ok(rows.iter().map(ConditionMet::from_row).collect())
+    Ok(rows
+        .iter()
+        .map(ConditionMet::from_row)
+        .collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reward_status_round_trips_through_its_stored_name() {
+        for status in [
+            RewardStatus::Provisioned,
+            RewardStatus::PoolExhausted,
+            RewardStatus::NoRewardConfigured,
+            RewardStatus::NoPhone,
+        ] {
+            assert_eq!(RewardStatus::parse(status.as_str()), Ok(status));
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::json!(status.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_stored_reward_status_is_an_error_not_a_guess() {
+        assert_eq!(
+            RewardStatus::parse("sent_by_pigeon"),
+            Err(UnknownRewardStatus("sent_by_pigeon".into()))
+        );
+        assert!(RewardStatus::parse("").is_err());
+        assert!(RewardStatus::parse("Provisioned").is_err());
+    }
 }

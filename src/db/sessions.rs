@@ -79,6 +79,23 @@ pub struct SessionFilter {
     pub limit: i64,
 }
 
+/// The session list's statement; its parameters are those [`list`] passes. Under a
+/// restricted scope the join drives it: the visible campaigns first, then each one's
+/// sessions through the `(campaign_id, created_at)` index, so a small client's list does not
+/// walk other clients' sessions (a test checks the plan).
+pub fn list_statement() -> String {
+    format!(
+        "SELECT {SESSION_COLUMNS}
+         FROM call_sessions s JOIN campaigns c ON c.id = s.campaign_id
+         WHERE ($1::uuid IS NULL OR s.campaign_id = $1)
+           AND ($2::text IS NULL OR s.call_status = $2)
+           AND ($3::text IS NULL OR s.match_status = $3)
+           AND ($4::timestamptz IS NULL OR (s.created_at, s.id) < ($4, $5::uuid))
+         ORDER BY s.created_at DESC, s.id DESC
+         LIMIT $6"
+    )
+}
+
 /// Newest first. Fetches one row more than the page to know whether another page exists.
 pub async fn list(
     tx: &impl GenericClient,
@@ -89,16 +106,7 @@ pub async fn list(
         .map_or((None, None), |(at, id)| (Some(at), Some(id)));
     let rows = tx
         .query(
-            &format!(
-                "SELECT {SESSION_COLUMNS}
-                 FROM call_sessions s JOIN campaigns c ON c.id = s.campaign_id
-                 WHERE ($1::uuid IS NULL OR s.campaign_id = $1)
-                   AND ($2::text IS NULL OR s.call_status = $2)
-                   AND ($3::text IS NULL OR s.match_status = $3)
-                   AND ($4::timestamptz IS NULL OR (s.created_at, s.id) < ($4, $5::uuid))
-                 ORDER BY s.created_at DESC, s.id DESC
-                 LIMIT $6"
-            ),
+            &list_statement(),
             &[
                 &filter.campaign_id,
                 &filter.call_status,

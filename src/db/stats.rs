@@ -29,6 +29,8 @@ pub struct CallStats {
     pub rewards_failed: i64,
     /// Rewards not yet delivered or failed: waiting for cards, or queued or sent by SMS.
     pub rewards_pending: i64,
+    /// Rewards that claimed no card because neither the caller nor the recipient has a phone.
+    pub rewards_no_phone: i64,
 }
 
 /// Sessions are read through the (campaign_id, created_at) index, conditions through
@@ -62,7 +64,8 @@ SELECT calls.*, rewards.by_condition,
        (SELECT count(*) FROM met WHERE delivery_status = 'delivered') AS delivered,
        (SELECT count(*) FROM met WHERE delivery_status = 'failed') AS failed,
        (SELECT count(*) FROM met WHERE reward_status = 'pool_exhausted'
-            OR (reward_status = 'provisioned' AND delivery_status IN ('pending', 'sent'))) AS pending
+            OR (reward_status = 'provisioned' AND delivery_status IN ('pending', 'sent'))) AS pending,
+       (SELECT count(*) FROM met WHERE reward_status = 'no_phone') AS no_phone
 FROM calls, rewards
 ";
 
@@ -99,6 +102,7 @@ pub async fn campaign_stats(
         rewards_delivered: row.get("delivered"),
         rewards_failed: row.get("failed"),
         rewards_pending: row.get("pending"),
+        rewards_no_phone: row.get("no_phone"),
     })
 }
 

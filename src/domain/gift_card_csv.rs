@@ -1,9 +1,10 @@
 //! The gift-card inventory file: a header row `card_code,pin_code,value_amount`, then one
 //! card a line (RFC 4180 quoting, CRLF or LF, an optional UTF-8 BOM, blank lines skipped).
 //! The whole file is checked before anything is imported. Codes and PINs become
-//! [`SecretString`]s as they are read, and no error message ever quotes one.
+//! [`SecretString`]s as they are read, and no error message ever quotes a field's value:
+//! errors name the line and the column, never what was in it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 
 use secrecy::SecretString;
@@ -17,8 +18,6 @@ pub const MAX_LISTED_ERRORS: usize = 20;
 
 const MAX_CODE_CHARS: usize = 200;
 const MAX_PIN_CHARS: usize = 64;
-/// Longer `value_amount` texts are not quoted back: they are more likely a misplaced code.
-const MAX_QUOTED_VALUE_CHARS: usize = 16;
 
 /// A card's face value in cents; `NUMERIC(12,2)` holds up to 10 digits before the point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -152,34 +151,19 @@ impl CsvError {
     }
 }
 
-/// What is wrong with a row, rendered once the whole file has been read.
-enum Problem {
-    Text(String),
-    /// Held back so the message can avoid quoting text that is really a code of the file
-    /// in the wrong column.
-    BadValue {
-        raw: String,
-        error: CardValueError,
-    },
-}
-
 /// Collects row problems, keeping the first few.
 #[derive(Default)]
 struct Problems {
-    listed: Vec<(u64, Problem)>,
+    listed: Vec<(u64, String)>,
     total: usize,
 }
 
 impl Problems {
-    fn push(&mut self, line: u64, problem: Problem) {
+    fn text(&mut self, line: u64, text: impl Into<String>) {
         self.total += 1;
         if self.listed.len() < MAX_LISTED_ERRORS {
-            self.listed.push((line, problem));
+            self.listed.push((line, text.into()));
         }
-    }
-
-    fn text(&mut self, line: u64, text: impl Into<String>) {
-        self.push(line, Problem::Text(text.into()));
     }
 }
 
@@ -227,7 +211,6 @@ pub fn parse(input: &[u8]) -> Result<Vec<CardRow>, CsvError> {
     let mut cards = Vec::new();
     // Digests, not plaintext, so the check keeps no second copy of any code.
     let mut first_seen: HashMap<[u8; 32], u64> = HashMap::new();
-    let mut secrets_seen: HashSet<[u8; 32]> = HashSet::new();
     for record in records {
         let record = match record {
             Ok(record) => record,
@@ -253,13 +236,12 @@ pub fn parse(input: &[u8]) -> Result<Vec<CardRow>, CsvError> {
         }
         let field = |index: usize| std::str::from_utf8(record[index].trim_ascii());
         let (Ok(code), Ok(pin), Ok(value)) = (field(0), field(1), field(2)) else {
-            problems.text(line, "the line is not valid UTF-8");
+            let column = (0..HEADER.len())
+                .find(|&i| field(i).is_err())
+                .map_or("the line", |i| HEADER[i]);
+            problems.text(line, format!("{column} is not valid UTF-8"));
             continue;
         };
-        secrets_seen.insert(digest(code));
-        if !pin.is_empty() {
-            secrets_seen.insert(digest(pin));
-        }
         let mut row_ok = true;
         if let Some(problem) = check_secret("card_code", code, MAX_CODE_CHARS) {
             problems.text(line, problem);
@@ -288,8 +270,7 @@ pub fn parse(input: &[u8]) -> Result<Vec<CardRow>, CsvError> {
             match CardValue::parse(value) {
                 Ok(value) => Some(value),
                 Err(error) => {
-                    let raw = value.to_owned();
-                    problems.push(line, Problem::BadValue { raw, error });
+                    problems.text(line, describe_bad_value(error));
                     row_ok = false;
                     None
                 }
@@ -308,15 +289,7 @@ pub fn parse(input: &[u8]) -> Result<Vec<CardRow>, CsvError> {
         let errors = problems
             .listed
             .into_iter()
-            .map(|(line, problem)| RowError {
-                line,
-                problem: match problem {
-                    Problem::Text(text) => text,
-                    Problem::BadValue { raw, error } => {
-                        describe_bad_value(&raw, error, &secrets_seen)
-                    }
-                },
-            })
+            .map(|(line, problem)| RowError { line, problem })
             .collect();
         return Err(CsvError {
             errors,
@@ -390,20 +363,13 @@ fn check_secret(name: &str, value: &str, max_chars: usize) -> Option<String> {
     }
 }
 
-fn describe_bad_value(raw: &str, error: CardValueError, secrets: &HashSet<[u8; 32]>) -> String {
-    let quotable = raw.chars().count() <= MAX_QUOTED_VALUE_CHARS
-        && !raw.chars().any(char::is_control)
-        && !secrets.contains(&digest(raw));
-    let shown = if quotable {
-        format!("value_amount {raw:?}")
-    } else {
-        "value_amount".to_owned()
-    };
+/// Names the column, never its text: a value in the wrong column may well be a code.
+fn describe_bad_value(error: CardValueError) -> &'static str {
     match error {
-        CardValueError::NotANumber => format!("{shown} is not a number"),
-        CardValueError::TooManyDecimals => format!("{shown} has more than 2 decimal places"),
-        CardValueError::NotPositive => format!("{shown} must be greater than zero"),
-        CardValueError::TooLarge => format!("{shown} is too large"),
+        CardValueError::NotANumber => "value_amount is not a number",
+        CardValueError::TooManyDecimals => "value_amount has more than 2 decimal places",
+        CardValueError::NotPositive => "value_amount must be greater than zero",
+        CardValueError::TooLarge => "value_amount is too large",
     }
 }
 
@@ -510,18 +476,55 @@ mod tests {
             messages(input),
             [
                 "line 3: card_code is empty",
-                "line 4: value_amount \"abc\" is not a number",
+                "line 4: value_amount is not a number",
                 "line 5: duplicate card_code (first seen on line 2)",
                 "line 6: expected 3 fields (card_code,pin_code,value_amount), found 2",
-                "line 7: value_amount \"25.001\" has more than 2 decimal places",
-                "line 8: value_amount \"-5\" must be greater than zero",
+                "line 7: value_amount has more than 2 decimal places",
+                "line 8: value_amount must be greater than zero",
                 "line 9: value_amount is not a number",
-                "line 10: value_amount \"0\" must be greater than zero",
+                "line 10: value_amount must be greater than zero",
             ]
         );
         assert_eq!(error.total, 8);
         assert!(!text.contains("SECRET"), "{text}");
         assert!(!format!("{error:?}").contains("SECRET"));
+        for value in ["abc", "25.001", "-5", "\"0\""] {
+            assert!(!text.contains(value), "{value} quoted in {text}");
+        }
+    }
+
+    #[test]
+    fn no_error_quotes_any_field_of_the_file() {
+        let fields = [
+            "VAL-ONE",
+            "PIN-TWO",
+            "12.345",
+            "ZERO-0",
+            "X\u{7}Y",
+            "LONG-PIN-LONG-PIN",
+            "0.00",
+        ];
+        let input = format!(
+            "card_code,pin_code,value_amount\n\
+             A-1,{},{}\n\
+             A-2,1,{}\n\
+             A-3,2,{}\n\
+             {},3,5\n\
+             A-4,{}\n\
+             A-5,4,{}\n",
+            fields[1], fields[0], fields[2], fields[3], fields[4], fields[5], fields[6]
+        );
+
+        let error = parse(input.as_bytes()).unwrap_err();
+        let text = format!("{error} {error:?}");
+
+        assert_eq!(error.total, 6, "{text}");
+        for field in fields {
+            assert!(!text.contains(field), "{field:?} quoted in {text}");
+        }
+        for line in 2..=7 {
+            assert!(text.contains(&format!("line {line}: ")), "{text}");
+        }
     }
 
     #[test]
@@ -561,7 +564,7 @@ mod tests {
 
         assert_eq!(
             error.errors[0].to_string(),
-            "line 2: the line is not valid UTF-8"
+            "line 2: card_code is not valid UTF-8"
         );
         assert_eq!(
             error.errors[1].to_string(),

@@ -77,5 +77,21 @@ pub async fn import_file(
     let result = gift_cards::import(&pool, pool_id, &cards).await;
     pool.close();
     database.shutdown()?;
-    Ok(result??)
+    Ok(result.map_err(without_database_text)??)
+}
+
+/// PostgreSQL's own text of an error can quote the row or value it refused (`DETAIL: Failing
+/// row contains (...)`, `invalid input syntax for type numeric: "..."`), so a database error
+/// is reported by what calltrack was doing and its SQLSTATE only.
+fn without_database_text(error: crate::db::Error) -> anyhow::Error {
+    let code = std::error::Error::source(&error)
+        .and_then(|e| e.downcast_ref::<tokio_postgres::Error>())
+        .and_then(tokio_postgres::Error::code)
+        .map(|code| code.code().to_owned());
+    match code {
+        Some(code) => anyhow::anyhow!(
+            "{error}: the database refused it (SQLSTATE {code}); nothing was imported"
+        ),
+        None => anyhow::anyhow!("{error}; nothing was imported"),
+    }
 }

@@ -38,8 +38,8 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
                     .map_or(0, |(_, n)| *n);
                 metrics::gauge!("calltrack_sms_outbox_depth", "state" => state).set(n as f64);
             }
-            for (id, name, available) in levels.pool_levels {
-                metrics::gauge!("calltrack_gift_card_pool_available", "pool_id" => id, "pool_name" => name)
+            for (id, available) in levels.pool_levels {
+                metrics::gauge!("calltrack_gift_card_pool_available", "pool_id" => id)
                     .set(available as f64);
             }
             metrics::gauge!("calltrack_database_up").set(1.0);

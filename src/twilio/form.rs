@@ -13,6 +13,9 @@ pub enum FormError {
     BadEscape,
     #[error("form body is not valid UTF-8")]
     NotUtf8,
+    /// PostgreSQL cannot store a NUL in text, so such a field could never be recorded.
+    #[error("form field contains a NUL byte")]
+    Nul,
 }
 
 impl FormPairs {
@@ -89,6 +92,9 @@ fn decode(raw: &[u8]) -> Result<String, FormError> {
         }
         i += 1;
     }
+    if out.contains(&0) {
+        return Err(FormError::Nul);
+    }
     String::from_utf8(out).map_err(|_| FormError::NotUtf8)
 }
 
@@ -126,6 +132,15 @@ mod tests {
         assert_eq!(FormPairs::parse(b"a=%"), Err(FormError::BadEscape));
         assert_eq!(FormPairs::parse(b"a=%zz"), Err(FormError::BadEscape));
         assert_eq!(FormPairs::parse(b"a=%ff"), Err(FormError::NotUtf8));
+    }
+
+    #[test]
+    fn a_nul_byte_escaped_or_raw_in_a_key_or_value_is_refused() {
+        assert_eq!(FormPairs::parse(b"a=x%00y"), Err(FormError::Nul));
+        assert_eq!(FormPairs::parse(b"a%00=1"), Err(FormError::Nul));
+        assert_eq!(FormPairs::parse(b"a=x\0y"), Err(FormError::Nul));
+        assert_eq!(FormError::Nul.to_string(), "form field contains a NUL byte");
+        assert!(FormPairs::parse(b"a=x%01y").is_ok());
     }
 
     #[test]

@@ -31,6 +31,11 @@ const _: () = assert!(LEASE.as_secs() > 2 * REQUEST_TIMEOUT.as_secs() + 5);
 /// Attempts before a reward SMS that keeps failing transiently is given up as failed.
 pub const MAX_ATTEMPTS: i32 = 10;
 
+/// Reconcile-only attempts after [`MAX_ATTEMPTS`] for a row whose last send had an unknown
+/// outcome: it may have reached Twilio, so it is failed only once a listing of the recent
+/// messages finds no match (or the listing itself keeps failing this many times).
+pub const FINAL_RECONCILIATIONS: i32 = 3;
+
 /// The longest wait between two attempts.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(600);
 
@@ -152,7 +157,15 @@ impl OutboxWorker {
     }
 
     /// Renders the SMS, reconciles a recovered row, and sends unless a match was found.
+    /// Past [`MAX_ATTEMPTS`] a row is only reconciled, never sent again.
     async fn attempt(&self, row: &ClaimedSms, claimed_at: Instant) -> Outcome {
+        let reconcile_only = row.attempt > MAX_ATTEMPTS;
+        if reconcile_only && !row.recovered {
+            return Outcome::Failed(AttemptError {
+                code: None,
+                message: format!("gave up after {MAX_ATTEMPTS} attempts"),
+            });
+        }
         let Some(content) = &row.content else {
             return Outcome::Failed(AttemptError {
                 code: None,
@@ -192,6 +205,15 @@ impl OutboxWorker {
                         sid: found.sid,
                         report: found.report,
                     };
+                }
+                Ok(None) if reconcile_only => {
+                    return Outcome::Failed(AttemptError {
+                        code: None,
+                        message: format!(
+                            "gave up after {MAX_ATTEMPTS} attempts: the last one's outcome was \
+                             unknown and Twilio has no such message"
+                        ),
+                    });
                 }
                 Ok(None) => {}
                 Err(error) => {
@@ -286,10 +308,19 @@ impl OutboxWorker {
     async fn record(&self, row: &ClaimedSms, outcome: Outcome) -> anyhow::Result<()> {
         let client = self.pool.get().await.context("no database connection")?;
         let client = &client;
+        // Out of attempts, a row whose last outcome is unknown is reconciled before it is
+        // given up: the message may be at Twilio, and a reconciliation would adopt it.
+        let give_up = match &outcome {
+            Outcome::Retry { recheck: true, .. } => {
+                row.attempt >= MAX_ATTEMPTS + FINAL_RECONCILIATIONS
+            }
+            Outcome::Retry { .. } => row.attempt >= MAX_ATTEMPTS,
+            _ => false,
+        };
         crate::metrics::sms_send_outcome(match &outcome {
             Outcome::Sent(_) => "sent",
             Outcome::Reconciled { .. } => "reconciled",
-            Outcome::Retry { .. } if row.attempt >= MAX_ATTEMPTS => "gave_up",
+            Outcome::Retry { .. } if give_up => "gave_up",
             Outcome::Retry { .. } => "retry",
             Outcome::Failed(_) => "failed",
             Outcome::LeaseTooShort => "lease_too_short",
@@ -314,10 +345,14 @@ impl OutboxWorker {
                 }
                 current
             }
-            Outcome::Retry { error, .. } if row.attempt >= MAX_ATTEMPTS => {
+            Outcome::Retry { error, .. } if give_up => {
                 let error = AttemptError {
                     code: error.code,
-                    message: format!("gave up after {} attempts: {}", row.attempt, error.message),
+                    message: format!(
+                        "gave up after {} attempts: {}",
+                        row.attempt.min(MAX_ATTEMPTS),
+                        error.message
+                    ),
                 };
                 tracing::error!(error.code = ?error.code, "reward SMS given up");
                 outbox::mark_failed(client, row.id, row.attempt, &error).await?
@@ -327,6 +362,7 @@ impl OutboxWorker {
                 tracing::info!(
                     delay_s = delay.as_secs(),
                     recheck,
+                    reconcile_only = row.attempt >= MAX_ATTEMPTS,
                     "reward SMS will be retried"
                 );
                 outbox::schedule_retry(client, row.id, row.attempt, delay, recheck, &error).await?

@@ -230,6 +230,37 @@ async fn row_level_security_hides_other_clients_rows_even_without_a_handler_chec
     let app = TestApp::spawn().await;
     let world = app.world(1).await;
     let (other_client, other_session) = app.other_client_session().await;
+    // Reward data of both clients: pools (and an admin master pool), reward configs,
+    // conditions and queued SMS.
+    let (status, _) = app
+        .mark(world.session_id, &Auth::user(world.agent), 1)
+        .await;
+    assert_eq!(status, 201);
+    let own_sms: Uuid = app
+        .db
+        .query_one("SELECT id FROM sms_outbox", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let master_pool = app.seed_pool(None, 1).await;
+    app.db
+        .execute(
+            "WITH s AS (SELECT id, campaign_id FROM call_sessions WHERE id = $1),
+                  p AS (INSERT INTO gift_card_pools (client_id, pool_name, value_amount)
+                        VALUES ($2, 'Other pool', 10.00) RETURNING id),
+                  rc AS (INSERT INTO campaign_reward_configs (campaign_id, condition_number, gift_card_pool_id)
+                         SELECT s.campaign_id, 1, p.id FROM s, p),
+                  cc AS (INSERT INTO campaign_conditions (campaign_id, condition_number, condition_name, trigger_type, is_active)
+                         SELECT campaign_id, 1, 'Other condition', 'call', true FROM s),
+                  r AS (INSERT INTO recipients (campaign_id, redemption_code, phone)
+                        SELECT campaign_id, 'RC-OTHER', '+14155550999' FROM s RETURNING id, campaign_id),
+                  m AS (INSERT INTO call_conditions_met (call_session_id, campaign_id, recipient_id, condition_number)
+                        SELECT $1, r.campaign_id, r.id, 1 FROM r RETURNING id)
+             INSERT INTO sms_outbox (condition_met_id, to_phone) SELECT id, '+14155550999' FROM m",
+            &[&other_session, &other_client],
+        )
+        .await
+        .unwrap();
     let scope = calltrack::auth::ClientScope::Clients(vec![world.client_id]);
     let pool = calltrack::db::pool::pool(app.db_config.clone(), 2).unwrap();
     let mut conn = pool.get().await.unwrap();
@@ -262,6 +293,30 @@ async fn row_level_security_hides_other_clients_rows_even_without_a_handler_chec
         .await
         .unwrap()
         .get(0);
+    let pools: Vec<Uuid> = tx
+        .query("SELECT id FROM gift_card_pools", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let reward_configs: i64 = tx
+        .query_one("SELECT count(*) FROM campaign_reward_configs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let conditions: i64 = tx
+        .query_one("SELECT count(*) FROM campaign_conditions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let sms: Vec<Uuid> = tx
+        .query("SELECT id FROM sms_outbox", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     let stolen = tx
         .execute(
             "UPDATE call_sessions SET notes = 'x' WHERE id = $1",
@@ -270,6 +325,24 @@ async fn row_level_security_hides_other_clients_rows_even_without_a_handler_chec
         .await
         .unwrap();
     tx.rollback().await.unwrap();
+    // The all-clients scope (admins) sees every pool, the master pool included.
+    let tx = conn.transaction().await.unwrap();
+    calltrack::db::access::restrict(&tx, &calltrack::auth::ClientScope::All, None)
+        .await
+        .unwrap();
+    let all_pools: Vec<Uuid> = tx
+        .query("SELECT id FROM gift_card_pools", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let all_sms: i64 = tx
+        .query_one("SELECT count(*) FROM sms_outbox", &[])
+        .await
+        .unwrap()
+        .get(0);
+    tx.rollback().await.unwrap();
 
     assert_eq!(sessions, vec![world.session_id]);
     assert_eq!(clients, vec![world.client_id]);
@@ -277,6 +350,17 @@ async fn row_level_security_hides_other_clients_rows_even_without_a_handler_chec
     assert_eq!(numbers, 1);
     assert_eq!(cards, 1);
     assert_eq!(stolen, 0, "another client's row cannot be updated either");
+    assert_eq!(
+        pools,
+        vec![world.pool_id],
+        "neither the other's nor the master pool"
+    );
+    assert_eq!(reward_configs, 1);
+    assert_eq!(conditions, 3);
+    assert_eq!(sms, vec![own_sms]);
+    assert_eq!(all_pools.len(), 3);
+    assert!(all_pools.contains(&master_pool));
+    assert_eq!(all_sms, 2);
 }
 
 #[tokio::test]

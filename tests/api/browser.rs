@@ -13,6 +13,57 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// Generous: the suite runs many tests at once on two cores.
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// What a newcomer without Chromium sees instead of a failure.
+pub const SKIPPED: &str = "browser test skipped: Chromium not installed; install with `apt-get install chromium chromium-driver`";
+
+/// True when the browser test should return at once: Chromium or chromedriver is missing and
+/// this is not CI. Says so on stderr, past the test harness's capture, so `cargo test` shows
+/// it. Under `CI=true` a missing browser fails the test instead: a browser test that silently
+/// passed without a browser would prove nothing.
+pub fn skip_without_chromium() -> bool {
+    let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    skip_without(&[CHROMIUM, CHROMEDRIVER], ci, &mut std::io::stderr().lock())
+}
+
+fn skip_without(binaries: &[&str], ci: bool, out: &mut impl std::io::Write) -> bool {
+    let missing: Vec<&str> = binaries
+        .iter()
+        .copied()
+        .filter(|b| !Path::new(b).exists())
+        .collect();
+    if missing.is_empty() {
+        return false;
+    }
+    assert!(
+        !ci,
+        "{} missing, and CI=true: the agent console's browser test needs Debian's Chromium and \
+         chromedriver (`apt-get install chromium chromium-driver`; .ci/run installs them)",
+        missing.join(" and ")
+    );
+    let _ = writeln!(out, "{SKIPPED}");
+    true
+}
+
+#[test]
+fn without_chromium_the_browser_test_is_skipped_except_on_ci() {
+    let absent = ["/nonexistent/chromium", CHROMEDRIVER];
+    let mut said = Vec::new();
+    assert!(skip_without(&absent, false, &mut said));
+    assert_eq!(String::from_utf8(said).unwrap(), format!("{SKIPPED}\n"));
+    let on_ci = std::panic::catch_unwind(|| skip_without(&absent, true, &mut Vec::new()));
+    let message = on_ci.unwrap_err();
+    let message = message.downcast_ref::<String>().unwrap();
+    assert!(
+        message.contains("/nonexistent/chromium missing, and CI=true"),
+        "{message}"
+    );
+    assert!(message.contains("apt-get install chromium chromium-driver"));
+    assert!(
+        !skip_without(&[], true, &mut Vec::new()),
+        "nothing missing, nothing skipped"
+    );
+}
+
 /// A chromedriver process and one browser session; both end when this is dropped.
 pub struct Browser {
     pub client: Client,
@@ -22,8 +73,8 @@ pub struct Browser {
 
 impl Browser {
     /// Starts chromedriver on a free port and opens a 1366×900 headless Chromium. Fails,
-    /// naming the packages, when Chromium or chromedriver is not installed: CI installs them,
-    /// and a browser test that silently passed without a browser would prove nothing.
+    /// naming the packages, when Chromium or chromedriver is not installed; tests call
+    /// [`skip_without_chromium`] first.
     pub async fn start() -> Self {
         for binary in [CHROMIUM, CHROMEDRIVER] {
             assert!(

@@ -125,6 +125,9 @@ fn row(session: Uuid) -> String {
 
 #[tokio::test]
 async fn an_agent_sees_a_call_arrive_live_marks_a_condition_and_watches_the_reward_go_out() {
+    if crate::browser::skip_without_chromium() {
+        return;
+    }
     let started = Instant::now();
     let app = TestApp::spawn().await;
     let world = app.world(3).await;
@@ -271,6 +274,9 @@ async fn an_agent_sees_a_call_arrive_live_marks_a_condition_and_watches_the_rewa
 
 #[tokio::test]
 async fn an_agent_links_an_unmatched_caller_by_redemption_code_in_the_browser() {
+    if crate::browser::skip_without_chromium() {
+        return;
+    }
     let app = TestApp::spawn().await;
     let world = app.world(1).await;
     let code = app.redemption_code(world.recipient_id).await;

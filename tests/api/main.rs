@@ -15,6 +15,7 @@ mod openapi;
 mod phone_matching;
 mod recording;
 mod rewards;
+mod session_list;
 mod signature;
 mod simulate;
 mod sms;

@@ -27,6 +27,26 @@ async fn a_truncated_percent_escape_is_a_400_with_a_reason() {
 }
 
 #[tokio::test]
+async fn a_correctly_signed_body_with_a_nul_byte_is_a_400_and_nothing_is_written() {
+    let app = TestApp::spawn().await;
+    app.seed_campaign().await;
+    let call = SimulatedCall::new("+14155550100", TRACKED_NUMBER, FORWARD_TO);
+    let mut form = call.voice();
+    form.set("CallerName", "Dana\0Smith");
+    let body = form.encode();
+    assert!(body.contains("%00"), "{body}");
+
+    let response = app.post_signed("/twilio/voice", &form).await;
+
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "form field contains a NUL byte"
+    );
+    assert_nothing_written(&app).await;
+}
+
+#[tokio::test]
 async fn a_signed_body_missing_a_required_field_is_a_400() {
     let app = TestApp::spawn().await;
     app.seed_campaign().await;

@@ -18,6 +18,49 @@ fn sample_value(scrape: &prometheus_parse::Scrape, name: &str, label: (&str, &st
 }
 
 #[tokio::test]
+async fn the_gift_card_pool_gauge_is_keyed_by_pool_id_without_the_user_chosen_name() {
+    let app = TestApp::spawn().await;
+    let pool = app.seed_pool(None, 2).await;
+    app.db
+        .execute(
+            "UPDATE gift_card_pools SET pool_name = 'Spring \"promo\" pool, 25$' WHERE id = $1",
+            &[&pool],
+        )
+        .await
+        .unwrap();
+
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("the exposition parses");
+
+    let pool_id = pool.to_string();
+    assert_eq!(
+        sample_value(
+            &scrape,
+            "calltrack_gift_card_pool_available",
+            ("pool_id", pool_id.as_str())
+        ),
+        Some(2.0)
+    );
+    for sample in scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "calltrack_gift_card_pool_available")
+    {
+        assert_eq!(sample.labels.get("pool_name"), None, "{:?}", sample.labels);
+    }
+    assert!(!text.contains("promo"), "no pool name in the exposition");
+}
+
+#[tokio::test]
 async fn metrics_parse_as_prometheus_text_and_count_what_happened() {
     let app = TestApp::spawn().await;
     app.seed_campaign().await;

@@ -387,3 +387,133 @@ async fn a_delivery_report_that_overtakes_the_worker_is_applied_once_the_sid_is_
     }
     panic!("the early delivery report was never applied");
 }
+
+/// A withheld caller linked by code to a recipient with no phone on file.
+async fn phoneless_session(app: &TestApp, world: &crate::world::World, auth: &Auth) -> Uuid {
+    let recipient: Uuid = app
+        .db
+        .query_one(
+            "INSERT INTO recipients (campaign_id, redemption_code, first_name, phone)
+             VALUES ($1, 'RC-NOPHONE', 'Robin', NULL) RETURNING id",
+            &[&world.campaign.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let call = app.start_call("anonymous").await;
+    let session_id: Uuid = app.session(&call.call_sid).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (status, body) = app
+        .api_post(
+            &format!("/api/v1/call-sessions/{session_id}/recipient"),
+            auth,
+            &serde_json::json!({ "redemption_code": "RC-NOPHONE" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["recipient"]["id"], recipient.to_string());
+    session_id
+}
+
+#[tokio::test]
+async fn a_reward_with_no_phone_to_go_to_claims_no_card_and_is_shown_as_no_phone() {
+    let app = TestApp::spawn().await;
+    let world = app.world(2).await;
+    let auth = Auth::user(world.agent);
+    let session_id = phoneless_session(&app, &world, &auth).await;
+
+    let (status, body) = app.mark(session_id, &auth, 1).await;
+
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["reward"]["status"], "no_phone");
+    assert_eq!(body["reward"]["gift_card_id"], Value::Null);
+    assert_eq!(body["reward"]["delivery_status"], Value::Null);
+    assert_eq!(app.count("SELECT count(*) FROM sms_outbox").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM gift_cards WHERE status = 'available'")
+            .await,
+        2,
+        "no card was claimed"
+    );
+    counters_match_rows(&app, world.pool_id).await;
+    let (status, detail) = app
+        .api_get(&format!("/api/v1/call-sessions/{session_id}"), &auth)
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["conditions_met"][0]["reward_status"], "no_phone");
+    assert_eq!(detail["conditions_met"][0]["delivery_status"], Value::Null);
+    let (status, stats) = app
+        .api_get(
+            &format!("/api/v1/campaigns/{}/call-stats", world.campaign.id),
+            &auth,
+        )
+        .await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["rewards_no_phone"], 1);
+    assert_eq!(stats["rewards_pending"], 0);
+    assert_eq!(stats["rewards_provisioned"], 0);
+}
+
+#[tokio::test]
+async fn the_reward_sms_goes_to_the_recipients_phone_on_file_not_to_a_caller_linked_by_code() {
+    let app = TestApp::spawn().await;
+    let world = app.world(1).await;
+    let auth = Auth::user(world.agent);
+    let stranger = app.start_call("+16465550199").await;
+    let session_id: Uuid = app.session(&stranger.call_sid).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let code = app.redemption_code(world.recipient_id).await;
+    let (status, body) = app
+        .api_post(
+            &format!("/api/v1/call-sessions/{session_id}/recipient"),
+            &auth,
+            &serde_json::json!({ "redemption_code": code }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = app.mark(session_id, &auth, 1).await;
+
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["reward"]["status"], "provisioned");
+    let to: String = app
+        .db
+        .query_one("SELECT to_phone FROM sms_outbox", &[])
+        .await
+        .unwrap()
+        .get(0);
+    // The world's recipient's phone, typed "(415) 555-0100", not the caller's number.
+    assert_eq!(to, "+14155550100");
+}
+
+#[tokio::test]
+async fn an_unknown_stored_reward_status_is_an_error_answer_not_a_crash_or_a_guess() {
+    let app = TestApp::spawn().await;
+    let world = app.world(1).await;
+    let auth = Auth::user(world.agent);
+    assert_eq!(app.mark(world.session_id, &auth, 2).await.0, 201);
+    app.db
+        .batch_execute(
+            "ALTER TABLE call_conditions_met DROP CONSTRAINT call_conditions_met_reward_status_check;
+             UPDATE call_conditions_met SET reward_status = 'sent_by_pigeon';",
+        )
+        .await
+        .unwrap();
+
+    let (status, body) = app
+        .api_get(
+            &format!("/api/v1/call-sessions/{}", world.session_id),
+            &auth,
+        )
+        .await;
+
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"]["code"], "internal");
+    assert!(!body.to_string().contains("no_reward_configured"), "{body}");
+}

@@ -9,6 +9,7 @@ use calltrack::crypto::CardCipher;
 use calltrack::startup::Application;
 use calltrack::twilio::fixtures::{random_sid, sms_status};
 use calltrack::twilio::form::FormPairs;
+use calltrack::workers::outbox::MAX_ATTEMPTS;
 use serde_json::json;
 use uuid::Uuid;
 use wiremock::matchers::{basic_auth, method, path, query_param};
@@ -141,6 +142,17 @@ async fn insert_rewards(
     planned: &[Planned],
     interrupted: bool,
 ) -> Vec<Reward> {
+    insert_rewards_after(app, world, planned, interrupted, 0).await
+}
+
+/// Like [`insert_rewards`], with `earlier_attempts` attempts already made and failed.
+async fn insert_rewards_after(
+    app: &TestApp,
+    world: &World,
+    planned: &[Planned],
+    interrupted: bool,
+    earlier_attempts: i32,
+) -> Vec<Reward> {
     let key = calltrack::config::parse_gift_card_key(GIFT_CARD_KEY).unwrap();
     let cipher = CardCipher::new(&key);
     let phones: Vec<&str> = planned.iter().map(|p| p.phone.as_str()).collect();
@@ -188,7 +200,7 @@ async fn insert_rewards(
                      lease_until, sending_since)
                  SELECT m.id, r.phone,
                      CASE WHEN $9 THEN 'sending' ELSE 'pending' END,
-                     CASE WHEN $9 THEN 1 ELSE 0 END,
+                     CASE WHEN $9 THEN 1 ELSE 0 END + $10,
                      CASE WHEN $9 THEN now() - interval '1 minute' END,
                      CASE WHEN $9 THEN now() - interval '2 minutes' END
                  FROM m JOIN r ON r.id = m.recipient_id
@@ -206,6 +218,7 @@ async fn insert_rewards(
                 &world.pool_id,
                 &world.reward_config_id,
                 &interrupted,
+                &earlier_attempts,
             ],
         )
         .await
@@ -773,6 +786,107 @@ async fn a_send_that_timed_out_but_reached_twilio_is_reconciled_not_resent() {
 
     assert_eq!(outbox["message_sid"], taken.as_str());
     assert_eq!(sent_messages(&app).await.len(), 1);
+}
+
+/// Twilio takes the message but its answer cannot be read, so the outcome is unknown.
+async fn twilio_answers_unreadably(app: &TestApp) {
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(ResponseTemplate::new(201).set_body_string("<html>upstream busy</html>"))
+        .mount(&app.twilio)
+        .await;
+}
+
+/// Waits until the last regular attempt's unknown outcome is recorded and the row waits for
+/// its final reconciliation, then ends the wait so the reconciliation happens now.
+async fn skip_to_final_reconciliation(app: &TestApp, outbox_id: Uuid) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let row = outbox_row(app, outbox_id).await;
+        assert_ne!(row["state"], "failed", "failed without reconciling: {row}");
+        if row["state"] == "sending"
+            && row["attempts"] == MAX_ATTEMPTS
+            && !row["error_message"].is_null()
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the last attempt's outcome was never recorded: {row}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    app.db
+        .execute(
+            "UPDATE sms_outbox SET lease_until = now() - interval '1 second', next_attempt_at = now()
+             WHERE id = $1",
+            &[&outbox_id],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_last_attempt_with_an_unknown_outcome_is_reconciled_and_adopted_instead_of_failed() {
+    let app = spawn_app().await;
+    twilio_answers_unreadably(&app).await;
+    let world = seed_world(&app).await;
+    let plan = plan_rewards(1);
+    let taken = random_sid("SM");
+    let now = chrono::Utc::now().to_rfc2822();
+    twilio_lists(
+        &app,
+        &plan[0].phone,
+        json!([listed(
+            &taken,
+            &plan[0].phone,
+            &plan[0].expected_body(),
+            "sent",
+            &now
+        )]),
+    )
+    .await;
+    let reward = insert_rewards_after(&app, &world, &plan, false, MAX_ATTEMPTS - 1)
+        .await
+        .remove(0);
+
+    skip_to_final_reconciliation(&app, reward.outbox_id).await;
+    let outbox = wait_for_state(&app, reward.outbox_id, "sent").await;
+
+    assert_eq!(outbox["message_sid"], taken.as_str());
+    assert_eq!(outbox["attempts"], MAX_ATTEMPTS + 1);
+    assert_eq!(sent_messages(&app).await.len(), 1, "never sent again");
+    assert_eq!(
+        condition_row(&app, reward.condition_id).await["delivery_status"],
+        "sent"
+    );
+}
+
+#[tokio::test]
+async fn a_last_attempt_with_an_unknown_outcome_is_failed_once_twilio_has_no_such_message() {
+    let app = spawn_app().await;
+    twilio_answers_unreadably(&app).await;
+    let world = seed_world(&app).await;
+    let plan = plan_rewards(1);
+    twilio_lists(&app, &plan[0].phone, json!([])).await;
+    let reward = insert_rewards_after(&app, &world, &plan, false, MAX_ATTEMPTS - 1)
+        .await
+        .remove(0);
+
+    skip_to_final_reconciliation(&app, reward.outbox_id).await;
+    let outbox = wait_for_state(&app, reward.outbox_id, "failed").await;
+
+    assert_eq!(outbox["attempts"], MAX_ATTEMPTS + 1);
+    assert_eq!(sent_messages(&app).await.len(), 1, "never sent again");
+    let condition = condition_row(&app, reward.condition_id).await;
+    assert_eq!(condition["delivery_status"], "failed");
+    assert!(
+        condition["delivery_error_message"]
+            .as_str()
+            .unwrap()
+            .contains("Twilio has no such message"),
+        "{condition}"
+    );
 }
 
 #[tokio::test]

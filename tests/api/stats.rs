@@ -145,6 +145,7 @@ async fn call_stats_equal_the_counts_of_the_calls_the_test_made() {
         "rewards_delivered": 0,
         "rewards_failed": 0,
         "rewards_pending": 2,
+        "rewards_no_phone": 0,
     });
     assert_eq!(stats, expected);
 }

@@ -96,6 +96,9 @@ pub enum RewardState {
     PoolExhausted,
     /// The campaign has no reward for this condition.
     NoRewardConfigured,
+    /// Neither the recipient nor the caller has a phone to text the card to; no card was
+    /// claimed.
+    NoPhone,
 }
 
 impl From<RewardStatus> for RewardState {
@@ -104,6 +107,7 @@ impl From<RewardStatus> for RewardState {
             RewardStatus::Provisioned => Self::Provisioned,
             RewardStatus::PoolExhausted => Self::PoolExhausted,
             RewardStatus::NoRewardConfigured => Self::NoRewardConfigured,
+            RewardStatus::NoPhone => Self::NoPhone,
         }
     }
 }
@@ -465,6 +469,8 @@ pub struct CallStatsOut {
     pub rewards_failed: i64,
     /// Rewards not yet delivered or failed: waiting for cards, or queued or sent by SMS.
     pub rewards_pending: i64,
+    /// Rewards with no phone to send them to (no card claimed).
+    pub rewards_no_phone: i64,
 }
 
 impl From<CallStats> for CallStatsOut {
@@ -483,6 +489,7 @@ impl From<CallStats> for CallStatsOut {
             rewards_delivered: s.rewards_delivered,
             rewards_failed: s.rewards_failed,
             rewards_pending: s.rewards_pending,
+            rewards_no_phone: s.rewards_no_phone,
         }
     }
 }
