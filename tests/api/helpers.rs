@@ -200,6 +200,8 @@ pub fn settings_with(overrides: &[(&str, &str)]) -> Settings {
 
 pub struct TestApp {
     pub address: String,
+    /// The private metrics listener, when `METRICS_BIND_ADDR` was set.
+    pub metrics_address: Option<String>,
     pub db: Client,
     pub db_config: tokio_postgres::Config,
     pub http: reqwest::Client,
@@ -213,6 +215,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
+        Self::spawn_tuned(overrides, |_| {}).await
+    }
+
+    /// Like [`Self::spawn_with`], with a last word on the settings (timeouts, limits).
+    pub async fn spawn_tuned(overrides: &[(&str, &str)], tune: impl FnOnce(&mut Settings)) -> Self {
         // TEST_LOG=1 shows the service's logs, which cargo test otherwise hides.
         if std::env::var_os("TEST_LOG").is_some() {
             calltrack::telemetry::init(calltrack::config::LogFormat::Pretty, "info");
@@ -221,14 +228,17 @@ impl TestApp {
         let mut vars = vec![("TWILIO_API_BASE_URL", twilio.uri())];
         vars.extend(overrides.iter().map(|(k, v)| (*k, (*v).to_owned())));
         let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let settings = settings_with(&vars);
+        let mut settings = settings_with(&vars);
+        tune(&mut settings);
         let db_config = test_database().await;
         let pool = db::pool::pool(db_config.clone(), 16).unwrap();
         let app = Application::build(&settings, pool).await.unwrap();
         let address = format!("http://{}", app.local_addr().unwrap());
+        let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
         tokio::spawn(app.run_until(std::future::pending()));
         Self {
             address,
+            metrics_address,
             db: db::pool::connect(&db_config).await.unwrap(),
             db_config,
             http: reqwest::Client::new(),

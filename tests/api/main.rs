@@ -6,6 +6,7 @@ mod browser;
 mod console;
 mod demo;
 mod gift_cards;
+mod hardening;
 mod helpers;
 mod malformed;
 mod metrics;

@@ -1,0 +1,244 @@
+//! What a hostile or broken client meets at the HTTP boundary: bounded connections, bounded
+//! metrics, and the API's error shape for every refusal.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::helpers::TestApp;
+use crate::world::Auth;
+
+fn host_port(app: &TestApp) -> String {
+    app.address.trim_start_matches("http://").to_owned()
+}
+
+async fn metrics_text(app: &TestApp, base: &str) -> (u16, String) {
+    let response = app
+        .http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn invented_http_methods_are_counted_under_one_label() {
+    let app = TestApp::spawn().await;
+    for i in 0..40 {
+        let method = format!("XMETHOD{i}{}", "Z".repeat(200));
+        let response = app
+            .http
+            .request(method.parse().unwrap(), format!("{}/healthz", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error());
+    }
+    let (_, text) = metrics_text(&app, &app.address).await;
+    assert!(
+        !text.contains("XMETHOD"),
+        "an invented method became a label"
+    );
+    assert!(text.contains(r#"method="other""#));
+}
+
+#[tokio::test]
+async fn connections_that_never_finish_their_headers_are_cut_off() {
+    let app = TestApp::spawn_tuned(&[], |settings| {
+        settings.http.header_timeout = Duration::from_millis(400);
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        let mut stream = TcpStream::connect(host_port(&app)).await.unwrap();
+        stream
+            .write_all(b"POST /twilio/voice HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        idle.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for mut stream in idle {
+        let mut buffer = [0u8; 512];
+        // Cut off: the server answers 408 and closes, or just closes.
+        let read = tokio::time::timeout(Duration::from_secs(2), async {
+            let mut total = Vec::new();
+            loop {
+                match stream.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return total,
+                    Ok(n) => total.extend_from_slice(&buffer[..n]),
+                }
+            }
+        })
+        .await
+        .expect("a half-sent request kept its connection open");
+        let answer = String::from_utf8_lossy(&read);
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+            "{answer}"
+        );
+    }
+    let health = app
+        .http
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_is_answered_408() {
+    let app = TestApp::spawn_tuned(&[], |settings| {
+        settings.http.body_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let mut stream = TcpStream::connect(host_port(&app)).await.unwrap();
+    stream
+        .write_all(
+            b"POST /twilio/status HTTP/1.1\r\nHost: x\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\n\
+              Content-Length: 100\r\n\r\nCallSid=CA",
+        )
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut answer))
+        .await
+        .expect("no answer to a stalled body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(app.count("SELECT count(*) FROM call_sessions").await, 0);
+}
+
+#[tokio::test]
+async fn api_refusals_come_in_the_error_shape() {
+    let app = TestApp::spawn().await;
+    let world = app.world(1).await;
+    let agent = Auth::user(world.agent);
+    let error_code = |body: &Value| {
+        body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+
+    // A NUL cannot be stored in PostgreSQL text; it is the client's fault, not a 500.
+    let (status, body) = app
+        .api_post(
+            &format!("/api/v1/call-sessions/{}/conditions", world.session_id),
+            &agent,
+            &json!({ "condition_number": 1, "notes": "a\u{0}b" }),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (400, "invalid_request")
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM call_conditions_met").await,
+        0
+    );
+    let (status, _) = app
+        .api_post(
+            &format!("/api/v1/call-sessions/{}/recipient", world.session_id),
+            &agent,
+            &json!({ "redemption_code": "\u{0}" }),
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    // A date PostgreSQL cannot hold.
+    let (status, body) = app
+        .api_get(
+            &format!(
+                "/api/v1/campaigns/{}/call-stats?from=-4713-01-01T00:00:00Z",
+                world.campaign.id
+            ),
+            &agent,
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (400, "invalid_request")
+    );
+
+    // An id that is not even UTF-8.
+    let (status, body) = app.api_get("/api/v1/call-sessions/%FF%FE", &agent).await;
+    assert_eq!((status, error_code(&body).as_str()), (404, "not_found"));
+
+    // A body over the limit, and one that is not JSON at all.
+    let (status, body) = app
+        .api_post(
+            &format!("/api/v1/call-sessions/{}/conditions", world.session_id),
+            &agent,
+            &json!({ "condition_number": 1, "notes": "n".repeat(100_000) }),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (413, "payload_too_large")
+    );
+    let response = app
+        .http
+        .post(format!(
+            "{}/api/v1/call-sessions/{}/conditions",
+            app.address, world.session_id
+        ))
+        .bearer_auth(crate::world::token(world.agent))
+        .header("content-type", "text/plain")
+        .body("condition_number=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "unsupported_media_type");
+
+    // An unknown API route, and a filter value that is not one of the enum's.
+    let (status, body) = app.api_get("/api/v1/nothing-here", &agent).await;
+    assert_eq!((status, error_code(&body).as_str()), (404, "not_found"));
+    let (status, body) = app
+        .api_get("/api/v1/call-sessions?call_status=queued", &agent)
+        .await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (400, "invalid_request")
+    );
+}
+
+#[tokio::test]
+async fn metrics_can_be_kept_off_the_public_listener() {
+    let app = TestApp::spawn_with(&[("METRICS_BIND_ADDR", "127.0.0.1:0")]).await;
+    let private = app.metrics_address.clone().unwrap();
+    let (public_status, _) = metrics_text(&app, &app.address).await;
+    assert_eq!(public_status, 404);
+    let (private_status, text) = metrics_text(&app, &private).await;
+    assert_eq!(private_status, 200);
+    assert!(text.contains("calltrack_database_up"));
+}
+
+#[tokio::test]
+async fn a_request_id_is_echoed_or_made() {
+    let app = TestApp::spawn().await;
+    let given = app
+        .http
+        .get(format!("{}/healthz", app.address))
+        .header("x-request-id", "req-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "req-42");
+    let made = app
+        .http
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    let id = made.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+}
