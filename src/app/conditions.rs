@@ -59,7 +59,7 @@ pub async fn mark(
         agent_user_id: principal.user_id(),
     };
     let (condition, created) = match rewards::mark_condition(&tx, &mark).await? {
-        Marked::Condition { condition, created } => (condition, created),
+        Marked::Condition { condition, created } => (*condition, created),
         Marked::SessionNotFound => return Err(MarkConditionError::NotFound),
         Marked::NoRecipient => return Err(MarkConditionError::NoRecipient),
         Marked::InactiveCondition => {

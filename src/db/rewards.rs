@@ -65,7 +65,7 @@ pub struct MarkCondition<'a> {
 pub enum Marked {
     /// The condition row, and whether this call created it.
     Condition {
-        condition: ConditionMet,
+        condition: Box<ConditionMet>,
         created: bool,
     },
     SessionNotFound,
@@ -182,7 +182,7 @@ pub async fn mark_condition(tx: &impl GenericClient, mark: &MarkCondition<'_>) -
         .await
         .context("reading the condition back failed")?;
     Ok(Marked::Condition {
-        condition: ConditionMet::from_row(&condition)?,
+        condition: Box::new(ConditionMet::from_row(&condition)?),
         created,
     })
 }

@@ -29,10 +29,10 @@ impl TimeRange {
         if to.as_ref().is_some_and(|t| !in_range(t)) {
             return Err(TimeRangeError::OutOfRange("to"));
         }
-        if let (Some(from), Some(to)) = (from, to) {
-            if from > to {
-                return Err(TimeRangeError::Reversed);
-            }
+        if let (Some(from), Some(to)) = (from, to)
+            && from > to
+        {
+            return Err(TimeRangeError::Reversed);
         }
         Ok(Self { from, to })
     }

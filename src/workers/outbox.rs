@@ -329,10 +329,8 @@ impl OutboxWorker {
             Outcome::Sent(sid) => {
                 let current = outbox::mark_sent(client, row.id, row.attempt, &sid).await?;
                 // Twilio's status callback may have come before the SID was stored here.
-                if current {
-                    if let Some(applied) = outbox::apply_parked(client, &sid).await? {
-                        tracing::info!(outcome = ?applied, "applied a status report that came early");
-                    }
+                if current && let Some(applied) = outbox::apply_parked(client, &sid).await? {
+                    tracing::info!(outcome = ?applied, "applied a status report that came early");
                 }
                 current
             }
