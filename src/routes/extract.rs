@@ -38,20 +38,35 @@ impl FromRequest for Authenticated {
     }
 }
 
+/// Authenticates, then admits the caller only if `may` says their role allows the route.
+fn authorized<T: 'static>(
+    req: &HttpRequest,
+    may: fn(&Principal) -> bool,
+    refusal: &'static str,
+    wrap: fn(Principal) -> T,
+) -> Extracted<T> {
+    let req = req.clone();
+    Box::pin(async move {
+        let principal = authenticate(&req).await?;
+        if may(&principal) {
+            Ok(wrap(principal))
+        } else {
+            Err(ApiError::Forbidden(refusal))
+        }
+    })
+}
+
 impl FromRequest for Agent {
     type Error = ApiError;
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let principal = authenticate(&req).await?;
-            if principal.may_work_calls() {
-                Ok(Self(principal))
-            } else {
-                Err(ApiError::Forbidden("your role may not work calls"))
-            }
-        })
+        authorized(
+            req,
+            Principal::may_work_calls,
+            "your role may not work calls",
+            Self,
+        )
     }
 }
 
@@ -60,17 +75,12 @@ impl FromRequest for Manager {
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let principal = authenticate(&req).await?;
-            if principal.may_manage_numbers() {
-                Ok(Self(principal))
-            } else {
-                Err(ApiError::Forbidden(
-                    "this needs an admin, agency owner or company owner role, or an API key",
-                ))
-            }
-        })
+        authorized(
+            req,
+            Principal::may_manage_numbers,
+            "this needs an admin, agency owner or company owner role, or an API key",
+            Self,
+        )
     }
 }
 
