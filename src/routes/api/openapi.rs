@@ -20,12 +20,29 @@ use super::{campaigns, numbers, sessions};
         numbers::update,
         numbers::release
     ),
-    modifiers(&Security, &ServerErrors),
+    modifiers(&Security, &ServerErrors, &AtLeastOneField),
     security(("bearer" = []), ("api_key" = []))
 )]
 pub struct ApiDoc;
 
 struct Security;
+
+/// A `PATCH` must change something.
+struct AtLeastOneField;
+
+impl Modify for AtLeastOneField {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, schema::Schema};
+        let schema = openapi
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("UpdateNumberRequest"));
+        if let Some(RefOr::T(Schema::Object(object))) = schema {
+            object.min_properties = Some(1);
+            object.max_properties = None;
+        }
+    }
+}
 
 /// Any operation may meet a database that is away (`503`, retry) or a fault of ours (`500`).
 struct ServerErrors;

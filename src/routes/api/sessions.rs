@@ -18,6 +18,9 @@ use crate::routes::extract::Agent;
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
+/// The limits the OpenAPI document states for the request bodies.
+const MAX_REDEMPTION_CODE: usize = 200;
+const MAX_NOTES: usize = 2000;
 
 fn encode_cursor(session: &CallSessionOut) -> String {
     URL_SAFE_NO_PAD.encode(format!(
@@ -108,6 +111,11 @@ pub async fn link_recipient(
     let code = text("redemption_code", &body.redemption_code)?.trim();
     if code.is_empty() {
         return Err(ApiError::bad_request("redemption_code is empty"));
+    }
+    if body.redemption_code.chars().count() > MAX_REDEMPTION_CODE {
+        return Err(ApiError::bad_request(format!(
+            "redemption_code is longer than {MAX_REDEMPTION_CODE} characters"
+        )));
     }
     let detail = app::sessions::link_recipient(&state.pool, &principal, id, code).await?;
     Ok(web::Json(detail.try_into()?))

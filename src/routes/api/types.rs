@@ -430,7 +430,8 @@ pub struct BuyNumberRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(min_properties = 1)]
+// At least one field: set in `openapi::AtLeastOneField`, because utoipa-gen 5.5 writes
+// `min_properties` out as `maxProperties`.
 pub struct UpdateNumberRequest {
     #[schema(pattern = "[0-9]", max_length = 32)]
     pub forward_to_number: Option<String>,
