@@ -4,7 +4,8 @@ use clap::Parser as _;
 
 use calltrack::cli::{Cli, Command, GiftCardsCommand, SimulateCommand};
 use calltrack::config::{self, DatabaseSource, LogFormat, Settings};
-use calltrack::{bench, demo, gift_cards, numbers_cli, simulate, startup, telemetry};
+use calltrack::tools::{bench, demo, numbers_cli, simulate};
+use calltrack::{gift_cards, startup, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {

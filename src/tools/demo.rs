@@ -19,10 +19,11 @@ use uuid::Uuid;
 
 use crate::config::{self, PublicBaseUrl, Settings};
 use crate::crypto::CardCipher;
-use crate::db::{self, Database, seed};
-use crate::simulate::{self, Target};
+use crate::db::{self, Database};
 use crate::startup::{Application, shutdown_signal};
-use crate::twilio::fixtures::{random_sid, sms_status};
+use crate::tools::fixtures::{random_sid, sms_status};
+use crate::tools::seed;
+use crate::tools::simulate::{self, Target};
 use crate::twilio::form::FormPairs;
 use crate::twilio::signature;
 

@@ -14,10 +14,11 @@ use tokio::sync::Mutex;
 
 use crate::config::{DatabaseSource, PublicBaseUrl, Settings};
 use crate::db::calls::{self, CallProgress, IncomingCall};
-use crate::db::{self, PgPool, seed};
+use crate::db::{self, PgPool};
 use crate::domain::{CallSid, CallStatus, CallerId, E164};
 use crate::startup::Application;
-use crate::twilio::fixtures::SimulatedCall;
+use crate::tools::fixtures::SimulatedCall;
+use crate::tools::seed;
 use crate::twilio::form::FormPairs;
 use crate::twilio::signature;
 

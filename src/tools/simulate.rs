@@ -6,7 +6,7 @@ use chrono::{Duration, Utc};
 
 use crate::config::{self, PublicBaseUrl};
 use crate::domain::E164;
-use crate::twilio::fixtures::{Fixture, SimulatedCall};
+use crate::tools::fixtures::{Fixture, SimulatedCall};
 use crate::twilio::form::FormPairs;
 use crate::twilio::signature;
 
