@@ -7,10 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
-use axum::Router;
-use axum::extract::State;
-use axum::routing::post;
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use jsonwebtoken::{EncodingKey, Header, encode};
 use rand::RngCore as _;
@@ -281,15 +279,21 @@ struct FakeTwilio {
 impl FakeTwilio {
     async fn start() -> anyhow::Result<Self> {
         let state = FakeState::default();
-        let router = Router::new()
-            .route(
-                "/2010-04-01/Accounts/{account}/Messages.json",
-                post(accept_message),
-            )
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let base_url = format!("http://{}", listener.local_addr()?);
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let data = web::Data::new(state.clone());
+        // One worker is plenty for a handful of messages; the demo stops it by exiting.
+        let server = HttpServer::new(move || {
+            App::new().app_data(data.clone()).route(
+                "/2010-04-01/Accounts/{account}/Messages.json",
+                web::post().to(accept_message),
+            )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        tokio::spawn(server);
         Ok(Self { base_url, state })
     }
 
@@ -310,9 +314,10 @@ impl FakeTwilio {
 }
 
 async fn accept_message(
-    State(state): State<FakeState>,
+    state: web::Data<FakeState>,
+    account: web::Path<String>,
     body: String,
-) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+) -> HttpResponse {
     let form = FormPairs::parse(body.as_bytes()).unwrap_or_default();
     let to = form.get("To").unwrap_or_default().to_owned();
     let callback = form.get("StatusCallback").map(str::to_owned);
@@ -337,10 +342,10 @@ async fn accept_message(
                 .await;
         });
     }
-    (
-        axum::http::StatusCode::CREATED,
-        axum::Json(
-            serde_json::json!({ "sid": sid, "status": "queued", "to": to, "account_sid": ACCOUNT_SID }),
-        ),
-    )
+    HttpResponse::Created().json(serde_json::json!({
+        "sid": sid,
+        "status": "queued",
+        "to": to,
+        "account_sid": account.into_inner(),
+    }))
 }
