@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use rand::Rng as _;
 use tokio::sync::Mutex;
 
-use crate::config::{DatabaseSource, PublicBaseUrl, Settings};
+use crate::config::{BenchSettings, PublicBaseUrl, Settings};
 use crate::db::calls::{self, CallProgress, IncomingCall};
 use crate::db::{self, PgPool};
 use crate::domain::{CallSid, CallStatus, CallerId, E164};
@@ -49,13 +49,11 @@ const UNMATCHED_SHARE: f64 = 0.2;
 /// Latencies above a minute are clamped to it.
 const MAX_LATENCY_US: u64 = 60_000_000;
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    crate::config::load_dotenv();
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let source = DatabaseSource::from_lookup(&env);
-    let source_for_open = source.clone();
-    let database =
-        tokio::task::spawn_blocking(move || db::Database::open(&source_for_open)).await??;
+/// Seeds (once), serves on a free port and runs the four phases against the database server
+/// of `settings`.
+pub async fn run(args: BenchArgs, settings: BenchSettings) -> anyhow::Result<()> {
+    let source = settings.database;
+    let database = tokio::task::spawn_blocking(move || db::Database::open(&source)).await??;
     let config = prepare_database(&database.config, &args).await?;
     let pool = db::pool::pool(config.clone(), args.connections * 2)?;
 

@@ -4,6 +4,7 @@
 //! A local stand-in answers Twilio's Messages API for the demo only.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use rand::RngCore as _;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::config::{self, PublicBaseUrl, Settings};
+use crate::config::{self, DemoSettings, PublicBaseUrl, Settings};
 use crate::crypto::CardCipher;
 use crate::db::{self, Database};
 use crate::startup::{Application, shutdown_signal};
@@ -50,21 +51,18 @@ fn random_secret(bytes: usize) -> String {
     STANDARD.encode(buf)
 }
 
-pub async fn run() -> anyhow::Result<()> {
-    config::load_dotenv();
+/// Runs the tour on the database of `settings`, serving at its bind address if that is free.
+pub async fn run(settings: DemoSettings) -> anyhow::Result<()> {
     let timeline = Timeline(Instant::now());
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let bind = env("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
-    let listener_probe = std::net::TcpListener::bind(&bind);
-    let bind = match listener_probe {
+    let bind = match std::net::TcpListener::bind(settings.bind_addr) {
         Ok(probe) => {
             drop(probe);
-            bind
+            settings.bind_addr
         }
-        Err(_) => "127.0.0.1:0".into(),
+        Err(_) => SocketAddr::from(([127, 0, 0, 1], 0)),
     };
 
-    let source = config::DatabaseSource::from_lookup(&env);
+    let source = settings.database;
     timeline.say(match &source {
         config::DatabaseSource::Url(_) => "using the PostgreSQL server at DATABASE_URL".to_owned(),
         config::DatabaseSource::Embedded { data_dir } => {
@@ -75,14 +73,14 @@ pub async fn run() -> anyhow::Result<()> {
         }
     });
     let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
-    let result = tour(&timeline, &database, &bind).await;
+    let result = tour(&timeline, &database, bind).await;
     if let Err(error) = database.shutdown() {
         eprintln!("stopping the embedded database failed: {error:#}");
     }
     result
 }
 
-async fn tour(timeline: &Timeline, database: &Database, bind: &str) -> anyhow::Result<()> {
+async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> anyhow::Result<()> {
     let admin = db::pool::connect(&database.config).await?;
     // Every tour starts from a fresh database.
     seed::recreate_database(&admin, DEMO_DATABASE).await?;
@@ -157,7 +155,7 @@ async fn tour(timeline: &Timeline, database: &Database, bind: &str) -> anyhow::R
     let target = Target {
         send_to: format!("http://{addr}"),
         signed_as: PublicBaseUrl::parse(&format!("http://{addr}"))?,
-        auth_token,
+        auth_token: auth_token.clone().into(),
     };
     timeline.say(format!(
         "a recipient calls {TRACKED} from {CALLER}; playing Twilio's side of the call:"
@@ -216,7 +214,7 @@ async fn tour(timeline: &Timeline, database: &Database, bind: &str) -> anyhow::R
     println!("Metrics:       http://{addr}/metrics");
     println!(
         "Play another call: TWILIO_AUTH_TOKEN={} PUBLIC_BASE_URL=http://{addr} calltrack simulate call --to {TRACKED} --from +14155550124",
-        target.auth_token
+        auth_token
     );
     println!("\nServing until Ctrl-C.");
     server.await.context("the server task failed")??;

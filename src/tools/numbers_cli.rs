@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use crate::config::Settings;
+use crate::config::NumbersSettings;
 use crate::db::numbers::TrackedNumber;
 use crate::numbers::{Actor, BuyRequest, Numbers};
 use crate::startup::open_and_migrate;
@@ -54,8 +54,8 @@ pub enum NumbersCommand {
     },
 }
 
-pub async fn run(command: NumbersCommand) -> anyhow::Result<()> {
-    let settings = Settings::from_env()?;
+/// Runs one `numbers` subcommand against the database and Twilio account of `settings`.
+pub async fn run(command: NumbersCommand, settings: NumbersSettings) -> anyhow::Result<()> {
     let (database, pool) = open_and_migrate(&settings.database, 2).await?;
     let numbers = Numbers {
         pool: pool.clone(),
