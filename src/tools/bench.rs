@@ -12,13 +12,14 @@ use hdrhistogram::Histogram;
 use rand::Rng as _;
 use tokio::sync::Mutex;
 
-use crate::config::{BenchSettings, PublicBaseUrl, Settings};
+use crate::config::{self, BenchSettings, Settings};
 use crate::db::calls::{self, CallProgress, IncomingCall};
 use crate::db::{self, PgPool};
 use crate::domain::{CallSid, CallStatus, CallerId, E164};
 use crate::startup::Application;
-use crate::tools::fixtures::SimulatedCall;
-use crate::tools::seed;
+use crate::tools::fixtures::{SimulatedCall, random_sid};
+use crate::tools::simulate::Target;
+use crate::tools::{random_secret, seed};
 use crate::twilio::form::FormPairs;
 use crate::twilio::signature;
 
@@ -41,7 +42,6 @@ pub struct BenchArgs {
     pub database: String,
 }
 
-const AUTH_TOKEN: &str = "bench-auth-token";
 const PUBLIC_BASE: &str = "https://bench.calltrack.invalid";
 const FORWARD_TO: &str = "+14155550199";
 /// One caller in five is not a recipient, as in real campaigns.
@@ -59,7 +59,11 @@ pub async fn run(args: BenchArgs, settings: BenchSettings) -> anyhow::Result<()>
 
     let settings = bench_settings()?;
     let app = Application::build(&settings, pool.clone()).await?;
-    let address = format!("http://{}", app.local_addr()?);
+    let target = Arc::new(Target {
+        send_to: format!("http://{}", app.local_addr()?),
+        signed_as: settings.public_base_url.clone(),
+        auth_token: settings.twilio.auth_token.clone(),
+    });
     let server = tokio::spawn(app.run_until(std::future::pending()));
 
     println!(
@@ -80,12 +84,12 @@ pub async fn run(args: BenchArgs, settings: BenchSettings) -> anyhow::Result<()>
         .build()?;
     results.push(
         drive("voice webhook (HTTP)", args.connections, phase, {
-            let (http, address, sids) = (http.clone(), address.clone(), http_sids.clone());
+            let (http, target, sids) = (http.clone(), target.clone(), http_sids.clone());
             move || {
-                let (http, address, sids) = (http.clone(), address.clone(), sids.clone());
+                let (http, target, sids) = (http.clone(), target.clone(), sids.clone());
                 async move {
                     let call = population.random_call();
-                    post(&http, &address, "/twilio/voice", &call.voice()).await?;
+                    post(&http, &target, "/twilio/voice", &call.voice()).await?;
                     sids.lock().await.push(call);
                     Ok(())
                 }
@@ -112,13 +116,13 @@ pub async fn run(args: BenchArgs, settings: BenchSettings) -> anyhow::Result<()>
     let sql_calls = Arc::new(std::mem::take(&mut *sql_sids.lock().await));
     results.push(
         drive("status callback (HTTP)", args.connections, phase, {
-            let (http, address, calls) = (http.clone(), address.clone(), http_calls.clone());
+            let (http, target, calls) = (http.clone(), target.clone(), http_calls.clone());
             move || {
-                let (http, address, calls) = (http.clone(), address.clone(), calls.clone());
+                let (http, target, calls) = (http.clone(), target.clone(), calls.clone());
                 async move {
                     let call = &calls[rand::thread_rng().gen_range(0..calls.len())];
                     let form = call.parent_completed(40, chrono::Utc::now());
-                    post(&http, &address, "/twilio/status", &form).await
+                    post(&http, &target, "/twilio/status", &form).await
                 }
             }
         })
@@ -166,34 +170,33 @@ impl Population {
     }
 }
 
+/// The in-process server's settings, with secrets made up for this run.
 fn bench_settings() -> anyhow::Result<Settings> {
-    let vars: HashMap<&str, &str> = HashMap::from([
-        ("BIND_ADDR", "127.0.0.1:0"),
-        ("PUBLIC_BASE_URL", PUBLIC_BASE),
-        ("TWILIO_ACCOUNT_SID", "ACbench"),
-        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
-        ("JWT_SECRET", "bench"),
-        (
-            "GIFT_CARD_KEY",
-            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        ),
-        ("LOG_FORMAT", "json"),
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("BIND_ADDR", "127.0.0.1:0".to_owned()),
+        ("PUBLIC_BASE_URL", PUBLIC_BASE.to_owned()),
+        ("TWILIO_ACCOUNT_SID", random_sid("AC")),
+        ("TWILIO_AUTH_TOKEN", random_secret(24)),
+        ("JWT_SECRET", random_secret(32)),
+        ("GIFT_CARD_KEY", random_secret(32)),
+        ("LOG_FORMAT", "json".to_owned()),
     ]);
-    Ok(Settings::from_lookup(&|name| {
-        vars.get(name).map(|v| (*v).to_owned())
-    })?)
+    Ok(Settings::from_lookup(&|name| vars.get(name).cloned())?)
 }
 
 async fn post(
     http: &reqwest::Client,
-    address: &str,
+    target: &Target,
     path: &str,
     form: &FormPairs,
 ) -> anyhow::Result<()> {
-    let base = PublicBaseUrl::parse(PUBLIC_BASE)?;
-    let signature = signature::compute(AUTH_TOKEN.as_bytes(), &base.join(path), form.pairs());
+    let signature = signature::compute(
+        config::token_bytes(&target.auth_token),
+        &target.signed_as.join(path),
+        form.pairs(),
+    );
     let response = http
-        .post(format!("{address}{path}"))
+        .post(format!("{}{path}", target.send_to))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("x-twilio-signature", signature)
         .body(form.encode())

@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
-use base64::{Engine as _, engine::general_purpose::STANDARD};
 use jsonwebtoken::{EncodingKey, Header, encode};
-use rand::RngCore as _;
+use rand::Rng as _;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
@@ -21,8 +20,8 @@ use crate::crypto::CardCipher;
 use crate::db::{self, Database};
 use crate::startup::{Application, shutdown_signal};
 use crate::tools::fixtures::{random_sid, sms_status};
-use crate::tools::seed;
 use crate::tools::simulate::{self, Target};
+use crate::tools::{random_secret, seed};
 use crate::twilio::form::FormPairs;
 use crate::twilio::signature;
 
@@ -30,7 +29,6 @@ const DEMO_DATABASE: &str = "calltrack_demo";
 const TRACKED: &str = "+18005550100";
 const BUSINESS: &str = "+14155550199";
 const CALLER: &str = "+14155550123";
-const ACCOUNT_SID: &str = "ACdemo0000000000000000000000000000";
 
 /// Prints a timeline line with the seconds since the demo started.
 struct Timeline(Instant);
@@ -43,12 +41,6 @@ impl Timeline {
             what.as_ref()
         );
     }
-}
-
-fn random_secret(bytes: usize) -> String {
-    let mut buf = vec![0_u8; bytes];
-    rand::thread_rng().fill_bytes(&mut buf);
-    STANDARD.encode(buf)
 }
 
 /// Runs the tour on the database of `settings`, serving at its bind address if that is free.
@@ -108,7 +100,7 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
     let vars: HashMap<&str, String> = HashMap::from([
         ("BIND_ADDR", addr.to_string()),
         ("PUBLIC_BASE_URL", format!("http://{addr}")),
-        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
+        ("TWILIO_ACCOUNT_SID", random_sid("AC")),
         ("TWILIO_AUTH_TOKEN", auth_token.clone()),
         ("TWILIO_API_BASE_URL", sms_sender.base_url.clone()),
         ("TWILIO_SMS_FROM", TRACKED.to_owned()),
@@ -123,11 +115,9 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
 
     let cipher = CardCipher::new(&settings.gift_card_key);
     let cards: Vec<(String, String)> = (1..=5)
-        .map(|n| {
-            (
-                cipher.encrypt(&format!("DEMO-AMZN-{n:04}-XK7Q")),
-                cipher.encrypt(&(1000 + n * 7).to_string()),
-            )
+        .map(|_| {
+            let (code, pin) = demo_card();
+            (cipher.encrypt(&code), cipher.encrypt(&pin))
         })
         .collect();
     let agent = Uuid::new_v4();
@@ -219,6 +209,20 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
     println!("\nServing until Ctrl-C.");
     server.await.context("the server task failed")??;
     Ok(())
+}
+
+/// A made-up gift card: a code like `DEMO-7KQ2-M9XD-R4TB` and a four-digit PIN.
+fn demo_card() -> (String, String) {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    let mut group = || -> String {
+        (0..4)
+            .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+            .collect()
+    };
+    let code = format!("DEMO-{}-{}-{}", group(), group(), group());
+    let pin = format!("{:04}", rand::thread_rng().gen_range(0..10_000));
+    (code, pin)
 }
 
 fn agent_token(secret: &str, agent: Uuid) -> anyhow::Result<String> {
