@@ -30,7 +30,7 @@ pub enum Command {
     /// Buy, list and release tracked numbers at Twilio.
     Numbers {
         #[command(subcommand)]
-        command: crate::numbers_cli::NumbersCommand,
+        command: crate::tools::numbers_cli::NumbersCommand,
     },
     /// Manage gift-card inventory.
     GiftCards {
@@ -38,13 +38,13 @@ pub enum Command {
         command: GiftCardsCommand,
     },
     /// Seed a benchmark database and measure webhook throughput against direct SQL.
-    Bench(crate::bench::BenchArgs),
+    Bench(crate::tools::bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SimulateCommand {
     /// One inbound call: voice webhook, child-leg status callbacks, dial action, recording.
-    Call(crate::simulate::CallArgs),
+    Call(crate::tools::simulate::CallArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,9 @@
-//! Settings from the environment (and a `.env` file), validated once at start-up.
+//! Settings from the environment (and a `.env` file), read once at start-up. Each command
+//! has its own settings type and requires only the variables it uses.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
@@ -29,7 +31,10 @@ pub enum DatabaseSource {
 }
 
 impl DatabaseSource {
-    pub fn from_lookup(env: &impl Fn(&str) -> Option<String>) -> Self {
+    /// `DATABASE_URL`, else the embedded cluster under `CALLTRACK_DATA_DIR`. What `migrate`
+    /// needs, and nothing more.
+    pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Self {
+        let env = non_empty(raw_env);
         match env("DATABASE_URL") {
             Some(url) => Self::Url(url.into()),
             None => Self::Embedded {
@@ -82,6 +87,7 @@ pub enum SmsSender {
     MessagingService(String),
 }
 
+/// The Twilio account: what the REST client needs.
 #[derive(Debug, Clone)]
 pub struct TwilioSettings {
     pub account_sid: String,
@@ -91,6 +97,29 @@ pub struct TwilioSettings {
     /// `TWILIO_AUTH_TOKEN_SECONDARY`: during a token rotation webhooks signed with either
     /// token are accepted.
     pub secondary_auth_token: Option<SecretString>,
+}
+
+impl TwilioSettings {
+    /// Requires `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN`; `TWILIO_API_BASE_URL` and the
+    /// SMS sender are optional.
+    pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = non_empty(raw_env);
+        let sms_sender = match (env("TWILIO_SMS_FROM"), env("TWILIO_MESSAGING_SERVICE_SID")) {
+            (_, Some(sid)) => Some(SmsSender::MessagingService(sid)),
+            (Some(from), None) => Some(SmsSender::From(from)),
+            (None, None) => None,
+        };
+        Ok(Self {
+            account_sid: required(&env, "TWILIO_ACCOUNT_SID")?,
+            auth_token: required(&env, "TWILIO_AUTH_TOKEN")?.into(),
+            api_base_url: env("TWILIO_API_BASE_URL")
+                .unwrap_or_else(|| "https://api.twilio.com".into())
+                .trim_end_matches('/')
+                .to_owned(),
+            sms_sender,
+            secondary_auth_token: env("TWILIO_AUTH_TOKEN_SECONDARY").map(Into::into),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +205,7 @@ pub struct Settings {
     pub public_base_url: PublicBaseUrl,
     pub twilio: TwilioSettings,
     pub jwt_secret: SecretString,
-    pub gift_card_key: std::sync::Arc<SecretBox<[u8; 32]>>,
+    pub gift_card_key: Arc<SecretBox<[u8; 32]>>,
     pub voice: VoiceSettings,
     pub outbox: OutboxSettings,
     pub log_format: LogFormat,
@@ -186,30 +215,13 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads the process environment after loading `.env` from the working directory.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        load_dotenv();
-        Self::from_lookup(&|name| std::env::var(name).ok())
-    }
-
     /// Reads settings through `raw_env`; an empty value counts as unset except for
-    /// `RECORDING_NOTICE`, where empty means "say nothing".
+    /// `RECORDING_NOTICE`, where empty means "say nothing". Requires `TWILIO_ACCOUNT_SID`,
+    /// `TWILIO_AUTH_TOKEN`, `JWT_SECRET` and `GIFT_CARD_KEY`.
     pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = &|name: &str| raw_env(name).filter(|v| !v.trim().is_empty());
-        let required = |name: &'static str| env(name).ok_or(ConfigError::Missing(name));
-        let bind_raw = env("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
-        let bind_addr: SocketAddr = bind_raw
-            .parse()
-            .map_err(|_| invalid("BIND_ADDR", "expected host:port, e.g. 127.0.0.1:8080"))?;
-        let public_base_url = match env("PUBLIC_BASE_URL") {
-            Some(url) => PublicBaseUrl::parse(&url)?,
-            None => PublicBaseUrl::parse(&format!("http://{bind_addr}"))?,
-        };
-        let sms_sender = match (env("TWILIO_SMS_FROM"), env("TWILIO_MESSAGING_SERVICE_SID")) {
-            (_, Some(sid)) => Some(SmsSender::MessagingService(sid)),
-            (Some(from), None) => Some(SmsSender::From(from)),
-            (None, None) => None,
-        };
+        let env = non_empty(raw_env);
+        let bind_addr = bind_addr(&env)?;
+        let public_base_url = public_base_url(&env, bind_addr)?;
         let record_calls = match env("RECORD_CALLS")
             .as_deref()
             .map(str::to_ascii_lowercase)
@@ -233,21 +245,12 @@ impl Settings {
                 .ok_or_else(|| invalid("OUTBOX_POLL_MS", "expected milliseconds, 1 to 60000"))?,
         };
         Ok(Self {
-            database: DatabaseSource::from_lookup(env),
+            database: DatabaseSource::from_lookup(&env),
             bind_addr,
             public_base_url,
-            twilio: TwilioSettings {
-                account_sid: required("TWILIO_ACCOUNT_SID")?,
-                auth_token: required("TWILIO_AUTH_TOKEN")?.into(),
-                api_base_url: env("TWILIO_API_BASE_URL")
-                    .unwrap_or_else(|| "https://api.twilio.com".into())
-                    .trim_end_matches('/')
-                    .to_owned(),
-                sms_sender,
-                secondary_auth_token: env("TWILIO_AUTH_TOKEN_SECONDARY").map(Into::into),
-            },
-            jwt_secret: required("JWT_SECRET")?.into(),
-            gift_card_key: std::sync::Arc::new(parse_gift_card_key(&required("GIFT_CARD_KEY")?)?),
+            twilio: TwilioSettings::from_lookup(&env)?,
+            jwt_secret: required(&env, "JWT_SECRET")?.into(),
+            gift_card_key: Arc::new(gift_card_key(&env)?),
             voice: VoiceSettings {
                 record_calls,
                 recording_notice,
@@ -255,7 +258,7 @@ impl Settings {
             outbox: OutboxSettings {
                 poll_interval: std::time::Duration::from_millis(poll_ms),
             },
-            log_format: LogFormat::from_lookup(env),
+            log_format: LogFormat::from_lookup(&env),
             metrics_bind_addr: env("METRICS_BIND_ADDR")
                 .map(|raw| {
                     raw.parse().map_err(|_| {
@@ -271,6 +274,138 @@ impl Settings {
     }
 }
 
+/// What `numbers search|buy|list|release` needs: the database, the account, and the URL the
+/// bought numbers are pointed at. No JWT secret, no gift-card key.
+#[derive(Debug, Clone)]
+pub struct NumbersSettings {
+    pub database: DatabaseSource,
+    pub public_base_url: PublicBaseUrl,
+    pub twilio: TwilioSettings,
+}
+
+impl NumbersSettings {
+    /// Requires `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN`.
+    pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = non_empty(raw_env);
+        Ok(Self {
+            database: DatabaseSource::from_lookup(&env),
+            public_base_url: public_base_url(&env, bind_addr(&env)?)?,
+            twilio: TwilioSettings::from_lookup(&env)?,
+        })
+    }
+}
+
+/// What `gift-cards import` needs: the database and the key the codes are encrypted under.
+#[derive(Debug, Clone)]
+pub struct GiftCardImportSettings {
+    pub database: DatabaseSource,
+    pub gift_card_key: Arc<SecretBox<[u8; 32]>>,
+}
+
+impl GiftCardImportSettings {
+    /// Requires `GIFT_CARD_KEY`.
+    pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = non_empty(raw_env);
+        Ok(Self {
+            database: DatabaseSource::from_lookup(&env),
+            gift_card_key: Arc::new(gift_card_key(&env)?),
+        })
+    }
+}
+
+/// What `simulate call` needs: the token Twilio signs with and the URL it signs against.
+#[derive(Debug, Clone)]
+pub struct SimulateSettings {
+    /// The server's `PUBLIC_BASE_URL` (default `http://` + `BIND_ADDR`): what is signed, and
+    /// where webhooks go unless `--url` says otherwise.
+    pub public_base_url: PublicBaseUrl,
+    pub auth_token: SecretString,
+}
+
+impl SimulateSettings {
+    /// Requires `TWILIO_AUTH_TOKEN`.
+    pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = non_empty(raw_env);
+        Ok(Self {
+            public_base_url: public_base_url(&env, bind_addr(&env)?)?,
+            auth_token: required(&env, "TWILIO_AUTH_TOKEN")?.into(),
+        })
+    }
+}
+
+/// What `demo` takes from the environment; it makes up every secret itself.
+#[derive(Debug, Clone)]
+pub struct DemoSettings {
+    pub database: DatabaseSource,
+    /// Where the demo serves if that address is free (else any free port).
+    pub bind_addr: SocketAddr,
+}
+
+impl DemoSettings {
+    /// Requires nothing.
+    pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = non_empty(raw_env);
+        Ok(Self {
+            database: DatabaseSource::from_lookup(&env),
+            bind_addr: bind_addr(&env)?,
+        })
+    }
+}
+
+/// What `bench` takes from the environment: only the database server; it serves on a free
+/// port with secrets of its own.
+#[derive(Debug, Clone)]
+pub struct BenchSettings {
+    pub database: DatabaseSource,
+}
+
+impl BenchSettings {
+    /// Requires nothing.
+    pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Self {
+        Self {
+            database: DatabaseSource::from_lookup(raw_env),
+        }
+    }
+}
+
+/// `raw_env` with empty and blank values counted as unset.
+fn non_empty(raw_env: &impl Fn(&str) -> Option<String>) -> impl Fn(&str) -> Option<String> {
+    move |name: &str| raw_env(name).filter(|v| !v.trim().is_empty())
+}
+
+fn required(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<String, ConfigError> {
+    env(name).ok_or(ConfigError::Missing(name))
+}
+
+/// `BIND_ADDR`, default `127.0.0.1:8080`.
+fn bind_addr(env: &impl Fn(&str) -> Option<String>) -> Result<SocketAddr, ConfigError> {
+    env("BIND_ADDR")
+        .as_deref()
+        .unwrap_or("127.0.0.1:8080")
+        .parse()
+        .map_err(|_| invalid("BIND_ADDR", "expected host:port, e.g. 127.0.0.1:8080"))
+}
+
+/// `PUBLIC_BASE_URL`, default `http://` + the bind address.
+fn public_base_url(
+    env: &impl Fn(&str) -> Option<String>,
+    bind_addr: SocketAddr,
+) -> Result<PublicBaseUrl, ConfigError> {
+    match env("PUBLIC_BASE_URL") {
+        Some(url) => PublicBaseUrl::parse(&url),
+        None => PublicBaseUrl::parse(&format!("http://{bind_addr}")),
+    }
+}
+
+fn gift_card_key(
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<SecretBox<[u8; 32]>, ConfigError> {
+    parse_gift_card_key(&required(env, "GIFT_CARD_KEY")?)
+}
+
 /// Decodes `GIFT_CARD_KEY`: base64 of exactly 32 bytes.
 pub fn parse_gift_card_key(raw: &str) -> Result<SecretBox<[u8; 32]>, ConfigError> {
     let bytes = STANDARD
@@ -283,8 +418,14 @@ pub fn parse_gift_card_key(raw: &str) -> Result<SecretBox<[u8; 32]>, ConfigError
 }
 
 /// Loads `.env` from the working directory if there is one; variables already set win.
+/// `main` calls it once, before any settings are read.
 pub fn load_dotenv() {
     let _ = dotenvy::dotenv();
+}
+
+/// The process environment as the settings' `from_lookup` functions take it.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 /// The auth token's bytes, for signing and checking webhooks.
@@ -356,6 +497,100 @@ mod tests {
                 ConfigError::Missing(name)
             );
         }
+    }
+
+    /// Asserts that `read` succeeds with `vars` and names each of `names` when it is missing.
+    fn requires_exactly<T: std::fmt::Debug>(
+        read: impl Fn(&dyn Fn(&str) -> Option<String>) -> Result<T, ConfigError>,
+        vars: &[(&'static str, &'static str)],
+        names: &[&'static str],
+    ) {
+        let all = lookup(vars);
+        assert!(read(&all).is_ok(), "{vars:?} should be enough");
+        for name in names {
+            let rest: Vec<_> = vars.iter().copied().filter(|(k, _)| k != name).collect();
+            assert_eq!(
+                read(&lookup(&rest)).unwrap_err(),
+                ConfigError::Missing(name),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_need_only_the_twilio_account() {
+        requires_exactly(
+            |env| NumbersSettings::from_lookup(&env),
+            &[
+                ("TWILIO_ACCOUNT_SID", "ACxxxxxxxx"),
+                ("TWILIO_AUTH_TOKEN", "token"),
+            ],
+            &["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"],
+        );
+        let settings = NumbersSettings::from_lookup(&lookup(&[
+            ("TWILIO_ACCOUNT_SID", "ACxxxxxxxx"),
+            ("TWILIO_AUTH_TOKEN", "token"),
+            ("BIND_ADDR", "127.0.0.1:9000"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.public_base_url.as_str(), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn a_gift_card_import_needs_only_the_key() {
+        requires_exactly(
+            |env| GiftCardImportSettings::from_lookup(&env),
+            &[("GIFT_CARD_KEY", KEY)],
+            &["GIFT_CARD_KEY"],
+        );
+        let settings = GiftCardImportSettings::from_lookup(&lookup(&[
+            ("GIFT_CARD_KEY", KEY),
+            ("DATABASE_URL", "postgres://localhost/x"),
+        ]))
+        .unwrap();
+        assert!(matches!(settings.database, DatabaseSource::Url(_)));
+        let invalid = GiftCardImportSettings::from_lookup(&lookup(&[("GIFT_CARD_KEY", "AAAA")]));
+        assert!(matches!(
+            invalid.unwrap_err(),
+            ConfigError::Invalid {
+                name: "GIFT_CARD_KEY",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn the_simulator_needs_only_the_auth_token() {
+        requires_exactly(
+            |env| SimulateSettings::from_lookup(&env),
+            &[("TWILIO_AUTH_TOKEN", "token")],
+            &["TWILIO_AUTH_TOKEN"],
+        );
+        let settings = SimulateSettings::from_lookup(&lookup(&[
+            ("TWILIO_AUTH_TOKEN", "token"),
+            ("PUBLIC_BASE_URL", "https://example.com/hooks/"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            settings.public_base_url.as_str(),
+            "https://example.com/hooks"
+        );
+    }
+
+    #[test]
+    fn the_demo_and_the_bench_need_nothing() {
+        let settings = DemoSettings::from_lookup(&lookup(&[])).unwrap();
+        assert_eq!(settings.bind_addr.to_string(), "127.0.0.1:8080");
+        assert!(matches!(settings.database, DatabaseSource::Embedded { .. }));
+        let bench = BenchSettings::from_lookup(&lookup(&[]));
+        assert!(matches!(bench.database, DatabaseSource::Embedded { .. }));
+        assert!(DemoSettings::from_lookup(&lookup(&[("BIND_ADDR", "nope")])).is_err());
+    }
+
+    #[test]
+    fn an_empty_database_url_means_the_embedded_cluster() {
+        let source = DatabaseSource::from_lookup(&lookup(&[("DATABASE_URL", " ")]));
+        assert!(matches!(source, DatabaseSource::Embedded { .. }));
     }
 
     #[test]

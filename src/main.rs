@@ -3,42 +3,48 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 use calltrack::cli::{Cli, Command, GiftCardsCommand, SimulateCommand};
-use calltrack::config::{self, DatabaseSource, LogFormat, Settings};
-use calltrack::{bench, demo, gift_cards, numbers_cli, simulate, startup, telemetry};
+use calltrack::config::{
+    self, BenchSettings, DatabaseSource, DemoSettings, GiftCardImportSettings, LogFormat,
+    NumbersSettings, Settings, SimulateSettings,
+};
+use calltrack::tools::{bench, demo, numbers_cli, simulate};
+use calltrack::{gift_cards, startup, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     config::load_dotenv();
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     // The demo's output is its timeline; only warnings interrupt it.
     let level = if matches!(cli.command, Command::Demo) {
         "warn"
     } else {
         "info"
     };
-    telemetry::init(LogFormat::from_lookup(&env), level);
-    let result = match cli.command {
-        Command::Serve => match Settings::from_env() {
-            Ok(settings) => startup::serve(settings).await,
-            Err(error) => Err(error.into()),
-        },
-        Command::Migrate => startup::migrate(&DatabaseSource::from_lookup(&env)).await,
-        Command::Simulate {
-            what: SimulateCommand::Call(args),
-        } => simulate::call(args).await,
-        Command::GiftCards {
-            command: GiftCardsCommand::Import(args),
-        } => gift_cards::import(args, &env).await,
-        Command::Bench(args) => bench::run(args).await,
-        Command::Demo => demo::run().await,
-        Command::Numbers { command } => numbers_cli::run(command).await,
-    };
-    match result {
+    telemetry::init(LogFormat::from_lookup(&config::process_env), level);
+    match run(cli.command, &config::process_env).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Reads the command's own settings from `env`, then runs it.
+async fn run(command: Command, env: &impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => startup::serve(Settings::from_lookup(env)?).await,
+        Command::Migrate => startup::migrate(&DatabaseSource::from_lookup(env)).await,
+        Command::Demo => demo::run(DemoSettings::from_lookup(env)?).await,
+        Command::Simulate {
+            what: SimulateCommand::Call(args),
+        } => simulate::call(args, SimulateSettings::from_lookup(env)?).await,
+        Command::Bench(args) => bench::run(args, BenchSettings::from_lookup(env)).await,
+        Command::Numbers { command } => {
+            numbers_cli::run(command, NumbersSettings::from_lookup(env)?).await
+        }
+        Command::GiftCards {
+            command: GiftCardsCommand::Import(args),
+        } => gift_cards::import(args, &GiftCardImportSettings::from_lookup(env)?).await,
     }
 }

@@ -11,7 +11,6 @@ pub mod numbers;
 pub mod outbox;
 pub mod pool;
 pub mod rewards;
-pub mod seed;
 pub mod sessions;
 pub mod stats;
 

@@ -8,7 +8,7 @@ use secrecy::ExposeSecret as _;
 use secrecy::zeroize::Zeroize as _;
 use uuid::Uuid;
 
-use crate::config::{ConfigError, DatabaseSource, parse_gift_card_key};
+use crate::config::{DatabaseSource, GiftCardImportSettings};
 use crate::crypto::CardCipher;
 use crate::db::gift_cards::{self, EncryptedCard, ImportSummary};
 use crate::domain::gift_card_csv;
@@ -24,14 +24,11 @@ pub struct ImportArgs {
     pub file: PathBuf,
 }
 
-/// Runs the command with settings from `env` (`GIFT_CARD_KEY`, `DATABASE_URL` or the
-/// embedded cluster) and prints a one-line summary. Fails, having imported nothing, on a
-/// missing or invalid key, an unreadable or bad file, or an unknown pool.
-pub async fn import(args: ImportArgs, env: &impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-    let raw_key = env("GIFT_CARD_KEY").ok_or(ConfigError::Missing("GIFT_CARD_KEY"))?;
-    let cipher = CardCipher::new(&parse_gift_card_key(&raw_key)?);
-    let source = DatabaseSource::from_lookup(env);
-    let summary = import_file(&source, &cipher, args.pool, &args.file).await?;
+/// Runs the command and prints a one-line summary. Fails, having imported nothing, on an
+/// unreadable or bad file or an unknown pool.
+pub async fn import(args: ImportArgs, settings: &GiftCardImportSettings) -> anyhow::Result<()> {
+    let cipher = CardCipher::new(&settings.gift_card_key);
+    let summary = import_file(&settings.database, &cipher, args.pool, &args.file).await?;
     println!(
         "imported {} cards into pool {} ({}); available now {}; provisioned {} waiting rewards",
         summary.imported,

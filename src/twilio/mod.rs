@@ -3,7 +3,6 @@
 
 pub mod client;
 pub mod extract;
-pub mod fixtures;
 pub mod form;
 pub mod payloads;
 pub mod signature;

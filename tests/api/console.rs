@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use calltrack::twilio::fixtures::Fixture;
+use calltrack::tools::fixtures::Fixture;
 use fantoccini::Locator;
 use uuid::Uuid;
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use calltrack::config::Settings;
 use calltrack::db::{self, EmbeddedCluster};
 use calltrack::startup::Application;
-use calltrack::twilio::fixtures::SimulatedCall;
+use calltrack::tools::fixtures::SimulatedCall;
 use calltrack::twilio::form::FormPairs;
 use calltrack::twilio::signature;
 use tokio::sync::OnceCell;

@@ -2,7 +2,7 @@ use chrono::Utc;
 
 use crate::helpers::TestApp;
 
-async fn assert_recording_stored(app: &TestApp, call: &calltrack::twilio::fixtures::SimulatedCall) {
+async fn assert_recording_stored(app: &TestApp, call: &calltrack::tools::fixtures::SimulatedCall) {
     let session = app.session(&call.call_sid).await;
     assert_eq!(session["recording_sid"], call.recording_sid.as_str());
     assert_eq!(session["recording_url"], call.recording_url());

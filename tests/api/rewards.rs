@@ -350,7 +350,7 @@ async fn a_delivery_report_that_overtakes_the_worker_is_applied_once_the_sid_is_
         .mark(world.session_id, &Auth::user(world.agent), 1)
         .await;
     assert_eq!(status, 201);
-    let early = calltrack::twilio::fixtures::sms_status(&sid, "+14155550100", "delivered", None);
+    let early = calltrack::tools::fixtures::sms_status(&sid, "+14155550100", "delivered", None);
     let response = app.post_signed("/twilio/sms-status", &early).await;
     assert_eq!(response.status(), 204);
     assert_eq!(

@@ -1,4 +1,4 @@
-use calltrack::twilio::fixtures::SimulatedCall;
+use calltrack::tools::fixtures::SimulatedCall;
 
 use crate::helpers::{FORWARD_TO, PUBLIC_BASE_URL, TRACKED_NUMBER, TestApp, sign};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use calltrack::crypto::CardCipher;
 use calltrack::startup::Application;
-use calltrack::twilio::fixtures::{random_sid, sms_status};
+use calltrack::tools::fixtures::{random_sid, sms_status};
 use calltrack::twilio::form::FormPairs;
 use calltrack::workers::outbox::MAX_ATTEMPTS;
 use serde_json::json;

@@ -1,6 +1,6 @@
 use std::collections::HashSet;
 
-use calltrack::twilio::fixtures::{Fixture, SimulatedCall};
+use calltrack::tools::fixtures::{Fixture, SimulatedCall};
 use chrono::Utc;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -1,4 +1,4 @@
-use calltrack::twilio::fixtures::{Fixture, SimulatedCall};
+use calltrack::tools::fixtures::{Fixture, SimulatedCall};
 use calltrack::twilio::form::FormPairs;
 use chrono::{Duration, TimeZone, Utc};
 

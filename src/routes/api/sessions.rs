@@ -144,6 +144,11 @@ pub async fn mark_condition(
         .as_deref()
         .map(|n| text("notes", n))
         .transpose()?;
+    if notes.is_some_and(|n| n.chars().count() > MAX_NOTES) {
+        return Err(ApiError::bad_request(format!(
+            "notes are longer than {MAX_NOTES} characters"
+        )));
+    }
     let outcome =
         app::conditions::mark(&state.pool, &principal, id, body.condition_number, notes).await?;
     let mut response = if outcome.created {

@@ -12,12 +12,14 @@ use hdrhistogram::Histogram;
 use rand::Rng as _;
 use tokio::sync::Mutex;
 
-use crate::config::{DatabaseSource, PublicBaseUrl, Settings};
+use crate::config::{self, BenchSettings, Settings};
 use crate::db::calls::{self, CallProgress, IncomingCall};
-use crate::db::{self, PgPool, seed};
+use crate::db::{self, PgPool};
 use crate::domain::{CallSid, CallStatus, CallerId, E164};
 use crate::startup::Application;
-use crate::twilio::fixtures::SimulatedCall;
+use crate::tools::fixtures::{SimulatedCall, random_sid};
+use crate::tools::simulate::Target;
+use crate::tools::{random_secret, seed};
 use crate::twilio::form::FormPairs;
 use crate::twilio::signature;
 
@@ -40,7 +42,6 @@ pub struct BenchArgs {
     pub database: String,
 }
 
-const AUTH_TOKEN: &str = "bench-auth-token";
 const PUBLIC_BASE: &str = "https://bench.calltrack.invalid";
 const FORWARD_TO: &str = "+14155550199";
 /// One caller in five is not a recipient, as in real campaigns.
@@ -48,19 +49,21 @@ const UNMATCHED_SHARE: f64 = 0.2;
 /// Latencies above a minute are clamped to it.
 const MAX_LATENCY_US: u64 = 60_000_000;
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    crate::config::load_dotenv();
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let source = DatabaseSource::from_lookup(&env);
-    let source_for_open = source.clone();
-    let database =
-        tokio::task::spawn_blocking(move || db::Database::open(&source_for_open)).await??;
+/// Seeds (once), serves on a free port and runs the four phases against the database server
+/// of `settings`.
+pub async fn run(args: BenchArgs, settings: BenchSettings) -> anyhow::Result<()> {
+    let source = settings.database;
+    let database = tokio::task::spawn_blocking(move || db::Database::open(&source)).await??;
     let config = prepare_database(&database.config, &args).await?;
     let pool = db::pool::pool(config.clone(), args.connections * 2)?;
 
     let settings = bench_settings()?;
     let app = Application::build(&settings, pool.clone()).await?;
-    let address = format!("http://{}", app.local_addr()?);
+    let target = Arc::new(Target {
+        send_to: format!("http://{}", app.local_addr()?),
+        signed_as: settings.public_base_url.clone(),
+        auth_token: settings.twilio.auth_token.clone(),
+    });
     let server = tokio::spawn(app.run_until(std::future::pending()));
 
     println!(
@@ -81,12 +84,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .build()?;
     results.push(
         drive("voice webhook (HTTP)", args.connections, phase, {
-            let (http, address, sids) = (http.clone(), address.clone(), http_sids.clone());
+            let (http, target, sids) = (http.clone(), target.clone(), http_sids.clone());
             move || {
-                let (http, address, sids) = (http.clone(), address.clone(), sids.clone());
+                let (http, target, sids) = (http.clone(), target.clone(), sids.clone());
                 async move {
                     let call = population.random_call();
-                    post(&http, &address, "/twilio/voice", &call.voice()).await?;
+                    post(&http, &target, "/twilio/voice", &call.voice()).await?;
                     sids.lock().await.push(call);
                     Ok(())
                 }
@@ -113,13 +116,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let sql_calls = Arc::new(std::mem::take(&mut *sql_sids.lock().await));
     results.push(
         drive("status callback (HTTP)", args.connections, phase, {
-            let (http, address, calls) = (http.clone(), address.clone(), http_calls.clone());
+            let (http, target, calls) = (http.clone(), target.clone(), http_calls.clone());
             move || {
-                let (http, address, calls) = (http.clone(), address.clone(), calls.clone());
+                let (http, target, calls) = (http.clone(), target.clone(), calls.clone());
                 async move {
                     let call = &calls[rand::thread_rng().gen_range(0..calls.len())];
                     let form = call.parent_completed(40, chrono::Utc::now());
-                    post(&http, &address, "/twilio/status", &form).await
+                    post(&http, &target, "/twilio/status", &form).await
                 }
             }
         })
@@ -167,34 +170,33 @@ impl Population {
     }
 }
 
+/// The in-process server's settings, with secrets made up for this run.
 fn bench_settings() -> anyhow::Result<Settings> {
-    let vars: HashMap<&str, &str> = HashMap::from([
-        ("BIND_ADDR", "127.0.0.1:0"),
-        ("PUBLIC_BASE_URL", PUBLIC_BASE),
-        ("TWILIO_ACCOUNT_SID", "ACbench"),
-        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
-        ("JWT_SECRET", "bench"),
-        (
-            "GIFT_CARD_KEY",
-            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        ),
-        ("LOG_FORMAT", "json"),
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("BIND_ADDR", "127.0.0.1:0".to_owned()),
+        ("PUBLIC_BASE_URL", PUBLIC_BASE.to_owned()),
+        ("TWILIO_ACCOUNT_SID", random_sid("AC")),
+        ("TWILIO_AUTH_TOKEN", random_secret(24)),
+        ("JWT_SECRET", random_secret(32)),
+        ("GIFT_CARD_KEY", random_secret(32)),
+        ("LOG_FORMAT", "json".to_owned()),
     ]);
-    Ok(Settings::from_lookup(&|name| {
-        vars.get(name).map(|v| (*v).to_owned())
-    })?)
+    Ok(Settings::from_lookup(&|name| vars.get(name).cloned())?)
 }
 
 async fn post(
     http: &reqwest::Client,
-    address: &str,
+    target: &Target,
     path: &str,
     form: &FormPairs,
 ) -> anyhow::Result<()> {
-    let base = PublicBaseUrl::parse(PUBLIC_BASE)?;
-    let signature = signature::compute(AUTH_TOKEN.as_bytes(), &base.join(path), form.pairs());
+    let signature = signature::compute(
+        config::token_bytes(&target.auth_token),
+        &target.signed_as.join(path),
+        form.pairs(),
+    );
     let response = http
-        .post(format!("{address}{path}"))
+        .post(format!("{}{path}", target.send_to))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("x-twilio-signature", signature)
         .body(form.encode())

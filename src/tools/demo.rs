@@ -4,23 +4,24 @@
 //! A local stand-in answers Twilio's Messages API for the demo only.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
-use base64::{Engine as _, engine::general_purpose::STANDARD};
 use jsonwebtoken::{EncodingKey, Header, encode};
-use rand::RngCore as _;
+use rand::Rng as _;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::config::{self, PublicBaseUrl, Settings};
+use crate::config::{self, DemoSettings, PublicBaseUrl, Settings};
 use crate::crypto::CardCipher;
-use crate::db::{self, Database, seed};
-use crate::simulate::{self, Target};
+use crate::db::{self, Database};
 use crate::startup::{Application, shutdown_signal};
-use crate::twilio::fixtures::{random_sid, sms_status};
+use crate::tools::fixtures::{random_sid, sms_status};
+use crate::tools::simulate::{self, Target};
+use crate::tools::{random_secret, seed};
 use crate::twilio::form::FormPairs;
 use crate::twilio::signature;
 
@@ -28,7 +29,6 @@ const DEMO_DATABASE: &str = "calltrack_demo";
 const TRACKED: &str = "+18005550100";
 const BUSINESS: &str = "+14155550199";
 const CALLER: &str = "+14155550123";
-const ACCOUNT_SID: &str = "ACdemo0000000000000000000000000000";
 
 /// Prints a timeline line with the seconds since the demo started.
 struct Timeline(Instant);
@@ -43,27 +43,18 @@ impl Timeline {
     }
 }
 
-fn random_secret(bytes: usize) -> String {
-    let mut buf = vec![0_u8; bytes];
-    rand::thread_rng().fill_bytes(&mut buf);
-    STANDARD.encode(buf)
-}
-
-pub async fn run() -> anyhow::Result<()> {
-    config::load_dotenv();
+/// Runs the tour on the database of `settings`, serving at its bind address if that is free.
+pub async fn run(settings: DemoSettings) -> anyhow::Result<()> {
     let timeline = Timeline(Instant::now());
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let bind = env("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
-    let listener_probe = std::net::TcpListener::bind(&bind);
-    let bind = match listener_probe {
+    let bind = match std::net::TcpListener::bind(settings.bind_addr) {
         Ok(probe) => {
             drop(probe);
-            bind
+            settings.bind_addr
         }
-        Err(_) => "127.0.0.1:0".into(),
+        Err(_) => SocketAddr::from(([127, 0, 0, 1], 0)),
     };
 
-    let source = config::DatabaseSource::from_lookup(&env);
+    let source = settings.database;
     timeline.say(match &source {
         config::DatabaseSource::Url(_) => "using the PostgreSQL server at DATABASE_URL".to_owned(),
         config::DatabaseSource::Embedded { data_dir } => {
@@ -74,14 +65,14 @@ pub async fn run() -> anyhow::Result<()> {
         }
     });
     let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
-    let result = tour(&timeline, &database, &bind).await;
+    let result = tour(&timeline, &database, bind).await;
     if let Err(error) = database.shutdown() {
         eprintln!("stopping the embedded database failed: {error:#}");
     }
     result
 }
 
-async fn tour(timeline: &Timeline, database: &Database, bind: &str) -> anyhow::Result<()> {
+async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> anyhow::Result<()> {
     let admin = db::pool::connect(&database.config).await?;
     // Every tour starts from a fresh database.
     seed::recreate_database(&admin, DEMO_DATABASE).await?;
@@ -109,7 +100,7 @@ async fn tour(timeline: &Timeline, database: &Database, bind: &str) -> anyhow::R
     let vars: HashMap<&str, String> = HashMap::from([
         ("BIND_ADDR", addr.to_string()),
         ("PUBLIC_BASE_URL", format!("http://{addr}")),
-        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
+        ("TWILIO_ACCOUNT_SID", random_sid("AC")),
         ("TWILIO_AUTH_TOKEN", auth_token.clone()),
         ("TWILIO_API_BASE_URL", sms_sender.base_url.clone()),
         ("TWILIO_SMS_FROM", TRACKED.to_owned()),
@@ -124,11 +115,9 @@ async fn tour(timeline: &Timeline, database: &Database, bind: &str) -> anyhow::R
 
     let cipher = CardCipher::new(&settings.gift_card_key);
     let cards: Vec<(String, String)> = (1..=5)
-        .map(|n| {
-            (
-                cipher.encrypt(&format!("DEMO-AMZN-{n:04}-XK7Q")),
-                cipher.encrypt(&(1000 + n * 7).to_string()),
-            )
+        .map(|_| {
+            let (code, pin) = demo_card();
+            (cipher.encrypt(&code), cipher.encrypt(&pin))
         })
         .collect();
     let agent = Uuid::new_v4();
@@ -156,7 +145,7 @@ async fn tour(timeline: &Timeline, database: &Database, bind: &str) -> anyhow::R
     let target = Target {
         send_to: format!("http://{addr}"),
         signed_as: PublicBaseUrl::parse(&format!("http://{addr}"))?,
-        auth_token,
+        auth_token: auth_token.clone().into(),
     };
     timeline.say(format!(
         "a recipient calls {TRACKED} from {CALLER}; playing Twilio's side of the call:"
@@ -215,11 +204,25 @@ async fn tour(timeline: &Timeline, database: &Database, bind: &str) -> anyhow::R
     println!("Metrics:       http://{addr}/metrics");
     println!(
         "Play another call: TWILIO_AUTH_TOKEN={} PUBLIC_BASE_URL=http://{addr} calltrack simulate call --to {TRACKED} --from +14155550124",
-        target.auth_token
+        auth_token
     );
     println!("\nServing until Ctrl-C.");
     server.await.context("the server task failed")??;
     Ok(())
+}
+
+/// A made-up gift card: a code like `DEMO-7KQ2-M9XD-R4TB` and a four-digit PIN.
+fn demo_card() -> (String, String) {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    let mut group = || -> String {
+        (0..4)
+            .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+            .collect()
+    };
+    let code = format!("DEMO-{}-{}-{}", group(), group(), group());
+    let pin = format!("{:04}", rand::thread_rng().gen_range(0..10_000));
+    (code, pin)
 }
 
 fn agent_token(secret: &str, agent: Uuid) -> anyhow::Result<String> {
@@ -278,9 +281,10 @@ struct FakeTwilio {
 impl FakeTwilio {
     async fn start() -> anyhow::Result<Self> {
         let state = FakeState::default();
-        let data = web::Data::new(state.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let base_url = format!("http://{}", listener.local_addr()?);
+        let data = web::Data::new(state.clone());
+        // One worker is plenty for a handful of messages; the demo stops it by exiting.
         let server = HttpServer::new(move || {
             App::new().app_data(data.clone()).route(
                 "/2010-04-01/Accounts/{account}/Messages.json",
@@ -311,7 +315,11 @@ impl FakeTwilio {
     }
 }
 
-async fn accept_message(state: web::Data<FakeState>, body: String) -> HttpResponse {
+async fn accept_message(
+    state: web::Data<FakeState>,
+    account: web::Path<String>,
+    body: String,
+) -> HttpResponse {
     let form = FormPairs::parse(body.as_bytes()).unwrap_or_default();
     let to = form.get("To").unwrap_or_default().to_owned();
     let callback = form.get("StatusCallback").map(str::to_owned);
@@ -336,7 +344,10 @@ async fn accept_message(state: web::Data<FakeState>, body: String) -> HttpRespon
                 .await;
         });
     }
-    HttpResponse::Created().json(
-        serde_json::json!({ "sid": sid, "status": "queued", "to": to, "account_sid": ACCOUNT_SID }),
-    )
+    HttpResponse::Created().json(serde_json::json!({
+        "sid": sid,
+        "status": "queued",
+        "to": to,
+        "account_sid": account.into_inner(),
+    }))
 }

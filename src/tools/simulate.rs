@@ -4,9 +4,11 @@
 use anyhow::{Context as _, bail};
 use chrono::{Duration, Utc};
 
-use crate::config::{self, PublicBaseUrl};
+use secrecy::SecretString;
+
+use crate::config::{self, PublicBaseUrl, SimulateSettings};
 use crate::domain::E164;
-use crate::twilio::fixtures::{Fixture, SimulatedCall};
+use crate::tools::fixtures::{Fixture, SimulatedCall};
 use crate::twilio::form::FormPairs;
 use crate::twilio::signature;
 
@@ -48,31 +50,22 @@ pub struct Target {
     pub send_to: String,
     /// The URL Twilio would sign: the server's PUBLIC_BASE_URL.
     pub signed_as: PublicBaseUrl,
-    pub auth_token: String,
+    pub auth_token: SecretString,
 }
 
-pub async fn call(args: CallArgs) -> anyhow::Result<()> {
-    config::load_dotenv();
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let auth_token = env("TWILIO_AUTH_TOKEN")
-        .context("TWILIO_AUTH_TOKEN is required to sign the simulated webhooks")?;
-    let default_base = env("PUBLIC_BASE_URL").unwrap_or_else(|| {
-        format!(
-            "http://{}",
-            env("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into())
-        )
-    });
-    let signed_as = PublicBaseUrl::parse(&default_base)?;
+/// `simulate call`: signs with `settings.auth_token` against `settings.public_base_url` and
+/// sends to `--url`, by default that same URL.
+pub async fn call(args: CallArgs, settings: SimulateSettings) -> anyhow::Result<()> {
     let send_to = args
         .url
         .clone()
-        .unwrap_or(default_base)
+        .unwrap_or_else(|| settings.public_base_url.as_str().to_owned())
         .trim_end_matches('/')
         .to_owned();
     let target = Target {
         send_to,
-        signed_as,
-        auth_token,
+        signed_as: settings.public_base_url,
+        auth_token: settings.auth_token,
     };
     let answered = !args.no_answer;
     println!(
@@ -216,7 +209,7 @@ async fn send(
     form: &FormPairs,
 ) -> anyhow::Result<Exchange> {
     let signature = signature::compute(
-        target.auth_token.as_bytes(),
+        config::token_bytes(&target.auth_token),
         &target.signed_as.join(path),
         form.pairs(),
     );

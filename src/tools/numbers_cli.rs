@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use crate::app::Caller as Actor;
 use crate::app::numbers::{BuyRequest, Numbers};
-use crate::config::Settings;
+use crate::config::NumbersSettings;
 use crate::db::numbers::TrackedNumber;
 use crate::startup::open_and_migrate;
 use crate::twilio::client::{AvailableSearch, TwilioClient};
@@ -55,8 +55,8 @@ pub enum NumbersCommand {
     },
 }
 
-pub async fn run(command: NumbersCommand) -> anyhow::Result<()> {
-    let settings = Settings::from_env()?;
+/// Runs one `numbers` subcommand against the database and Twilio account of `settings`.
+pub async fn run(command: NumbersCommand, settings: NumbersSettings) -> anyhow::Result<()> {
     let (database, pool) = open_and_migrate(&settings.database, 2).await?;
     let numbers = Numbers {
         pool: pool.clone(),

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rand::Rng as _;
 
-use super::form::FormPairs;
+use crate::twilio::form::FormPairs;
 
 /// A recorded webhook body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,23 @@
+//! The commands that are not the service: the demo tour, the call simulator, the benchmark,
+//! number management for operators, and what they share (seed data and Twilio fixtures).
+//!
+//! The service never imports this module; only `main.rs` and `cli.rs` do (and the tests,
+//! which use the fixtures to play Twilio's side).
+
+pub mod bench;
+pub mod demo;
+pub mod fixtures;
+pub mod numbers_cli;
+pub mod seed;
+pub mod simulate;
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use rand::RngCore as _;
+
+/// `bytes` random bytes in base64: the tools make up their secrets (auth token, JWT secret,
+/// gift-card key) at run time rather than carry any in the binary.
+pub fn random_secret(bytes: usize) -> String {
+    let mut buf = vec![0_u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    STANDARD.encode(buf)
+}
