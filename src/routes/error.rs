@@ -14,14 +14,14 @@ pub enum WebhookError {
     #[error(transparent)]
     Db(#[from] crate::db::Error),
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Twiml(#[from] crate::twilio::twiml::TwimlError),
 }
 
 impl ResponseError for WebhookError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Payload(_) => StatusCode::BAD_REQUEST,
-            Self::Db(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Db(_) | Self::Twiml(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -33,11 +33,8 @@ impl ResponseError for WebhookError {
                     .content_type("text/plain; charset=utf-8")
                     .body(error.to_string())
             }
-            Self::Db(_) | Self::Internal(_) => {
-                tracing::error!(
-                    error = format!("{:#}", anyhow::Error::msg(chain(self))),
-                    "webhook failed"
-                );
+            Self::Db(_) | Self::Twiml(_) => {
+                tracing::error!(error = %chain(self), "webhook failed");
                 // Twilio retries on 5xx, and every webhook write is idempotent.
                 HttpResponse::InternalServerError()
                     .content_type("text/plain; charset=utf-8")

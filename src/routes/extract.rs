@@ -105,7 +105,7 @@ async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     };
     if let Some(key) = header("x-api-key").filter(|k| !k.is_empty()) {
         let hash = hex::encode(Sha256::digest(key.as_bytes()));
-        let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+        let client = state.pool.get().await.map_err(crate::db::Error::from)?;
         let client_id = access::client_for_api_key(&client, &hash)
             .await?
             .ok_or(ApiError::Unauthorized("unknown API key"))?;
@@ -123,7 +123,7 @@ async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         JwtError::Expired => ApiError::Unauthorized("the token has expired"),
         JwtError::Invalid => ApiError::Unauthorized("the token is not valid"),
     })?;
-    let client = state.pool.get().await.map_err(anyhow::Error::from)?;
+    let client = state.pool.get().await.map_err(crate::db::Error::from)?;
     let (roles, scope) = access::user_access(&client, claims.sub).await?;
     Ok(Principal {
         actor: Actor::User {

@@ -22,7 +22,5 @@ pub async fn dial_complete(
         tracing::info!("dial callback for an unknown call ignored");
     }
     drop(client);
-    Ok(twiml_response(
-        state.twiml.dial_complete().map_err(anyhow::Error::from)?,
-    ))
+    Ok(twiml_response(state.twiml.dial_complete()?))
 }

@@ -32,7 +32,10 @@ pub async fn incoming_call(
             state.twiml.reject()
         }
         NumberLookup::Inactive => state.twiml.number_inactive(),
-        NumberLookup::Active { forward_to_number, session } => {
+        NumberLookup::Active {
+            forward_to_number,
+            session,
+        } => {
             if let Some(session) = session {
                 tracing::info!(session.id = %session.id, matched = session.matched, "call session created");
             }
@@ -46,8 +49,7 @@ pub async fn incoming_call(
                 recording_callback_url: &base.join("/twilio/recording"),
             })
         }
-    }
-    .map_err(anyhow::Error::from)?;
+    }?;
     Ok(twiml_response(twiml))
 }
 
@@ -58,7 +60,5 @@ pub async fn fallback(
     VerifiedForm(_form): VerifiedForm,
 ) -> Result<HttpResponse, WebhookError> {
     tracing::warn!("voice fallback used: the voice webhook failed for a call");
-    Ok(twiml_response(
-        state.twiml.unavailable().map_err(anyhow::Error::from)?,
-    ))
+    Ok(twiml_response(state.twiml.unavailable()?))
 }
