@@ -208,6 +208,8 @@ pub struct Settings {
     pub gift_card_key: Arc<SecretBox<[u8; 32]>>,
     pub voice: VoiceSettings,
     pub outbox: OutboxSettings,
+    /// `VOICE_DEADLINE_MS`: how long a webhook (and any request) waits for the database.
+    pub db_deadline: std::time::Duration,
     pub log_format: LogFormat,
     /// `METRICS_BIND_ADDR`: serve `/metrics` only on this private listener.
     pub metrics_bind_addr: Option<SocketAddr>,
@@ -235,6 +237,17 @@ impl Settings {
             raw_env("RECORDING_NOTICE").unwrap_or_else(|| "This call may be recorded.".to_owned());
         let recording_notice =
             Some(recording_notice).filter(|n| record_calls && !n.trim().is_empty());
+        let deadline_ms = match env("VOICE_DEADLINE_MS") {
+            None => 1500,
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (50..=10_000).contains(ms))
+                .ok_or_else(|| {
+                    invalid("VOICE_DEADLINE_MS", "expected milliseconds, 50 to 10000")
+                })?,
+        };
         let poll_ms = match env("OUTBOX_POLL_MS") {
             None => 500,
             Some(raw) => raw
@@ -255,6 +268,7 @@ impl Settings {
                 record_calls,
                 recording_notice,
             },
+            db_deadline: std::time::Duration::from_millis(deadline_ms),
             outbox: OutboxSettings {
                 poll_interval: std::time::Duration::from_millis(poll_ms),
             },
@@ -470,6 +484,7 @@ mod tests {
         );
         assert!(matches!(settings.database, DatabaseSource::Embedded { .. }));
         assert_eq!(settings.outbox.poll_interval.as_millis(), 500);
+        assert_eq!(settings.db_deadline.as_millis(), 1500);
     }
 
     #[test]

@@ -73,6 +73,7 @@ impl Application {
             voice: Arc::new(settings.voice.clone()),
             jwt: Arc::new(JwtVerifier::new(&settings.jwt_secret)),
             numbers: Arc::new(numbers),
+            db_deadline: settings.db_deadline,
             metrics_addr: metrics_listener
                 .as_ref()
                 .map(std::net::TcpListener::local_addr)
@@ -217,7 +218,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     settings
         .http
         .fit_connections_to(descriptors.saturating_sub(RESERVED_DESCRIPTORS));
-    let (database, pool) = open_and_migrate(&settings.database, POOL_SIZE).await?;
+    let (database, _migrating) = open_and_migrate(&settings.database, 1).await?;
+    let pool = db::pool::bounded_pool(
+        database.config.clone(),
+        POOL_SIZE,
+        db::pool::Deadlines {
+            connection: settings.db_deadline,
+            statement: settings.db_deadline,
+        },
+    )?;
     let app = Application::build(&settings, pool.clone()).await?;
     let owed_releases = tokio::spawn(crate::workers::releases::settle_owed_releases_forever(
         Numbers {

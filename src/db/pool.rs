@@ -1,6 +1,7 @@
 //! The connection pool, and opening the database a [`DatabaseSource`] names.
 
 use std::str::FromStr as _;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -59,6 +60,42 @@ pub fn pool(config: tokio_postgres::Config, max_size: usize) -> anyhow::Result<P
     );
     Pool::builder(manager)
         .max_size(max_size)
+        .build()
+        .context("cannot build the connection pool")
+}
+
+/// How long a request may wait on the database: for a pooled connection (and to open one), and
+/// for one statement, which the server itself cancels past its bound.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub connection: Duration,
+    pub statement: Duration,
+}
+
+/// A pool for request paths: no wait on it, or on a statement through it, is unbounded.
+pub fn bounded_pool(
+    mut config: tokio_postgres::Config,
+    max_size: usize,
+    deadlines: Deadlines,
+) -> anyhow::Result<PgPool> {
+    config.connect_timeout(deadlines.connection);
+    config.options(format!(
+        "-c statement_timeout={}",
+        deadlines.statement.as_millis()
+    ));
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(max_size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(deadlines.connection))
+        .create_timeout(Some(deadlines.connection))
+        .recycle_timeout(Some(deadlines.connection))
         .build()
         .context("cannot build the connection pool")
 }

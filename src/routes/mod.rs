@@ -28,6 +28,8 @@ pub struct AppState {
     pub voice: Arc<VoiceSettings>,
     pub jwt: Arc<JwtVerifier>,
     pub numbers: Arc<crate::app::numbers::Numbers>,
+    /// How long a webhook waits for the database before it gives up on it.
+    pub db_deadline: std::time::Duration,
     /// When set, `/metrics` answers only on this address (a private listener).
     pub metrics_addr: Option<SocketAddr>,
 }

@@ -231,7 +231,11 @@ impl TestApp {
         let mut settings = settings_with(&vars);
         tune(&mut settings);
         let db_config = test_database().await;
-        let pool = db::pool::pool(db_config.clone(), 16).unwrap();
+        let deadlines = db::pool::Deadlines {
+            connection: settings.db_deadline,
+            statement: settings.db_deadline,
+        };
+        let pool = db::pool::bounded_pool(db_config.clone(), 16, deadlines).unwrap();
         let app = Application::build(&settings, pool).await.unwrap();
         let address = format!("http://{}", app.local_addr().unwrap());
         let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));

@@ -4,6 +4,7 @@
 mod agents;
 mod browser;
 mod console;
+mod deadlines;
 mod demo;
 mod gift_cards;
 mod hardening;

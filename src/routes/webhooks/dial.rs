@@ -1,7 +1,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 
-use super::twiml_response;
+use super::{twiml_response, within};
 use crate::db::calls::{self, CallProgress};
 use crate::routes::AppState;
 use crate::routes::error::WebhookError;
@@ -17,10 +17,13 @@ pub async fn dial_complete(
     let action = DialAction::from_form(&form)?;
     tracing::Span::current().record("call.sid", action.call_sid.as_str());
     let progress = CallProgress::from_dial(&action.outcome, Utc::now());
-    let client = state.pool.get().await.map_err(crate::db::Error::from)?;
-    if !calls::apply_progress(&client, &action.call_sid, &progress).await? {
+    let known = within(state.db_deadline, async {
+        let client = state.pool.get().await?;
+        calls::apply_progress(&client, &action.call_sid, &progress).await
+    })
+    .await?;
+    if !known {
         tracing::info!("dial callback for an unknown call ignored");
     }
-    drop(client);
     Ok(twiml_response(state.twiml.dial_complete()?))
 }

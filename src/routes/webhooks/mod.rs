@@ -6,7 +6,28 @@ pub mod sms_status;
 pub mod status;
 pub mod voice;
 
+use std::future::Future;
+use std::time::Duration;
+
 use actix_web::HttpResponse;
+
+use crate::db;
+use crate::routes::error::WebhookError;
+
+/// Runs the database part of a webhook within `deadline`: whatever the database does (down,
+/// hung, out of connections), the webhook has its answer by then.
+pub(crate) async fn within<T>(
+    deadline: Duration,
+    work: impl Future<Output = Result<T, db::Error>>,
+) -> Result<T, WebhookError> {
+    match tokio::time::timeout(deadline, work).await {
+        Ok(result) => Ok(result?),
+        Err(elapsed) => Err(WebhookError::Db(db::Error::Unavailable {
+            context: "the database did not answer within the webhook deadline",
+            source: Box::new(elapsed),
+        })),
+    }
+}
 
 /// A TwiML answer with the content type Twilio expects.
 pub(crate) fn twiml_response(body: String) -> HttpResponse {

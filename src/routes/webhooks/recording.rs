@@ -1,5 +1,6 @@
 use actix_web::{HttpResponse, web};
 
+use super::within;
 use crate::db::calls::{self, Recording};
 use crate::routes::AppState;
 use crate::routes::error::WebhookError;
@@ -24,8 +25,12 @@ pub async fn recording_status(
         duration_seconds: callback.duration_seconds,
         status: &callback.status,
     };
-    let client = state.pool.get().await.map_err(crate::db::Error::from)?;
-    if !calls::record_recording(&client, &callback.call_sid, &recording).await? {
+    let known = within(state.db_deadline, async {
+        let client = state.pool.get().await?;
+        calls::record_recording(&client, &callback.call_sid, &recording).await
+    })
+    .await?;
+    if !known {
         tracing::info!("recording callback for an unknown call ignored");
     }
     Ok(HttpResponse::NoContent().finish())

@@ -1,6 +1,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 
+use super::within;
 use crate::db::calls::{self, CallProgress};
 use crate::domain::CallStatus;
 use crate::routes::AppState;
@@ -18,8 +19,12 @@ pub async fn call_status(
     let session_sid = callback.session_call_sid();
     tracing::Span::current().record("call.sid", session_sid.as_str());
     let progress = progress_of(&callback);
-    let client = state.pool.get().await.map_err(crate::db::Error::from)?;
-    if !calls::apply_progress(&client, session_sid, &progress).await? {
+    let known = within(state.db_deadline, async {
+        let client = state.pool.get().await?;
+        calls::apply_progress(&client, session_sid, &progress).await
+    })
+    .await?;
+    if !known {
         // Twilio retries non-2xx answers, and retrying cannot make an unknown call known.
         tracing::info!(status = %callback.status, "status callback for an unknown call ignored");
     }

@@ -1,6 +1,6 @@
 use actix_web::{HttpResponse, web};
 
-use super::twiml_response;
+use super::{twiml_response, within};
 use crate::db::calls::{self, IncomingCall, NumberLookup};
 use crate::routes::AppState;
 use crate::routes::error::WebhookError;
@@ -16,7 +16,7 @@ pub async fn incoming_call(
 ) -> Result<HttpResponse, WebhookError> {
     let voice = VoiceRequest::from_form(&form)?;
     tracing::Span::current().record("call.sid", voice.call_sid.as_str());
-    let client = state.pool.get().await.map_err(crate::db::Error::from)?;
+
     let call = IncomingCall {
         call_sid: &voice.call_sid,
         to: &voice.to,
@@ -24,8 +24,11 @@ pub async fn incoming_call(
         raw_from: &voice.raw_from,
         status: voice.status,
     };
-    let lookup = calls::record_incoming_call(&client, &call).await?;
-    drop(client);
+    let lookup = within(state.db_deadline, async {
+        let client = state.pool.get().await?;
+        calls::record_incoming_call(&client, &call).await
+    })
+    .await?;
     let twiml = match lookup {
         NumberLookup::Unknown => {
             tracing::info!(to = %voice.to.masked(), "call to an unknown number rejected");
