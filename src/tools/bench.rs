@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use rand::Rng as _;
 use tokio::sync::Mutex;
 
-use crate::config::{self, BenchSettings, Settings};
+use crate::config::{BenchSettings, Settings};
 use crate::db::calls::{self, CallProgress, IncomingCall};
 use crate::db::{self, PgPool};
 use crate::domain::{CallSid, CallStatus, CallerId, E164};
@@ -21,7 +21,6 @@ use crate::tools::fixtures::{SimulatedCall, random_sid};
 use crate::tools::simulate::Target;
 use crate::tools::{random_secret, seed};
 use crate::twilio::form::FormPairs;
-use crate::twilio::signature;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -190,18 +189,7 @@ async fn post(
     path: &str,
     form: &FormPairs,
 ) -> anyhow::Result<()> {
-    let signature = signature::compute(
-        config::token_bytes(&target.auth_token),
-        &target.signed_as.join(path),
-        form.pairs(),
-    );
-    let response = http
-        .post(format!("{}{path}", target.send_to))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", signature)
-        .body(form.encode())
-        .send()
-        .await?;
+    let response = target.signed_post(http, path, form).send().await?;
     anyhow::ensure!(
         response.status().is_success(),
         "{path} answered {}",

@@ -53,6 +53,26 @@ pub struct Target {
     pub auth_token: SecretString,
 }
 
+impl Target {
+    /// A POST of `form` to `path`, signed exactly as Twilio signs it.
+    pub fn signed_post(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        form: &FormPairs,
+    ) -> reqwest::RequestBuilder {
+        let signature = signature::compute(
+            config::token_bytes(&self.auth_token),
+            &self.signed_as.join(path),
+            form.pairs(),
+        );
+        http.post(format!("{}{path}", self.send_to))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .body(form.encode())
+    }
+}
+
 /// `simulate call`: signs with `settings.auth_token` against `settings.public_base_url` and
 /// sends to `--url`, by default that same URL.
 pub async fn call(args: CallArgs, settings: SimulateSettings) -> anyhow::Result<()> {
@@ -208,17 +228,9 @@ async fn send(
     label: &str,
     form: &FormPairs,
 ) -> anyhow::Result<Exchange> {
-    let signature = signature::compute(
-        config::token_bytes(&target.auth_token),
-        &target.signed_as.join(path),
-        form.pairs(),
-    );
-    let response = http
-        .post(format!("{}{path}", target.send_to))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", signature)
+    let response = target
+        .signed_post(http, path, form)
         .header("user-agent", "TwilioProxy/1.1 (calltrack simulate)")
-        .body(form.encode())
         .send()
         .await
         .with_context(|| format!("cannot reach {}{path}", target.send_to))?;
