@@ -196,16 +196,22 @@ pub fn raise_descriptor_limit() -> u64 {
     }
 }
 
-/// Opens the configured database, applies migrations and returns a pool over it.
-pub async fn open_and_migrate(
-    source: &DatabaseSource,
-    pool_size: usize,
-) -> anyhow::Result<(Database, PgPool)> {
+/// Opens the configured database and applies migrations.
+pub async fn open_migrated(source: &DatabaseSource) -> anyhow::Result<Database> {
     let source = source.clone();
     let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
     let mut client = db::pool::connect(&database.config).await?;
     db::migrate::run(&mut client).await?;
     db::migrate::ensure_event_partitions(&client).await?;
+    Ok(database)
+}
+
+/// Opens the configured database, applies migrations and returns a pool over it.
+pub async fn open_and_migrate(
+    source: &DatabaseSource,
+    pool_size: usize,
+) -> anyhow::Result<(Database, PgPool)> {
+    let database = open_migrated(source).await?;
     let pool = database.pool(pool_size)?;
     Ok((database, pool))
 }
@@ -218,7 +224,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     settings
         .http
         .fit_connections_to(descriptors.saturating_sub(RESERVED_DESCRIPTORS));
-    let (database, _migrating) = open_and_migrate(&settings.database, 1).await?;
+    let database = open_migrated(&settings.database).await?;
     let pool = db::pool::bounded_pool(
         database.config.clone(),
         POOL_SIZE,
@@ -249,7 +255,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 /// `calltrack migrate`: apply pending migrations and exit.
 pub async fn migrate(source: &DatabaseSource) -> anyhow::Result<()> {
-    let (database, _pool) = open_and_migrate(source, 1).await?;
+    let database = open_migrated(source).await?;
     database.shutdown()
 }
 

@@ -51,14 +51,7 @@ impl Database {
 
 /// A pool over `config`. Statements are prepared once per connection and cached.
 pub fn pool(config: tokio_postgres::Config, max_size: usize) -> anyhow::Result<PgPool> {
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager)
+    Pool::builder(manager(config))
         .max_size(max_size)
         .build()
         .context("cannot build the connection pool")
@@ -83,14 +76,7 @@ pub fn bounded_pool(
         "-c statement_timeout={}",
         deadlines.statement.as_millis()
     ));
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager)
+    Pool::builder(manager(config))
         .max_size(max_size)
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .wait_timeout(Some(deadlines.connection))
@@ -98,6 +84,16 @@ pub fn bounded_pool(
         .recycle_timeout(Some(deadlines.connection))
         .build()
         .context("cannot build the connection pool")
+}
+
+fn manager(config: tokio_postgres::Config) -> Manager {
+    Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    )
 }
 
 /// Opens one plain connection, driving it on the current runtime.

@@ -34,12 +34,6 @@ pub struct AppState {
     pub metrics_addr: Option<SocketAddr>,
 }
 
-impl AppState {
-    pub fn public_base_url(&self) -> &PublicBaseUrl {
-        &self.public_base_url
-    }
-}
-
 /// Every route of the service.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))

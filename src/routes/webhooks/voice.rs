@@ -42,7 +42,7 @@ pub async fn incoming_call(
             if let Some(session) = session {
                 tracing::info!(session.id = %session.id, matched = session.matched, "call session created");
             }
-            let base = state.public_base_url();
+            let base = &state.public_base_url;
             state.twiml.forward(&ForwardCall {
                 forward_to: &forward_to_number,
                 notice: state.voice.recording_notice.as_deref(),
