@@ -10,6 +10,7 @@ pub mod domain;
 pub mod gift_cards;
 pub mod metrics;
 pub mod routes;
+pub mod spool;
 pub mod startup;
 pub mod telemetry;
 pub mod tools;

@@ -1,0 +1,45 @@
+//! What the journal holds: one webhook the database could not take.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What kind of webhook a record holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordKind {
+    Voice,
+    VoiceFallback,
+    Status,
+    Dial,
+    Recording,
+    SmsStatus,
+}
+
+/// One webhook the database could not take: its verified form fields in their order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Drawn at append; the replay's exactly-once key.
+    pub id: Uuid,
+    /// When the webhook reached the service.
+    pub received_at: DateTime<Utc>,
+    pub kind: RecordKind,
+    /// The form fields exactly as verified, in their order. They hold phone numbers: never log them.
+    pub fields: Vec<(String, String)>,
+}
+
+impl Record {
+    /// A record with a fresh random id.
+    pub fn new(
+        kind: RecordKind,
+        fields: Vec<(String, String)>,
+        received_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            received_at,
+            kind,
+            fields,
+        }
+    }
+}
