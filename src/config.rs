@@ -214,6 +214,11 @@ pub struct Settings {
     /// `METRICS_BIND_ADDR`: serve `/metrics` only on this private listener.
     pub metrics_bind_addr: Option<SocketAddr>,
     pub http: HttpLimits,
+    /// `CALLTRACK_SPOOL_DIR`: the journal of webhooks the database could not take, and the
+    /// routing snapshot. Per process: two instances must not share one.
+    pub spool_dir: PathBuf,
+    /// How often the routing version is polled (not configurable from the environment).
+    pub routing_poll_interval: std::time::Duration,
 }
 
 impl Settings {
@@ -284,6 +289,14 @@ impl Settings {
                 })
                 .transpose()?,
             http: HttpLimits::default(),
+            spool_dir: env("CALLTRACK_SPOOL_DIR").map_or_else(
+                || {
+                    PathBuf::from(env("CALLTRACK_DATA_DIR").unwrap_or_else(|| ".calltrack".into()))
+                        .join("spool")
+                },
+                PathBuf::from,
+            ),
+            routing_poll_interval: crate::workers::routing::POLL_INTERVAL,
         })
     }
 }

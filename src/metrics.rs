@@ -53,3 +53,36 @@ pub fn webhook_rejected(reason: &'static str) {
 pub fn sms_send_outcome(outcome: &'static str) {
     metrics::counter!("calltrack_sms_sends_total", "outcome" => outcome).increment(1);
 }
+
+/// A webhook answered without the database (routing copy or spool), by webhook.
+pub fn fail_open(webhook: &'static str) {
+    metrics::counter!("calltrack_fail_open_answers_total", "webhook" => webhook).increment(1);
+}
+
+/// A record that could not be appended to the spool.
+pub fn spool_write_failed() {
+    metrics::counter!("calltrack_spool_write_failures_total").increment(1);
+}
+
+/// Records waiting in the spool.
+pub fn spool_depth(depth: u64) {
+    #[allow(clippy::cast_precision_loss)] // a gauge; depths are far below 2^52
+    metrics::gauge!("calltrack_spool_depth").set(depth as f64);
+}
+
+/// One spool record replayed, by outcome (applied, already_applied, unreadable, set_aside).
+pub fn spool_replayed(outcome: &'static str) {
+    metrics::counter!("calltrack_spool_replayed_total", "outcome" => outcome).increment(1);
+}
+
+/// Spool records skipped as corrupt or torn (a crash mid-write), since start.
+pub fn spool_skipped(total: u64) {
+    #[allow(clippy::cast_precision_loss)]
+    metrics::gauge!("calltrack_spool_skipped_records").set(total as f64);
+}
+
+/// Numbers in the routing copy.
+pub fn routing_numbers(count: usize) {
+    #[allow(clippy::cast_precision_loss)]
+    metrics::gauge!("calltrack_routing_numbers").set(count as f64);
+}

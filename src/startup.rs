@@ -11,7 +11,9 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use tracing_actix_web::TracingLogger;
 
+use crate::app::calls::Calls;
 use crate::app::numbers::Numbers;
+use crate::app::routing::RoutingCopy;
 use crate::auth::JwtVerifier;
 use crate::config::{DatabaseSource, HttpLimits, Settings};
 use crate::crypto::CardCipher;
@@ -19,10 +21,12 @@ use crate::db::{self, Database, PgPool};
 use crate::routes::error::ApiError;
 use crate::routes::middleware::{self, BodyDeadline, RequestSpan};
 use crate::routes::{self, AppState};
+use crate::spool::Spool;
 use crate::twilio::client::TwilioClient;
 use crate::twilio::extract::WebhookVerifier;
 use crate::twilio::twiml::Twiml;
 use crate::workers::OutboxWorker;
+use crate::workers::replay::ReplayWorker;
 
 /// Connections kept to PostgreSQL by one `serve` process.
 const POOL_SIZE: usize = 32;
@@ -38,6 +42,9 @@ pub struct Application {
     verifier: web::Data<WebhookVerifier>,
     limits: HttpLimits,
     outbox: OutboxWorker,
+    replay: ReplayWorker,
+    routing_poll_interval: Duration,
+    schema_ready: watch::Receiver<bool>,
 }
 
 impl Application {
@@ -66,6 +73,27 @@ impl Application {
             settings.public_base_url.join("/twilio/sms-status"),
             settings.outbox.poll_interval,
         );
+        std::fs::create_dir_all(&settings.spool_dir).with_context(|| {
+            format!(
+                "cannot create CALLTRACK_SPOOL_DIR {}",
+                settings.spool_dir.display()
+            )
+        })?;
+        let spool = Spool::open(&settings.spool_dir).with_context(|| {
+            format!("cannot open the spool in {}", settings.spool_dir.display())
+        })?;
+        let routing = Arc::new(RoutingCopy::open(settings.spool_dir.join("routing.json")));
+        let calls = Calls {
+            pool: pool.clone(),
+            deadline: settings.db_deadline,
+            routing,
+            spool: spool.clone(),
+        };
+        let replay = ReplayWorker {
+            pool: pool.clone(),
+            spool,
+            dead_letter: settings.spool_dir.join("set-aside.jsonl"),
+        };
         let state = AppState {
             pool,
             public_base_url: settings.public_base_url.clone(),
@@ -73,7 +101,7 @@ impl Application {
             voice: Arc::new(settings.voice.clone()),
             jwt: Arc::new(JwtVerifier::new(&settings.jwt_secret)),
             numbers: Arc::new(numbers),
-            db_deadline: settings.db_deadline,
+            calls,
             metrics_addr: metrics_listener
                 .as_ref()
                 .map(std::net::TcpListener::local_addr)
@@ -93,7 +121,18 @@ impl Application {
             verifier,
             limits: settings.http.clone(),
             outbox,
+            replay,
+            routing_poll_interval: settings.routing_poll_interval,
+            schema_ready: watch::channel(true).1,
         })
+    }
+
+    /// Holds the spool replay and the routing refresh back until `ready` turns true: `serve`
+    /// started while the database was away, and its migrations have not run yet.
+    #[must_use]
+    pub fn after_migration(mut self, ready: watch::Receiver<bool>) -> Self {
+        self.schema_ready = ready;
+        self
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -111,6 +150,8 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let routing = Arc::clone(&self.state.calls.routing);
+        let pool = self.state.pool.clone();
         let server = start_server(
             self.state,
             self.verifier,
@@ -120,7 +161,19 @@ impl Application {
         )?;
         let handle = server.handle();
         let (stop, stopped) = watch::channel(false);
-        let outbox = tokio::spawn(self.outbox.run(stopped));
+        let outbox = tokio::spawn(self.outbox.run(stopped.clone()));
+        let (mut schema_ready, poll) = (self.schema_ready, self.routing_poll_interval);
+        let (replay, replay_stop) = (self.replay, stopped.clone());
+        let data_workers = tokio::spawn(async move {
+            if schema_ready.wait_for(|ready| *ready).await.is_err() {
+                return;
+            }
+            let routing = tokio::spawn(crate::workers::routing::keep_routing_fresh(
+                routing, pool, poll, stopped,
+            ));
+            replay.run(replay_stop).await;
+            let _ = routing.await;
+        });
         let serving = tokio::spawn(server);
         shutdown.await;
         // Stop accepting and finish in-flight requests, then the worker's batch.
@@ -129,6 +182,9 @@ impl Application {
         let _ = stop.send(true);
         if let Err(error) = outbox.await {
             tracing::error!(%error, "SMS outbox worker panicked");
+        }
+        if let Err(error) = data_workers.await {
+            tracing::error!(%error, "spool replay or routing refresh panicked");
         }
         served.context("HTTP server failed")
     }
@@ -217,6 +273,8 @@ pub async fn open_and_migrate(
 }
 
 /// `calltrack serve`: migrate, serve until SIGINT or SIGTERM, stop the embedded database.
+/// A database that cannot be reached at start does not stop it: the service takes calls from
+/// its routing snapshot and spool, and migrates once the database answers.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     let descriptors = raise_descriptor_limit();
@@ -224,7 +282,26 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     settings
         .http
         .fit_connections_to(descriptors.saturating_sub(RESERVED_DESCRIPTORS));
-    let database = open_migrated(&settings.database).await?;
+    let source = settings.database.clone();
+    let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
+    let (schema_ready, schema_ready_rx) = watch::channel(false);
+    let migrations = match migrate_database(&database.config).await {
+        Ok(()) => {
+            let _ = schema_ready.send(true);
+            None
+        }
+        Err(MigrateError::Unreachable(error)) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "database unreachable at start; taking calls from the routing snapshot and the spool until it answers"
+            );
+            Some(tokio::spawn(migrate_when_reachable(
+                database.config.clone(),
+                schema_ready,
+            )))
+        }
+        Err(MigrateError::Failed(error)) => return Err(error),
+    };
     let pool = db::pool::bounded_pool(
         database.config.clone(),
         POOL_SIZE,
@@ -233,7 +310,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             statement: settings.db_deadline,
         },
     )?;
-    let app = Application::build(&settings, pool.clone()).await?;
+    let app = Application::build(&settings, pool.clone())
+        .await?
+        .after_migration(schema_ready_rx);
     let owed_releases = tokio::spawn(crate::workers::releases::settle_owed_releases_forever(
         Numbers {
             pool: pool.clone(),
@@ -248,9 +327,62 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let result = app.run_until(shutdown).await;
     partitions.abort();
     owed_releases.abort();
+    if let Some(migrations) = migrations {
+        migrations.abort();
+    }
     tracing::info!("stopped serving");
     database.shutdown()?;
     result
+}
+
+/// Why migrating at start did not happen.
+enum MigrateError {
+    /// No connection: `serve` goes on without the database.
+    Unreachable(anyhow::Error),
+    /// Connected, but a migration failed: a real problem, so `serve` stops.
+    Failed(anyhow::Error),
+}
+
+/// How long `serve` waits for a first connection before it starts without the database.
+const START_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn migrate_database(config: &tokio_postgres::Config) -> Result<(), MigrateError> {
+    let mut config = config.clone();
+    config.connect_timeout(START_CONNECT_TIMEOUT);
+    let mut client =
+        match tokio::time::timeout(START_CONNECT_TIMEOUT, db::pool::connect(&config)).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(error)) => return Err(MigrateError::Unreachable(error)),
+            Err(elapsed) => return Err(MigrateError::Unreachable(elapsed.into())),
+        };
+    db::migrate::run(&mut client)
+        .await
+        .map_err(MigrateError::Failed)?;
+    db::migrate::ensure_event_partitions(&client)
+        .await
+        .map_err(MigrateError::Failed)
+}
+
+/// Retries the start-up migration until the database answers, then lets replay begin.
+async fn migrate_when_reachable(config: tokio_postgres::Config, ready: watch::Sender<bool>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        match migrate_database(&config).await {
+            Ok(()) => {
+                tracing::info!("database reachable; migrations applied, replaying the spool");
+                let _ = ready.send(true);
+                return;
+            }
+            Err(MigrateError::Unreachable(_)) => {}
+            Err(MigrateError::Failed(error)) => {
+                // Serving goes on from the spool; an operator must fix the schema.
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "migrations failed; the spool is kept until they succeed"
+                );
+            }
+        }
+    }
 }
 
 /// `calltrack migrate`: apply pending migrations and exit.

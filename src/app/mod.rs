@@ -2,8 +2,10 @@
 //! caller's client ids), any switch to the service's own rights, and the audit row. The HTTP
 //! handlers and the command line call these same functions.
 
+pub mod calls;
 pub mod conditions;
 pub mod numbers;
+pub mod routing;
 pub mod sessions;
 pub mod stats;
 

@@ -37,6 +37,9 @@ pub struct IncomingCall<'a> {
     pub caller: &'a CallerId,
     pub raw_from: &'a str,
     pub status: CallStatus,
+    /// When the call began; `None` is now. A replayed or reconciled call carries the time
+    /// Twilio first told of it, so its session and event are dated when the call happened.
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 /// One statement: finds the tracked number, matches the caller to the campaign's recipient by
@@ -63,16 +66,17 @@ WITH num AS (
         forward_to_number)
     SELECT num.campaign_id, num.id, rec.id, $2::text,
         CASE WHEN rec.id IS NULL THEN 'unmatched' ELSE 'matched' END,
-        $3::text, $4::smallint, now(), $5::text, num.forward_to_number
+        $3::text, $4::smallint, COALESCE($7::timestamptz, now()), $5::text, num.forward_to_number
     FROM num LEFT JOIN rec ON true
     WHERE num.is_active
     ON CONFLICT (twilio_call_sid) DO NOTHING
     RETURNING id, campaign_id, recipient_id, match_status, tracked_number_id
 ), ev AS (
-    INSERT INTO events (campaign_id, recipient_id, event_type, event_data)
+    INSERT INTO events (campaign_id, recipient_id, event_type, event_data, created_at)
     SELECT ins.campaign_id, ins.recipient_id, 'call', jsonb_build_object(
         'call_session_id', ins.id, 'call_sid', $5::text, 'tracked_number_id',
-        ins.tracked_number_id, 'to', $1::text, 'from', $6::text, 'match_status', ins.match_status)
+        ins.tracked_number_id, 'to', $1::text, 'from', $6::text, 'match_status', ins.match_status),
+        COALESCE($7::timestamptz, now())
     FROM ins
 )
 SELECT num.is_active, num.forward_to_number, ins.id, ins.match_status
@@ -98,6 +102,7 @@ pub async fn record_incoming_call(
                 &call.status.rank().value(),
                 &call.call_sid.as_str(),
                 &call.raw_from,
+                &call.started_at,
             ],
         )
         .await
@@ -119,7 +124,7 @@ pub async fn record_incoming_call(
 }
 
 /// What a status, dial or recording callback says about a session.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallProgress {
     pub status: Option<CallStatus>,
     pub answered_at: Option<DateTime<Utc>>,

@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "numbers_and_stats"),
     migration!(5, "sms_status_parked"),
     migration!(6, "rewards_no_phone_and_rls"),
+    migration!(7, "fail_open"),
 ];
 
 /// An arbitrary constant naming calltrack's migration lock among advisory locks.

@@ -9,9 +9,12 @@ pub mod gift_cards;
 pub mod migrate;
 pub mod numbers;
 pub mod outbox;
+pub mod parked;
 pub mod pool;
 pub mod rewards;
+pub mod routing;
 pub mod sessions;
+pub mod spool_markers;
 pub mod stats;
 
 pub use embedded::EmbeddedCluster;

@@ -15,13 +15,21 @@ pub enum WebhookError {
     Db(#[from] crate::db::Error),
     #[error(transparent)]
     Twiml(#[from] crate::twilio::twiml::TwimlError),
+    /// The database is away and the routing copy does not know the number: a 503 sends
+    /// Twilio to the number's fallback URL, which forwards from its own query.
+    #[error(transparent)]
+    NoRoute(#[from] crate::app::calls::TakeCallError),
+    /// A callback neither written nor spooled.
+    #[error(transparent)]
+    NotKept(#[from] crate::app::calls::TakeCallbackError),
 }
 
 impl ResponseError for WebhookError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Payload(_) => StatusCode::BAD_REQUEST,
-            Self::Db(_) | Self::Twiml(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Db(_) | Self::Twiml(_) | Self::NotKept(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::NoRoute(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -33,7 +41,13 @@ impl ResponseError for WebhookError {
                     .content_type("text/plain; charset=utf-8")
                     .body(error.to_string())
             }
-            Self::Db(_) | Self::Twiml(_) => {
+            Self::NoRoute(_) => {
+                tracing::error!(error = %chain(self), "call to a number the routing copy does not know, with the database away; Twilio will use the number's fallback");
+                HttpResponse::ServiceUnavailable()
+                    .content_type("text/plain; charset=utf-8")
+                    .body("unavailable")
+            }
+            Self::Db(_) | Self::Twiml(_) | Self::NotKept(_) => {
                 tracing::error!(error = %chain(self), "webhook failed");
                 // Twilio retries on 5xx, and every webhook write is idempotent.
                 HttpResponse::InternalServerError()

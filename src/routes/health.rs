@@ -9,10 +9,15 @@ pub async fn healthz() -> HttpResponse {
 
 /// The database answers.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let ready = match state.pool.get().await {
-        Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
-        Err(_) => false,
-    };
+    // Bounded like a webhook: a frozen database makes this 503, never a hang.
+    let ready = tokio::time::timeout(state.calls.deadline, async {
+        match state.pool.get().await {
+            Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
+            Err(_) => false,
+        }
+    })
+    .await
+    .unwrap_or(false);
     if ready {
         HttpResponse::Ok().content_type("text/plain").body("ready")
     } else {

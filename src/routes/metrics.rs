@@ -16,9 +16,22 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     {
         return HttpResponse::NotFound().finish();
     }
-    let levels = match state.pool.get().await {
-        Ok(client) => gauges::read(&client).await,
-        Err(error) => Err(error.into()),
+    let calls = &state.calls;
+    crate::metrics::spool_depth(calls.spool.depth());
+    crate::metrics::spool_skipped(calls.spool.skipped());
+    crate::metrics::routing_numbers(calls.routing.len());
+    // A frozen database must not hold the scrape past the webhook deadline either.
+    let levels = match tokio::time::timeout(calls.deadline, async {
+        let client = state.pool.get().await?;
+        gauges::read(&client).await
+    })
+    .await
+    {
+        Ok(levels) => levels,
+        Err(elapsed) => Err(crate::db::Error::Unavailable {
+            context: "the database did not answer the metrics scrape in time",
+            source: Box::new(elapsed),
+        }),
     };
     match levels {
         Ok(levels) => {

@@ -28,8 +28,8 @@ pub struct AppState {
     pub voice: Arc<VoiceSettings>,
     pub jwt: Arc<JwtVerifier>,
     pub numbers: Arc<crate::app::numbers::Numbers>,
-    /// How long a webhook waits for the database before it gives up on it.
-    pub db_deadline: std::time::Duration,
+    /// Where webhooks are written: the database in time, else the spool.
+    pub calls: crate::app::calls::Calls,
     /// When set, `/metrics` answers only on this address (a private listener).
     pub metrics_addr: Option<SocketAddr>,
 }

@@ -211,6 +211,7 @@ async fn voice_sql(pool: &PgPool, call: &SimulatedCall) -> anyhow::Result<()> {
         caller: &caller,
         raw_from: &call.from,
         status: CallStatus::Ringing,
+        started_at: None,
     };
     calls::record_incoming_call(&client, &incoming).await?;
     Ok(())

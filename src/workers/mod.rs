@@ -3,5 +3,7 @@
 pub mod outbox;
 pub mod partitions;
 pub mod releases;
+pub mod replay;
+pub mod routing;
 
 pub use outbox::OutboxWorker;

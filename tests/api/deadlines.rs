@@ -25,6 +25,7 @@ async fn hold_lock(app: &TestApp, table: &str) -> tokio_postgres::Client {
 async fn a_hung_database_does_not_hold_webhooks_past_their_deadline() {
     let app = TestApp::spawn_with(&[("VOICE_DEADLINE_MS", "500")]).await;
     app.seed_campaign().await;
+    app.wait_for_routing(TRACKED_NUMBER).await;
     let answered = app.start_call("+14155550100").await;
     let lock = hold_lock(&app, "call_sessions").await;
 
@@ -53,19 +54,31 @@ async fn a_hung_database_does_not_hold_webhooks_past_their_deadline() {
     let bound = Duration::from_millis(DEADLINE_MS + 500);
     assert!(voice_took < bound, "voice answered after {voice_took:?}");
     assert!(status_took < bound, "status answered after {status_took:?}");
-    // Until the fail-open routing lands, a timed-out webhook is a 5xx, so Twilio's fallback
-    // takes the call instead of the caller waiting on a hung database.
-    assert!(voice.status().is_server_error(), "{}", voice.status());
-    assert!(status.status().is_server_error(), "{}", status.status());
+    // Failed open: the caller is forwarded and the callback is taken, both into the spool.
+    assert_eq!(voice.status(), 200);
+    assert!(voice.text().await.unwrap().contains("<Dial"));
+    assert_eq!(status.status(), 204);
 
     drop(lock);
-    // Once the database answers again, Twilio's retry is taken as usual.
-    let retried = app.post_signed("/twilio/voice", &call.voice()).await;
-    assert_eq!(retried.status(), 200);
+    // Once the database answers again, the spool is replayed into it.
     assert_eq!(
-        app.count("SELECT count(*) FROM call_sessions").await,
+        app.wait_for_count("SELECT count(*) FROM call_sessions", 2, 10)
+            .await,
         2,
         "one session per call, none lost to the timeout"
+    );
+    assert_eq!(
+        app.wait_for_count(
+            &format!(
+                "SELECT count(*) FROM call_sessions WHERE twilio_call_sid = '{}' AND call_status = 'completed'",
+                answered.call_sid
+            ),
+            1,
+            10
+        )
+        .await,
+        1,
+        "the spooled status callback was applied"
     );
 }
 

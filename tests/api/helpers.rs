@@ -188,6 +188,9 @@ pub fn settings_with(overrides: &[(&str, &str)]) -> Settings {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
+    // Every server has a spool of its own, as every serve process must.
+    let spool = std::env::temp_dir().join(format!("calltrack-test-spool-{}", Uuid::new_v4()));
+    vars.insert("CALLTRACK_SPOOL_DIR".into(), spool.display().to_string());
     for (k, v) in overrides {
         vars.insert((*k).to_owned(), (*v).to_owned());
     }
@@ -195,6 +198,7 @@ pub fn settings_with(overrides: &[(&str, &str)]) -> Settings {
         Settings::from_lookup(&|name| vars.get(name).cloned()).expect("test settings are valid");
     // Many servers run at once in the suite; one HTTP worker each keeps it light.
     settings.http.workers = 1;
+    settings.routing_poll_interval = std::time::Duration::from_millis(100);
     settings
 }
 
@@ -207,6 +211,10 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// Stands in for Twilio's REST API (`TWILIO_API_BASE_URL` points here).
     pub twilio: wiremock::MockServer,
+    /// This server's `CALLTRACK_SPOOL_DIR`.
+    pub spool_dir: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl TestApp {
@@ -220,6 +228,18 @@ impl TestApp {
 
     /// Like [`Self::spawn_with`], with a last word on the settings (timeouts, limits).
     pub async fn spawn_tuned(overrides: &[(&str, &str)], tune: impl FnOnce(&mut Settings)) -> Self {
+        let db_config = test_database().await;
+        Self::spawn_on(db_config.clone(), db_config, overrides, tune).await
+    }
+
+    /// A server whose pool connects with `pool_config` (say, to a database that is away),
+    /// while the test's own client uses `db_config`.
+    pub async fn spawn_on(
+        pool_config: tokio_postgres::Config,
+        db_config: tokio_postgres::Config,
+        overrides: &[(&str, &str)],
+        tune: impl FnOnce(&mut Settings),
+    ) -> Self {
         // TEST_LOG=1 shows the service's logs, which cargo test otherwise hides.
         if std::env::var_os("TEST_LOG").is_some() {
             calltrack::telemetry::init(calltrack::config::LogFormat::Pretty, "info");
@@ -230,23 +250,62 @@ impl TestApp {
         let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut settings = settings_with(&vars);
         tune(&mut settings);
-        let db_config = test_database().await;
         let deadlines = db::pool::Deadlines {
             connection: settings.db_deadline,
             statement: settings.db_deadline,
         };
-        let pool = db::pool::bounded_pool(db_config.clone(), 16, deadlines).unwrap();
+        let pool = db::pool::bounded_pool(pool_config, 16, deadlines).unwrap();
         let app = Application::build(&settings, pool).await.unwrap();
         let address = format!("http://{}", app.local_addr().unwrap());
         let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
-        tokio::spawn(app.run_until(std::future::pending()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
         Self {
+            spool_dir: settings.spool_dir.clone(),
             address,
             metrics_address,
             db: db::pool::connect(&db_config).await.unwrap(),
             db_config,
             http: reqwest::Client::new(),
             twilio,
+            stop: Some(stop),
+            serving: Some(serving),
+        }
+    }
+
+    /// Stops the server gracefully, as SIGTERM would, and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(serving) = self.serving.take() {
+            serving.await.unwrap().unwrap();
+        }
+    }
+
+    /// Waits until the routing copy (as its snapshot shows) knows `number`.
+    pub async fn wait_for_routing(&self, number: &str) {
+        let path = self.spool_dir.join("routing.json");
+        for _ in 0..100 {
+            if std::fs::read_to_string(&path).is_ok_and(|s| s.contains(number)) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the routing copy never learnt {number}");
+    }
+
+    /// Waits until `sql` counts `expected`, for up to `seconds`; returns the last count.
+    pub async fn wait_for_count(&self, sql: &str, expected: i64, seconds: u64) -> i64 {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        loop {
+            let n = self.count(sql).await;
+            if n == expected || std::time::Instant::now() > until {
+                return n;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 

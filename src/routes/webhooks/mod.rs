@@ -1,4 +1,5 @@
-//! Twilio's webhooks. Each handler receives a [`VerifiedForm`](crate::twilio::extract::VerifiedForm).
+//! Twilio's webhooks. Each handler receives a [`VerifiedForm`](crate::twilio::extract::VerifiedForm)
+//! and hands the parsed payload to [`crate::app::calls`], which writes it or spools it.
 
 pub mod dial;
 pub mod recording;
@@ -6,27 +7,23 @@ pub mod sms_status;
 pub mod status;
 pub mod voice;
 
-use std::future::Future;
-use std::time::Duration;
-
 use actix_web::HttpResponse;
 
-use crate::db;
-use crate::routes::error::WebhookError;
+use crate::routes::AppState;
+use crate::twilio::twiml::{ForwardCall, TwimlError};
 
-/// Runs the database part of a webhook within `deadline`: whatever the database does (down,
-/// hung, out of connections), the webhook has its answer by then.
-pub(crate) async fn within<T>(
-    deadline: Duration,
-    work: impl Future<Output = Result<T, db::Error>>,
-) -> Result<T, WebhookError> {
-    match tokio::time::timeout(deadline, work).await {
-        Ok(result) => Ok(result?),
-        Err(elapsed) => Err(WebhookError::Db(db::Error::Unavailable {
-            context: "the database did not answer within the webhook deadline",
-            source: Box::new(elapsed),
-        })),
-    }
+/// The TwiML that forwards a call to `forward_to`: the same whether the route came from the
+/// database or the routing copy.
+pub(crate) fn forward_twiml(state: &AppState, forward_to: &str) -> Result<String, TwimlError> {
+    let base = &state.public_base_url;
+    state.twiml.forward(&ForwardCall {
+        forward_to,
+        notice: state.voice.recording_notice.as_deref(),
+        record: state.voice.record_calls,
+        dial_action_url: &base.join("/twilio/dial-complete"),
+        status_callback_url: &base.join("/twilio/status"),
+        recording_callback_url: &base.join("/twilio/recording"),
+    })
 }
 
 /// A TwiML answer with the content type Twilio expects.

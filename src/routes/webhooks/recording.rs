@@ -1,7 +1,6 @@
 use actix_web::{HttpResponse, web};
 
-use super::within;
-use crate::db::calls::{self, Recording};
+use crate::app::calls::Callback;
 use crate::routes::AppState;
 use crate::routes::error::WebhookError;
 use crate::twilio::extract::VerifiedForm;
@@ -15,23 +14,9 @@ pub async fn recording_status(
 ) -> Result<HttpResponse, WebhookError> {
     let callback = RecordingCallback::from_form(&form)?;
     tracing::Span::current().record("call.sid", callback.call_sid.as_str());
-    if !callback.is_completed() {
-        tracing::info!(recording.status = %callback.status, "recording not completed; nothing stored");
-        return Ok(HttpResponse::NoContent().finish());
-    }
-    let recording = Recording {
-        sid: &callback.recording_sid,
-        url: &callback.recording_url,
-        duration_seconds: callback.duration_seconds,
-        status: &callback.status,
-    };
-    let known = within(state.db_deadline, async {
-        let client = state.pool.get().await?;
-        calls::record_recording(&client, &callback.call_sid, &recording).await
-    })
-    .await?;
-    if !known {
-        tracing::info!("recording callback for an unknown call ignored");
-    }
+    state
+        .calls
+        .take_callback(&Callback::Recording(callback), &form)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

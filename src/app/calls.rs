@@ -1,0 +1,453 @@
+//! Taking Twilio's webhooks: the call and every callback about it, written to the database
+//! when it answers in time, otherwise answered from the routing copy and spooled.
+//!
+//! Fail open for the caller, fail closed for data: whatever the database does, the caller is
+//! forwarded, and what could not be written is fsynced to the spool before Twilio hears back.
+//! Live traffic and spool replay run the same functions below ([`record_call`],
+//! [`apply_callback`]), so a replayed webhook meets the same guards as a live one.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+
+use super::routing::RoutingCopy;
+use crate::db::calls::{self, CallProgress, IncomingCall, NumberLookup, Recording};
+use crate::db::outbox::{self, ReportOutcome};
+use crate::db::parked::{self, ParkedCallback};
+use crate::db::{self, PgPool};
+use crate::domain::{CallSid, CallStatus};
+use crate::spool::{Record, RecordKind, Spool, SpoolError};
+use crate::twilio::form::FormPairs;
+use crate::twilio::payloads::{
+    DialAction, PayloadError, RecordingCallback, SmsStatusCallback, StatusCallback, VoiceRequest,
+};
+
+/// Where calls are written: the database within a deadline, else the spool.
+#[derive(Clone)]
+pub struct Calls {
+    pub pool: PgPool,
+    /// How long a webhook waits for the database before it fails open.
+    pub deadline: Duration,
+    pub routing: Arc<RoutingCopy>,
+    pub spool: Spool,
+}
+
+/// How the voice webhook answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VoiceAnswer {
+    /// Not a tracked number.
+    Reject,
+    /// Tracked but switched off.
+    Inactive,
+    /// Forward to the business.
+    Forward { forward_to_number: String },
+}
+
+/// Where a webhook's write went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Applied to its session (or, for a call, the session was created or already there).
+    Applied,
+    /// Its session does not exist yet; parked until it does.
+    Parked,
+    /// The database did not take it in time; it is in the spool.
+    Spooled,
+    /// An SMS report for a message calltrack has not stored; parked for the outbox worker.
+    UnknownMessage,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TakeCallError {
+    /// Neither the database nor the routing copy knows the number: answering an error sends
+    /// Twilio to the number's fallback URL, which forwards without either.
+    #[error("the database is unavailable and the routing copy does not know the number")]
+    NoRoute(#[source] db::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TakeCallbackError {
+    /// The database did not take the callback and neither did the spool.
+    #[error("the callback could be neither written nor spooled")]
+    NotKept {
+        db: db::Error,
+        #[source]
+        spool: SpoolError,
+    },
+}
+
+/// A callback about a call or a reward SMS, parsed.
+#[derive(Debug, Clone)]
+pub enum Callback {
+    Status(StatusCallback),
+    Dial(DialAction),
+    Recording(RecordingCallback),
+    SmsStatus(SmsStatusCallback),
+}
+
+impl Callback {
+    fn kind(&self) -> RecordKind {
+        match self {
+            Self::Status(_) => RecordKind::Status,
+            Self::Dial(_) => RecordKind::Dial,
+            Self::Recording(_) => RecordKind::Recording,
+            Self::SmsStatus(_) => RecordKind::SmsStatus,
+        }
+    }
+}
+
+impl Calls {
+    /// The incoming-call webhook: records the session and says how to answer. When the
+    /// database does not answer within the deadline, the answer comes from the routing copy
+    /// and the call is spooled.
+    #[tracing::instrument(skip_all, fields(call.sid = %voice.call_sid))]
+    pub async fn take_call(
+        &self,
+        voice: &VoiceRequest,
+        form: &FormPairs,
+    ) -> Result<VoiceAnswer, TakeCallError> {
+        let received_at = Utc::now();
+        let live = self
+            .within(async {
+                let client = self.pool.get().await?;
+                record_call(&client, voice, None).await
+            })
+            .await;
+        let error = match live {
+            Ok(NumberLookup::Unknown) => return Ok(VoiceAnswer::Reject),
+            Ok(NumberLookup::Inactive) => return Ok(VoiceAnswer::Inactive),
+            Ok(NumberLookup::Active {
+                forward_to_number,
+                session,
+            }) => {
+                if let Some(session) = session {
+                    tracing::info!(session.id = %session.id, matched = session.matched, "call session created");
+                }
+                return Ok(VoiceAnswer::Forward { forward_to_number });
+            }
+            Err(error) => error,
+        };
+        crate::metrics::fail_open("voice");
+        tracing::warn!(error = %error, "database unavailable; answering the call from the routing copy");
+        match self.routing.lookup(&voice.to) {
+            Some(route) if route.is_active => {
+                self.spool_call(RecordKind::Voice, form, received_at).await;
+                Ok(VoiceAnswer::Forward {
+                    forward_to_number: route.forward_to_number,
+                })
+            }
+            Some(_) => Ok(VoiceAnswer::Inactive),
+            None => Err(TakeCallError::NoRoute(error)),
+        }
+    }
+
+    /// The voice fallback URL's call: already forwarded by the URL itself, so it is only
+    /// spooled, to be recorded like any other once replayed.
+    pub async fn spool_fallback_call(&self, form: &FormPairs) {
+        self.spool_call(RecordKind::VoiceFallback, form, Utc::now())
+            .await;
+    }
+
+    /// Spools a call. The caller is forwarded even if this fails (the disk is full or
+    /// broken): losing the record is bad, dropping the caller is worse.
+    async fn spool_call(&self, kind: RecordKind, form: &FormPairs, received_at: DateTime<Utc>) {
+        let record = Record::new(kind, form.pairs().to_vec(), received_at);
+        if let Err(error) = self.spool.append(&record).await {
+            crate::metrics::spool_write_failed();
+            tracing::error!(error = %error, record.id = %record.id, "call could not be spooled; it will be missing until reconciliation");
+        }
+    }
+
+    /// A status, dial, recording or SMS status callback: applied within the deadline, else
+    /// spooled. Either way Twilio gets its `2xx`.
+    #[tracing::instrument(skip_all, fields(kind = ?callback.kind()))]
+    pub async fn take_callback(
+        &self,
+        callback: &Callback,
+        form: &FormPairs,
+    ) -> Result<Written, TakeCallbackError> {
+        let received_at = Utc::now();
+        let live = self
+            .within(async {
+                let client = self.pool.get().await?;
+                apply_callback(&client, callback, received_at).await
+            })
+            .await;
+        let error = match live {
+            Ok(written) => return Ok(written),
+            Err(error) => error,
+        };
+        crate::metrics::fail_open(kind_label(callback.kind()));
+        tracing::warn!(error = %error, "database unavailable; spooling the callback");
+        let record = Record::new(callback.kind(), form.pairs().to_vec(), received_at);
+        match self.spool.append(&record).await {
+            Ok(()) => Ok(Written::Spooled),
+            Err(spool) => {
+                crate::metrics::spool_write_failed();
+                Err(TakeCallbackError::NotKept { db: error, spool })
+            }
+        }
+    }
+
+    /// Runs database work within the deadline; running out of time is `Unavailable`.
+    async fn within<T>(&self, work: impl Future<Output = db::Result<T>>) -> db::Result<T> {
+        match tokio::time::timeout(self.deadline, work).await {
+            Ok(result) => result,
+            Err(elapsed) => Err(db::Error::Unavailable {
+                context: "the database did not answer within the webhook deadline",
+                source: Box::new(elapsed),
+            }),
+        }
+    }
+}
+
+/// Records an incoming call (at `started_at`, or now) and applies whatever callbacks were
+/// parked waiting for its session.
+pub async fn record_call(
+    client: &impl GenericClient,
+    voice: &VoiceRequest,
+    started_at: Option<DateTime<Utc>>,
+) -> db::Result<NumberLookup> {
+    let call = IncomingCall {
+        call_sid: &voice.call_sid,
+        to: &voice.to,
+        caller: &voice.caller,
+        raw_from: &voice.raw_from,
+        status: voice.status,
+        started_at,
+    };
+    let lookup = calls::record_incoming_call(client, &call).await?;
+    if let NumberLookup::Active {
+        session: Some(_), ..
+    } = &lookup
+    {
+        apply_parked(client, &voice.call_sid).await?;
+    }
+    Ok(lookup)
+}
+
+/// Applies the callbacks parked for a session that now exists.
+pub async fn apply_parked(client: &impl GenericClient, call_sid: &CallSid) -> db::Result<usize> {
+    let waiting = parked::take(client, call_sid).await?;
+    for callback in &waiting {
+        match callback {
+            ParkedCallback::Progress(progress) => {
+                calls::apply_progress(client, call_sid, progress).await?;
+            }
+            ParkedCallback::Recording(recording) => {
+                calls::record_recording(client, call_sid, &recording.as_recording()).await?;
+            }
+        }
+    }
+    if !waiting.is_empty() {
+        tracing::info!(
+            parked = waiting.len(),
+            "callbacks that arrived before the session applied"
+        );
+    }
+    Ok(waiting.len())
+}
+
+/// Applies one callback received at `received_at`, with the guards of live traffic.
+pub async fn apply_callback(
+    client: &impl GenericClient,
+    callback: &Callback,
+    received_at: DateTime<Utc>,
+) -> db::Result<Written> {
+    match callback {
+        Callback::Status(status) => {
+            let progress = progress_of_status(status, received_at);
+            apply_or_park_progress(client, status.session_call_sid(), &progress).await
+        }
+        Callback::Dial(dial) => {
+            let progress = CallProgress::from_dial(&dial.outcome, received_at);
+            apply_or_park_progress(client, &dial.call_sid, &progress).await
+        }
+        Callback::Recording(callback) => {
+            if !callback.is_completed() {
+                tracing::info!(recording.status = %callback.status, "recording not completed; nothing stored");
+                return Ok(Written::Applied);
+            }
+            let recording = Recording {
+                sid: &callback.recording_sid,
+                url: &callback.recording_url,
+                duration_seconds: callback.duration_seconds,
+                status: &callback.status,
+            };
+            let sid = &callback.call_sid;
+            if calls::record_recording(client, sid, &recording).await? {
+                return Ok(Written::Applied);
+            }
+            let id = parked::park_recording(client, sid, &recording).await?;
+            if calls::record_recording(client, sid, &recording).await? {
+                parked::unpark(client, id).await?;
+                return Ok(Written::Applied);
+            }
+            Ok(Written::Parked)
+        }
+        Callback::SmsStatus(callback) => apply_sms_report(client, callback).await,
+    }
+}
+
+/// Applies progress, or parks it when its session does not exist yet. After parking it
+/// looks once more: either that second look sees the session, or whoever creates the
+/// session afterwards finds the parked row.
+async fn apply_or_park_progress(
+    client: &impl GenericClient,
+    call_sid: &CallSid,
+    progress: &CallProgress,
+) -> db::Result<Written> {
+    if calls::apply_progress(client, call_sid, progress).await? {
+        return Ok(Written::Applied);
+    }
+    let id = parked::park_progress(client, call_sid, progress).await?;
+    if calls::apply_progress(client, call_sid, progress).await? {
+        parked::unpark(client, id).await?;
+        return Ok(Written::Applied);
+    }
+    tracing::info!("callback for a call without a session yet; parked");
+    Ok(Written::Parked)
+}
+
+/// Applies an SMS delivery report; one for a message the worker has not stored yet is
+/// parked for the worker, by the same look-again rule as call callbacks.
+async fn apply_sms_report(
+    client: &impl GenericClient,
+    callback: &SmsStatusCallback,
+) -> db::Result<Written> {
+    let sid = &callback.message_sid;
+    let report = &callback.report;
+    let mut outcome = outbox::apply_report(client, sid, report).await?;
+    if outcome == ReportOutcome::UnknownMessage && report.is_final() {
+        outbox::park_report(client, sid, report).await?;
+        outcome = outbox::apply_report(client, sid, report).await?;
+        if outcome != ReportOutcome::UnknownMessage {
+            outbox::take_parked(client, sid).await?;
+        }
+    }
+    tracing::info!(report = ?report, ?outcome, "SMS status callback");
+    Ok(match outcome {
+        ReportOutcome::UnknownMessage => Written::UnknownMessage,
+        ReportOutcome::Applied | ReportOutcome::Unchanged => Written::Applied,
+    })
+}
+
+/// The forwarded leg decides whether the business answered and for how long they talked;
+/// the parent leg says how long the whole call lasted. The end is the later of the two ends.
+/// A callback without a `Timestamp` is dated when calltrack received it.
+fn progress_of_status(callback: &StatusCallback, received_at: DateTime<Utc>) -> CallProgress {
+    let at = callback.timestamp.unwrap_or(received_at);
+    let status = callback.status;
+    if callback.is_child_leg() {
+        CallProgress {
+            status: Some(status),
+            answered_at: (status == CallStatus::InProgress).then_some(at),
+            ended_at: status.is_terminal().then_some(at),
+            talk_seconds: callback
+                .duration_seconds
+                .filter(|_| status == CallStatus::Completed),
+            ..CallProgress::default()
+        }
+    } else {
+        CallProgress {
+            status: Some(status),
+            ended_at: status.is_terminal().then_some(at),
+            duration_seconds: callback.duration_seconds.filter(|_| status.is_terminal()),
+            ..CallProgress::default()
+        }
+    }
+}
+
+/// The webhook a record kind came from, as a metrics label.
+fn kind_label(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Voice => "voice",
+        RecordKind::VoiceFallback => "voice_fallback",
+        RecordKind::Status => "status",
+        RecordKind::Dial => "dial",
+        RecordKind::Recording => "recording",
+        RecordKind::SmsStatus => "sms_status",
+    }
+}
+
+/// What replaying one spool record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replayed {
+    Applied,
+    /// Its marker was there: an earlier replay committed it before a crash.
+    AlreadyApplied,
+    /// Its fields no longer parse (they did when it was received); logged and dropped.
+    Unreadable,
+}
+
+/// Applies one spool record exactly once: the marker and the record's statements commit in
+/// one transaction. What must follow the commit (a session's parked callbacks; an SMS report's
+/// second look) runs after it, idempotently, so nothing waits on an uncommitted row.
+#[tracing::instrument(skip_all, fields(record.id = %record.id, kind = kind_label(record.kind)))]
+pub async fn replay(pool: &PgPool, record: &Record) -> db::Result<Replayed> {
+    let form = FormPairs::from_pairs(record.fields.iter().cloned());
+    let parsed = match Replay::parse(record.kind, &form) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            tracing::warn!(%error, "spooled record unreadable; dropped");
+            return Ok(Replayed::Unreadable);
+        }
+    };
+    let mut client = pool.get().await?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| db::Error::from_driver("starting a replay failed", e))?;
+    if !db::spool_markers::mark_applied(&tx, record.id).await? {
+        return Ok(Replayed::AlreadyApplied);
+    }
+    match &parsed {
+        Replay::Call(voice) => {
+            record_call(&tx, voice, Some(record.received_at)).await?;
+        }
+        Replay::Callback(callback) => {
+            apply_callback(&tx, callback, record.received_at).await?;
+        }
+    }
+    tx.commit()
+        .await
+        .map_err(|e| db::Error::from_driver("committing a replay failed", e))?;
+    match &parsed {
+        Replay::Call(voice) => {
+            apply_parked(&client, &voice.call_sid).await?;
+        }
+        Replay::Callback(callback @ Callback::SmsStatus(_)) => {
+            apply_callback(&client, callback, record.received_at).await?;
+        }
+        Replay::Callback(_) => {}
+    }
+    Ok(Replayed::Applied)
+}
+
+/// A spooled record's fields, parsed as its webhook parsed them.
+enum Replay {
+    Call(VoiceRequest),
+    Callback(Callback),
+}
+
+impl Replay {
+    fn parse(kind: RecordKind, form: &FormPairs) -> Result<Self, PayloadError> {
+        Ok(match kind {
+            RecordKind::Voice | RecordKind::VoiceFallback => {
+                Self::Call(VoiceRequest::from_form(form)?)
+            }
+            RecordKind::Status => {
+                Self::Callback(Callback::Status(StatusCallback::from_form(form)?))
+            }
+            RecordKind::Dial => Self::Callback(Callback::Dial(DialAction::from_form(form)?)),
+            RecordKind::Recording => {
+                Self::Callback(Callback::Recording(RecordingCallback::from_form(form)?))
+            }
+            RecordKind::SmsStatus => {
+                Self::Callback(Callback::SmsStatus(SmsStatusCallback::from_form(form)?))
+            }
+        })
+    }
+}

@@ -1,0 +1,155 @@
+//! Callbacks that arrived before their session: parked here until the session exists.
+//!
+//! A status or recording callback can outrun its session when the voice webhook went to a
+//! spool (this instance's or another's) or is still being written. The callback is parked,
+//! and whoever creates the session applies what is parked for its CallSid. Both sides look
+//! again after their own write is committed, so one of them always sees the other:
+//! a parked callback is never stranded, and applying one twice changes nothing.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+
+use super::calls::{CallProgress, Recording};
+use super::error::{Context as _, Result};
+use crate::domain::{CallSid, CallStatus};
+
+/// A parked callback, owned, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParkedCallback {
+    Progress(CallProgress),
+    Recording(OwnedRecording),
+}
+
+/// A recording as parked (the live type borrows from the request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedRecording {
+    pub sid: String,
+    pub url: String,
+    pub duration_seconds: Option<i32>,
+    pub status: String,
+}
+
+impl OwnedRecording {
+    pub fn as_recording(&self) -> Recording<'_> {
+        Recording {
+            sid: &self.sid,
+            url: &self.url,
+            duration_seconds: self.duration_seconds,
+            status: &self.status,
+        }
+    }
+}
+
+/// Parks a status or dial callback's progress; returns its id.
+pub async fn park_progress(
+    client: &impl GenericClient,
+    call_sid: &CallSid,
+    progress: &CallProgress,
+) -> Result<i64> {
+    let row = client
+        .query_one(
+            "INSERT INTO call_callbacks_parked (call_sid, kind, call_status, answered_at,
+                ended_at, duration_seconds, talk_seconds)
+             VALUES ($1, 'progress', $2, $3, $4, $5, $6) RETURNING id",
+            &[
+                &call_sid.as_str(),
+                &progress.status.map(CallStatus::as_str),
+                &progress.answered_at,
+                &progress.ended_at,
+                &progress.duration_seconds,
+                &progress.talk_seconds,
+            ],
+        )
+        .await
+        .context("parking a call callback failed")?;
+    Ok(row.get(0))
+}
+
+/// Parks a recording callback; returns its id.
+pub async fn park_recording(
+    client: &impl GenericClient,
+    call_sid: &CallSid,
+    recording: &Recording<'_>,
+) -> Result<i64> {
+    let row = client
+        .query_one(
+            "INSERT INTO call_callbacks_parked (call_sid, kind, recording_sid, recording_url,
+                recording_duration, recording_status)
+             VALUES ($1, 'recording', $2, $3, $4, $5) RETURNING id",
+            &[
+                &call_sid.as_str(),
+                &recording.sid,
+                &recording.url,
+                &recording.duration_seconds,
+                &recording.status,
+            ],
+        )
+        .await
+        .context("parking a recording callback failed")?;
+    Ok(row.get(0))
+}
+
+/// Removes one parked callback (it was applied after all).
+pub async fn unpark(client: &impl GenericClient, id: i64) -> Result<()> {
+    client
+        .execute("DELETE FROM call_callbacks_parked WHERE id = $1", &[&id])
+        .await
+        .context("removing a parked callback failed")?;
+    Ok(())
+}
+
+/// Takes every callback parked for `call_sid`, oldest first.
+pub async fn take(client: &impl GenericClient, call_sid: &CallSid) -> Result<Vec<ParkedCallback>> {
+    let statement = client
+        .prepare_cached(
+            "DELETE FROM call_callbacks_parked WHERE call_sid = $1
+             RETURNING id, kind, call_status, answered_at, ended_at, duration_seconds,
+                talk_seconds, recording_sid, recording_url, recording_duration, recording_status",
+        )
+        .await?;
+    let mut rows = client
+        .query(&statement, &[&call_sid.as_str()])
+        .await
+        .context("taking parked callbacks failed")?;
+    rows.sort_by_key(|row| row.get::<_, i64>("id"));
+    rows.iter()
+        .map(|row| {
+            if row.get::<_, &str>("kind") == "recording" {
+                return Ok(ParkedCallback::Recording(OwnedRecording {
+                    sid: row.get("recording_sid"),
+                    url: row.get("recording_url"),
+                    duration_seconds: row.get("recording_duration"),
+                    status: row.get("recording_status"),
+                }));
+            }
+            let status = row
+                .get::<_, Option<&str>>("call_status")
+                .map(CallStatus::parse)
+                .transpose()
+                .map_err(|e| {
+                    super::Error::invariant(
+                        "a parked callback holds an unknown status",
+                        e.to_string(),
+                    )
+                })?;
+            Ok(ParkedCallback::Progress(CallProgress {
+                status,
+                answered_at: row.get("answered_at"),
+                ended_at: row.get("ended_at"),
+                duration_seconds: row.get("duration_seconds"),
+                talk_seconds: row.get("talk_seconds"),
+            }))
+        })
+        .collect()
+}
+
+/// Deletes callbacks parked before `before`: their call never reached calltrack.
+pub async fn prune(client: &impl GenericClient, before: DateTime<Utc>) -> Result<u64> {
+    client
+        .execute(
+            "DELETE FROM call_callbacks_parked WHERE parked_at < $1",
+            &[&before],
+        )
+        .await
+        .context("pruning parked callbacks failed")
+}

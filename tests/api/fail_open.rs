@@ -1,0 +1,301 @@
+//! Calls always connect: with the database away the voice webhook answers from the routing
+//! copy (or its snapshot, after a restart) exactly as it would have, callbacks are spooled,
+//! and once the database answers the spool is replayed, each record exactly once.
+
+use std::time::{Duration, Instant};
+
+use calltrack::tools::fixtures::SimulatedCall;
+use chrono::Utc;
+
+use crate::helpers::{FORWARD_TO, TRACKED_NUMBER, TestApp, test_database};
+
+/// A database URL nothing listens on: connecting is refused at once.
+fn unreachable_database() -> tokio_postgres::Config {
+    "postgres://postgres@127.0.0.1:1/postgres".parse().unwrap()
+}
+
+fn spool_segments(app: &TestApp) -> usize {
+    std::fs::read_dir(&app.spool_dir)
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".spool"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_restart_during_an_outage_still_forwards_and_the_spool_is_replayed_once_it_ends() {
+    // Arrange: a server that knew the number, then stopped.
+    let db_config = test_database().await;
+    let first = TestApp::spawn_on(db_config.clone(), db_config.clone(), &[], |_| {}).await;
+    first.seed_campaign().await;
+    first.wait_for_routing(TRACKED_NUMBER).await;
+    let normal_answer = first.voice_answer("+14155550100").await;
+    let spool_dir = first.spool_dir.display().to_string();
+    first.stop().await;
+
+    // Act: a new process starts while the database cannot be reached.
+    let outage = TestApp::spawn_on(
+        unreachable_database(),
+        db_config.clone(),
+        &[
+            ("CALLTRACK_SPOOL_DIR", &spool_dir),
+            ("VOICE_DEADLINE_MS", "300"),
+        ],
+        |_| {},
+    )
+    .await;
+    let call = SimulatedCall::new("+14155550101", TRACKED_NUMBER, FORWARD_TO);
+    let started = Instant::now();
+    let voice = outage.post_signed("/twilio/voice", &call.voice()).await;
+    assert!(started.elapsed() < Duration::from_millis(800));
+    assert_eq!(voice.status(), 200);
+    let answer = voice.text().await.unwrap();
+    let mut callbacks = Vec::new();
+    for (path, form) in [
+        ("/twilio/status", call.child_completed(42, Utc::now())),
+        (
+            "/twilio/dial-complete",
+            call.dial_action("completed", 42, true),
+        ),
+        ("/twilio/recording", call.recording(41)),
+        ("/twilio/status", call.parent_completed(50, Utc::now())),
+    ] {
+        callbacks.push(outage.post_signed(path, &form).await.status().as_u16());
+    }
+    let ready = outage
+        .http
+        .get(format!("{}/readyz", outage.address))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    outage.stop().await;
+
+    // Assert: forwarded exactly as before, every callback taken, nothing written yet.
+    assert_eq!(
+        answer, normal_answer,
+        "the fail-open answer is the normal TwiML"
+    );
+    assert_eq!(callbacks, [204, 200, 204, 204]);
+    assert_eq!(ready, 503);
+    let sid_count = format!(
+        "SELECT count(*) FROM call_sessions WHERE twilio_call_sid = '{}'",
+        call.call_sid
+    );
+    let checker = calltrack::db::pool::connect(&db_config).await.unwrap();
+    let before: i64 = checker.query_one(&sid_count, &[]).await.unwrap().get(0);
+    assert_eq!(before, 0);
+
+    // Act: the database is back and the service restarts on the same spool.
+    let recovered = TestApp::spawn_on(
+        db_config.clone(),
+        db_config,
+        &[("CALLTRACK_SPOOL_DIR", &spool_dir)],
+        |_| {},
+    )
+    .await;
+    assert_eq!(recovered.wait_for_count(&sid_count, 1, 10).await, 1);
+    let done = format!(
+        "SELECT count(*) FROM call_sessions WHERE twilio_call_sid = '{}'
+         AND call_status = 'completed' AND recording_sid IS NOT NULL
+         AND call_duration_seconds = 50 AND talk_seconds = 42 AND call_answered_at IS NOT NULL",
+        call.call_sid
+    );
+    assert_eq!(
+        recovered.wait_for_count(&done, 1, 10).await,
+        1,
+        "{:?}",
+        recovered.session(&call.call_sid).await
+    );
+    let events = format!(
+        "SELECT count(*) FROM events WHERE event_type = 'call' AND event_data->>'call_sid' = '{}'",
+        call.call_sid
+    );
+    assert_eq!(recovered.count(&events).await, 1);
+    for _ in 0..50 {
+        if spool_segments(&recovered) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        spool_segments(&recovered),
+        0,
+        "replayed segments are removed"
+    );
+}
+
+#[tokio::test]
+async fn a_callback_that_outruns_its_session_is_parked_and_applied_when_the_session_arrives() {
+    let app = TestApp::spawn().await;
+    app.seed_campaign().await;
+    let call = SimulatedCall::new("+14155550100", TRACKED_NUMBER, FORWARD_TO);
+
+    let early = app
+        .post_signed("/twilio/status", &call.parent_completed(30, Utc::now()))
+        .await;
+    assert_eq!(early.status(), 204);
+    assert_eq!(
+        app.count("SELECT count(*) FROM call_callbacks_parked")
+            .await,
+        1
+    );
+    app.post_signed("/twilio/voice", &call.voice()).await;
+
+    let session = app.session(&call.call_sid).await;
+    assert_eq!(session["call_status"], "completed");
+    assert_eq!(session["call_duration_seconds"], 30);
+    assert_eq!(
+        app.count("SELECT count(*) FROM call_callbacks_parked")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn many_retries_of_one_call_spooled_during_an_outage_make_one_session() {
+    let db_config = test_database().await;
+    let warm = TestApp::spawn_on(db_config.clone(), db_config.clone(), &[], |_| {}).await;
+    warm.seed_campaign().await;
+    warm.wait_for_routing(TRACKED_NUMBER).await;
+    let spool_dir = warm.spool_dir.display().to_string();
+    warm.stop().await;
+    let outage = TestApp::spawn_on(
+        unreachable_database(),
+        db_config.clone(),
+        &[
+            ("CALLTRACK_SPOOL_DIR", &spool_dir),
+            ("VOICE_DEADLINE_MS", "300"),
+        ],
+        |_| {},
+    )
+    .await;
+    let call = SimulatedCall::new("+14155550100", TRACKED_NUMBER, FORWARD_TO);
+
+    let form = call.voice();
+    let answers =
+        futures::future::join_all((0..20).map(|_| outage.post_signed("/twilio/voice", &form)))
+            .await;
+    outage.stop().await;
+
+    assert!(answers.iter().all(|a| a.status() == 200));
+    let recovered = TestApp::spawn_on(
+        db_config.clone(),
+        db_config,
+        &[("CALLTRACK_SPOOL_DIR", &spool_dir)],
+        |_| {},
+    )
+    .await;
+    let replayed = "SELECT count(*) FROM spool_applied";
+    assert_eq!(recovered.wait_for_count(replayed, 20, 10).await, 20);
+    assert_eq!(
+        recovered.count("SELECT count(*) FROM call_sessions").await,
+        1
+    );
+    assert_eq!(
+        recovered
+            .count("SELECT count(*) FROM events WHERE event_type = 'call'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_segment_found_again_after_a_crash_applies_nothing_twice() {
+    let db_config = test_database().await;
+    let warm = TestApp::spawn_on(db_config.clone(), db_config.clone(), &[], |_| {}).await;
+    warm.seed_campaign().await;
+    warm.wait_for_routing(TRACKED_NUMBER).await;
+    let spool_dir = warm.spool_dir.clone();
+    warm.stop().await;
+    let outage = TestApp::spawn_on(
+        unreachable_database(),
+        db_config.clone(),
+        &[
+            ("CALLTRACK_SPOOL_DIR", &spool_dir.display().to_string()),
+            ("VOICE_DEADLINE_MS", "300"),
+        ],
+        |_| {},
+    )
+    .await;
+    let call = SimulatedCall::new("+14155550100", TRACKED_NUMBER, FORWARD_TO);
+    outage.post_signed("/twilio/voice", &call.voice()).await;
+    outage
+        .post_signed("/twilio/recording", &call.recording(12))
+        .await;
+    outage.stop().await;
+    // What a crash after the replay's commit but before the segment's removal leaves behind.
+    let copy = spool_dir.with_extension("copy");
+    copy_spool(&spool_dir, &copy);
+
+    let first = TestApp::spawn_on(
+        db_config.clone(),
+        db_config.clone(),
+        &[("CALLTRACK_SPOOL_DIR", &spool_dir.display().to_string())],
+        |_| {},
+    )
+    .await;
+    assert_eq!(
+        first
+            .wait_for_count("SELECT count(*) FROM spool_applied", 2, 10)
+            .await,
+        2
+    );
+    first.stop().await;
+    let again = TestApp::spawn_on(
+        db_config.clone(),
+        db_config,
+        &[("CALLTRACK_SPOOL_DIR", &copy.display().to_string())],
+        |_| {},
+    )
+    .await;
+    for _ in 0..100 {
+        if spool_segments(&again) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    assert_eq!(
+        spool_segments(&again),
+        0,
+        "the old segment was read and removed"
+    );
+    assert_eq!(again.count("SELECT count(*) FROM spool_applied").await, 2);
+    assert_eq!(again.count("SELECT count(*) FROM call_sessions").await, 1);
+    assert_eq!(
+        again
+            .count("SELECT count(*) FROM events WHERE event_type = 'call'")
+            .await,
+        1
+    );
+}
+
+fn copy_spool(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().ends_with(".spool") {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_call_to_a_number_the_routing_copy_never_knew_sends_twilio_to_the_fallback() {
+    let db_config = test_database().await;
+    let outage = TestApp::spawn_on(
+        unreachable_database(),
+        db_config,
+        &[("VOICE_DEADLINE_MS", "300")],
+        |_| {},
+    )
+    .await;
+    let call = SimulatedCall::new("+14155550100", TRACKED_NUMBER, FORWARD_TO);
+
+    let answer = outage.post_signed("/twilio/voice", &call.voice()).await;
+
+    assert_eq!(answer.status(), 503);
+}
