@@ -6,6 +6,7 @@ mod browser;
 mod console;
 mod deadlines;
 mod demo;
+mod fallback;
 mod gift_cards;
 mod hardening;
 mod helpers;

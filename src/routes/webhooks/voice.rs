@@ -6,7 +6,6 @@ use crate::routes::AppState;
 use crate::routes::error::WebhookError;
 use crate::twilio::extract::VerifiedForm;
 use crate::twilio::payloads::VoiceRequest;
-use crate::twilio::twiml::ForwardCall;
 
 /// An incoming call to a tracked number: record it, then forward it to the business.
 #[tracing::instrument(skip_all, fields(call.sid))]
@@ -42,26 +41,8 @@ pub async fn incoming_call(
             if let Some(session) = session {
                 tracing::info!(session.id = %session.id, matched = session.matched, "call session created");
             }
-            let base = &state.public_base_url;
-            state.twiml.forward(&ForwardCall {
-                forward_to: &forward_to_number,
-                notice: state.voice.recording_notice.as_deref(),
-                record: state.voice.record_calls,
-                dial_action_url: &base.join("/twilio/dial-complete"),
-                status_callback_url: &base.join("/twilio/status"),
-                recording_callback_url: &base.join("/twilio/recording"),
-            })
+            super::forward_twiml(&state, &forward_to_number)
         }
     }?;
     Ok(twiml_response(twiml))
-}
-
-/// The number's `VoiceFallbackUrl`: Twilio calls it when the voice webhook failed. It needs
-/// no database, so a caller hears an apology instead of Twilio's application error.
-pub async fn fallback(
-    state: web::Data<AppState>,
-    VerifiedForm(_form): VerifiedForm,
-) -> Result<HttpResponse, WebhookError> {
-    tracing::warn!("voice fallback used: the voice webhook failed for a call");
-    Ok(twiml_response(state.twiml.unavailable()?))
 }
