@@ -79,9 +79,7 @@ impl Application {
                 settings.spool_dir.display()
             )
         })?;
-        let spool = Spool::open(&settings.spool_dir).with_context(|| {
-            format!("cannot open the spool in {}", settings.spool_dir.display())
-        })?;
+        let spool = open_spool(&settings.spool_dir).await?;
         let routing = Arc::new(RoutingCopy::open(settings.spool_dir.join("routing.json")));
         let calls = Calls {
             pool: pool.clone(),
@@ -187,6 +185,26 @@ impl Application {
             tracing::error!(%error, "spool replay or routing refresh panicked");
         }
         served.context("HTTP server failed")
+    }
+}
+
+/// How long a new process waits for the one before it to let go of the spool directory (a
+/// supervisor may start the next process while the last one is still finishing).
+const SPOOL_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Opens the spool, waiting out a previous owner that is still stopping.
+async fn open_spool(dir: &std::path::Path) -> anyhow::Result<Spool> {
+    let started = std::time::Instant::now();
+    loop {
+        match Spool::open(dir) {
+            Err(crate::spool::SpoolError::Locked { .. }) if started.elapsed() < SPOOL_LOCK_WAIT => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            result => {
+                return result
+                    .with_context(|| format!("cannot open the spool in {}", dir.display()));
+            }
+        }
     }
 }
 

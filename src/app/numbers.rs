@@ -11,6 +11,7 @@ use crate::db::numbers::{self, NewNumber, TrackedNumber};
 use crate::db::{self, PgPool, stats};
 use crate::domain::E164;
 use crate::twilio::client::{NumberChoice, NumberWebhooks, TwilioClient, TwilioError};
+use crate::twilio::fallback;
 
 /// The unique index that keeps one active tracked number per phone number.
 const ONE_ACTIVE_NUMBER: &str = "tracked_phone_numbers_active_phone_number_key";
@@ -86,11 +87,13 @@ pub struct Numbers {
 }
 
 impl Numbers {
-    fn webhooks(&self) -> NumberWebhooks {
+    /// Where a number forwarding to `forward_to` sends its calls; its fallback forwards there
+    /// too, without the database.
+    fn webhooks(&self, forward_to: &E164) -> NumberWebhooks {
         NumberWebhooks {
             voice_url: self.public_base_url.join("/twilio/voice"),
             status_callback: self.public_base_url.join("/twilio/status"),
-            voice_fallback_url: self.public_base_url.join("/twilio/voice-fallback"),
+            voice_fallback_url: fallback::url(&self.public_base_url, forward_to),
         }
     }
 
@@ -143,7 +146,11 @@ impl Numbers {
         let friendly_name = format!("calltrack campaign {campaign_id}");
         let bought = self
             .twilio
-            .buy_number(&request.choice, &self.webhooks(), &friendly_name)
+            .buy_number(
+                &request.choice,
+                &self.webhooks(&request.forward_to),
+                &friendly_name,
+            )
             .await?;
         if bought.phone_number == request.forward_to.as_str() {
             self.give_back(
@@ -217,8 +224,10 @@ impl Numbers {
         }
     }
 
-    /// Changes where calls go and/or switches the number on or off. Switching a number back on
-    /// re-points it at this service at Twilio first.
+    /// Changes where calls go and/or switches the number on or off. A new forward-to number,
+    /// or switching the number back on, re-points it at Twilio first (its fallback URL carries
+    /// the forward-to number), so a refusal from Twilio changes nothing here. If the database
+    /// then fails, Twilio is pointed back at the stored forward-to number.
     pub async fn update(
         &self,
         actor: Caller<'_>,
@@ -240,21 +249,95 @@ impl Numbers {
         {
             return Err(NumbersError::ForwardToSelf);
         }
-        if is_active == Some(true) && !current.is_active {
-            if current.released_at.is_some() {
-                return Err(NumbersError::Conflict(
-                    "a released number cannot be switched on again; buy a new one",
-                ));
-            }
-            if let Some(sid) = &current.provider_sid {
-                self.twilio.update_number(sid, &self.webhooks()).await?;
+        let switching_on = is_active == Some(true) && !current.is_active;
+        if switching_on && current.released_at.is_some() {
+            return Err(NumbersError::Conflict(
+                "a released number cannot be switched on again; buy a new one",
+            ));
+        }
+        let repointed = if switching_on || forward_to.is_some() {
+            self.repoint(&current, forward_to.as_ref()).await?
+        } else {
+            None
+        };
+        match self
+            .store_update(actor, id, forward_to.as_ref(), is_active)
+            .await
+        {
+            Ok(updated) => Ok(updated),
+            Err(error) => {
+                let moved = forward_to
+                    .as_ref()
+                    .is_some_and(|f| f.as_str() != current.forward_to_number);
+                if let (Some(sid), true) = (repointed, moved) {
+                    self.point_back(sid, &current).await;
+                }
+                Err(error)
             }
         }
+    }
+
+    /// Points the number at this service at Twilio, its fallback forwarding to `forward_to`
+    /// (or, when `None`, to the stored forward-to number). Returns the SID re-pointed; `None`
+    /// when Twilio holds no such number (released, or never bought through Twilio).
+    async fn repoint<'n>(
+        &self,
+        current: &'n TrackedNumber,
+        forward_to: Option<&E164>,
+    ) -> Result<Option<&'n str>, NumbersError> {
+        let Some(sid) = current.provider_sid.as_deref() else {
+            return Ok(None);
+        };
+        if current.released_at.is_some() {
+            return Ok(None);
+        }
+        let forward_to = match forward_to {
+            Some(forward_to) => forward_to.clone(),
+            None => E164::parse(&current.forward_to_number).map_err(|_| {
+                NumbersError::Invalid(
+                    "the stored forward_to_number is not a phone number; give a new one".into(),
+                )
+            })?,
+        };
+        self.twilio
+            .update_number(sid, &self.webhooks(&forward_to))
+            .await?;
+        Ok(Some(sid))
+    }
+
+    /// Undoes a re-pointing whose database write failed, so Twilio's fallback forwards where
+    /// the stored row says; if that fails too, the disagreement is logged for an operator.
+    async fn point_back(&self, sid: &str, current: &TrackedNumber) {
+        let restored = match E164::parse(&current.forward_to_number) {
+            Ok(forward_to) => self
+                .twilio
+                .update_number(sid, &self.webhooks(&forward_to))
+                .await
+                .map(drop)
+                .map_err(|error| error.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = restored {
+            tracing::error!(
+                %error,
+                number.sid = %sid,
+                "the number's fallback at Twilio no longer matches its stored forward-to number: PATCH the number again"
+            );
+        }
+    }
+
+    /// Writes the change; a clash with another active number is a conflict.
+    async fn store_update(
+        &self,
+        actor: Caller<'_>,
+        id: Uuid,
+        forward_to: Option<&E164>,
+        is_active: Option<bool>,
+    ) -> Result<TrackedNumber, NumbersError> {
         let mut conn = connection(&self.pool).await?;
         let tx = begin(&mut conn, actor).await?;
-        let updated =
-            numbers::update(&tx, id, forward_to.as_ref().map(E164::as_str), is_active).await;
-        let updated = match updated {
+        let updated = match numbers::update(&tx, id, forward_to.map(E164::as_str), is_active).await
+        {
             Ok(updated) => updated,
             Err(error) if error.is_conflict_on(ONE_ACTIVE_NUMBER) => {
                 return Err(NumbersError::Conflict(

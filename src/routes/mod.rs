@@ -47,8 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(webhooks::voice::incoming_call),
         )
         .route(
-            "/twilio/voice-fallback",
-            web::post().to(webhooks::voice::fallback),
+            crate::twilio::fallback::PATH,
+            web::post().to(webhooks::fallback::voice_fallback),
         )
         .route(
             "/twilio/status",

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod extract;
+pub mod fallback;
 pub mod form;
 pub mod payloads;
 pub mod signature;

@@ -46,7 +46,7 @@ fn pointed_at_us(extra: (&'static str, &str)) -> FormHas {
         ("StatusCallbackMethod", "POST".into()),
         (
             "VoiceFallbackUrl",
-            format!("{PUBLIC_BASE_URL}/twilio/voice-fallback"),
+            format!("{PUBLIC_BASE_URL}/twilio/voice-fallback?forward=%2B14155550199"),
         ),
     ])
 }
@@ -287,6 +287,23 @@ async fn a_release_that_fails_is_owed_and_settled_later() {
 async fn a_new_forward_number_takes_effect_on_the_next_call() {
     let app = TestApp::spawn().await;
     let world = app.world(0).await;
+    app.db
+        .execute(
+            "UPDATE tracked_phone_numbers SET provider_sid = $1",
+            &[&BOUGHT_SID],
+        )
+        .await
+        .unwrap();
+    Mock::given(method("POST"))
+        .and(path(number_path(BOUGHT_SID)))
+        .and(FormHas(vec![(
+            "VoiceFallbackUrl",
+            format!("{PUBLIC_BASE_URL}/twilio/voice-fallback?forward=%2B12125550142"),
+        )]))
+        .respond_with(sold(TRACKED_NUMBER))
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
     let auth = manager(&app, &world).await;
 
     let (status, body) = app

@@ -168,25 +168,3 @@ async fn recording_off_and_an_empty_notice_change_the_answer() {
     );
     assert!(!body.contains("<Say>"), "{body}");
 }
-
-#[tokio::test]
-async fn the_voice_fallback_apologises_without_touching_the_database() {
-    let app = TestApp::spawn().await;
-    let call = SimulatedCall::new("+14155550100", TRACKED_NUMBER, FORWARD_TO);
-
-    let response = app
-        .post_signed("/twilio/voice-fallback", &call.voice())
-        .await;
-
-    assert_eq!(response.status(), 200);
-    let body = response.text().await.unwrap();
-    assert!(
-        body.contains("cannot take your call") && body.contains("<Hangup/>"),
-        "{body}"
-    );
-    assert_eq!(app.count("SELECT count(*) FROM call_sessions").await, 0);
-    let unsigned = app
-        .post_form("/twilio/voice-fallback", call.voice().encode(), None)
-        .await;
-    assert_eq!(unsigned.status(), 403);
-}

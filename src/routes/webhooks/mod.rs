@@ -2,6 +2,7 @@
 //! and hands the parsed payload to [`crate::app::calls`], which writes it or spools it.
 
 pub mod dial;
+pub mod fallback;
 pub mod recording;
 pub mod sms_status;
 pub mod status;

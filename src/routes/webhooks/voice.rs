@@ -26,13 +26,3 @@ pub async fn incoming_call(
     };
     Ok(twiml_response(twiml))
 }
-
-/// The number's `VoiceFallbackUrl`: Twilio calls it when the voice webhook failed. It needs
-/// no database, so a caller hears an apology instead of Twilio's application error.
-pub async fn fallback(
-    state: web::Data<AppState>,
-    VerifiedForm(_form): VerifiedForm,
-) -> Result<HttpResponse, WebhookError> {
-    tracing::warn!("voice fallback used: the voice webhook failed for a call");
-    Ok(twiml_response(state.twiml.unavailable()?))
-}
