@@ -299,3 +299,94 @@ async fn a_call_to_a_number_the_routing_copy_never_knew_sends_twilio_to_the_fall
 
     assert_eq!(answer.status(), 503);
 }
+
+async fn scrape(app: &TestApp) -> prometheus_parse::Scrape {
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
+}
+
+fn value(scrape: &prometheus_parse::Scrape, name: &str) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .reduce(|a, b| a + b)
+}
+
+#[tokio::test]
+async fn metrics_show_the_spool_filling_during_an_outage_and_draining_after_it() {
+    let db_config = test_database().await;
+    let warm = TestApp::spawn_on(db_config.clone(), db_config.clone(), &[], |_| {}).await;
+    warm.seed_campaign().await;
+    warm.wait_for_routing(TRACKED_NUMBER).await;
+    let spool_dir = warm.spool_dir.display().to_string();
+    warm.stop().await;
+    let outage = TestApp::spawn_on(
+        unreachable_database(),
+        db_config.clone(),
+        &[
+            ("CALLTRACK_SPOOL_DIR", &spool_dir),
+            ("VOICE_DEADLINE_MS", "300"),
+        ],
+        |_| {},
+    )
+    .await;
+    let call = SimulatedCall::new("+14155550100", TRACKED_NUMBER, FORWARD_TO);
+    outage.post_signed("/twilio/voice", &call.voice()).await;
+    outage
+        .post_signed("/twilio/status", &call.parent_completed(20, Utc::now()))
+        .await;
+
+    let during = scrape(&outage).await;
+    outage.stop().await;
+
+    assert_eq!(value(&during, "calltrack_spool_depth"), Some(2.0));
+    assert_eq!(value(&during, "calltrack_database_up"), Some(0.0));
+    assert_eq!(value(&during, "calltrack_routing_numbers"), Some(1.0));
+    let voice_fail_open = crate::metrics::sample_value(
+        &during,
+        "calltrack_fail_open_answers_total",
+        ("webhook", "voice"),
+    );
+    assert!(voice_fail_open >= Some(1.0), "{voice_fail_open:?}");
+
+    let recovered = TestApp::spawn_on(
+        db_config.clone(),
+        db_config,
+        &[("CALLTRACK_SPOOL_DIR", &spool_dir)],
+        |_| {},
+    )
+    .await;
+    recovered
+        .wait_for_count("SELECT count(*) FROM spool_applied", 2, 10)
+        .await;
+    let mut after = scrape(&recovered).await;
+    for _ in 0..50 {
+        if value(&after, "calltrack_spool_depth") == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        after = scrape(&recovered).await;
+    }
+    assert_eq!(value(&after, "calltrack_spool_depth"), Some(0.0));
+    let applied = crate::metrics::sample_value(
+        &after,
+        "calltrack_spool_replayed_total",
+        ("outcome", "applied"),
+    );
+    assert!(applied >= Some(2.0), "{applied:?}");
+}

@@ -3,7 +3,11 @@ use calltrack::tools::fixtures::SimulatedCall;
 use crate::helpers::{FORWARD_TO, TRACKED_NUMBER, TestApp};
 
 /// The sum of the samples of `name` that carry `label`.
-fn sample_value(scrape: &prometheus_parse::Scrape, name: &str, label: (&str, &str)) -> Option<f64> {
+pub(crate) fn sample_value(
+    scrape: &prometheus_parse::Scrape,
+    name: &str,
+    label: (&str, &str),
+) -> Option<f64> {
     scrape
         .samples
         .iter()
