@@ -40,6 +40,8 @@ pub struct Calls {
 pub enum VoiceAnswer {
     /// Not a tracked number.
     Reject,
+    /// Not a call to take: Twilio says it is not inbound.
+    Hangup,
     /// Tracked but switched off.
     Inactive,
     /// Forward to the business.
@@ -108,6 +110,14 @@ impl Calls {
         voice: &VoiceRequest,
         form: &FormPairs,
     ) -> Result<VoiceAnswer, TakeCallError> {
+        if !voice.inbound {
+            tracing::info!("a call that is not inbound hung up; no session");
+            return Ok(VoiceAnswer::Hangup);
+        }
+        let Some(to) = &voice.to else {
+            tracing::info!("a call to an address that is not a phone number rejected");
+            return Ok(VoiceAnswer::Reject);
+        };
         let received_at = Utc::now();
         let live = self
             .within(async {
@@ -131,7 +141,7 @@ impl Calls {
         };
         crate::metrics::fail_open("voice");
         tracing::warn!(error = %error, "database unavailable; answering the call from the routing copy");
-        match self.routing.lookup(&voice.to) {
+        match self.routing.lookup(to) {
             Some(route) if route.is_active => {
                 self.spool_call(RecordKind::Voice, form, received_at).await;
                 Ok(VoiceAnswer::Forward {
@@ -210,13 +220,17 @@ pub async fn record_call(
     voice: &VoiceRequest,
     started_at: Option<DateTime<Utc>>,
 ) -> db::Result<NumberLookup> {
+    let Some(to) = voice.to.as_ref().filter(|_| voice.inbound) else {
+        return Ok(NumberLookup::Unknown);
+    };
     let call = IncomingCall {
         call_sid: &voice.call_sid,
-        to: &voice.to,
+        to,
         caller: &voice.caller,
         raw_from: &voice.raw_from,
         status: voice.status,
         started_at,
+        verstat: voice.verstat.as_deref(),
     };
     let lookup = calls::record_incoming_call(client, &call).await?;
     if let NumberLookup::Active {
@@ -266,13 +280,13 @@ pub async fn apply_callback(
             apply_or_park_progress(client, &dial.call_sid, &progress).await
         }
         Callback::Recording(callback) => {
-            if !callback.is_completed() {
+            let Some(url) = callback.completed_url() else {
                 tracing::info!(recording.status = %callback.status, "recording not completed; nothing stored");
                 return Ok(Written::Applied);
-            }
+            };
             let recording = Recording {
                 sid: &callback.recording_sid,
-                url: &callback.recording_url,
+                url,
                 duration_seconds: callback.duration_seconds,
                 status: &callback.status,
             };
@@ -341,13 +355,22 @@ fn progress_of_status(callback: &StatusCallback, received_at: DateTime<Utc>) -> 
     let at = callback.timestamp.unwrap_or(received_at);
     let status = callback.status;
     if callback.is_child_leg() {
+        let talk = callback
+            .duration_seconds
+            .filter(|_| status == CallStatus::Completed);
+        // A completed leg was picked up; its start is its end less its talk time, which
+        // stands in for the `answered` callback should that one be lost.
+        let answered_at = match status {
+            CallStatus::InProgress => Some(at),
+            CallStatus::Completed => talk.map(|s| at - chrono::Duration::seconds(i64::from(s))),
+            _ => None,
+        };
         CallProgress {
             status: Some(status),
-            answered_at: (status == CallStatus::InProgress).then_some(at),
+            answered_at,
             ended_at: status.is_terminal().then_some(at),
-            talk_seconds: callback
-                .duration_seconds
-                .filter(|_| status == CallStatus::Completed),
+            talk_seconds: talk,
+            leg_status: Some(status),
             ..CallProgress::default()
         }
     } else {

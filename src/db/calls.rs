@@ -40,6 +40,8 @@ pub struct IncomingCall<'a> {
     /// When the call began; `None` is now. A replayed or reconciled call carries the time
     /// Twilio first told of it, so its session and event are dated when the call happened.
     pub started_at: Option<DateTime<Utc>>,
+    /// Twilio's `StirVerstat` for the caller ID.
+    pub verstat: Option<&'a str>,
 }
 
 /// One statement: finds the tracked number, matches the caller to the campaign's recipient by
@@ -48,7 +50,8 @@ pub struct IncomingCall<'a> {
 /// rows written by other systems in any format match through one index lookup.
 const RECORD_INCOMING_CALL: &str = r"
 WITH num AS (
-    SELECT id, campaign_id, forward_to_number, is_active
+    SELECT id, campaign_id, forward_to_number, is_active,
+        whisper IS NOT NULL AND COALESCE(require_keypress, true) AS screens
     FROM tracked_phone_numbers
     WHERE phone_number = $1
     ORDER BY is_active DESC, created_at DESC
@@ -63,10 +66,11 @@ WITH num AS (
 ), ins AS (
     INSERT INTO call_sessions (campaign_id, tracked_number_id, recipient_id, caller_phone,
         match_status, call_status, status_rank, call_started_at, twilio_call_sid,
-        forward_to_number)
+        forward_to_number, screened, caller_verstat)
     SELECT num.campaign_id, num.id, rec.id, $2::text,
         CASE WHEN rec.id IS NULL THEN 'unmatched' ELSE 'matched' END,
-        $3::text, $4::smallint, COALESCE($7::timestamptz, now()), $5::text, num.forward_to_number
+        $3::text, $4::smallint, COALESCE($7::timestamptz, now()), $5::text, num.forward_to_number,
+        num.screens, $8::text
     FROM num LEFT JOIN rec ON true
     WHERE num.is_active
     ON CONFLICT (twilio_call_sid) DO NOTHING
@@ -103,6 +107,7 @@ pub async fn record_incoming_call(
                 &call.call_sid.as_str(),
                 &call.raw_from,
                 &call.started_at,
+                &call.verstat,
             ],
         )
         .await
@@ -127,16 +132,27 @@ pub async fn record_incoming_call(
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallProgress {
     pub status: Option<CallStatus>,
+    /// The forwarded leg picked up. For a screened call this is not yet a person: only
+    /// `accepted_at` is.
     pub answered_at: Option<DateTime<Utc>>,
+    /// A person at the business accepted a screened call with a key press.
+    pub accepted_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// The whole call's duration (the parent's `CallDuration`).
     pub duration_seconds: Option<i32>,
+    /// The forwarded leg's talk time (its `CallDuration`, or `DialCallDuration`).
     pub talk_seconds: Option<i32>,
+    /// The forwarded leg's own status.
+    pub leg_status: Option<CallStatus>,
 }
 
 /// Applies progress in one guarded statement. The status moves only to a higher rank, except
 /// that a missed outcome (busy, no-answer, ...) of the forwarded leg may replace a parent's
 /// `completed` while nobody has answered: the caller hung up on ringing, which is a miss.
-/// Timestamps and durations are only ever filled in or extended, never cleared.
+/// The leg's status moves forward the same way. A screened session is answered only by the
+/// key press. The duration is the longest any callback reported (the parent's is the longest
+/// when known). Timestamps and durations are only ever filled in or extended, never cleared;
+/// the `call_outcome` trigger settles the outcome from the result.
 const APPLY_PROGRESS: &str = r"
 UPDATE call_sessions SET
     call_status = CASE WHEN $2::text IS NOT NULL AND ($3::smallint > status_rank
@@ -144,9 +160,12 @@ UPDATE call_sessions SET
                 AND $5::timestamptz IS NULL))
         THEN $2::text ELSE call_status END,
     status_rank = GREATEST(status_rank, COALESCE($3::smallint, 0)),
-    call_answered_at = COALESCE(call_answered_at, $5::timestamptz),
+    leg_status = CASE WHEN calltrack_status_rank($9::text) > calltrack_status_rank(leg_status)
+        THEN $9::text ELSE leg_status END,
+    call_answered_at = COALESCE(call_answered_at,
+        CASE WHEN screened THEN $10::timestamptz ELSE COALESCE($5::timestamptz, $10::timestamptz) END),
     call_ended_at = GREATEST(call_ended_at, $6::timestamptz),
-    call_duration_seconds = GREATEST(call_duration_seconds, $7::integer),
+    call_duration_seconds = GREATEST(call_duration_seconds, $7::integer, $8::integer),
     talk_seconds = GREATEST(talk_seconds, $8::integer)
 WHERE twilio_call_sid = $1
 ";
@@ -172,6 +191,8 @@ pub async fn apply_progress(
                 &progress.ended_at,
                 &progress.duration_seconds,
                 &progress.talk_seconds,
+                &progress.leg_status.map(CallStatus::as_str),
+                &progress.accepted_at,
             ],
         )
         .await
@@ -189,9 +210,9 @@ impl CallProgress {
         Self {
             status: Some(outcome.status),
             answered_at: talk.map(|s| now - chrono::Duration::seconds(i64::from(s))),
-            ended_at: None,
-            duration_seconds: None,
             talk_seconds: talk,
+            leg_status: Some(outcome.status),
+            ..Self::default()
         }
     }
 }

@@ -49,8 +49,8 @@ pub async fn park_progress(
     let row = client
         .query_one(
             "INSERT INTO call_callbacks_parked (call_sid, kind, call_status, answered_at,
-                ended_at, duration_seconds, talk_seconds)
-             VALUES ($1, 'progress', $2, $3, $4, $5, $6) RETURNING id",
+                ended_at, duration_seconds, talk_seconds, leg_status, accepted_at)
+             VALUES ($1, 'progress', $2, $3, $4, $5, $6, $7, $8) RETURNING id",
             &[
                 &call_sid.as_str(),
                 &progress.status.map(CallStatus::as_str),
@@ -58,6 +58,8 @@ pub async fn park_progress(
                 &progress.ended_at,
                 &progress.duration_seconds,
                 &progress.talk_seconds,
+                &progress.leg_status.map(CallStatus::as_str),
+                &progress.accepted_at,
             ],
         )
         .await
@@ -104,7 +106,7 @@ pub async fn take(client: &impl GenericClient, call_sid: &CallSid) -> Result<Vec
         .prepare_cached(
             "DELETE FROM call_callbacks_parked WHERE call_sid = $1
              RETURNING id, kind, call_status, answered_at, ended_at, duration_seconds,
-                talk_seconds, recording_sid, recording_url, recording_duration, recording_status",
+                talk_seconds, leg_status, accepted_at, recording_sid, recording_url, recording_duration, recording_status",
         )
         .await?;
     let mut rows = client
@@ -122,18 +124,21 @@ pub async fn take(client: &impl GenericClient, call_sid: &CallSid) -> Result<Vec
                     status: row.get("recording_status"),
                 }));
             }
-            let status = row
-                .get::<_, Option<&str>>("call_status")
-                .map(CallStatus::parse)
-                .transpose()
-                .map_err(|e| {
-                    super::Error::invariant(
-                        "a parked callback holds an unknown status",
-                        e.to_string(),
-                    )
-                })?;
+            let status_of = |column: &str| {
+                row.get::<_, Option<&str>>(column)
+                    .map(CallStatus::parse)
+                    .transpose()
+                    .map_err(|e| {
+                        super::Error::invariant(
+                            "a parked callback holds an unknown status",
+                            e.to_string(),
+                        )
+                    })
+            };
             Ok(ParkedCallback::Progress(CallProgress {
-                status,
+                status: status_of("call_status")?,
+                leg_status: status_of("leg_status")?,
+                accepted_at: row.get("accepted_at"),
                 answered_at: row.get("answered_at"),
                 ended_at: row.get("ended_at"),
                 duration_seconds: row.get("duration_seconds"),

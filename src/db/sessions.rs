@@ -19,6 +19,8 @@ pub struct CallSession {
     pub caller_phone: Option<String>,
     pub match_status: String,
     pub call_status: String,
+    pub call_outcome: Option<String>,
+    pub caller_verstat: Option<String>,
     pub call_started_at: Option<DateTime<Utc>>,
     pub call_answered_at: Option<DateTime<Utc>>,
     pub call_ended_at: Option<DateTime<Utc>>,
@@ -27,6 +29,8 @@ pub struct CallSession {
     pub recording_url: Option<String>,
     pub recording_sid: Option<String>,
     pub recording_duration: Option<i32>,
+    pub voicemail_url: Option<String>,
+    pub voicemail_duration: Option<i32>,
     pub twilio_call_sid: Option<String>,
     pub forward_to_number: Option<String>,
     pub agent_user_id: Option<Uuid>,
@@ -35,9 +39,9 @@ pub struct CallSession {
 }
 
 const SESSION_COLUMNS: &str = "s.id, s.campaign_id, c.name AS campaign_name, c.client_id, s.tracked_number_id, s.recipient_id, \
-    s.caller_phone, s.match_status, s.call_status, s.call_started_at, s.call_answered_at, \
+    s.caller_phone, s.match_status, s.call_status, s.call_outcome, s.caller_verstat, s.call_started_at, s.call_answered_at, \
     s.call_ended_at, s.call_duration_seconds, s.talk_seconds, s.recording_url, s.recording_sid, \
-    s.recording_duration, s.twilio_call_sid, s.forward_to_number, s.agent_user_id, s.notes, s.created_at";
+    s.recording_duration, s.voicemail_url, s.voicemail_duration, s.twilio_call_sid, s.forward_to_number, s.agent_user_id, s.notes, s.created_at";
 
 impl CallSession {
     fn from_row(row: &tokio_postgres::Row) -> Self {
@@ -51,6 +55,8 @@ impl CallSession {
             caller_phone: row.get("caller_phone"),
             match_status: row.get("match_status"),
             call_status: row.get("call_status"),
+            call_outcome: row.get("call_outcome"),
+            caller_verstat: row.get("caller_verstat"),
             call_started_at: row.get("call_started_at"),
             call_answered_at: row.get("call_answered_at"),
             call_ended_at: row.get("call_ended_at"),
@@ -59,6 +65,8 @@ impl CallSession {
             recording_url: row.get("recording_url"),
             recording_sid: row.get("recording_sid"),
             recording_duration: row.get("recording_duration"),
+            voicemail_url: row.get("voicemail_url"),
+            voicemail_duration: row.get("voicemail_duration"),
             twilio_call_sid: row.get("twilio_call_sid"),
             forward_to_number: row.get("forward_to_number"),
             agent_user_id: row.get("agent_user_id"),

@@ -15,10 +15,15 @@ pub struct CallStats {
     pub unique_callers: i64,
     pub matched: i64,
     pub unmatched: i64,
-    /// Calls the business picked up.
+    /// Calls a person at the business took (`call_outcome` answered).
     pub answered: i64,
-    /// Calls that ended busy, no-answer, failed or canceled.
+    /// Calls the business did not take: the forwarded leg rang out, was busy or failed, or a
+    /// screened call was never accepted.
     pub missed: i64,
+    /// Calls where the caller left a message in calltrack's voicemail.
+    pub voicemail: i64,
+    /// Calls the caller hung up on before the business answered.
+    pub abandoned: i64,
     /// Mean talk time of answered calls, in seconds; null without any.
     pub avg_talk_seconds: Option<f64>,
     pub recorded: i64,
@@ -41,8 +46,10 @@ WITH calls AS (
            count(DISTINCT caller_phone) AS unique_callers,
            count(*) FILTER (WHERE match_status = 'matched') AS matched,
            count(*) FILTER (WHERE match_status = 'unmatched') AS unmatched,
-           count(*) FILTER (WHERE call_answered_at IS NOT NULL) AS answered,
-           count(*) FILTER (WHERE call_status IN ('busy', 'no-answer', 'failed', 'canceled')) AS missed,
+           count(*) FILTER (WHERE call_outcome = 'answered') AS answered,
+           count(*) FILTER (WHERE call_outcome = 'missed') AS missed,
+           count(*) FILTER (WHERE call_outcome = 'voicemail') AS voicemail,
+           count(*) FILTER (WHERE call_outcome = 'abandoned') AS abandoned,
            avg(talk_seconds) FILTER (WHERE call_answered_at IS NOT NULL AND talk_seconds IS NOT NULL)::float8 AS avg_talk,
            count(*) FILTER (WHERE recording_sid IS NOT NULL) AS recorded
     FROM call_sessions
@@ -95,6 +102,8 @@ pub async fn campaign_stats(
         unmatched: row.get("unmatched"),
         answered: row.get("answered"),
         missed: row.get("missed"),
+        voicemail: row.get("voicemail"),
+        abandoned: row.get("abandoned"),
         avg_talk_seconds: row.get("avg_talk"),
         recorded: row.get("recorded"),
         conditions_met,

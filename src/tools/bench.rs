@@ -212,6 +212,7 @@ async fn voice_sql(pool: &PgPool, call: &SimulatedCall) -> anyhow::Result<()> {
         raw_from: &call.from,
         status: CallStatus::Ringing,
         started_at: None,
+        verstat: None,
     };
     calls::record_incoming_call(&client, &incoming).await?;
     Ok(())

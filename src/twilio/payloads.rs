@@ -50,30 +50,68 @@ fn timestamp(form: &FormPairs) -> Option<DateTime<Utc>> {
 #[derive(Debug, Clone)]
 pub struct VoiceRequest {
     pub call_sid: CallSid,
-    pub to: E164,
+    /// The dialled number; `None` when `To` is not a phone number at all (a SIP address or a
+    /// Twilio Client identity without one), which no tracked number can be.
+    pub to: Option<E164>,
     pub caller: CallerId,
     pub raw_from: String,
     pub status: CallStatus,
+    /// Twilio's `Direction`; only `inbound` calls are tracked.
+    pub inbound: bool,
+    /// Twilio's STIR/SHAKEN verification of the caller ID (`StirVerstat`), when it sent one.
+    pub verstat: Option<String>,
 }
 
 impl VoiceRequest {
     pub fn from_form(form: &FormPairs) -> Result<Self, PayloadError> {
         let call_sid = call_sid(form, "CallSid")?;
-        let to = E164::parse(required(form, "To")?).map_err(|_| PayloadError::Invalid("To"))?;
+        let to = callee(required(form, "To")?);
         // A withheld caller ID may arrive as an empty or absent From; it is still a call.
+        // A SIP or client caller is read like a withheld one unless it carries a number.
         let raw_from = form.get("From").unwrap_or_default().to_owned();
         let status = match form.get("CallStatus").filter(|s| !s.is_empty()) {
             Some(s) => CallStatus::parse(s).map_err(|_| PayloadError::Invalid("CallStatus"))?,
             None => CallStatus::Ringing,
         };
+        // Absent means inbound: Twilio always sends it, older recordings and tests may not.
+        let inbound = form
+            .get("Direction")
+            .filter(|d| !d.is_empty())
+            .is_none_or(|d| d == "inbound");
         Ok(Self {
             call_sid,
             to,
-            caller: CallerId::parse(&raw_from),
+            caller: CallerId::parse(sip_user(&raw_from).unwrap_or(&raw_from)),
             raw_from,
             status,
+            inbound,
+            verstat: form.get("StirVerstat").and_then(verstat),
         })
     }
+}
+
+/// The number a `To` names: E.164 as sent, or the user part of a SIP URI that is one.
+fn callee(raw: &str) -> Option<E164> {
+    E164::parse(sip_user(raw).unwrap_or(raw)).ok()
+}
+
+/// `sip:+18005550123@example.sip.twilio.com;transport=udp` → `+18005550123`.
+fn sip_user(raw: &str) -> Option<&str> {
+    let rest = raw
+        .strip_prefix("sip:")
+        .or_else(|| raw.strip_prefix("sips:"))?;
+    Some(rest.split(['@', ';']).next().unwrap_or(rest))
+}
+
+/// Twilio's verification values are short tokens (`TN-Validation-Passed-A`, ...); anything
+/// else is not worth storing.
+fn verstat(raw: &str) -> Option<String> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 64
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| raw.to_owned())
 }
 
 /// A call status callback: the number's own (parent leg) or a `<Number statusCallback>`
@@ -140,7 +178,8 @@ impl DialAction {
 pub struct RecordingCallback {
     pub call_sid: CallSid,
     pub recording_sid: String,
-    pub recording_url: String,
+    /// Absent when the recording is `absent` or `failed`.
+    pub recording_url: Option<String>,
     pub status: String,
     pub duration_seconds: Option<i32>,
 }
@@ -154,7 +193,10 @@ impl RecordingCallback {
         Ok(Self {
             call_sid: call_sid(form, "CallSid")?,
             recording_sid: recording_sid.to_owned(),
-            recording_url: required(form, "RecordingUrl")?.to_owned(),
+            recording_url: form
+                .get("RecordingUrl")
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned),
             status: form
                 .get("RecordingStatus")
                 .unwrap_or("completed")
@@ -163,9 +205,12 @@ impl RecordingCallback {
         })
     }
 
-    /// Only a finished recording has a playable URL; `absent` and `failed` leave the session alone.
-    pub fn is_completed(&self) -> bool {
-        self.status == "completed"
+    /// The playable URL of a finished recording; `absent` and `failed` ones have none and
+    /// leave the session alone.
+    pub fn completed_url(&self) -> Option<&str> {
+        self.recording_url
+            .as_deref()
+            .filter(|_| self.status == "completed")
     }
 }
 
@@ -240,6 +285,55 @@ mod tests {
         let voice = VoiceRequest::from_form(&form).unwrap();
         assert_eq!(voice.caller, CallerId::Withheld);
         assert_eq!(voice.status, CallStatus::Ringing);
+    }
+
+    #[test]
+    fn a_sip_or_client_call_is_read_without_a_400() {
+        let form = FormPairs::from_pairs([
+            ("CallSid", SID),
+            ("To", "sip:+18005550123@acme.sip.twilio.com;transport=udp"),
+            ("From", "client:front-desk"),
+        ]);
+        let voice = VoiceRequest::from_form(&form).unwrap();
+        assert_eq!(voice.to.map(|t| t.to_string()), Some("+18005550123".into()));
+        assert_eq!(voice.caller, CallerId::Withheld);
+
+        let form = FormPairs::from_pairs([("CallSid", SID), ("To", "client:agent-7")]);
+        assert_eq!(VoiceRequest::from_form(&form).unwrap().to, None);
+    }
+
+    #[test]
+    fn direction_and_stir_verstat_are_read() {
+        let form = FormPairs::from_pairs([
+            ("CallSid", SID),
+            ("To", "+18005550123"),
+            ("Direction", "outbound-api"),
+            ("StirVerstat", "TN-Validation-Passed-A"),
+        ]);
+        let voice = VoiceRequest::from_form(&form).unwrap();
+        assert!(!voice.inbound);
+        assert_eq!(voice.verstat.as_deref(), Some("TN-Validation-Passed-A"));
+
+        let form = FormPairs::from_pairs([
+            ("CallSid", SID),
+            ("To", "+18005550123"),
+            ("Direction", "inbound"),
+            ("StirVerstat", "<script>"),
+        ]);
+        let voice = VoiceRequest::from_form(&form).unwrap();
+        assert!(voice.inbound);
+        assert_eq!(voice.verstat, None, "not a verification token");
+    }
+
+    #[test]
+    fn an_absent_recording_needs_no_url() {
+        let form = FormPairs::from_pairs([
+            ("CallSid", SID),
+            ("RecordingSid", "RE1234567890abcdef1234567890abcdef"),
+            ("RecordingStatus", "absent"),
+        ]);
+        let callback = RecordingCallback::from_form(&form).unwrap();
+        assert_eq!(callback.completed_url(), None);
     }
 
     #[test]

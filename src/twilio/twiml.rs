@@ -40,6 +40,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "unavailable.xml",
         include_str!("../../twiml_templates/unavailable.xml"),
     ),
+    (
+        "hangup.xml",
+        include_str!("../../twiml_templates/hangup.xml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +83,11 @@ impl Twiml {
 
     pub fn reject(&self) -> Result<String, TwimlError> {
         self.render("reject.xml", context! {})
+    }
+
+    /// Ends the call without a word: for calls calltrack must not take (not inbound).
+    pub fn hangup(&self) -> Result<String, TwimlError> {
+        self.render("hangup.xml", context! {})
     }
 
     pub fn number_inactive(&self) -> Result<String, TwimlError> {

@@ -16,6 +16,7 @@ mod metrics;
 mod migrations;
 mod numbers;
 mod openapi;
+mod outcome;
 mod phone_matching;
 mod recording;
 mod rewards;

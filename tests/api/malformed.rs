@@ -88,7 +88,6 @@ async fn signed_garbage_values_are_400_not_500() {
             "CallSid",
             "CA'; DROP TABLE call_sessions; --",
         ),
-        ("/twilio/voice", "To", "not a number"),
         ("/twilio/voice", "CallStatus", "exploded"),
         ("/twilio/status", "CallDuration", "forty"),
         ("/twilio/status", "ParentCallSid", "nonsense"),

@@ -136,6 +136,8 @@ async fn call_stats_equal_the_counts_of_the_calls_the_test_made() {
         "unmatched": plays.iter().filter(|p| !p.matched).count(),
         "answered": talks.len(),
         "missed": plays.iter().filter(|p| p.missed).count(),
+        "voicemail": 0,
+        "abandoned": 0,
         "avg_talk_seconds": f64::from(talks.iter().sum::<u32>()) / talks.len() as f64,
         "recorded": plays.iter().filter(|p| p.recorded).count(),
         // Condition 1 for two recipients; condition 2 once (it has no reward).

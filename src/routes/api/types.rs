@@ -69,6 +69,17 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// What happened for the business: a person `answered`; the business `missed` it; the
+    /// caller left a `voicemail`; the caller hung up first (`abandoned`). Null while live.
+    CallOutcome, "call_outcome" {
+        Answered = "answered",
+        Missed = "missed",
+        Voicemail = "voicemail",
+        Abandoned = "abandoned",
+    }
+);
+
+wire_enum!(
     /// Whether the caller was matched to a recipient of the campaign.
     MatchStatus, "match_status" {
         Matched = "matched",
@@ -133,6 +144,10 @@ pub struct CallSessionOut {
     pub caller_phone: Option<String>,
     pub match_status: MatchStatus,
     pub call_status: CallStatus,
+    /// Settled from the callbacks in any order; null while the call is live.
+    pub call_outcome: Option<CallOutcome>,
+    /// Twilio's STIR/SHAKEN verification of the caller ID (`StirVerstat`), when sent.
+    pub caller_verstat: Option<String>,
     pub call_started_at: Option<DateTime<Utc>>,
     pub call_answered_at: Option<DateTime<Utc>>,
     pub call_ended_at: Option<DateTime<Utc>>,
@@ -142,6 +157,9 @@ pub struct CallSessionOut {
     pub recording_url: Option<String>,
     pub recording_sid: Option<String>,
     pub recording_duration: Option<i32>,
+    /// The message the caller left in calltrack's voicemail.
+    pub voicemail_url: Option<String>,
+    pub voicemail_duration: Option<i32>,
     pub twilio_call_sid: Option<String>,
     pub forward_to_number: Option<String>,
     pub agent_user_id: Option<Uuid>,
@@ -156,6 +174,10 @@ impl TryFrom<CallSession> for CallSessionOut {
         Ok(Self {
             match_status: MatchStatus::parse(&s.match_status)?,
             call_status: CallStatus::parse(&s.call_status)?,
+            call_outcome: parse_opt(s.call_outcome.as_deref(), CallOutcome::parse)?,
+            caller_verstat: s.caller_verstat,
+            voicemail_url: s.voicemail_url,
+            voicemail_duration: s.voicemail_duration,
             id: s.id,
             campaign_id: s.campaign_id,
             campaign_name: s.campaign_name,
@@ -456,10 +478,14 @@ pub struct CallStatsOut {
     pub unique_callers: i64,
     pub matched: i64,
     pub unmatched: i64,
-    /// Calls the business picked up.
+    /// Calls a person at the business took.
     pub answered: i64,
-    /// Calls that ended busy, no-answer, failed or canceled.
+    /// Calls the business did not take (rang out, busy, failed, a screened call not accepted).
     pub missed: i64,
+    /// Calls where the caller left a voicemail.
+    pub voicemail: i64,
+    /// Calls the caller hung up on before the business answered.
+    pub abandoned: i64,
     /// Mean talk time of answered calls, in seconds; null without any.
     pub avg_talk_seconds: Option<f64>,
     pub recorded: i64,
@@ -483,6 +509,8 @@ impl From<CallStats> for CallStatsOut {
             unmatched: s.unmatched,
             answered: s.answered,
             missed: s.missed,
+            voicemail: s.voicemail,
+            abandoned: s.abandoned,
             avg_talk_seconds: s.avg_talk_seconds,
             recorded: s.recorded,
             conditions_met: s.conditions_met,
@@ -511,6 +539,9 @@ mod tests {
         for status in CallStatus::ALL {
             assert_eq!(serde_name(status), status.as_str());
             assert_eq!(CallStatus::parse(status.as_str()).ok(), Some(*status));
+        }
+        for outcome in CallOutcome::ALL {
+            assert_eq!(CallOutcome::parse(outcome.as_str()).ok(), Some(*outcome));
         }
         for status in MatchStatus::ALL {
             assert_eq!(serde_name(status), status.as_str());

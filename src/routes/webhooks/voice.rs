@@ -18,9 +18,14 @@ pub async fn incoming_call(
     tracing::Span::current().record("call.sid", voice.call_sid.as_str());
     let twiml = match state.calls.take_call(&voice, &form).await? {
         VoiceAnswer::Reject => {
-            tracing::info!(to = %voice.to.masked(), "call to an unknown number rejected");
+            let to = voice.to.as_ref().map(crate::domain::E164::masked);
+            tracing::info!(
+                to = to.as_deref().unwrap_or("not a number"),
+                "call to an unknown number rejected"
+            );
             state.twiml.reject()?
         }
+        VoiceAnswer::Hangup => state.twiml.hangup()?,
         VoiceAnswer::Inactive => state.twiml.number_inactive()?,
         VoiceAnswer::Forward { forward_to_number } => forward_twiml(&state, &forward_to_number)?,
     };
