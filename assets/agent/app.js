@@ -19,6 +19,21 @@ const CALL_STATUS = {
   canceled: ["Caller hung up", "missed"],
 };
 
+const CALL_OUTCOME = {
+  answered: "Answered by the business",
+  missed: "Missed by the business",
+  voicemail: "Left a voicemail",
+  abandoned: "Caller hung up before an answer",
+};
+
+/** Twilio's STIR/SHAKEN verdict on the caller ID, for people. */
+function verstatWords(verstat) {
+  if (!verstat) return "Not verified by the carrier";
+  if (verstat.startsWith("TN-Validation-Passed")) return `Verified (attestation ${verstat.slice(-1)})`;
+  if (verstat.startsWith("TN-Validation-Failed")) return "Verification failed: the number may be spoofed";
+  return "Not verified by the carrier";
+}
+
 const state = {
   credentials: null,
   selectedId: null,
@@ -371,6 +386,15 @@ function renderDetail(detail) {
   const campaign = $("detail-campaign");
   campaign.textContent = detail.campaign_name || shortId(detail.campaign_id);
   campaign.title = detail.campaign_id;
+
+  $("detail-outcome").textContent = detail.call_outcome ? CALL_OUTCOME[detail.call_outcome] || detail.call_outcome : "Call in progress";
+  $("detail-verstat").textContent = verstatWords(detail.caller_verstat);
+  const voicemail = safeUrl(detail.voicemail_url);
+  const voicemailLink = $("voicemail-link");
+  voicemailLink.hidden = !voicemail;
+  $("voicemail-none").hidden = Boolean(voicemail);
+  if (voicemail) voicemailLink.href = voicemail;
+  else voicemailLink.removeAttribute("href");
 
   const recording = safeUrl(detail.recording_url);
   const link = $("recording-link");
