@@ -87,7 +87,10 @@ ALTER TABLE tracked_phone_numbers
     -- {"timezone": "America/Chicago", "weekly": {"mon": [["08:00","17:00"]], ...}}
     ADD COLUMN IF NOT EXISTS business_hours jsonb;
 
--- Parked callbacks carry the new facts too.
+-- Parked callbacks carry the new facts too, and voicemails may be parked.
 ALTER TABLE call_callbacks_parked
     ADD COLUMN IF NOT EXISTS leg_status text,
     ADD COLUMN IF NOT EXISTS accepted_at timestamptz;
+ALTER TABLE call_callbacks_parked DROP CONSTRAINT call_callbacks_parked_kind_check;
+ALTER TABLE call_callbacks_parked ADD CONSTRAINT call_callbacks_parked_kind_check
+    CHECK (kind IN ('progress', 'recording', 'voicemail'));

@@ -18,11 +18,12 @@ use crate::db::calls::{self, CallProgress, IncomingCall, NumberLookup, Recording
 use crate::db::outbox::{self, ReportOutcome};
 use crate::db::parked::{self, ParkedCallback};
 use crate::db::{self, PgPool};
-use crate::domain::{CallSid, CallStatus};
+use crate::domain::{CallFlow, CallSid, CallStatus};
 use crate::spool::{Record, RecordKind, Spool, SpoolError};
 use crate::twilio::form::FormPairs;
 use crate::twilio::payloads::{
-    DialAction, PayloadError, RecordingCallback, SmsStatusCallback, StatusCallback, VoiceRequest,
+    DialAction, PayloadError, RecordingCallback, ScreenAccept, SmsStatusCallback, StatusCallback,
+    VoiceRequest,
 };
 
 /// Where calls are written: the database within a deadline, else the spool.
@@ -45,7 +46,22 @@ pub enum VoiceAnswer {
     /// Tracked but switched off.
     Inactive,
     /// Forward to the business.
-    Forward { forward_to_number: String },
+    Forward {
+        forward_to_number: String,
+        flow: CallFlow,
+    },
+    /// Outside business hours: voicemail (or the greeting and a hang-up without one).
+    Closed { flow: CallFlow },
+}
+
+/// How the `<Dial action>` answers once the forwarded leg ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterDial {
+    Hangup,
+    /// The business did not take the call: the caller may leave a message.
+    Voicemail {
+        flow: CallFlow,
+    },
 }
 
 /// Where a webhook's write went.
@@ -87,6 +103,8 @@ pub enum Callback {
     Dial(DialAction),
     Recording(RecordingCallback),
     SmsStatus(SmsStatusCallback),
+    ScreenAccept(ScreenAccept),
+    Voicemail(RecordingCallback),
 }
 
 impl Callback {
@@ -96,6 +114,8 @@ impl Callback {
             Self::Dial(_) => RecordKind::Dial,
             Self::Recording(_) => RecordKind::Recording,
             Self::SmsStatus(_) => RecordKind::SmsStatus,
+            Self::ScreenAccept(_) => RecordKind::ScreenAccept,
+            Self::Voicemail(_) => RecordKind::Voicemail,
         }
     }
 }
@@ -130,12 +150,13 @@ impl Calls {
             Ok(NumberLookup::Inactive) => return Ok(VoiceAnswer::Inactive),
             Ok(NumberLookup::Active {
                 forward_to_number,
+                flow,
                 session,
             }) => {
                 if let Some(session) = session {
                     tracing::info!(session.id = %session.id, matched = session.matched, "call session created");
                 }
-                return Ok(VoiceAnswer::Forward { forward_to_number });
+                return Ok(answer_for(forward_to_number, flow, received_at));
             }
             Err(error) => error,
         };
@@ -144,12 +165,44 @@ impl Calls {
         match self.routing.lookup(to) {
             Some(route) if route.is_active => {
                 self.spool_call(RecordKind::Voice, form, received_at).await;
-                Ok(VoiceAnswer::Forward {
-                    forward_to_number: route.forward_to_number,
-                })
+                Ok(answer_for(route.forward_to_number, route.flow, received_at))
             }
             Some(_) => Ok(VoiceAnswer::Inactive),
             None => Err(TakeCallError::NoRoute(error)),
+        }
+    }
+
+    /// What follows the forwarded leg: voicemail when the business did not take the call and
+    /// the number has it. The flow comes from the routing copy; whether a screened call was
+    /// accepted from the database, within the deadline (without it, no voicemail: a caller
+    /// who talked to the business hears nothing more rather than a greeting).
+    pub async fn after_dial(&self, dial: &DialAction) -> AfterDial {
+        let Some(flow) = dial
+            .to
+            .as_ref()
+            .and_then(|to| self.routing.lookup(to))
+            .map(|route| route.flow)
+            .filter(|flow| flow.voicemail)
+        else {
+            return AfterDial::Hangup;
+        };
+        let not_taken = match dial.outcome.status {
+            CallStatus::NoAnswer | CallStatus::Busy | CallStatus::Failed => true,
+            CallStatus::Completed if flow.screens() => {
+                let answered = self
+                    .within(async {
+                        let client = self.pool.get().await?;
+                        calls::was_answered(&client, &dial.call_sid).await
+                    })
+                    .await;
+                matches!(answered, Ok(false))
+            }
+            _ => false,
+        };
+        if not_taken {
+            AfterDial::Voicemail { flow }
+        } else {
+            AfterDial::Hangup
         }
     }
 
@@ -213,6 +266,18 @@ impl Calls {
     }
 }
 
+/// Forward, unless the number keeps business hours and is closed at `at`.
+fn answer_for(forward_to_number: String, flow: CallFlow, at: DateTime<Utc>) -> VoiceAnswer {
+    if flow.is_open_at(at) {
+        VoiceAnswer::Forward {
+            forward_to_number,
+            flow,
+        }
+    } else {
+        VoiceAnswer::Closed { flow }
+    }
+}
+
 /// Records an incoming call (at `started_at`, or now) and applies whatever callbacks were
 /// parked waiting for its session.
 pub async fn record_call(
@@ -252,6 +317,9 @@ pub async fn apply_parked(client: &impl GenericClient, call_sid: &CallSid) -> db
             }
             ParkedCallback::Recording(recording) => {
                 calls::record_recording(client, call_sid, &recording.as_recording()).await?;
+            }
+            ParkedCallback::Voicemail(recording) => {
+                calls::record_voicemail(client, call_sid, &recording.as_recording()).await?;
             }
         }
     }
@@ -302,6 +370,37 @@ pub async fn apply_callback(
             Ok(Written::Parked)
         }
         Callback::SmsStatus(callback) => apply_sms_report(client, callback).await,
+        Callback::ScreenAccept(accept) => {
+            if !accept.accepted {
+                return Ok(Written::Applied);
+            }
+            let progress = CallProgress {
+                accepted_at: Some(received_at),
+                ..CallProgress::default()
+            };
+            apply_or_park_progress(client, &accept.parent_call_sid, &progress).await
+        }
+        Callback::Voicemail(callback) => {
+            let Some(url) = callback.completed_url() else {
+                return Ok(Written::Applied);
+            };
+            let recording = Recording {
+                sid: &callback.recording_sid,
+                url,
+                duration_seconds: callback.duration_seconds,
+                status: &callback.status,
+            };
+            let sid = &callback.call_sid;
+            if calls::record_voicemail(client, sid, &recording).await? {
+                return Ok(Written::Applied);
+            }
+            let id = parked::park_voicemail(client, sid, &recording).await?;
+            if calls::record_voicemail(client, sid, &recording).await? {
+                parked::unpark(client, id).await?;
+                return Ok(Written::Applied);
+            }
+            Ok(Written::Parked)
+        }
     }
 }
 
@@ -392,6 +491,8 @@ fn kind_label(kind: RecordKind) -> &'static str {
         RecordKind::Dial => "dial",
         RecordKind::Recording => "recording",
         RecordKind::SmsStatus => "sms_status",
+        RecordKind::ScreenAccept => "screen_accept",
+        RecordKind::Voicemail => "voicemail",
     }
 }
 
@@ -470,6 +571,12 @@ impl Replay {
             }
             RecordKind::SmsStatus => {
                 Self::Callback(Callback::SmsStatus(SmsStatusCallback::from_form(form)?))
+            }
+            RecordKind::ScreenAccept => {
+                Self::Callback(Callback::ScreenAccept(ScreenAccept::from_form(form)?))
+            }
+            RecordKind::Voicemail => {
+                Self::Callback(Callback::Voicemail(RecordingCallback::from_form(form)?))
             }
         })
     }

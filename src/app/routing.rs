@@ -166,6 +166,7 @@ mod tests {
             tracked_number_id: uuid::Uuid::new_v4(),
             forward_to_number: "+14155550199".into(),
             is_active: active,
+            flow: crate::domain::CallFlow::default(),
         }
     }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use crate::domain::{CallSid, CallStatus, CallerId, DialOutcome, E164};
+use crate::domain::{CallFlow, CallSid, CallStatus, CallerId, DialOutcome, E164};
 
 /// What the voice webhook needs to decide its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +18,7 @@ pub enum NumberLookup {
     /// Tracked and active: the session exists (created now or by an earlier retry).
     Active {
         forward_to_number: String,
+        flow: CallFlow,
         session: Option<NewSession>,
     },
 }
@@ -50,8 +51,9 @@ pub struct IncomingCall<'a> {
 /// rows written by other systems in any format match through one index lookup.
 const RECORD_INCOMING_CALL: &str = r"
 WITH num AS (
-    SELECT id, campaign_id, forward_to_number, is_active,
-        whisper IS NOT NULL AND COALESCE(require_keypress, true) AS screens
+    SELECT id, campaign_id, forward_to_number, is_active, whisper, require_keypress,
+        voicemail, voicemail_greeting, business_hours,
+        NULLIF(btrim(whisper), '') IS NOT NULL AND COALESCE(require_keypress, true) AS screens
     FROM tracked_phone_numbers
     WHERE phone_number = $1
     ORDER BY is_active DESC, created_at DESC
@@ -83,7 +85,8 @@ WITH num AS (
         COALESCE($7::timestamptz, now())
     FROM ins
 )
-SELECT num.is_active, num.forward_to_number, ins.id, ins.match_status
+SELECT num.is_active, num.forward_to_number, ins.id, ins.match_status, num.whisper,
+    num.require_keypress, num.voicemail, num.voicemail_greeting, num.business_hours
 FROM num LEFT JOIN ins ON true
 ";
 
@@ -124,6 +127,7 @@ pub async fn record_incoming_call(
     });
     Ok(NumberLookup::Active {
         forward_to_number: row.get(1),
+        flow: CallFlow::from_columns(row.get(4), row.get(5), row.get(6), row.get(7), row.get(8)),
         session,
     })
 }
@@ -253,4 +257,43 @@ pub async fn record_recording(
         .await
         .context("storing the recording failed")?;
     Ok(updated > 0)
+}
+
+/// Stores the message a caller left in calltrack's voicemail (which settles the call's
+/// outcome as `voicemail`); a repeat of the same callback changes nothing.
+#[tracing::instrument(skip_all, fields(call.sid = %call_sid))]
+pub async fn record_voicemail(
+    client: &impl GenericClient,
+    call_sid: &CallSid,
+    recording: &Recording<'_>,
+) -> Result<bool> {
+    let updated = client
+        .execute(
+            "UPDATE call_sessions SET
+                voicemail_sid = $2, voicemail_url = $3,
+                voicemail_duration = COALESCE($4, voicemail_duration)
+             WHERE twilio_call_sid = $1
+               AND (voicemail_sid IS NULL OR voicemail_sid = $2)",
+            &[
+                &call_sid.as_str(),
+                &recording.sid,
+                &recording.url,
+                &recording.duration_seconds,
+            ],
+        )
+        .await
+        .context("storing the voicemail failed")?;
+    Ok(updated > 0)
+}
+
+/// Whether a person accepted the session's call (for a screened call: pressed a key).
+pub async fn was_answered(client: &impl GenericClient, call_sid: &CallSid) -> Result<bool> {
+    let row = client
+        .query_opt(
+            "SELECT call_answered_at IS NOT NULL FROM call_sessions WHERE twilio_call_sid = $1",
+            &[&call_sid.as_str()],
+        )
+        .await
+        .context("reading whether the call was answered failed")?;
+    Ok(row.is_some_and(|r| r.get(0)))
 }

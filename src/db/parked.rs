@@ -18,6 +18,7 @@ use crate::domain::{CallSid, CallStatus};
 pub enum ParkedCallback {
     Progress(CallProgress),
     Recording(OwnedRecording),
+    Voicemail(OwnedRecording),
 }
 
 /// A recording as parked (the live type borrows from the request).
@@ -73,13 +74,32 @@ pub async fn park_recording(
     call_sid: &CallSid,
     recording: &Recording<'_>,
 ) -> Result<i64> {
+    park_a_recording(client, call_sid, "recording", recording).await
+}
+
+/// Parks a voicemail's recording callback; returns its id.
+pub async fn park_voicemail(
+    client: &impl GenericClient,
+    call_sid: &CallSid,
+    recording: &Recording<'_>,
+) -> Result<i64> {
+    park_a_recording(client, call_sid, "voicemail", recording).await
+}
+
+async fn park_a_recording(
+    client: &impl GenericClient,
+    call_sid: &CallSid,
+    kind: &str,
+    recording: &Recording<'_>,
+) -> Result<i64> {
     let row = client
         .query_one(
             "INSERT INTO call_callbacks_parked (call_sid, kind, recording_sid, recording_url,
                 recording_duration, recording_status)
-             VALUES ($1, 'recording', $2, $3, $4, $5) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             &[
                 &call_sid.as_str(),
+                &kind,
                 &recording.sid,
                 &recording.url,
                 &recording.duration_seconds,
@@ -116,13 +136,19 @@ pub async fn take(client: &impl GenericClient, call_sid: &CallSid) -> Result<Vec
     rows.sort_by_key(|row| row.get::<_, i64>("id"));
     rows.iter()
         .map(|row| {
-            if row.get::<_, &str>("kind") == "recording" {
-                return Ok(ParkedCallback::Recording(OwnedRecording {
+            let kind: &str = row.get("kind");
+            if kind == "recording" || kind == "voicemail" {
+                let recording = OwnedRecording {
                     sid: row.get("recording_sid"),
                     url: row.get("recording_url"),
                     duration_seconds: row.get("recording_duration"),
                     status: row.get("recording_status"),
-                }));
+                };
+                return Ok(if kind == "voicemail" {
+                    ParkedCallback::Voicemail(recording)
+                } else {
+                    ParkedCallback::Recording(recording)
+                });
             }
             let status_of = |column: &str| {
                 row.get::<_, Option<&str>>(column)

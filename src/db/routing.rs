@@ -5,6 +5,7 @@ use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
 use super::error::{Context as _, Result};
+use crate::domain::CallFlow;
 
 /// One tracked number as the voice webhook would route it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -14,6 +15,9 @@ pub struct NumberRoute {
     pub tracked_number_id: Uuid,
     pub forward_to_number: String,
     pub is_active: bool,
+    /// Snapshots written before call flows existed have none: the default flow.
+    #[serde(default)]
+    pub flow: CallFlow,
 }
 
 /// The current routing version.
@@ -39,7 +43,7 @@ pub async fn load(client: &mut deadpool_postgres::Object) -> Result<(i64, Vec<Nu
     let rows = tx
         .query(
             "SELECT DISTINCT ON (phone_number) phone_number, campaign_id, id, forward_to_number,
-                is_active
+                is_active, whisper, require_keypress, voicemail, voicemail_greeting, business_hours
              FROM tracked_phone_numbers
              ORDER BY phone_number, is_active DESC, created_at DESC",
             &[],
@@ -57,6 +61,13 @@ pub async fn load(client: &mut deadpool_postgres::Object) -> Result<(i64, Vec<Nu
             tracked_number_id: row.get(2),
             forward_to_number: row.get(3),
             is_active: row.get(4),
+            flow: CallFlow::from_columns(
+                row.get(5),
+                row.get(6),
+                row.get(7),
+                row.get(8),
+                row.get(9),
+            ),
         })
         .collect();
     Ok((version, routes))

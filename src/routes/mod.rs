@@ -63,6 +63,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(webhooks::recording::recording_status),
         )
         .route(
+            "/twilio/screen",
+            web::post().to(webhooks::screening::screen),
+        )
+        .route(
+            "/twilio/screen-accept",
+            web::post().to(webhooks::screening::screen_accept),
+        )
+        .route(
+            "/twilio/voicemail",
+            web::post().to(webhooks::screening::voicemail),
+        )
+        .route(
+            "/twilio/voicemail-done",
+            web::post().to(webhooks::screening::voicemail_done),
+        )
+        .route(
             "/twilio/sms-status",
             web::post().to(webhooks::sms_status::sms_status),
         )

@@ -14,6 +14,10 @@ pub enum RecordKind {
     Dial,
     Recording,
     SmsStatus,
+    /// A key press accepting a screened call.
+    ScreenAccept,
+    /// The recording callback of a voicemail.
+    Voicemail,
 }
 
 /// One webhook the database could not take: its verified form fields in their order.

@@ -156,6 +156,8 @@ impl StatusCallback {
 #[derive(Debug, Clone)]
 pub struct DialAction {
     pub call_sid: CallSid,
+    /// The tracked number the caller dialled, whose call flow decides what follows.
+    pub to: Option<E164>,
     pub outcome: DialOutcome,
 }
 
@@ -165,10 +167,28 @@ impl DialAction {
             .map_err(|_| PayloadError::Invalid("DialCallStatus"))?;
         Ok(Self {
             call_sid: call_sid(form, "CallSid")?,
+            to: form.get("To").and_then(callee),
             outcome: DialOutcome {
                 status,
                 talk_seconds: optional_seconds(form, "DialCallDuration")?,
             },
+        })
+    }
+}
+
+/// The screening `<Gather>`'s action: the business pressed a key to take the call. The call
+/// it accepts is the parent, named by `ParentCallSid` (the screening URL carries it).
+#[derive(Debug, Clone)]
+pub struct ScreenAccept {
+    pub parent_call_sid: CallSid,
+    pub accepted: bool,
+}
+
+impl ScreenAccept {
+    pub fn from_form(form: &FormPairs) -> Result<Self, PayloadError> {
+        Ok(Self {
+            parent_call_sid: call_sid(form, "ParentCallSid")?,
+            accepted: form.get("Digits").is_some_and(|d| !d.is_empty()),
         })
     }
 }

@@ -12,6 +12,8 @@ pub struct ForwardCall<'a> {
     pub dial_action_url: &'a str,
     pub status_callback_url: &'a str,
     pub recording_callback_url: &'a str,
+    /// Where Twilio asks what to play to the business when it picks up (the whisper).
+    pub screen_url: Option<&'a str>,
 }
 
 /// The compiled TwiML templates. Built once at start-up; rendering is cheap.
@@ -43,6 +45,22 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "hangup.xml",
         include_str!("../../twiml_templates/hangup.xml"),
+    ),
+    (
+        "screen.xml",
+        include_str!("../../twiml_templates/screen.xml"),
+    ),
+    (
+        "screen_accepted.xml",
+        include_str!("../../twiml_templates/screen_accepted.xml"),
+    ),
+    (
+        "voicemail.xml",
+        include_str!("../../twiml_templates/voicemail.xml"),
+    ),
+    (
+        "closed.xml",
+        include_str!("../../twiml_templates/closed.xml"),
     ),
 ];
 
@@ -77,8 +95,45 @@ impl Twiml {
                 dial_action_url => call.dial_action_url,
                 status_callback_url => call.status_callback_url,
                 recording_callback_url => call.recording_callback_url,
+                screen_url => call.screen_url,
             },
         )
+    }
+
+    /// Played to the business when it picks up: the whisper, and with `accept_url` a key
+    /// press to take the call (no key hangs up that leg).
+    pub fn screen(&self, whisper: &str, accept_url: Option<&str>) -> Result<String, TwimlError> {
+        self.render(
+            "screen.xml",
+            context! { whisper => whisper, accept_url => accept_url },
+        )
+    }
+
+    /// The business pressed a key: an empty answer connects the caller.
+    pub fn screen_accepted(&self) -> Result<String, TwimlError> {
+        self.render("screen_accepted.xml", context! {})
+    }
+
+    /// The greeting, then a message recorded to `recording_callback_url`.
+    pub fn voicemail(
+        &self,
+        greeting: &str,
+        done_url: &str,
+        recording_callback_url: &str,
+    ) -> Result<String, TwimlError> {
+        self.render(
+            "voicemail.xml",
+            context! {
+                greeting => greeting,
+                done_url => done_url,
+                recording_callback_url => recording_callback_url,
+            },
+        )
+    }
+
+    /// Closed, without voicemail: the greeting and a hang-up.
+    pub fn closed(&self, greeting: &str) -> Result<String, TwimlError> {
+        self.render("closed.xml", context! { greeting => greeting })
     }
 
     pub fn reject(&self) -> Result<String, TwimlError> {
@@ -141,6 +196,7 @@ mod tests {
             dial_action_url: "https://calltrack.example.com/twilio/dial-complete",
             status_callback_url: "https://calltrack.example.com/twilio/status",
             recording_callback_url: "https://calltrack.example.com/twilio/recording",
+            screen_url: None,
         }
     }
 
@@ -169,6 +225,44 @@ mod tests {
             ..call(None, true)
         };
         insta::assert_snapshot!(twiml.forward(&hostile).unwrap());
+    }
+
+    #[test]
+    fn a_whispered_forward_screens_the_business_and_voicemail_records_the_caller() {
+        let twiml = Twiml::new().unwrap();
+        let screened = ForwardCall {
+            screen_url: Some(
+                "https://calltrack.example.com/twilio/screen?number=%2B18005550123&parent=CA1",
+            ),
+            ..call(None, true)
+        };
+        insta::assert_snapshot!("forward_screened", twiml.forward(&screened).unwrap());
+        insta::assert_snapshot!(
+            "screen_keypress",
+            twiml
+                .screen(
+                    "Call from the spring mailer.",
+                    Some("https://calltrack.example.com/twilio/screen-accept?parent=CA1")
+                )
+                .unwrap()
+        );
+        insta::assert_snapshot!(
+            "screen_whisper_only",
+            twiml.screen("Call from the spring mailer.", None).unwrap()
+        );
+        insta::assert_snapshot!("screen_accepted", twiml.screen_accepted().unwrap());
+        insta::assert_snapshot!(
+            "voicemail",
+            twiml
+                .voicemail(
+                    "Leave a message & we'll call back.",
+                    "https://calltrack.example.com/twilio/voicemail-done",
+                    "https://calltrack.example.com/twilio/voicemail"
+                )
+                .unwrap()
+        );
+        insta::assert_snapshot!("closed", twiml.closed("We are closed.").unwrap());
+        insta::assert_snapshot!("hangup", twiml.hangup().unwrap());
     }
 
     #[test]

@@ -1,13 +1,14 @@
 use actix_web::{HttpResponse, web};
 
-use super::twiml_response;
-use crate::app::calls::Callback;
+use super::{twiml_response, voicemail_twiml};
+use crate::app::calls::{AfterDial, Callback};
 use crate::routes::AppState;
 use crate::routes::error::WebhookError;
 use crate::twilio::extract::VerifiedForm;
 use crate::twilio::payloads::DialAction;
 
-/// The `<Dial action>` callback: the forwarded leg ended; record its outcome and hang up.
+/// The `<Dial action>` callback: the forwarded leg ended; record its outcome, then hang up or,
+/// when the business did not take the call, offer voicemail.
 #[tracing::instrument(skip_all, fields(call.sid))]
 pub async fn dial_complete(
     state: web::Data<AppState>,
@@ -15,9 +16,13 @@ pub async fn dial_complete(
 ) -> Result<HttpResponse, WebhookError> {
     let action = DialAction::from_form(&form)?;
     tracing::Span::current().record("call.sid", action.call_sid.as_str());
+    let after = state.calls.after_dial(&action).await;
     state
         .calls
         .take_callback(&Callback::Dial(action), &form)
         .await?;
-    Ok(twiml_response(state.twiml.dial_complete()?))
+    Ok(twiml_response(match after {
+        AfterDial::Voicemail { flow } => voicemail_twiml(&state, &flow)?,
+        AfterDial::Hangup => state.twiml.dial_complete()?,
+    }))
 }

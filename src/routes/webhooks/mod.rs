@@ -4,19 +4,37 @@
 pub mod dial;
 pub mod fallback;
 pub mod recording;
+pub mod screening;
 pub mod sms_status;
 pub mod status;
 pub mod voice;
 
 use actix_web::HttpResponse;
 
+use crate::config::PublicBaseUrl;
+use crate::domain::{CallFlow, CallSid, E164};
 use crate::routes::AppState;
 use crate::twilio::twiml::{ForwardCall, TwimlError};
 
-/// The TwiML that forwards a call to `forward_to`: the same whether the route came from the
-/// database or the routing copy.
-pub(crate) fn forward_twiml(state: &AppState, forward_to: &str) -> Result<String, TwimlError> {
+/// The TwiML that forwards a call to `forward_to` with the number's call flow: the same
+/// whether the route came from the database or the routing copy. `call` (the tracked number
+/// dialled and the CallSid) names the call for the screening URL when the flow whispers.
+pub(crate) fn forward_twiml(
+    state: &AppState,
+    forward_to: &str,
+    flow: &CallFlow,
+    call: Option<(&E164, &CallSid)>,
+) -> Result<String, TwimlError> {
     let base = &state.public_base_url;
+    let screen_url = call
+        .filter(|_| flow.whisper.is_some())
+        .map(|(tracked, sid)| {
+            with_query(
+                base,
+                "/twilio/screen",
+                &[("number", tracked.as_str()), ("parent", sid.as_str())],
+            )
+        });
     state.twiml.forward(&ForwardCall {
         forward_to,
         notice: state.voice.recording_notice.as_deref(),
@@ -24,7 +42,33 @@ pub(crate) fn forward_twiml(state: &AppState, forward_to: &str) -> Result<String
         dial_action_url: &base.join("/twilio/dial-complete"),
         status_callback_url: &base.join("/twilio/status"),
         recording_callback_url: &base.join("/twilio/recording"),
+        screen_url: screen_url.as_deref(),
     })
+}
+
+/// Voicemail: the number's greeting, then a message recorded to `/twilio/voicemail`.
+pub(crate) fn voicemail_twiml(state: &AppState, flow: &CallFlow) -> Result<String, TwimlError> {
+    let base = &state.public_base_url;
+    state.twiml.voicemail(
+        flow.greeting(),
+        &base.join("/twilio/voicemail-done"),
+        &base.join("/twilio/voicemail"),
+    )
+}
+
+/// The public URL of `path?k=v&...`, percent-encoded.
+pub(crate) fn with_query(base: &PublicBaseUrl, path: &str, pairs: &[(&str, &str)]) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    base.join(&format!("{path}?{query}"))
+}
+
+/// The value of `key` in a raw query string, decoded.
+pub(crate) fn query_value(query: &str, key: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// A TwiML answer with the content type Twilio expects.

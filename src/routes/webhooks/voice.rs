@@ -1,6 +1,6 @@
 use actix_web::{HttpResponse, web};
 
-use super::{forward_twiml, twiml_response};
+use super::{forward_twiml, twiml_response, voicemail_twiml};
 use crate::app::calls::VoiceAnswer;
 use crate::routes::AppState;
 use crate::routes::error::WebhookError;
@@ -27,7 +27,21 @@ pub async fn incoming_call(
         }
         VoiceAnswer::Hangup => state.twiml.hangup()?,
         VoiceAnswer::Inactive => state.twiml.number_inactive()?,
-        VoiceAnswer::Forward { forward_to_number } => forward_twiml(&state, &forward_to_number)?,
+        VoiceAnswer::Forward {
+            forward_to_number,
+            flow,
+        } => {
+            let call = voice.to.as_ref().map(|to| (to, &voice.call_sid));
+            forward_twiml(&state, &forward_to_number, &flow, call)?
+        }
+        VoiceAnswer::Closed { flow } => {
+            tracing::info!("call outside business hours");
+            if flow.voicemail {
+                voicemail_twiml(&state, &flow)?
+            } else {
+                state.twiml.closed(flow.greeting())?
+            }
+        }
     };
     Ok(twiml_response(twiml))
 }

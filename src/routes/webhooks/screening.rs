@@ -1,0 +1,103 @@
+//! The call flow's own webhooks: the whisper and key press that screen a call for the
+//! business, and the voicemail the caller leaves when the business does not take it. None
+//! needs the database to answer: the whisper comes from the routing copy, and what they
+//! record goes through [`crate::app::calls`] (or its spool) like every callback.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::{query_value, twiml_response, with_query};
+use crate::app::calls::Callback;
+use crate::domain::{CallSid, E164};
+use crate::routes::AppState;
+use crate::routes::error::WebhookError;
+use crate::twilio::extract::VerifiedForm;
+use crate::twilio::payloads::{RecordingCallback, ScreenAccept};
+
+/// `<Number url>`: the business picked up. It hears the whisper and, when the number screens,
+/// must press a key to take the call; no key hangs up its leg and the caller goes to
+/// voicemail. The query (signed by Twilio with the URL) names the tracked number and the call.
+#[tracing::instrument(skip_all, fields(call.sid))]
+pub async fn screen(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    VerifiedForm(_form): VerifiedForm,
+) -> Result<HttpResponse, WebhookError> {
+    let query = request.query_string();
+    let parent = query_value(query, "parent").and_then(|p| CallSid::parse(&p).ok());
+    let flow = query_value(query, "number")
+        .and_then(|n| E164::parse(&n).ok())
+        .and_then(|number| state.calls.routing.lookup(&number))
+        .map(|route| route.flow);
+    if let Some(parent) = &parent {
+        tracing::Span::current().record("call.sid", parent.as_str());
+    }
+    let (Some(flow), Some(parent)) = (flow, parent) else {
+        // A number no longer known or a URL without a call: connect rather than lose it.
+        tracing::warn!("screening request for a call or number not known; connecting");
+        return Ok(twiml_response(state.twiml.screen_accepted()?));
+    };
+    let Some(whisper) = flow.whisper.as_deref() else {
+        return Ok(twiml_response(state.twiml.screen_accepted()?));
+    };
+    let accept_url = flow.screens().then(|| {
+        with_query(
+            &state.public_base_url,
+            "/twilio/screen-accept",
+            &[("parent", parent.as_str())],
+        )
+    });
+    Ok(twiml_response(
+        state.twiml.screen(whisper, accept_url.as_deref())?,
+    ))
+}
+
+/// The screening `<Gather>` action: a key was pressed, so a person took the call.
+#[tracing::instrument(skip_all, fields(call.sid))]
+pub async fn screen_accept(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    VerifiedForm(mut form): VerifiedForm,
+) -> Result<HttpResponse, WebhookError> {
+    // The accepted call is the parent; the signed query names it. Kept in the form so a
+    // spooled accept replays with it.
+    if form.get("ParentCallSid").is_none_or(str::is_empty)
+        && let Some(parent) = query_value(request.query_string(), "parent")
+    {
+        form.set("ParentCallSid", parent);
+    }
+    let accept = ScreenAccept::from_form(&form)?;
+    tracing::Span::current().record("call.sid", accept.parent_call_sid.as_str());
+    let accepted = accept.accepted;
+    state
+        .calls
+        .take_callback(&Callback::ScreenAccept(accept), &form)
+        .await?;
+    Ok(twiml_response(if accepted {
+        state.twiml.screen_accepted()?
+    } else {
+        state.twiml.hangup()?
+    }))
+}
+
+/// The recording callback of calltrack's voicemail: the message lands on the session.
+#[tracing::instrument(skip_all, fields(call.sid))]
+pub async fn voicemail(
+    state: web::Data<AppState>,
+    VerifiedForm(form): VerifiedForm,
+) -> Result<HttpResponse, WebhookError> {
+    let callback = RecordingCallback::from_form(&form)?;
+    tracing::Span::current().record("call.sid", callback.call_sid.as_str());
+    state
+        .calls
+        .take_callback(&Callback::Voicemail(callback), &form)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The `<Record action>`: the message is recorded (its callback comes separately); goodbye.
+pub async fn voicemail_done(
+    state: web::Data<AppState>,
+    VerifiedForm(_form): VerifiedForm,
+) -> Result<HttpResponse, WebhookError> {
+    Ok(twiml_response(state.twiml.hangup()?))
+}
