@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "sms_status_parked"),
     migration!(6, "rewards_no_phone_and_rls"),
     migration!(7, "fail_open"),
+    migration!(8, "reconcile_runs"),
 ];
 
 /// An arbitrary constant naming calltrack's migration lock among advisory locks.

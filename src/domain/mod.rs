@@ -3,6 +3,7 @@
 mod call_sid;
 mod call_status;
 pub mod gift_card_csv;
+mod look_back;
 mod message;
 mod phone;
 mod role;
@@ -11,6 +12,7 @@ mod time_range;
 
 pub use call_sid::{CallSid, CallSidError};
 pub use call_status::{CallStatus, CallStatusError, DialOutcome, StatusRank};
+pub use look_back::{LookBack, LookBackError};
 pub use message::{DeliveryReport, FailureReason, MessageSid, MessageSidError};
 pub use phone::{CallerId, E164, PhoneError, mask_phone};
 pub use role::Role;

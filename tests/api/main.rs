@@ -16,6 +16,7 @@ mod migrations;
 mod numbers;
 mod openapi;
 mod phone_matching;
+mod reconcile;
 mod recording;
 mod rewards;
 mod session_list;
