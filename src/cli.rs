@@ -32,6 +32,9 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::tools::numbers_cli::NumbersCommand,
     },
+    /// Fill in, from Twilio's call log, the calls and final statuses the service never
+    /// received (say, while no instance was up).
+    Reconcile(crate::tools::reconcile_cli::ReconcileArgs),
     /// Manage gift-card inventory.
     GiftCards {
         #[command(subcommand)]

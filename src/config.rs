@@ -219,6 +219,9 @@ pub struct Settings {
     pub spool_dir: PathBuf,
     /// How often the routing version is polled (not configurable from the environment).
     pub routing_poll_interval: std::time::Duration,
+    /// `RECONCILE_ON_START`: read Twilio's call log for the time since the last start-up
+    /// run, in the background, once the schema is ready.
+    pub reconcile_on_start: bool,
 }
 
 impl Settings {
@@ -229,15 +232,7 @@ impl Settings {
         let env = non_empty(raw_env);
         let bind_addr = bind_addr(&env)?;
         let public_base_url = public_base_url(&env, bind_addr)?;
-        let record_calls = match env("RECORD_CALLS")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("true" | "1" | "yes") => true,
-            Some("false" | "0" | "no") => false,
-            Some(_) => return Err(invalid("RECORD_CALLS", "expected true or false")),
-        };
+        let record_calls = flag(&env, "RECORD_CALLS", true)?;
         let recording_notice =
             raw_env("RECORDING_NOTICE").unwrap_or_else(|| "This call may be recorded.".to_owned());
         let recording_notice =
@@ -297,6 +292,7 @@ impl Settings {
                 PathBuf::from,
             ),
             routing_poll_interval: crate::workers::routing::POLL_INTERVAL,
+            reconcile_on_start: flag(&env, "RECONCILE_ON_START", true)?,
         })
     }
 }
@@ -317,6 +313,24 @@ impl NumbersSettings {
         Ok(Self {
             database: DatabaseSource::from_lookup(&env),
             public_base_url: public_base_url(&env, bind_addr(&env)?)?,
+            twilio: TwilioSettings::from_lookup(&env)?,
+        })
+    }
+}
+
+/// What `reconcile` needs: the database and the account whose call log is read.
+#[derive(Debug, Clone)]
+pub struct ReconcileSettings {
+    pub database: DatabaseSource,
+    pub twilio: TwilioSettings,
+}
+
+impl ReconcileSettings {
+    /// Requires `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN`.
+    pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = non_empty(raw_env);
+        Ok(Self {
+            database: DatabaseSource::from_lookup(&env),
             twilio: TwilioSettings::from_lookup(&env)?,
         })
     }
@@ -405,6 +419,20 @@ fn required(
     name: &'static str,
 ) -> Result<String, ConfigError> {
     env(name).ok_or(ConfigError::Missing(name))
+}
+
+/// A `true`/`false` variable (also `1`/`0`, `yes`/`no`, any case), `default` when unset.
+fn flag(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match env(name).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None => Ok(default),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(_) => Err(invalid(name, "expected true or false")),
+    }
 }
 
 /// `BIND_ADDR`, default `127.0.0.1:8080`.
@@ -562,6 +590,40 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(settings.public_base_url.as_str(), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn reconciling_needs_only_the_twilio_account() {
+        requires_exactly(
+            |env| ReconcileSettings::from_lookup(&env),
+            &[
+                ("TWILIO_ACCOUNT_SID", "ACxxxxxxxx"),
+                ("TWILIO_AUTH_TOKEN", "token"),
+            ],
+            &["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"],
+        );
+    }
+
+    #[test]
+    fn serve_reconciles_on_start_unless_told_not_to() {
+        let settings = Settings::from_lookup(&lookup(&complete())).unwrap();
+        assert!(settings.reconcile_on_start);
+        let mut vars = complete();
+        vars.push(("RECONCILE_ON_START", "false"));
+        assert!(
+            !Settings::from_lookup(&lookup(&vars))
+                .unwrap()
+                .reconcile_on_start
+        );
+        let mut vars = complete();
+        vars.push(("RECONCILE_ON_START", "maybe"));
+        assert!(matches!(
+            Settings::from_lookup(&lookup(&vars)).unwrap_err(),
+            ConfigError::Invalid {
+                name: "RECONCILE_ON_START",
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -5,9 +5,9 @@ use clap::Parser as _;
 use calltrack::cli::{Cli, Command, GiftCardsCommand, SimulateCommand};
 use calltrack::config::{
     self, BenchSettings, DatabaseSource, DemoSettings, GiftCardImportSettings, LogFormat,
-    NumbersSettings, Settings, SimulateSettings,
+    NumbersSettings, ReconcileSettings, Settings, SimulateSettings,
 };
-use calltrack::tools::{bench, demo, numbers_cli, simulate};
+use calltrack::tools::{bench, demo, numbers_cli, reconcile_cli, simulate};
 use calltrack::{gift_cards, startup, telemetry};
 
 #[tokio::main]
@@ -42,6 +42,9 @@ async fn run(command: Command, env: &impl Fn(&str) -> Option<String>) -> anyhow:
         Command::Bench(args) => bench::run(args, BenchSettings::from_lookup(env)).await,
         Command::Numbers { command } => {
             numbers_cli::run(command, NumbersSettings::from_lookup(env)?).await
+        }
+        Command::Reconcile(args) => {
+            reconcile_cli::run(args, ReconcileSettings::from_lookup(env)?).await
         }
         Command::GiftCards {
             command: GiftCardsCommand::Import(args),

@@ -45,6 +45,8 @@ pub struct Application {
     replay: ReplayWorker,
     routing_poll_interval: Duration,
     schema_ready: watch::Receiver<bool>,
+    /// The client of the start-up reconciliation, when `RECONCILE_ON_START` is on.
+    reconcile_on_start: Option<TwilioClient>,
 }
 
 impl Application {
@@ -66,6 +68,7 @@ impl Application {
             twilio: twilio.clone(),
             public_base_url: settings.public_base_url.clone(),
         };
+        let reconcile_on_start = settings.reconcile_on_start.then(|| twilio.clone());
         let outbox = OutboxWorker::new(
             pool.clone(),
             twilio,
@@ -122,10 +125,12 @@ impl Application {
             replay,
             routing_poll_interval: settings.routing_poll_interval,
             schema_ready: watch::channel(true).1,
+            reconcile_on_start,
         })
     }
 
-    /// Holds the spool replay and the routing refresh back until `ready` turns true: `serve`
+    /// Holds the spool replay, the routing refresh and the start-up reconciliation back until
+    /// `ready` turns true: `serve`
     /// started while the database was away, and its migrations have not run yet.
     #[must_use]
     pub fn after_migration(mut self, ready: watch::Receiver<bool>) -> Self {
@@ -162,15 +167,27 @@ impl Application {
         let outbox = tokio::spawn(self.outbox.run(stopped.clone()));
         let (mut schema_ready, poll) = (self.schema_ready, self.routing_poll_interval);
         let (replay, replay_stop) = (self.replay, stopped.clone());
+        let reconcile_on_start = self.reconcile_on_start;
         let data_workers = tokio::spawn(async move {
             if schema_ready.wait_for(|ready| *ready).await.is_err() {
                 return;
             }
+            // In the background: serving never waits on Twilio's call log.
+            let reconcile = reconcile_on_start.map(|twilio| {
+                tokio::spawn(crate::workers::reconcile::reconcile_on_start(
+                    pool.clone(),
+                    twilio,
+                    stopped.clone(),
+                ))
+            });
             let routing = tokio::spawn(crate::workers::routing::keep_routing_fresh(
                 routing, pool, poll, stopped,
             ));
             replay.run(replay_stop).await;
             let _ = routing.await;
+            if let Some(reconcile) = reconcile {
+                let _ = reconcile.await;
+            }
         });
         let serving = tokio::spawn(server);
         shutdown.await;
@@ -182,7 +199,7 @@ impl Application {
             tracing::error!(%error, "SMS outbox worker panicked");
         }
         if let Err(error) = data_workers.await {
-            tracing::error!(%error, "spool replay or routing refresh panicked");
+            tracing::error!(%error, "spool replay, routing refresh or reconciliation panicked");
         }
         served.context("HTTP server failed")
     }

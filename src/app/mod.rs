@@ -5,6 +5,7 @@
 pub mod calls;
 pub mod conditions;
 pub mod numbers;
+pub mod reconcile;
 pub mod routing;
 pub mod sessions;
 pub mod stats;

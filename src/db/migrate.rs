@@ -32,7 +32,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "sms_status_parked"),
     migration!(6, "rewards_no_phone_and_rls"),
     migration!(7, "fail_open"),
-    migration!(8, "call_outcome_and_flow"),
+    migration!(8, "reconcile_runs"),
+    migration!(9, "call_outcome_and_flow"),
 ];
 
 /// An arbitrary constant naming calltrack's migration lock among advisory locks.

@@ -11,6 +11,7 @@ pub mod numbers;
 pub mod outbox;
 pub mod parked;
 pub mod pool;
+pub mod reconcile;
 pub mod rewards;
 pub mod routing;
 pub mod sessions;

@@ -1,6 +1,8 @@
 //! Twilio's REST API: sending reward SMS and listing recent messages to reconcile an
-//! interrupted send. Credentials and message bodies never reach a log or an error.
+//! interrupted send, phone numbers (`numbers`), and the call log read to reconcile calls
+//! (`calls`). Credentials and message bodies never reach a log or an error.
 
+mod calls;
 mod numbers;
 
 use std::time::Duration;
@@ -14,6 +16,7 @@ use super::payloads::delivery_report;
 use crate::config::{SmsSender, TwilioSettings};
 use crate::domain::{DeliveryReport, MessageSid, SmsBody};
 
+pub use calls::{CallDirection, CallFilter, CallRecord, MAX_PAGES};
 pub use numbers::{AvailableNumber, AvailableSearch, IncomingNumber, NumberChoice, NumberWebhooks};
 
 /// Longest a single call to Twilio may take. The outbox lease is much longer, so a call that
@@ -165,6 +168,19 @@ impl TwilioClient {
     /// Whether a reward SMS has a sender to come from.
     pub fn can_send(&self) -> bool {
         self.sender.is_some()
+    }
+
+    /// The URL of one of the account's resources (`Calls.json`, ...).
+    fn account_url(&self, resource: &str) -> String {
+        format!(
+            "{}/2010-04-01/Accounts/{}/{resource}",
+            self.base_url, self.account_sid
+        )
+    }
+
+    /// `request` with the account's basic auth.
+    fn authed(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request.basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
     }
 
     fn messages_url(&self) -> String {

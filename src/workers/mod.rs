@@ -2,6 +2,7 @@
 
 pub mod outbox;
 pub mod partitions;
+pub mod reconcile;
 pub mod releases;
 pub mod replay;
 pub mod routing;

@@ -18,6 +18,7 @@ mod numbers;
 mod openapi;
 mod outcome;
 mod phone_matching;
+mod reconcile;
 mod recording;
 mod rewards;
 mod session_list;

@@ -1,7 +1,6 @@
 //! Twilio's phone-number resources: searching available numbers, buying one pointed at this
 //! service, re-pointing it, and releasing it.
 
-use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 
 use super::{TwilioClient, TwilioError, send, transport_error};
@@ -64,17 +63,6 @@ impl NumberWebhooks {
 }
 
 impl TwilioClient {
-    fn account_url(&self, resource: &str) -> String {
-        format!(
-            "{}/2010-04-01/Accounts/{}/{resource}",
-            self.base_url, self.account_sid
-        )
-    }
-
-    fn authed(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        request.basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
-    }
-
     /// Local numbers for sale in `country` (ISO code, e.g. `US`).
     #[tracing::instrument(skip_all)]
     pub async fn search_available(
