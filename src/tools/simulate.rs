@@ -63,7 +63,7 @@ impl Target {
     ) -> reqwest::RequestBuilder {
         let signature = signature::compute(
             config::token_bytes(&self.auth_token),
-            &self.signed_as.join(path),
+            &self.signed_as.requested(path),
             form.pairs(),
         );
         http.post(format!("{}{path}", self.send_to))

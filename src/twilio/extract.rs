@@ -143,7 +143,9 @@ async fn verify(req: &HttpRequest, payload: Payload) -> Result<VerifiedForm, Web
     let verifier = req
         .app_data::<web::Data<WebhookVerifier>>()
         .ok_or(WebhookRejection::Unreadable)?;
-    // The URL Twilio requested is the public one, never this socket's address or Host.
+    // The URL Twilio requested is the public one, never this socket's address or Host. It is
+    // rebuilt as Twilio was given it, connection overrides and all; the signature check knows
+    // Twilio never sends those.
     let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let url = verifier.public_base_url.join(path_and_query);
     if !verifier.signed_by_twilio(&url, &form, signature) {

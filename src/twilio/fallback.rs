@@ -53,6 +53,17 @@ mod tests {
     }
 
     #[test]
+    fn connection_overrides_come_after_the_query() {
+        let base =
+            PublicBaseUrl::parse("https://calltrack.example.com/prefix#rc=2&rp=all").unwrap();
+        let forward = E164::parse("+14155550199").unwrap();
+        assert_eq!(
+            url(&base, &forward),
+            "https://calltrack.example.com/prefix/twilio/voice-fallback?forward=%2B14155550199#rc=2&rp=all"
+        );
+    }
+
+    #[test]
     fn the_forward_number_reads_back_from_the_query_the_url_carries() {
         let forward = E164::parse("+14155550199").unwrap();
         let built = url(&base(), &forward);

@@ -266,6 +266,29 @@ mod tests {
     }
 
     #[test]
+    fn connection_overrides_in_callback_urls_are_escaped() {
+        let twiml = Twiml::new().unwrap();
+        let base = crate::config::PublicBaseUrl::parse("https://calltrack.example.com#rc=2&rp=all")
+            .unwrap();
+        let (dial, status, recording) = (
+            base.join("/twilio/dial-complete"),
+            base.join("/twilio/status"),
+            base.join("/twilio/recording"),
+        );
+        let answer = twiml
+            .forward(&ForwardCall {
+                dial_action_url: &dial,
+                status_callback_url: &status,
+                recording_callback_url: &recording,
+                ..call(None, true)
+            })
+            .unwrap();
+        assert!(!answer.contains("&rp"), "a raw & in an attribute: {answer}");
+        assert_eq!(answer.matches("#rc=2&amp;rp=all\"").count(), 3, "{answer}");
+        insta::assert_snapshot!(answer);
+    }
+
+    #[test]
     fn fixed_answers() {
         let twiml = Twiml::new().unwrap();
         insta::assert_snapshot!("reject", twiml.reject().unwrap());

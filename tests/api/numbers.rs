@@ -124,6 +124,48 @@ async fn buying_by_area_code_points_the_number_at_the_service_and_stores_it() {
 }
 
 #[tokio::test]
+async fn a_bought_number_is_given_the_connection_overrides_at_the_end_of_each_url() {
+    let app = TestApp::spawn_with(&[(
+        "PUBLIC_BASE_URL",
+        "https://calltrack.example.com#rc=3&ct=1000",
+    )])
+    .await;
+    let world = app.world(0).await;
+    Mock::given(method("POST"))
+        .and(path(numbers_path()))
+        .and(FormHas(vec![
+            (
+                "VoiceUrl",
+                format!("{PUBLIC_BASE_URL}/twilio/voice#rc=3&ct=1000"),
+            ),
+            (
+                "StatusCallback",
+                format!("{PUBLIC_BASE_URL}/twilio/status#rc=3&ct=1000"),
+            ),
+            (
+                "VoiceFallbackUrl",
+                format!(
+                    "{PUBLIC_BASE_URL}/twilio/voice-fallback?forward=%2B14155550199#rc=3&ct=1000"
+                ),
+            ),
+        ]))
+        .respond_with(sold("+14155550123"))
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+
+    let (status, body) = buy(
+        &app,
+        &world,
+        &manager(&app, &world).await,
+        json!({ "area_code": "415", "forward_to_number": "+14155550199" }),
+    )
+    .await;
+
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
 async fn buying_an_exact_number_sends_it_and_an_api_key_may_do_it() {
     let app = TestApp::spawn().await;
     let world = app.world(0).await;
