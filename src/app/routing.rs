@@ -100,7 +100,7 @@ impl RoutingCopy {
     }
 
     /// Reloads from the database if the routing version moved; returns whether it did.
-    /// The new copy is written to the snapshot before this returns.
+    /// The new copy is in use, and written to the snapshot, before this returns.
     pub async fn refresh(&self, pool: &PgPool) -> Result<bool, RefreshError> {
         let mut client = pool.get().await.map_err(db::Error::from)?;
         if routing::version(&client).await? == self.version() {
@@ -108,18 +108,21 @@ impl RoutingCopy {
         }
         let (version, routes) = routing::load(&mut client).await?;
         drop(client);
+        let count = routes.len();
         let snapshot = Snapshot {
             version,
             saved_at: Utc::now(),
             routes: routes.clone(),
         };
+        // Memory first: calls are routed by the new copy at once, and the snapshot (which a
+        // restart reads) never runs ahead of what this process routes by.
+        self.replace(version, routes);
+        tracing::info!(numbers = count, version, "routing copy reloaded");
         let path = self.snapshot_path.clone();
         tokio::task::spawn_blocking(move || write_snapshot(&path, &snapshot))
             .await
             .map_err(|e| RefreshError::Snapshot(std::io::Error::other(e)))?
             .map_err(RefreshError::Snapshot)?;
-        tracing::info!(numbers = routes.len(), version, "routing copy reloaded");
-        self.replace(version, routes);
         Ok(true)
     }
 }

@@ -3,6 +3,7 @@
 
 mod agents;
 mod browser;
+mod call_flow;
 mod console;
 mod deadlines;
 mod demo;
