@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::BusinessHours;
+
 /// The greeting of calltrack's voicemail when the number sets none.
 pub const DEFAULT_VOICEMAIL_GREETING: &str =
     "Sorry, nobody can take your call right now. Please leave a message after the tone.";
@@ -21,7 +23,7 @@ pub struct CallFlow {
     pub voicemail: bool,
     pub voicemail_greeting: Option<String>,
     /// Weekly opening hours; outside them calls go straight to voicemail.
-    pub business_hours: Option<serde_json::Value>,
+    pub business_hours: Option<BusinessHours>,
 }
 
 impl Default for CallFlow {
@@ -38,6 +40,8 @@ impl Default for CallFlow {
 
 impl CallFlow {
     /// The stored columns, with `require_keypress` defaulting to true when a whisper is set.
+    /// Stored hours that do not parse (written by hand, say) count as none: always open, so
+    /// a configuration mistake forwards calls rather than sending them all to voicemail.
     pub fn from_columns(
         whisper: Option<String>,
         require_keypress: Option<bool>,
@@ -51,7 +55,7 @@ impl CallFlow {
             whisper,
             voicemail,
             voicemail_greeting: voicemail_greeting.filter(|g| !g.trim().is_empty()),
-            business_hours,
+            business_hours: business_hours.and_then(|h| BusinessHours::parse(&h).ok()),
         }
     }
 
@@ -66,11 +70,11 @@ impl CallFlow {
             .unwrap_or(DEFAULT_VOICEMAIL_GREETING)
     }
 
-    /// Whether the business is open at `at`. Hours that cannot be read count as always
-    /// open: a call is forwarded rather than sent to voicemail by a configuration mistake.
+    /// Whether the business is open at `at`; without hours, always.
     pub fn is_open_at(&self, at: DateTime<Utc>) -> bool {
-        let _ = at;
-        true
+        self.business_hours
+            .as_ref()
+            .is_none_or(|hours| hours.is_open_at(at))
     }
 }
 
@@ -93,6 +97,16 @@ mod tests {
         assert!(!flow.screens());
         let flow = CallFlow::from_columns(Some("  ".into()), Some(true), true, None, None);
         assert!(!flow.screens(), "a blank whisper is no whisper");
+    }
+
+    #[test]
+    fn hours_that_do_not_parse_count_as_always_open() {
+        let closed_all_week = serde_json::json!({"timezone": "America/Chicago", "weekly": {}});
+        let flow = CallFlow::from_columns(None, None, true, None, Some(closed_all_week));
+        assert!(!flow.is_open_at(Utc::now()));
+        let broken = serde_json::json!({"timezone": "Mars/Olympus", "weekly": {}});
+        let flow = CallFlow::from_columns(None, None, true, None, Some(broken));
+        assert!(flow.is_open_at(Utc::now()));
     }
 
     #[test]

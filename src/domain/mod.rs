@@ -1,5 +1,6 @@
 //! Pure domain types: parsed once at the edge, no I/O, no framework types.
 
+mod business_hours;
 mod call_flow;
 mod call_sid;
 mod call_status;
@@ -11,6 +12,7 @@ mod role;
 pub mod sms_template;
 mod time_range;
 
+pub use business_hours::{BusinessHours, BusinessHoursError};
 pub use call_flow::{CallFlow, DEFAULT_VOICEMAIL_GREETING};
 pub use call_sid::{CallSid, CallSidError};
 pub use call_status::{CallStatus, CallStatusError, DialOutcome, StatusRank};

@@ -178,14 +178,7 @@ async fn an_unanswered_forward_offers_voicemail_unless_the_number_switched_it_of
         .execute("UPDATE tracked_phone_numbers SET voicemail = false", &[])
         .await
         .unwrap();
-    for _ in 0..100 {
-        if std::fs::read_to_string(app.spool_dir.join("routing.json"))
-            .is_ok_and(|s| s.contains("\"voicemail\":false"))
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    app.wait_for_routing("\"voicemail\":false").await;
     let second = SimulatedCall::new("+14155550101", TRACKED_NUMBER, FORWARD_TO);
     text(&app, "/twilio/voice", &second.voice()).await;
     let after = text(
@@ -197,5 +190,45 @@ async fn an_unanswered_forward_offers_voicemail_unless_the_number_switched_it_of
     assert!(
         after.contains("<Hangup/>") && !after.contains("<Record"),
         "{after}"
+    );
+}
+
+#[tokio::test]
+async fn outside_business_hours_a_call_goes_straight_to_voicemail_and_is_still_recorded() {
+    // Open only on a day that is not today in Chicago, so closed now whatever the date.
+    let tomorrow = (Utc::now().with_timezone(&chrono_tz::America::Chicago)
+        + chrono::Duration::days(1))
+    .format("%a")
+    .to_string()
+    .to_lowercase();
+    let hours = serde_json::json!({
+        "timezone": "America/Chicago",
+        "weekly": { tomorrow: [["00:00", "00:01"]] }
+    });
+    let app = app_with(&format!("business_hours = '{hours}'")).await;
+    app.wait_for_routing("America/Chicago").await;
+    let call = SimulatedCall::new("+14155550100", TRACKED_NUMBER, FORWARD_TO);
+
+    let answer = text(&app, "/twilio/voice", &call.voice()).await;
+
+    assert!(
+        answer.contains("<Record") && !answer.contains("<Dial"),
+        "{answer}"
+    );
+    assert_eq!(
+        app.session(&call.call_sid).await["match_status"],
+        "unmatched"
+    );
+
+    app.db
+        .execute("UPDATE tracked_phone_numbers SET voicemail = false", &[])
+        .await
+        .unwrap();
+    app.wait_for_routing("\"voicemail\":false").await;
+    let later = SimulatedCall::new("+14155550101", TRACKED_NUMBER, FORWARD_TO);
+    let answer = text(&app, "/twilio/voice", &later.voice()).await;
+    assert!(
+        answer.contains("<Hangup/>") && !answer.contains("<Record") && !answer.contains("<Dial"),
+        "{answer}"
     );
 }
