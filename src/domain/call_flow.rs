@@ -22,8 +22,9 @@ pub struct CallFlow {
     /// Record a message when the business does not take the call.
     pub voicemail: bool,
     pub voicemail_greeting: Option<String>,
-    /// Weekly opening hours; outside them calls go straight to voicemail.
-    pub business_hours: Option<BusinessHours>,
+    /// Weekly opening hours; outside them calls go straight to voicemail. Boxed: a week of
+    /// intervals is large and most numbers have none.
+    pub business_hours: Option<Box<BusinessHours>>,
 }
 
 impl Default for CallFlow {
@@ -55,7 +56,9 @@ impl CallFlow {
             whisper,
             voicemail,
             voicemail_greeting: voicemail_greeting.filter(|g| !g.trim().is_empty()),
-            business_hours: business_hours.and_then(|h| BusinessHours::parse(&h).ok()),
+            business_hours: business_hours
+                .and_then(|h| BusinessHours::parse(&h).ok())
+                .map(Box::new),
         }
     }
 
