@@ -155,6 +155,10 @@ pub struct TwilioSettings {
     /// `TWILIO_AUTH_TOKEN_SECONDARY`: during a token rotation webhooks signed with either
     /// token are accepted.
     pub secondary_auth_token: Option<SecretString>,
+    /// How long one REST request may take. Not read from the environment: the default,
+    /// [`crate::twilio::client::REQUEST_TIMEOUT`], is also the longest the client allows, and
+    /// tests shorten it to play a Twilio that answers too late without waiting for it.
+    pub request_timeout: std::time::Duration,
 }
 
 impl TwilioSettings {
@@ -176,6 +180,7 @@ impl TwilioSettings {
                 .to_owned(),
             sms_sender,
             secondary_auth_token: env("TWILIO_AUTH_TOKEN_SECONDARY").map(Into::into),
+            request_timeout: crate::twilio::client::REQUEST_TIMEOUT,
         })
     }
 }

@@ -1,7 +1,11 @@
 //! Buying, changing and releasing tracked numbers: Twilio and the database together, used by
 //! the API and by `calltrack numbers`. No database transaction is held open across a call to
 //! Twilio; a number Twilio sold but the database could not store is released again, or owed
-//! in `number_releases_pending` until a retry releases it.
+//! in `number_releases_pending` until a retry releases it. A purchase whose answer was lost
+//! (a timeout, a broken connection) is looked up at Twilio by its own friendly name and
+//! adopted as if Twilio had answered.
+
+use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -10,7 +14,9 @@ use crate::config::PublicBaseUrl;
 use crate::db::numbers::{self, NewNumber, TrackedNumber};
 use crate::db::{self, PgPool, stats};
 use crate::domain::E164;
-use crate::twilio::client::{NumberChoice, NumberWebhooks, TwilioClient, TwilioError};
+use crate::twilio::client::{
+    FailureKind, IncomingNumber, NumberChoice, NumberWebhooks, TwilioClient, TwilioError,
+};
 use crate::twilio::fallback;
 
 /// The unique index that keeps one active tracked number per phone number.
@@ -28,6 +34,12 @@ pub enum NumbersError {
     Conflict(&'static str),
     #[error(transparent)]
     Twilio(#[from] TwilioError),
+    /// Twilio's answer to a purchase was lost and no number from it turned up at Twilio.
+    #[error(
+        "Twilio did not confirm the purchase and shows no number bought by it; nothing was \
+         stored (look for the friendly name \"{friendly_name}\" in Twilio's console)"
+    )]
+    PurchaseUnknown { friendly_name: String },
     #[error(transparent)]
     Db(#[from] db::Error),
 }
@@ -76,6 +88,13 @@ impl BuyRequest {
         }
         Ok(Self { choice, forward_to })
     }
+}
+
+/// A friendly name of this purchase attempt's own (Twilio allows 64 characters): the campaign
+/// and 48 random bits, so a lookup by it finds what this attempt bought and nothing else.
+fn purchase_name(campaign_id: Uuid) -> String {
+    let attempt = Uuid::new_v4().simple().to_string();
+    format!("calltrack {campaign_id} #{}", &attempt[..12])
 }
 
 /// The number-management service.
@@ -143,15 +162,23 @@ impl Numbers {
                 ));
             }
         }
-        let friendly_name = format!("calltrack campaign {campaign_id}");
-        let bought = self
+        let friendly_name = purchase_name(campaign_id);
+        let bought = match self
             .twilio
             .buy_number(
                 &request.choice,
                 &self.webhooks(&request.forward_to),
                 &friendly_name,
             )
-            .await?;
+            .await
+        {
+            Ok(bought) => bought,
+            Err(error) if error.kind() == FailureKind::Uncertain => {
+                tracing::warn!(%error, "the purchase's outcome is unknown; looking for it at Twilio");
+                self.find_purchase(&request.choice, &friendly_name).await?
+            }
+            Err(error) => return Err(error.into()),
+        };
         if bought.phone_number == request.forward_to.as_str() {
             self.give_back(
                 &bought.sid,
@@ -183,6 +210,50 @@ impl Numbers {
                 }
             }
         }
+    }
+
+    /// Looks for the number a purchase named `friendly_name` bought, a few times: Twilio may
+    /// still be finishing the purchase whose answer was lost. The pauses follow the client's
+    /// own patience. More than one number under the name (never seen) keeps the first and
+    /// gives the others back.
+    async fn find_purchase(
+        &self,
+        choice: &NumberChoice,
+        friendly_name: &str,
+    ) -> Result<IncomingNumber, NumbersError> {
+        let exact = match choice {
+            NumberChoice::Exact(number) => Some(number.as_str()),
+            NumberChoice::AreaCode(_) => None,
+        };
+        let patience = self.twilio.request_timeout();
+        for pause in [Duration::ZERO, patience / 10, patience * 3 / 10] {
+            tokio::time::sleep(pause).await;
+            match self.twilio.find_numbers(friendly_name, exact).await {
+                Ok(found) => {
+                    let mut found = found.into_iter();
+                    if let Some(kept) = found.next() {
+                        for extra in found {
+                            self.give_back(
+                                &extra.sid,
+                                &extra.phone_number,
+                                "a second number under one purchase",
+                            )
+                            .await;
+                        }
+                        tracing::info!(number.sid = %kept.sid, "the purchase went through at Twilio; adopting it");
+                        return Ok(kept);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "looking for the purchase at Twilio failed"),
+            }
+        }
+        tracing::error!(
+            friendly_name,
+            "a purchase's outcome stays unknown: if Twilio shows a number with this friendly name, release it or track it by hand"
+        );
+        Err(NumbersError::PurchaseUnknown {
+            friendly_name: friendly_name.to_owned(),
+        })
     }
 
     async fn store(&self, actor: Caller<'_>, new: &NewNumber<'_>) -> db::Result<TrackedNumber> {
@@ -391,6 +462,15 @@ impl Numbers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_purchase_attempt_has_a_friendly_name_of_its_own_within_twilios_limit() {
+        let campaign = Uuid::new_v4();
+        let (first, second) = (purchase_name(campaign), purchase_name(campaign));
+        assert_ne!(first, second);
+        assert!(first.len() <= 64, "{first}");
+        assert!(first.starts_with(&format!("calltrack {campaign} #")));
+    }
 
     #[test]
     fn a_buy_request_needs_exactly_one_way_to_choose_and_a_real_forward_number() {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use crate::domain::{DeliveryReport, MessageSid};
+use crate::domain::{DeliveryReport, MessageSid, SMS_MAX_ATTEMPTS, sms_retry_delay};
 
 /// A row claimed for sending, with everything its SMS needs.
 #[derive(Debug)]
@@ -274,6 +274,30 @@ WITH o AS (
 SELECT (SELECT count(*) FROM o), EXISTS (SELECT 1 FROM sms_outbox WHERE message_sid = $1)
 ";
 
+/// `failed` / `undelivered` with a transient code (a queue overflow, an unknown carrier
+/// error): the message is gone for good, so the reward goes back to `pending` for a new
+/// message after the back-off of the attempts made so far (`$4`: the wait after attempt n is
+/// `$4[n]`; one entry per allowed attempt). Only a `sent` row qualifies: one in `sending` is a
+/// worker's right now. The SID is let go, so the next attempt's reconciliation starts afresh
+/// (and skips this failed message; see `workers::outbox`). Out of attempts, nothing changes
+/// here and the report is applied as a plain failure.
+const APPLY_RETRY: &str = r"
+WITH o AS (
+    UPDATE sms_outbox SET state = 'pending', message_sid = NULL, sent_at = NULL,
+        sending_since = NULL, lease_until = NULL,
+        next_attempt_at = now() + make_interval(secs => ($4::float8[])[attempts]),
+        error_code = $2, error_message = $3
+    WHERE message_sid = $1 AND state = 'sent' AND attempts < cardinality($4::float8[])
+    RETURNING condition_met_id
+), m AS (
+    UPDATE call_conditions_met m SET delivery_status = 'pending',
+        delivery_error_code = $2, delivery_error_message = $3
+    FROM o
+    WHERE m.id = o.condition_met_id AND m.delivery_status IS DISTINCT FROM 'delivered'
+)
+SELECT (SELECT count(*) FROM o), EXISTS (SELECT 1 FROM sms_outbox WHERE message_sid = $1)
+";
+
 /// `failed` / `undelivered`: never overrides a delivery.
 const APPLY_FAILED: &str = r"
 WITH o AS (
@@ -304,23 +328,58 @@ SELECT (SELECT count(*) FROM m), EXISTS (SELECT 1 FROM sms_outbox WHERE message_
 const MESSAGE_EXISTS: &str =
     "SELECT 0::bigint, EXISTS (SELECT 1 FROM sms_outbox WHERE message_sid = $1)";
 
+/// The wait after each allowed attempt, in seconds: entry n-1 follows attempt n.
+fn retry_schedule() -> Vec<f64> {
+    (1..=SMS_MAX_ATTEMPTS)
+        .map(|attempt| sms_retry_delay(attempt).as_secs_f64())
+        .collect()
+}
+
 /// Applies a delivery report for the message `sid` in one statement. Late and repeated
 /// reports are harmless: `sent` never moves a delivered or failed row back, and a repeated
-/// `delivered` counts the card once.
+/// `delivered` counts the card once. A transient failure queues the reward for a new message
+/// (see [`APPLY_RETRY`]); out of attempts, it fails it like any other failure.
 #[tracing::instrument(skip_all, fields(message.sid = %sid))]
 pub async fn apply_report(
     client: &impl GenericClient,
     sid: &MessageSid,
     report: &DeliveryReport,
 ) -> Result<ReportOutcome> {
+    if report.is_transient_failure()
+        && let DeliveryReport::Failed { error_code, .. } = report
+    {
+        let statement = client.prepare_cached(APPLY_RETRY).await?;
+        let message = report
+            .failure_message()
+            .map(|m| format!("{m}; sending it again"));
+        let row = client
+            .query_one(
+                &statement,
+                &[&sid.as_str(), error_code, &message, &retry_schedule()],
+            )
+            .await
+            .context("queueing an SMS again after a transient failure failed")?;
+        if row.get::<_, i64>(0) > 0 {
+            tracing::info!(error.code = ?error_code, "the SMS failed transiently; queued again");
+            return Ok(ReportOutcome::Applied);
+        }
+    }
     let row = match report {
         DeliveryReport::Delivered => {
             let statement = client.prepare_cached(APPLY_DELIVERED).await?;
             client.query_one(&statement, &[&sid.as_str()]).await
         }
-        DeliveryReport::Failed { error_code, .. } => {
+        DeliveryReport::Failed {
+            error_code,
+            transient,
+            ..
+        } => {
             let statement = client.prepare_cached(APPLY_FAILED).await?;
-            let message = report.failure_message();
+            // A transient failure lands here only when the reward is out of attempts.
+            let message = report.failure_message().map(|m| match transient {
+                true => format!("gave up after {SMS_MAX_ATTEMPTS} attempts: {m}"),
+                false => m,
+            });
             client
                 .query_one(&statement, &[&sid.as_str(), error_code, &message])
                 .await
@@ -369,11 +428,19 @@ pub async fn park_report(
     Ok(())
 }
 
+/// A report parked for a message SID, as stored: `kind` is `delivered`, `failed` or
+/// `undelivered`. What its code means is for the caller (`twilio::payloads::parked_report`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedReport {
+    pub kind: String,
+    pub error_code: Option<i32>,
+}
+
 /// Removes and returns the report parked for `sid`, if any.
 pub async fn take_parked(
     client: &impl GenericClient,
     sid: &MessageSid,
-) -> Result<Option<DeliveryReport>> {
+) -> Result<Option<ParkedReport>> {
     let row = client
         .query_opt(
             "DELETE FROM sms_status_parked WHERE message_sid = $1 RETURNING kind, error_code",
@@ -381,16 +448,8 @@ pub async fn take_parked(
         )
         .await
         .context("taking a parked SMS status report failed")?;
-    Ok(row.map(|r| DeliveryReport::from_parked(r.get(0), r.get(1))))
-}
-
-/// Applies the report parked for `sid`, now that the SID is stored.
-pub async fn apply_parked(
-    client: &impl GenericClient,
-    sid: &MessageSid,
-) -> Result<Option<ReportOutcome>> {
-    match take_parked(client, sid).await? {
-        Some(report) => Ok(Some(apply_report(client, sid, &report).await?)),
-        None => Ok(None),
-    }
+    Ok(row.map(|r| ParkedReport {
+        kind: r.get(0),
+        error_code: r.get(1),
+    }))
 }

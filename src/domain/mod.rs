@@ -17,7 +17,9 @@ pub use call_flow::{CallFlow, DEFAULT_VOICEMAIL_GREETING};
 pub use call_sid::{CallSid, CallSidError};
 pub use call_status::{CallStatus, CallStatusError, DialOutcome, StatusRank};
 pub use look_back::{LookBack, LookBackError};
-pub use message::{DeliveryReport, FailureReason, MessageSid, MessageSidError};
+pub use message::{
+    DeliveryReport, FailureReason, MessageSid, MessageSidError, SMS_MAX_ATTEMPTS, sms_retry_delay,
+};
 pub use phone::{CallerId, E164, PhoneError, mask_phone};
 pub use role::Role;
 pub use sms_template::{RewardDetails, SmsBody, SmsTemplate};

@@ -79,6 +79,10 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("the request body was not received in time")]
     RequestTimeout,
+    /// Twilio refused a request the caller can fix (another number, another area code):
+    /// `422` with Twilio's code and message.
+    #[error("{message}")]
+    RefusedByTwilio { message: String, twilio_code: i32 },
     /// Twilio refused or could not be reached; its code is passed on when it sent one.
     #[error("{message}")]
     BadGateway {
@@ -120,6 +124,7 @@ impl ApiError {
     fn twilio_code(&self) -> Option<i32> {
         match self {
             Self::BadGateway { twilio_code, .. } => *twilio_code,
+            Self::RefusedByTwilio { twilio_code, .. } => Some(*twilio_code),
             _ => None,
         }
     }
@@ -133,6 +138,7 @@ impl ApiError {
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. }
             | Self::BadGateway { code, .. } => code,
+            Self::RefusedByTwilio { .. } => "twilio_refused",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RequestTimeout => "request_timeout",
@@ -150,7 +156,9 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unprocessable { .. } | Self::RefusedByTwilio { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -253,6 +261,7 @@ impl From<crate::app::numbers::NumbersError> for ApiError {
     fn from(error: crate::app::numbers::NumbersError) -> Self {
         use crate::app::numbers::NumbersError;
         use crate::twilio::client::TwilioError;
+        use crate::twilio::errors::ErrorClass;
         match error {
             NumbersError::Invalid(message) => Self::bad_request(message),
             NumbersError::NotFound => Self::NotFound("no such campaign or tracked number"),
@@ -264,14 +273,38 @@ impl From<crate::app::numbers::NumbersError> for ApiError {
                 code: "number_conflict",
                 message: message.to_owned(),
             },
-            NumbersError::Twilio(error @ TwilioError::Api { .. }) => Self::BadGateway {
+            NumbersError::Twilio(error @ TwilioError::Api { .. })
+                if error
+                    .known()
+                    .is_some_and(|known| known.class == ErrorClass::UserFixable) =>
+            {
+                Self::RefusedByTwilio {
+                    message: format!("Twilio refused: {}", error.stored_message()),
+                    twilio_code: error.code().unwrap_or_default(),
+                }
+            }
+            NumbersError::Twilio(
+                error @ TwilioError::Api {
+                    status: 400..=499, ..
+                },
+            ) => Self::BadGateway {
                 code: "twilio_error",
                 message: format!("Twilio refused: {}", error.stored_message()),
+                twilio_code: error.code(),
+            },
+            NumbersError::Twilio(error @ TwilioError::Api { .. }) => Self::BadGateway {
+                code: "twilio_unavailable",
+                message: format!("Twilio failed: {}", error.stored_message()),
                 twilio_code: error.code(),
             },
             NumbersError::Twilio(other) => Self::BadGateway {
                 code: "twilio_unavailable",
                 message: format!("Twilio could not be reached: {other}"),
+                twilio_code: None,
+            },
+            e @ NumbersError::PurchaseUnknown { .. } => Self::BadGateway {
+                code: "twilio_outcome_unknown",
+                message: e.to_string(),
                 twilio_code: None,
             },
             NumbersError::Db(e) => e.into(),

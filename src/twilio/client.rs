@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::errors::{self, ErrorClass, KnownError};
 use super::payloads::delivery_report;
 use crate::config::{SmsSender, TwilioSettings};
 use crate::domain::{DeliveryReport, MessageSid, SmsBody};
@@ -20,11 +21,16 @@ pub use calls::{CallDirection, CallFilter, CallRecord, MAX_PAGES};
 pub use numbers::{AvailableNumber, AvailableSearch, IncomingNumber, NumberChoice, NumberWebhooks};
 
 /// Longest a single call to Twilio may take. The outbox lease is much longer, so a call that
-/// times out always ends before another worker may take the row over.
+/// times out always ends before another worker may take the row over. A client may be built
+/// with a shorter timeout ([`TwilioSettings::request_timeout`]), never a longer one.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Messages listed for reconciliation; reward SMS to one number are few.
-const LIST_PAGE_SIZE: &str = "20";
+/// Messages per page of a listing for reconciliation; reward SMS to one number are few.
+const LIST_PAGE_SIZE: &str = "100";
+
+/// Pages a listing reads at most. A listing that is longer still is an error, not a short
+/// answer: a reconciliation that stopped early could miss the message and send it again.
+pub const MAX_LIST_PAGES: usize = 50;
 
 /// How far before `since` a listed message still counts, for clocks that disagree.
 const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
@@ -33,6 +39,7 @@ const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 #[derive(Debug, Clone)]
 pub struct TwilioClient {
     http: reqwest::Client,
+    request_timeout: Duration,
     base_url: String,
     account_sid: String,
     auth_token: SecretString,
@@ -51,7 +58,7 @@ pub struct ApiError {
 /// Why a call to Twilio failed. `Display` names no phone number, body or credential.
 #[derive(Debug, thiserror::Error)]
 pub enum TwilioError {
-    #[error("Twilio did not answer within {}s", REQUEST_TIMEOUT.as_secs())]
+    #[error("Twilio did not answer in time")]
     Timeout,
     #[error("cannot connect to Twilio")]
     Connect,
@@ -66,6 +73,10 @@ pub enum TwilioError {
     Decode { status: u16 },
     #[error("no SMS sender is configured (TWILIO_SMS_FROM or TWILIO_MESSAGING_SERVICE_SID)")]
     NoSender,
+    /// A list of Twilio's went on past [`MAX_LIST_PAGES`] pages, or pointed its next page
+    /// somewhere else: what it holds is not known in full.
+    #[error("Twilio's list could not be read to its end ({pages} pages read)")]
+    Incomplete { pages: usize },
 }
 
 /// What a failure means for the message that was being sent.
@@ -81,19 +92,31 @@ pub enum FailureKind {
 }
 
 impl TwilioError {
-    /// Timeouts, connection errors, 5xx and 429 are worth retrying; other 4xx are not.
-    /// 401 and 408 are retried too: a wrong auth token is this service's configuration, not
-    /// the message's fault, and fixing it should still deliver the reward.
+    /// Twilio's error code decides first, by the table in [`crate::twilio::errors`] (21611, a
+    /// full queue, is retried although it comes as HTTP 400; 21211, an invalid number, is
+    /// not). Without a known code the HTTP status does: 5xx and 429 are retried, other 4xx
+    /// are not, except 401 and 408: a wrong auth token is this service's configuration, not
+    /// the message's fault, and fixing it should still deliver the reward. Timeouts and broken
+    /// connections are uncertain: the request may have reached Twilio.
     pub fn kind(&self) -> FailureKind {
         match self {
             Self::Timeout | Self::Network | Self::Decode { .. } => FailureKind::Uncertain,
-            Self::Connect | Self::NoSender => FailureKind::Transient,
-            Self::Api { status, .. } => match *status {
-                401 | 408 | 429 => FailureKind::Transient,
-                400..=499 => FailureKind::Permanent,
-                _ => FailureKind::Transient,
+            Self::Connect | Self::NoSender | Self::Incomplete { .. } => FailureKind::Transient,
+            Self::Api { status, .. } => match self.known().map(|known| known.class) {
+                Some(ErrorClass::Transient) => FailureKind::Transient,
+                Some(ErrorClass::Permanent | ErrorClass::UserFixable) => FailureKind::Permanent,
+                None => match *status {
+                    401 | 408 | 429 => FailureKind::Transient,
+                    400..=499 => FailureKind::Permanent,
+                    _ => FailureKind::Transient,
+                },
             },
         }
+    }
+
+    /// The table's row for Twilio's code, when Twilio sent one calltrack knows.
+    pub fn known(&self) -> Option<&'static KnownError> {
+        self.code().and_then(errors::known)
     }
 
     /// Twilio's error number, when it sent one.
@@ -147,22 +170,45 @@ struct ListedMessage {
 #[derive(Deserialize)]
 struct MessageList {
     messages: Vec<ListedMessage>,
+    next_page_uri: Option<String>,
+}
+
+/// One page of one of Twilio's lists: its items and where the next page is.
+trait ListPage: DeserializeOwned {
+    type Item;
+    fn into_parts(self) -> (Vec<Self::Item>, Option<String>);
+}
+
+impl ListPage for MessageList {
+    type Item = ListedMessage;
+    fn into_parts(self) -> (Vec<ListedMessage>, Option<String>) {
+        (self.messages, self.next_page_uri)
+    }
 }
 
 impl TwilioClient {
+    /// A client for the account in `settings`; its requests time out after the settings'
+    /// `request_timeout`, at most [`REQUEST_TIMEOUT`].
     pub fn new(settings: &TwilioSettings) -> anyhow::Result<Self> {
+        let timeout = settings.request_timeout.min(REQUEST_TIMEOUT);
         let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("calltrack/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
             http,
+            request_timeout: timeout,
             base_url: settings.api_base_url.trim_end_matches('/').to_owned(),
             account_sid: settings.account_sid.clone(),
             auth_token: settings.auth_token.clone(),
             sender: settings.sms_sender.clone(),
         })
+    }
+
+    /// How long one request may take before it counts as [`TwilioError::Timeout`].
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
     }
 
     /// Whether a reward SMS has a sender to come from.
@@ -234,15 +280,18 @@ impl TwilioClient {
         if let SmsSender::From(from) = sender {
             query.push(("From", from.as_str()));
         }
-        let request = self
+        // No `DateSent>` filter: a message still queued at Twilio has no date_sent yet, and it
+        // is exactly the kind an interrupted send leaves behind. The date is checked below.
+        let first = self
             .http
             .get(self.messages_url())
             .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
             .query(&query);
-        let list: MessageList = send(request).await?;
+        let messages = self
+            .read_all_pages::<MessageList>(first, "Messages.json")
+            .await?;
         let earliest = since - CLOCK_SKEW;
-        Ok(list
-            .messages
+        Ok(messages
             .into_iter()
             .filter(|m| match sender {
                 SmsSender::MessagingService(sid) => m.messaging_service_sid.as_deref() == Some(sid),
@@ -265,6 +314,47 @@ impl TwilioClient {
                 })
             })
             .collect())
+    }
+}
+
+impl TwilioClient {
+    /// Reads a list from its first page through every `next_page_uri` until Twilio gives none.
+    /// A next page is only followed within this account's `resource` on Twilio's base URL (the
+    /// credentials go with it), and at most [`MAX_LIST_PAGES`] pages are read.
+    async fn read_all_pages<P: ListPage>(
+        &self,
+        first: reqwest::RequestBuilder,
+        resource: &str,
+    ) -> Result<Vec<P::Item>, TwilioError> {
+        let allowed = format!("/2010-04-01/Accounts/{}/{resource}?", self.account_sid);
+        let mut items = Vec::new();
+        let mut request = first;
+        for pages in 1..=MAX_LIST_PAGES {
+            let page: P = send(request).await?;
+            let (mut page_items, next) = page.into_parts();
+            items.append(&mut page_items);
+            let Some(next) = next.filter(|uri| !uri.is_empty()) else {
+                return Ok(items);
+            };
+            if !next.starts_with(&allowed) {
+                tracing::warn!(
+                    pages,
+                    "Twilio's next page points outside the list; not followed"
+                );
+                return Err(TwilioError::Incomplete { pages });
+            }
+            request = self
+                .http
+                .get(format!("{}{next}", self.base_url))
+                .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()));
+        }
+        tracing::warn!(
+            pages = MAX_LIST_PAGES,
+            "Twilio's list goes on past the page cap; treated as unread"
+        );
+        Err(TwilioError::Incomplete {
+            pages: MAX_LIST_PAGES,
+        })
     }
 }
 
@@ -322,8 +412,14 @@ mod tests {
         for (status, code) in [
             (400, Some(21211)),
             (400, Some(21610)),
+            (400, Some(21614)),
+            (400, Some(21612)),
+            (400, Some(21408)),
+            (400, Some(21606)),
+            (400, Some(21659)),
+            (400, Some(21422)),
+            (400, Some(12345)),
             (404, None),
-            (403, Some(20003)),
         ] {
             assert_eq!(
                 api(status, code).kind(),
@@ -339,12 +435,22 @@ mod tests {
             api(500, None),
             api(503, Some(20500)),
             api(429, Some(20429)),
+            api(429, None),
             api(401, Some(20003)),
+            api(403, Some(20003)),
             api(408, None),
             TwilioError::Connect,
+            TwilioError::Incomplete { pages: 50 },
         ] {
             assert_eq!(error.kind(), FailureKind::Transient, "{error}");
         }
+    }
+
+    #[test]
+    fn a_full_queue_is_retried_although_twilio_answers_it_with_http_400() {
+        let full = api(400, Some(21611));
+        assert_eq!(full.kind(), FailureKind::Transient);
+        assert_eq!(full.known().map(|k| k.code), Some(21611));
     }
 
     #[test]

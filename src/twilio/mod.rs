@@ -2,6 +2,7 @@
 //! REST API.
 
 pub mod client;
+pub mod errors;
 pub mod extract;
 pub mod fallback;
 pub mod form;

@@ -261,21 +261,33 @@ impl SmsStatusCallback {
 }
 
 /// What one of Twilio's message statuses means for a delivery. `read` (a channel that reports
-/// reading) implies delivery; statuses Twilio may add later are [`DeliveryReport::Other`].
+/// reading) implies delivery; statuses Twilio may add later are [`DeliveryReport::Other`]. A
+/// failure is transient when [`crate::twilio::errors`] says so of its `ErrorCode`.
 pub fn delivery_report(status: &str, error_code: Option<i32>) -> DeliveryReport {
-    match status {
-        "accepted" | "scheduled" | "queued" | "sending" | "sent" => DeliveryReport::InFlight,
-        "delivered" | "read" => DeliveryReport::Delivered,
-        "failed" => DeliveryReport::Failed {
-            error_code,
-            reason: FailureReason::Failed,
-        },
-        "undelivered" => DeliveryReport::Failed {
-            error_code,
-            reason: FailureReason::Undelivered,
-        },
-        _ => DeliveryReport::Other,
+    let reason = match status {
+        "accepted" | "scheduled" | "queued" | "sending" | "sent" => {
+            return DeliveryReport::InFlight;
+        }
+        "delivered" | "read" => return DeliveryReport::Delivered,
+        "failed" => FailureReason::Failed,
+        "undelivered" => FailureReason::Undelivered,
+        _ => return DeliveryReport::Other,
+    };
+    DeliveryReport::Failed {
+        error_code,
+        reason,
+        transient: super::errors::is_transient_delivery_failure(error_code),
     }
+}
+
+/// A report parked in `sms_status_parked` as (kind, `ErrorCode`), rebuilt with today's reading
+/// of the code.
+pub fn parked_report(kind: &str, error_code: Option<i32>) -> DeliveryReport {
+    DeliveryReport::from_parked(
+        kind,
+        error_code,
+        super::errors::is_transient_delivery_failure(error_code),
+    )
 }
 
 #[cfg(test)]
@@ -412,7 +424,8 @@ mod tests {
             SmsStatusCallback::from_form(&form).unwrap().report,
             DeliveryReport::Failed {
                 error_code: Some(30003),
-                reason: FailureReason::Undelivered
+                reason: FailureReason::Undelivered,
+                transient: false,
             }
         );
     }
@@ -429,12 +442,23 @@ mod tests {
             delivery_report("something-new", None),
             DeliveryReport::Other
         );
-        assert!(matches!(
+        assert_eq!(
             delivery_report("failed", Some(30008)),
             DeliveryReport::Failed {
                 error_code: Some(30008),
-                ..
+                reason: FailureReason::Failed,
+                transient: true,
             }
-        ));
+        );
+        assert_eq!(
+            delivery_report("undelivered", Some(30001)),
+            DeliveryReport::Failed {
+                error_code: Some(30001),
+                reason: FailureReason::Undelivered,
+                transient: true,
+            }
+        );
+        assert!(!delivery_report("undelivered", Some(30006)).is_transient_failure());
+        assert!(!delivery_report("failed", None).is_transient_failure());
     }
 }

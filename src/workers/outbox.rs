@@ -17,39 +17,34 @@ use crate::crypto::CardCipher;
 use crate::db::PgPool;
 use crate::db::outbox::{self, AttemptError, ClaimedSms};
 use crate::domain::{DeliveryReport, MessageSid, RewardDetails, SmsBody, SmsTemplate, mask_phone};
-use crate::twilio::client::{FailureKind, REQUEST_TIMEOUT, RecentMessage, TwilioClient};
+use crate::twilio::client::{
+    FailureKind, REQUEST_TIMEOUT, RecentMessage, TwilioClient, TwilioError,
+};
+use crate::twilio::payloads::parked_report;
 
 /// Rows claimed at once by one worker; they are sent concurrently.
 const BATCH_SIZE: i64 = 10;
 
-/// How long a claim is exclusive. It must outlast reconciling and sending one row
-/// (two Twilio calls of at most [`REQUEST_TIMEOUT`] each) with room to spare.
+/// How long a claim is exclusive. It must outlast reconciling (at most [`RECONCILE_BUDGET`])
+/// and sending one row (one Twilio call of at most [`REQUEST_TIMEOUT`]) with room to spare.
 const LEASE: Duration = Duration::from_secs(60);
 
-const _: () = assert!(LEASE.as_secs() > 2 * REQUEST_TIMEOUT.as_secs() + 5);
+/// The longest a reconciliation may read Twilio's pages of messages; past it the row is
+/// retried (and reconciled again), never sent on an unfinished reading.
+const RECONCILE_BUDGET: Duration = Duration::from_secs(30);
 
-/// Attempts before a reward SMS that keeps failing transiently is given up as failed.
-pub const MAX_ATTEMPTS: i32 = 10;
+const _: () = assert!(LEASE.as_secs() > RECONCILE_BUDGET.as_secs() + REQUEST_TIMEOUT.as_secs() + 5);
+
+pub use crate::domain::{SMS_MAX_ATTEMPTS as MAX_ATTEMPTS, sms_retry_delay as retry_delay};
 
 /// Reconcile-only attempts after [`MAX_ATTEMPTS`] for a row whose last send had an unknown
 /// outcome: it may have reached Twilio, so it is failed only once a listing of the recent
 /// messages finds no match (or the listing itself keeps failing this many times).
 pub const FINAL_RECONCILIATIONS: i32 = 3;
 
-/// The longest wait between two attempts.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(600);
-
 /// A card code shorter than this could appear in an unrelated message by chance, so only an
 /// identical body counts when reconciling.
 const MIN_CODE_LEN_FOR_MATCH: usize = 8;
-
-/// The wait after attempt `attempt` (1-based) failed: 1 s, 2 s, 4 s, ... capped at 10 minutes.
-pub fn retry_delay(attempt: i32) -> Duration {
-    let exponent = u32::try_from(attempt.saturating_sub(1))
-        .unwrap_or(0)
-        .min(16);
-    Duration::from_secs(1 << exponent).min(MAX_RETRY_DELAY)
-}
 
 /// Sends queued reward SMS until told to stop.
 #[derive(Debug, Clone)]
@@ -279,22 +274,28 @@ impl OutboxWorker {
         body: &SmsBody,
         card_code: &SecretString,
     ) -> Result<Option<RecentMessage>, AttemptError> {
-        let messages = self
-            .twilio
-            .list_recent_messages(&row.to_phone, row.sending_since)
-            .await
-            .map_err(|error| {
-                tracing::warn!(error = %error, "cannot list recent messages to reconcile");
-                AttemptError {
-                    code: error.code(),
-                    message: format!("reconciling with Twilio failed: {}", error.stored_message()),
-                }
-            })?;
+        let listing = tokio::time::timeout(
+            RECONCILE_BUDGET,
+            self.twilio
+                .list_recent_messages(&row.to_phone, row.sending_since),
+        )
+        .await
+        .unwrap_or(Err(TwilioError::Timeout));
+        let messages = listing.map_err(|error| {
+            tracing::warn!(error = %error, "cannot list recent messages to reconcile");
+            AttemptError {
+                code: error.code(),
+                message: format!("reconciling with Twilio failed: {}", error.stored_message()),
+            }
+        })?;
         let code = card_code.expose_secret();
         let found = messages.into_iter().find(|m| {
             let listed = m.body.expose_secret();
-            listed == body.expose()
-                || (code.len() >= MIN_CODE_LEN_FOR_MATCH && listed.contains(code))
+            // A message that failed with a transient code is an earlier attempt that is owed a
+            // successor, not one to adopt: it will never be delivered.
+            !m.report.is_transient_failure()
+                && (listed == body.expose()
+                    || (code.len() >= MIN_CODE_LEN_FOR_MATCH && listed.contains(code)))
         });
         match &found {
             Some(m) => {
@@ -329,7 +330,9 @@ impl OutboxWorker {
             Outcome::Sent(sid) => {
                 let current = outbox::mark_sent(client, row.id, row.attempt, &sid).await?;
                 // Twilio's status callback may have come before the SID was stored here.
-                if current && let Some(applied) = outbox::apply_parked(client, &sid).await? {
+                if current && let Some(parked) = outbox::take_parked(client, &sid).await? {
+                    let report = parked_report(&parked.kind, parked.error_code);
+                    let applied = outbox::apply_report(client, &sid, &report).await?;
                     tracing::info!(outcome = ?applied, "applied a status report that came early");
                 }
                 current
@@ -378,18 +381,5 @@ impl OutboxWorker {
             tracing::warn!("another worker took this SMS over; outcome not recorded");
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retries_back_off_exponentially_up_to_ten_minutes() {
-        let delays: Vec<u64> = (1..=12).map(|a| retry_delay(a).as_secs()).collect();
-        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600]);
-        assert_eq!(retry_delay(0).as_secs(), 1);
-        assert_eq!(retry_delay(i32::MAX).as_secs(), 600);
     }
 }

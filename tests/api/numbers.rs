@@ -198,17 +198,266 @@ async fn buying_an_exact_number_sends_it_and_an_api_key_may_do_it() {
     assert_eq!(list["next_cursor"], Value::Null);
 }
 
+fn twilio_error(status: u16, code: i32, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({
+        "code": code,
+        "message": message,
+        "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+        "status": status,
+    }))
+}
+
 #[tokio::test]
-async fn twilios_refusal_is_a_502_with_its_code_and_nothing_is_stored() {
+async fn a_choice_twilio_cannot_fill_is_a_422_with_twilios_code_and_message_and_nothing_is_stored()
+{
+    for (code, message, body) in [
+        (
+            21452,
+            "No phone numbers found in area code 999",
+            json!({ "area_code": "999", "forward_to_number": "+14155550199" }),
+        ),
+        (
+            21451,
+            "Invalid area code",
+            json!({ "area_code": "111", "forward_to_number": "+14155550199" }),
+        ),
+        (
+            21422,
+            "PhoneNumber +14155550177 is not available",
+            json!({ "phone_number": "+14155550177", "forward_to_number": "+14155550199" }),
+        ),
+    ] {
+        let app = TestApp::spawn().await;
+        let world = app.world(0).await;
+        Mock::given(method("POST"))
+            .and(path(numbers_path()))
+            .respond_with(twilio_error(400, code, message))
+            .mount(&app.twilio)
+            .await;
+
+        let (status, body) = buy(&app, &world, &manager(&app, &world).await, body).await;
+
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["error"]["code"], "twilio_refused");
+        assert_eq!(body["error"]["twilio_code"], code);
+        assert_eq!(
+            body["error"]["message"],
+            format!("Twilio refused: {message}")
+        );
+        assert_eq!(numbers_of(&app, world.campaign.id).await, 1);
+    }
+}
+
+#[tokio::test]
+async fn another_refusal_by_twilio_is_a_502_with_its_code_and_nothing_is_stored() {
     let app = TestApp::spawn().await;
     let world = app.world(0).await;
     Mock::given(method("POST"))
         .and(path(numbers_path()))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
-            "code": 21452,
-            "message": "No phone numbers found in area code 999",
-            "more_info": "https://www.twilio.com/docs/errors/21452",
-            "status": 400,
+        .respond_with(twilio_error(
+            400,
+            21631,
+            "Phone Number Requires an Address but the 'AddressSid' parameter was empty.",
+        ))
+        .mount(&app.twilio)
+        .await;
+
+    let (status, body) = buy(
+        &app,
+        &world,
+        &manager(&app, &world).await,
+        json!({ "area_code": "415", "forward_to_number": "+14155550199" }),
+    )
+    .await;
+
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "twilio_error");
+    assert_eq!(body["error"]["twilio_code"], 21631);
+    assert_eq!(numbers_of(&app, world.campaign.id).await, 1);
+}
+
+#[tokio::test]
+async fn a_twilio_server_error_is_a_502_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    Mock::given(method("POST"))
+        .and(path(numbers_path()))
+        .respond_with(twilio_error(503, 20503, "Service Unavailable"))
+        .mount(&app.twilio)
+        .await;
+
+    let (status, body) = buy(
+        &app,
+        &world,
+        &manager(&app, &world).await,
+        json!({ "area_code": "415", "forward_to_number": "+14155550199" }),
+    )
+    .await;
+
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "twilio_unavailable");
+    assert_eq!(numbers_of(&app, world.campaign.id).await, 1);
+}
+
+/// The Twilio client's timeout in these tests: long for a local stand-in.
+const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+async fn spawn_impatient_app() -> TestApp {
+    TestApp::spawn_tuned(&[], |settings| {
+        settings.twilio.request_timeout = CLIENT_TIMEOUT;
+    })
+    .await
+}
+
+/// Twilio sells `number` but answers only after the client stopped waiting.
+async fn twilio_sells_too_late(app: &TestApp, number: &'static str) {
+    Mock::given(method("POST"))
+        .and(path(numbers_path()))
+        .respond_with(move |_: &Request| sold(number).set_delay(CLIENT_TIMEOUT * 4))
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+}
+
+/// The friendly name the one purchase POST carried.
+async fn purchase_name(app: &TestApp) -> String {
+    let requests = app.twilio.received_requests().await.unwrap();
+    let post = requests
+        .iter()
+        .find(|r| r.method.as_str() == "POST" && r.url.path() == numbers_path())
+        .unwrap();
+    form_urlencoded::parse(&post.body)
+        .find(|(k, _)| k == "FriendlyName")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+/// IncomingPhoneNumbers.json lists `number` under whatever friendly name is asked for, as
+/// Twilio does once the purchase went through.
+async fn twilio_lists_the_purchase(app: &TestApp, number: &'static str) {
+    Mock::given(method("GET"))
+        .and(path(numbers_path()))
+        .and(wiremock::matchers::query_param("PageSize", "50"))
+        .respond_with(move |request: &Request| {
+            let name = request
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "FriendlyName")
+                .map(|(_, v)| v.into_owned());
+            ResponseTemplate::new(200).set_body_json(json!({
+                "incoming_phone_numbers": [{
+                    "sid": BOUGHT_SID,
+                    "account_sid": ACCOUNT,
+                    "phone_number": number,
+                    "friendly_name": name,
+                    "voice_url": format!("{PUBLIC_BASE_URL}/twilio/voice"),
+                }],
+                "next_page_uri": null,
+                "page": 0,
+                "page_size": 50,
+            }))
+        })
+        .mount(&app.twilio)
+        .await;
+}
+
+fn requests_with(requests: &[Request], verb: &str) -> usize {
+    requests
+        .iter()
+        .filter(|r| r.method.as_str() == verb && r.url.path().contains("IncomingPhoneNumbers"))
+        .count()
+}
+
+#[tokio::test]
+async fn an_area_code_purchase_whose_answer_timed_out_is_found_at_twilio_and_stored_once() {
+    let app = spawn_impatient_app().await;
+    let world = app.world(0).await;
+    twilio_sells_too_late(&app, "+14155550123").await;
+    twilio_lists_the_purchase(&app, "+14155550123").await;
+
+    let (status, body) = buy(
+        &app,
+        &world,
+        &manager(&app, &world).await,
+        json!({ "area_code": "415", "forward_to_number": "+14155550199" }),
+    )
+    .await;
+
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["phone_number"], "+14155550123");
+    assert_eq!(body["provider_sid"], BOUGHT_SID);
+    assert_eq!(numbers_of(&app, world.campaign.id).await, 2);
+    let name = purchase_name(&app).await;
+    assert!(
+        name.starts_with(&format!("calltrack {} #", world.campaign.id)),
+        "{name}"
+    );
+    let requests = app.twilio.received_requests().await.unwrap();
+    let lookup = requests
+        .iter()
+        .find(|r| r.method.as_str() == "GET")
+        .unwrap();
+    assert!(
+        lookup
+            .url
+            .query_pairs()
+            .any(|(k, v)| k == "FriendlyName" && v == name),
+        "the lookup asks for this purchase's own name: {}",
+        lookup.url
+    );
+    assert_eq!(requests_with(&requests, "POST"), 1);
+    assert_eq!(requests_with(&requests, "DELETE"), 0);
+}
+
+#[tokio::test]
+async fn an_exact_purchase_whose_answer_timed_out_is_looked_up_by_number_and_stored_once() {
+    let app = spawn_impatient_app().await;
+    let world = app.world(0).await;
+    twilio_sells_too_late(&app, "+14155550177").await;
+    twilio_lists_the_purchase(&app, "+14155550177").await;
+
+    let (status, body) = buy(
+        &app,
+        &world,
+        &manager(&app, &world).await,
+        json!({ "phone_number": "+14155550177", "forward_to_number": "+14155550199" }),
+    )
+    .await;
+
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM tracked_phone_numbers WHERE phone_number = '+14155550177'")
+            .await,
+        1
+    );
+    let requests = app.twilio.received_requests().await.unwrap();
+    let lookup = requests
+        .iter()
+        .find(|r| r.method.as_str() == "GET")
+        .unwrap();
+    assert!(
+        lookup
+            .url
+            .query_pairs()
+            .any(|(k, v)| k == "PhoneNumber" && v == "+14155550177"),
+        "{}",
+        lookup.url
+    );
+    assert_eq!(requests_with(&requests, "POST"), 1);
+}
+
+#[tokio::test]
+async fn a_purchase_whose_answer_was_lost_and_that_twilio_does_not_show_is_a_502_and_nothing_is_stored()
+ {
+    let app = spawn_impatient_app().await;
+    let world = app.world(0).await;
+    twilio_sells_too_late(&app, "+14155550123").await;
+    Mock::given(method("GET"))
+        .and(path(numbers_path()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "incoming_phone_numbers": [],
+            "next_page_uri": null,
         })))
         .mount(&app.twilio)
         .await;
@@ -217,20 +466,22 @@ async fn twilios_refusal_is_a_502_with_its_code_and_nothing_is_stored() {
         &app,
         &world,
         &manager(&app, &world).await,
-        json!({ "area_code": "999", "forward_to_number": "+14155550199" }),
+        json!({ "area_code": "415", "forward_to_number": "+14155550199" }),
     )
     .await;
 
     assert_eq!(status, 502, "{body}");
-    assert_eq!(body["error"]["code"], "twilio_error");
-    assert_eq!(body["error"]["twilio_code"], 21452);
+    assert_eq!(body["error"]["code"], "twilio_outcome_unknown");
     assert!(
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("No phone numbers found")
+            .contains(&purchase_name(&app).await),
+        "{body}"
     );
     assert_eq!(numbers_of(&app, world.campaign.id).await, 1);
+    let requests = app.twilio.received_requests().await.unwrap();
+    assert_eq!(requests_with(&requests, "GET"), 3, "looked up three times");
 }
 
 #[tokio::test]

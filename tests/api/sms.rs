@@ -12,7 +12,7 @@ use calltrack::twilio::form::FormPairs;
 use calltrack::workers::outbox::MAX_ATTEMPTS;
 use serde_json::json;
 use uuid::Uuid;
-use wiremock::matchers::{basic_auth, method, path, query_param};
+use wiremock::matchers::{basic_auth, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, Request, ResponseTemplate};
 
 use crate::helpers::{AUTH_TOKEN, PUBLIC_BASE_URL, TestApp, settings_with};
@@ -590,23 +590,59 @@ async fn sms_status_callbacks_for_unknown_messages_are_accepted_and_bad_ones_ref
 
 /// Messages.json lists `messages` (as JSON objects) for `to`, from the test sender.
 async fn twilio_lists(app: &TestApp, to: &str, messages: serde_json::Value) {
-    Mock::given(method("GET"))
-        .and(path(MESSAGES_PATH))
-        .and(query_param("To", to))
-        .and(query_param("From", SMS_FROM))
-        .and(query_param("PageSize", "20"))
-        .and(basic_auth(ACCOUNT_SID, AUTH_TOKEN))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "first_page_uri": format!("{MESSAGES_PATH}?To=%2B14155550100&PageSize=20&Page=0"),
+    twilio_lists_pages(app, to, vec![messages]).await;
+}
+
+/// The query of page `page` of the listing for `to`, as Twilio writes it into its page URIs.
+fn page_query(to: &str, page: usize) -> String {
+    let to = to.replace('+', "%2B");
+    let from = SMS_FROM.replace('+', "%2B");
+    match page {
+        0 => format!("To={to}&From={from}&PageSize=100&Page=0"),
+        n => format!("To={to}&From={from}&PageSize=100&Page={n}&PageToken=PASM{n}"),
+    }
+}
+
+/// Messages.json lists `to`'s messages from the test sender over several pages, each `pages`
+/// entry one page: the first answers the plain query, the later ones only the `PageToken` the
+/// page before named in its `next_page_uri`. Each page is expected exactly once.
+async fn twilio_lists_pages(app: &TestApp, to: &str, pages: Vec<serde_json::Value>) {
+    let count = pages.len();
+    for (n, messages) in pages.into_iter().enumerate() {
+        let next = (n + 1 < count).then(|| format!("{MESSAGES_PATH}?{}", page_query(to, n + 1)));
+        let page = Mock::given(method("GET"))
+            .and(path(MESSAGES_PATH))
+            .and(query_param("To", to))
+            .and(query_param("From", SMS_FROM))
+            .and(query_param("PageSize", "100"))
+            .and(basic_auth(ACCOUNT_SID, AUTH_TOKEN));
+        let page = match n {
+            0 => page.and(query_param_is_missing("PageToken")),
+            n => page.and(query_param("PageToken", format!("PASM{n}"))),
+        };
+        page.respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "first_page_uri": format!("{MESSAGES_PATH}?{}", page_query(to, 0)),
             "messages": messages,
-            "next_page_uri": null,
-            "page": 0,
-            "page_size": 20,
+            "next_page_uri": next,
+            "page": n,
+            "page_size": 100,
             "previous_page_uri": null,
-            "uri": format!("{MESSAGES_PATH}?To=%2B14155550100&PageSize=20&Page=0"),
+            "uri": format!("{MESSAGES_PATH}?{}", page_query(to, n)),
         })))
         .mount(&app.twilio)
         .await;
+    }
+}
+
+/// How many times the listing of messages was read.
+async fn listings(app: &TestApp) -> usize {
+    app.twilio
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "GET" && r.url.path() == MESSAGES_PATH)
+        .count()
 }
 
 fn listed(sid: &str, to: &str, body: &str, status: &str, created: &str) -> serde_json::Value {
@@ -755,15 +791,30 @@ async fn two_workers_on_one_database_send_every_reward_exactly_once() {
     assert_eq!(credentials.len(), 2);
 }
 
-#[tokio::test]
-async fn a_send_that_timed_out_but_reached_twilio_is_reconciled_not_resent() {
-    let app = spawn_app().await;
-    // Twilio takes the message but answers after the client's 10 s timeout.
+/// A test app whose Twilio client gives up after [`CLIENT_TIMEOUT`].
+async fn spawn_impatient_app() -> TestApp {
+    TestApp::spawn_tuned(&[("OUTBOX_POLL_MS", "20")], |settings| {
+        settings.twilio.request_timeout = CLIENT_TIMEOUT;
+    })
+    .await
+}
+
+/// The Twilio client's timeout in [`spawn_impatient_app`]: long for a local stand-in.
+const CLIENT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Messages.json takes every message but answers only after the client stopped waiting.
+async fn twilio_accepts_too_late(app: &TestApp) {
     Mock::given(method("POST"))
         .and(path(MESSAGES_PATH))
-        .respond_with(|request: &Request| created(request).set_delay(Duration::from_secs(12)))
+        .respond_with(|request: &Request| created(request).set_delay(CLIENT_TIMEOUT * 4))
         .mount(&app.twilio)
         .await;
+}
+
+#[tokio::test]
+async fn a_send_that_timed_out_but_reached_twilio_is_reconciled_not_resent() {
+    let app = spawn_impatient_app().await;
+    twilio_accepts_too_late(&app).await;
     let world = seed_world(&app).await;
     let plan = plan_rewards(1);
     let taken = random_sid("SM");
@@ -887,6 +938,256 @@ async fn a_last_attempt_with_an_unknown_outcome_is_failed_once_twilio_has_no_suc
             .contains("Twilio has no such message"),
         "{condition}"
     );
+}
+
+#[tokio::test]
+async fn a_send_that_timed_out_is_found_on_the_third_page_of_twilios_list_and_never_sent_again() {
+    let app = spawn_impatient_app().await;
+    twilio_accepts_too_late(&app).await;
+    let world = seed_world(&app).await;
+    let plan = plan_rewards(1);
+    let phone = plan[0].phone.as_str();
+    let taken = random_sid("SM");
+    let now = chrono::Utc::now().to_rfc2822();
+    let other = |body: &str| listed(&random_sid("SM"), phone, body, "delivered", &now);
+    twilio_lists_pages(
+        &app,
+        phone,
+        vec![
+            json!([
+                other("Your appointment is confirmed"),
+                other("See you Tuesday")
+            ]),
+            json!([other("Thanks for calling")]),
+            json!([listed(
+                &taken,
+                phone,
+                &plan[0].expected_body(),
+                "sent",
+                &now
+            )]),
+        ],
+    )
+    .await;
+
+    let reward = insert_rewards(&app, &world, &plan, false).await.remove(0);
+    let outbox = wait_for_state(&app, reward.outbox_id, "sent").await;
+
+    assert_eq!(outbox["message_sid"], taken.as_str());
+    assert_eq!(outbox["attempts"], 2);
+    assert_eq!(sent_messages(&app).await.len(), 1, "exactly one POST");
+    assert_eq!(listings(&app).await, 3, "every page read once");
+    assert_eq!(
+        condition_row(&app, reward.condition_id).await["delivery_status"],
+        "sent"
+    );
+}
+
+#[tokio::test]
+async fn a_full_sender_queue_is_retried_with_back_off_until_twilio_takes_the_message() {
+    let app = spawn_app().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(twilio_error(
+            400,
+            21611,
+            "This 'From' number has exceeded the maximum number of queued messages",
+        ))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&app.twilio)
+        .await;
+    twilio_accepts(&app).await;
+    let world = seed_world(&app).await;
+    let reward = seed_rewards(&app, &world, 1).await.remove(0);
+
+    let outbox = wait_for_state(&app, reward.outbox_id, "sent").await;
+
+    assert_eq!(sent_messages(&app).await.len(), 3);
+    assert_eq!(outbox["attempts"], 3);
+    assert_eq!(outbox["error_code"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn refusals_twilio_calls_permanent_fail_at_once_with_twilios_code_and_message() {
+    for (code, message) in [
+        (21211, "The 'To' number is not a valid phone number."),
+        (21614, "'To' number is not a valid mobile number"),
+        (
+            21408,
+            "Permission to send an SMS has not been enabled for the region",
+        ),
+    ] {
+        let app = spawn_app().await;
+        Mock::given(method("POST"))
+            .and(path(MESSAGES_PATH))
+            .respond_with(twilio_error(400, code, message))
+            .mount(&app.twilio)
+            .await;
+        let world = seed_world(&app).await;
+        let reward = seed_rewards(&app, &world, 1).await.remove(0);
+
+        let outbox = wait_for_state(&app, reward.outbox_id, "failed").await;
+
+        assert_eq!(outbox["attempts"], 1, "{code}");
+        assert_eq!(sent_messages(&app).await.len(), 1, "{code}");
+        let condition = condition_row(&app, reward.condition_id).await;
+        assert_eq!(condition["delivery_error_code"], code);
+        assert_eq!(condition["delivery_error_message"], message);
+    }
+}
+
+/// Polls until the outbox row satisfies `done`; panics with the last row after [`PATIENCE`].
+async fn wait_for_row(
+    app: &TestApp,
+    outbox_id: Uuid,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let row = outbox_row(app, outbox_id).await;
+        if done(&row) {
+            return row;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "outbox row never got {what}: {row}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_message_twilio_reports_failed_with_queue_overflow_is_sent_again_once_and_delivered() {
+    let app = spawn_app().await;
+    twilio_accepts(&app).await;
+    let world = seed_world(&app).await;
+    let reward = seed_rewards(&app, &world, 1).await.remove(0);
+    let first = wait_for_state(&app, reward.outbox_id, "sent").await["message_sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    post_status(
+        &app,
+        &sms_status(&first, &reward.phone, "failed", Some(30001)),
+    )
+    .await;
+
+    // The retry waits out the back-off after the first attempt (1 s).
+    let condition = condition_row(&app, reward.condition_id).await;
+    assert_eq!(condition["delivery_status"], "pending", "{condition}");
+    assert_eq!(condition["delivery_error_code"], 30001);
+    let again = wait_for_row(&app, reward.outbox_id, "a second message", |row| {
+        row["state"] == "sent" && row["message_sid"] != first.as_str()
+    })
+    .await;
+    assert_eq!(again["attempts"], 2);
+    assert_eq!(sent_messages(&app).await.len(), 2);
+    // The first message's callback, repeated, is for a message calltrack let go of.
+    post_status(
+        &app,
+        &sms_status(&first, &reward.phone, "failed", Some(30001)),
+    )
+    .await;
+    let second = again["message_sid"].as_str().unwrap();
+    post_status(&app, &sms_status(second, &reward.phone, "delivered", None)).await;
+
+    assert_eq!(
+        outbox_row(&app, reward.outbox_id).await["state"],
+        "delivered"
+    );
+    let condition = condition_row(&app, reward.condition_id).await;
+    assert_eq!(condition["delivery_status"], "delivered");
+    assert_eq!(condition["delivery_error_code"], serde_json::Value::Null);
+    assert_eq!(delivered_cards(&app, &world).await, 1);
+    assert_eq!(sent_messages(&app).await.len(), 2, "never a third message");
+}
+
+#[tokio::test]
+async fn a_carrier_filtered_message_stays_failed_with_its_code_and_is_not_sent_again() {
+    let app = spawn_app().await;
+    twilio_accepts(&app).await;
+    let world = seed_world(&app).await;
+    let reward = seed_rewards(&app, &world, 1).await.remove(0);
+    let sid = wait_for_state(&app, reward.outbox_id, "sent").await["message_sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    post_status(
+        &app,
+        &sms_status(&sid, &reward.phone, "undelivered", Some(30007)),
+    )
+    .await;
+
+    let outbox = outbox_row(&app, reward.outbox_id).await;
+    assert_eq!(outbox["state"], "failed");
+    assert_eq!(outbox["message_sid"], sid.as_str());
+    assert_eq!(
+        condition_row(&app, reward.condition_id).await["delivery_error_code"],
+        30007
+    );
+    assert_eq!(sent_messages(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_transient_delivery_failure_of_the_last_attempt_gives_the_reward_up_as_failed() {
+    let app = spawn_app().await;
+    twilio_accepts(&app).await;
+    let world = seed_world(&app).await;
+    let plan = plan_rewards(1);
+    let reward = insert_rewards_after(&app, &world, &plan, false, MAX_ATTEMPTS - 1)
+        .await
+        .remove(0);
+    let sid = wait_for_state(&app, reward.outbox_id, "sent").await["message_sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    post_status(
+        &app,
+        &sms_status(&sid, &reward.phone, "undelivered", Some(30008)),
+    )
+    .await;
+
+    let outbox = outbox_row(&app, reward.outbox_id).await;
+    assert_eq!(outbox["state"], "failed");
+    assert_eq!(outbox["error_code"], 30008);
+    assert!(
+        outbox["error_message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("gave up after {MAX_ATTEMPTS} attempts")),
+        "{outbox}"
+    );
+    assert_eq!(sent_messages(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_interrupted_send_whose_message_failed_with_queue_overflow_is_sent_anew() {
+    let app = spawn_app().await;
+    twilio_accepts(&app).await;
+    let world = seed_world(&app).await;
+    let plan = plan_rewards(1);
+    let overflowed = random_sid("SM");
+    let now = chrono::Utc::now().to_rfc2822();
+    let mut failed = listed(
+        &overflowed,
+        &plan[0].phone,
+        &plan[0].expected_body(),
+        "failed",
+        &now,
+    );
+    failed["error_code"] = json!(30001);
+    twilio_lists(&app, &plan[0].phone, json!([failed])).await;
+
+    let reward = insert_rewards(&app, &world, &plan, true).await.remove(0);
+    let outbox = wait_for_state(&app, reward.outbox_id, "sent").await;
+
+    assert_ne!(outbox["message_sid"], overflowed.as_str());
+    assert_eq!(sent_messages(&app).await.len(), 1);
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{TwilioClient, TwilioError, send, transport_error};
+use super::{ListPage, TwilioClient, TwilioError, send, transport_error};
 
 /// What to buy: an exact number, or any local number in an area code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +48,19 @@ pub struct AvailableNumber {
 #[derive(Deserialize)]
 struct AvailableList {
     available_phone_numbers: Vec<AvailableNumber>,
+}
+
+#[derive(Deserialize)]
+struct IncomingList {
+    incoming_phone_numbers: Vec<IncomingNumber>,
+    next_page_uri: Option<String>,
+}
+
+impl ListPage for IncomingList {
+    type Item = IncomingNumber;
+    fn into_parts(self) -> (Vec<IncomingNumber>, Option<String>) {
+        (self.incoming_phone_numbers, self.next_page_uri)
+    }
 }
 
 impl NumberWebhooks {
@@ -108,6 +121,34 @@ impl TwilioClient {
         let bought: IncomingNumber = send(request).await?;
         tracing::info!(number.sid = %bought.sid, "Twilio sold a number");
         Ok(bought)
+    }
+
+    /// The numbers this account holds whose friendly name is exactly `friendly_name` (and,
+    /// given `phone_number`, that are that number), every page read. Used after a purchase
+    /// whose answer was lost: each purchase attempt has a friendly name of its own, so what
+    /// this finds is what that attempt bought.
+    #[tracing::instrument(skip_all)]
+    pub async fn find_numbers(
+        &self,
+        friendly_name: &str,
+        phone_number: Option<&str>,
+    ) -> Result<Vec<IncomingNumber>, TwilioError> {
+        let mut query = vec![("FriendlyName", friendly_name), ("PageSize", "50")];
+        if let Some(number) = phone_number {
+            query.push(("PhoneNumber", number));
+        }
+        let first = self
+            .authed(self.http.get(self.account_url("IncomingPhoneNumbers.json")))
+            .query(&query);
+        let found = self
+            .read_all_pages::<IncomingList>(first, "IncomingPhoneNumbers.json")
+            .await?;
+        // Twilio's PhoneNumber filter also matches partial numbers; only exact ones count.
+        Ok(found
+            .into_iter()
+            .filter(|n| n.friendly_name.as_deref() == Some(friendly_name))
+            .filter(|n| phone_number.is_none_or(|p| n.phone_number == p))
+            .collect())
     }
 
     /// Re-points a number this account owns at this service.
