@@ -13,7 +13,7 @@ use super::{Caller, begin, commit, connection};
 use crate::config::PublicBaseUrl;
 use crate::db::numbers::{self, NewNumber, TrackedNumber};
 use crate::db::{self, PgPool, stats};
-use crate::domain::E164;
+use crate::domain::{E164, FlowChange};
 use crate::twilio::client::{
     FailureKind, IncomingNumber, NumberChoice, NumberWebhooks, TwilioClient, TwilioError,
 };
@@ -49,6 +49,8 @@ pub enum NumbersError {
 pub struct BuyRequest {
     pub choice: NumberChoice,
     pub forward_to: E164,
+    /// The call flow to start with (empty: the default).
+    pub flow: FlowChange,
 }
 
 impl BuyRequest {
@@ -86,7 +88,11 @@ impl BuyRequest {
         if choice == NumberChoice::Exact(forward_to.to_string()) {
             return Err(NumbersError::ForwardToSelf);
         }
-        Ok(Self { choice, forward_to })
+        Ok(Self {
+            choice,
+            forward_to,
+            flow: FlowChange::default(),
+        })
     }
 }
 
@@ -195,7 +201,7 @@ impl Numbers {
             provider_sid: &bought.sid,
             friendly_name: bought.friendly_name.as_deref(),
         };
-        match self.store(actor, &new).await {
+        match self.store(actor, &new, &request.flow).await {
             Ok(stored) => Ok(stored),
             Err(error) => {
                 tracing::error!(error = format!("{error:#}"), number.sid = %bought.sid, "storing a bought number failed; releasing it");
@@ -256,10 +262,18 @@ impl Numbers {
         })
     }
 
-    async fn store(&self, actor: Caller<'_>, new: &NewNumber<'_>) -> db::Result<TrackedNumber> {
+    async fn store(
+        &self,
+        actor: Caller<'_>,
+        new: &NewNumber<'_>,
+        flow: &FlowChange,
+    ) -> db::Result<TrackedNumber> {
         let mut conn = connection(&self.pool).await?;
         let tx = begin(&mut conn, actor).await?;
-        let stored = numbers::insert(&tx, new).await?;
+        let mut stored = numbers::insert(&tx, new).await?;
+        if !flow.is_empty() {
+            stored = numbers::set_flow(&tx, stored.id, flow).await?;
+        }
         commit(tx).await?;
         Ok(stored)
     }
@@ -305,6 +319,7 @@ impl Numbers {
         id: Uuid,
         forward_to: Option<&str>,
         is_active: Option<bool>,
+        flow: &FlowChange,
     ) -> Result<TrackedNumber, NumbersError> {
         let current = self.visible_number(actor, id).await?;
         let forward_to = forward_to
@@ -332,7 +347,7 @@ impl Numbers {
             None
         };
         match self
-            .store_update(actor, id, forward_to.as_ref(), is_active)
+            .store_update(actor, id, forward_to.as_ref(), is_active, flow)
             .await
         {
             Ok(updated) => Ok(updated),
@@ -404,6 +419,7 @@ impl Numbers {
         id: Uuid,
         forward_to: Option<&E164>,
         is_active: Option<bool>,
+        flow: &FlowChange,
     ) -> Result<TrackedNumber, NumbersError> {
         let mut conn = connection(&self.pool).await?;
         let tx = begin(&mut conn, actor).await?;
@@ -416,6 +432,11 @@ impl Numbers {
                 ));
             }
             Err(error) => return Err(error.into()),
+        };
+        let updated = if flow.is_empty() {
+            updated
+        } else {
+            numbers::set_flow(&tx, id, flow).await?
         };
         commit(tx).await?;
         Ok(updated)

@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
+use crate::domain::{CallFlow, FlowChange};
+
 /// A tracked number as the API shows it.
 #[derive(Debug, Clone)]
 pub struct TrackedNumber {
@@ -19,10 +21,12 @@ pub struct TrackedNumber {
     pub friendly_name: Option<String>,
     pub released_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    pub flow: CallFlow,
 }
 
 const COLUMNS: &str = "id, campaign_id, phone_number, forward_to_number, provider, provider_sid, \
-    is_active, friendly_name, released_at, created_at";
+    is_active, friendly_name, released_at, created_at, whisper, require_keypress, voicemail, \
+    voicemail_greeting, business_hours";
 
 impl TrackedNumber {
     fn from_row(row: &tokio_postgres::Row) -> Self {
@@ -37,6 +41,13 @@ impl TrackedNumber {
             friendly_name: row.get("friendly_name"),
             released_at: row.get("released_at"),
             created_at: row.get("created_at"),
+            flow: CallFlow::from_columns(
+                row.get("whisper"),
+                row.get("require_keypress"),
+                row.get("voicemail"),
+                row.get("voicemail_greeting"),
+                row.get("business_hours"),
+            ),
         }
     }
 }
@@ -145,6 +156,47 @@ pub async fn update(
         )
         .await
         .context("updating the tracked number failed")?;
+    Ok(TrackedNumber::from_row(&row))
+}
+
+/// Changes the settings of a number's call flow that `change` names; the rest stay.
+pub async fn set_flow(
+    client: &impl GenericClient,
+    id: Uuid,
+    change: &FlowChange,
+) -> Result<TrackedNumber> {
+    let hours = change
+        .business_hours
+        .as_ref()
+        .map(|h| h.as_ref().map(serde_json::to_value).transpose())
+        .transpose()
+        .map_err(|e| super::Error::invariant("business hours did not serialize", e.to_string()))?;
+    let row = client
+        .query_one(
+            &format!(
+                "UPDATE tracked_phone_numbers SET
+                     whisper = CASE WHEN $2 THEN $3 ELSE whisper END,
+                     require_keypress = COALESCE($4, require_keypress),
+                     voicemail = COALESCE($5, voicemail),
+                     voicemail_greeting = CASE WHEN $6 THEN $7 ELSE voicemail_greeting END,
+                     business_hours = CASE WHEN $8 THEN $9 ELSE business_hours END
+                 WHERE id = $1
+                 RETURNING {COLUMNS}"
+            ),
+            &[
+                &id,
+                &change.whisper.is_some(),
+                &change.whisper.clone().flatten(),
+                &change.require_keypress,
+                &change.voicemail,
+                &change.voicemail_greeting.is_some(),
+                &change.voicemail_greeting.clone().flatten(),
+                &hours.is_some(),
+                &hours.flatten(),
+            ],
+        )
+        .await
+        .context("changing the call flow failed")?;
     Ok(TrackedNumber::from_row(&row))
 }
 

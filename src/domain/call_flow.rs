@@ -81,6 +81,66 @@ impl CallFlow {
     }
 }
 
+/// The longest whisper or greeting accepted: spoken text, not a document.
+pub const MAX_SPOKEN_CHARS: usize = 500;
+
+/// A change to a number's call flow, as a manager asks for it. `None` leaves a setting as it
+/// is; `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowChange {
+    pub whisper: Option<Option<String>>,
+    pub require_keypress: Option<bool>,
+    pub voicemail: Option<bool>,
+    pub voicemail_greeting: Option<Option<String>>,
+    pub business_hours: Option<Option<BusinessHours>>,
+}
+
+/// Why a call-flow change was refused, in words for the API.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FlowError {
+    #[error("{field} is longer than {MAX_SPOKEN_CHARS} characters")]
+    TooLong { field: &'static str },
+    #[error("business_hours: {0}")]
+    Hours(#[from] super::BusinessHoursError),
+}
+
+impl FlowChange {
+    /// Validates the raw settings; blank text clears a setting like `null` does.
+    pub fn parse(
+        whisper: Option<Option<&str>>,
+        require_keypress: Option<bool>,
+        voicemail: Option<bool>,
+        voicemail_greeting: Option<Option<&str>>,
+        business_hours: Option<Option<&serde_json::Value>>,
+    ) -> Result<Self, FlowError> {
+        let spoken = |field: &'static str, raw: Option<Option<&str>>| {
+            raw.map(|text| {
+                let text = text.map(str::trim).filter(|t| !t.is_empty());
+                match text {
+                    Some(t) if t.chars().count() > MAX_SPOKEN_CHARS => {
+                        Err(FlowError::TooLong { field })
+                    }
+                    t => Ok(t.map(str::to_owned)),
+                }
+            })
+            .transpose()
+        };
+        Ok(Self {
+            whisper: spoken("whisper", whisper)?,
+            require_keypress,
+            voicemail,
+            voicemail_greeting: spoken("voicemail_greeting", voicemail_greeting)?,
+            business_hours: business_hours
+                .map(|h| h.map(BusinessHours::parse).transpose())
+                .transpose()?,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +170,27 @@ mod tests {
         let broken = serde_json::json!({"timezone": "Mars/Olympus", "weekly": {}});
         let flow = CallFlow::from_columns(None, None, true, None, Some(broken));
         assert!(flow.is_open_at(Utc::now()));
+    }
+
+    #[test]
+    fn a_flow_change_trims_text_clears_blanks_and_refuses_bad_hours() {
+        let change =
+            FlowChange::parse(Some(Some("  Hi  ")), None, None, Some(Some(" ")), None).unwrap();
+        assert_eq!(change.whisper, Some(Some("Hi".into())));
+        assert_eq!(change.voicemail_greeting, Some(None));
+        assert!(
+            FlowChange::parse(None, None, None, None, None)
+                .unwrap()
+                .is_empty()
+        );
+        let long = "x".repeat(MAX_SPOKEN_CHARS + 1);
+        assert_eq!(
+            FlowChange::parse(Some(Some(&long)), None, None, None, None),
+            Err(FlowError::TooLong { field: "whisper" })
+        );
+        let hours = serde_json::json!({"timezone": "America/Chicgo", "weekly": {}});
+        let refused = FlowChange::parse(None, None, None, None, Some(Some(&hours))).unwrap_err();
+        assert!(refused.to_string().contains("America/Chicgo"), "{refused}");
     }
 
     #[test]

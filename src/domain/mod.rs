@@ -13,7 +13,9 @@ pub mod sms_template;
 mod time_range;
 
 pub use business_hours::{BusinessHours, BusinessHoursError};
-pub use call_flow::{CallFlow, DEFAULT_VOICEMAIL_GREETING};
+pub use call_flow::{
+    CallFlow, DEFAULT_VOICEMAIL_GREETING, FlowChange, FlowError, MAX_SPOKEN_CHARS,
+};
 pub use call_sid::{CallSid, CallSidError};
 pub use call_status::{CallStatus, CallStatusError, DialOutcome, StatusRank};
 pub use look_back::{LookBack, LookBackError};

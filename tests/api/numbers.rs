@@ -868,3 +868,72 @@ async fn operators_list_and_release_numbers_from_the_command_line() {
         .get(0);
     assert!(!active);
 }
+
+#[tokio::test]
+async fn a_manager_sets_and_clears_a_numbers_call_flow_without_touching_twilio() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    let auth = manager(&app, &world).await;
+    let hours = json!({"timezone": "America/Chicago", "weekly": {"mon": [["08:00", "17:00"]]}});
+
+    let (status, body) = app
+        .api_patch(
+            &tracked_number_url(&world),
+            &auth,
+            &json!({
+                "whisper": "Call from the spring mailer.",
+                "voicemail_greeting": "Acme Roofing, leave a message.",
+                "business_hours": hours,
+            }),
+        )
+        .await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["whisper"], "Call from the spring mailer.");
+    assert_eq!(
+        body["require_keypress"], true,
+        "a whisper screens by default"
+    );
+    assert_eq!(body["voicemail"], true);
+    assert_eq!(body["business_hours"]["timezone"], "America/Chicago");
+    assert_eq!(
+        body["business_hours"]["weekly"]["mon"],
+        json!([["08:00", "17:00"]])
+    );
+    assert!(
+        app.twilio.received_requests().await.unwrap().is_empty(),
+        "a call-flow change needs nothing from Twilio"
+    );
+
+    let (status, body) = app
+        .api_patch(
+            &tracked_number_url(&world),
+            &auth,
+            &json!({ "whisper": null, "business_hours": null, "voicemail": false }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["whisper"].is_null() && body["business_hours"].is_null());
+    assert_eq!(body["require_keypress"], false);
+    assert_eq!(body["voicemail"], false);
+    assert_eq!(
+        body["voicemail_greeting"], "Acme Roofing, leave a message.",
+        "kept"
+    );
+
+    let (status, body) = app
+        .api_patch(
+            &tracked_number_url(&world),
+            &auth,
+            &json!({ "business_hours": {"timezone": "America/Chicgo", "weekly": {}} }),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("America/Chicgo"),
+        "{body}"
+    );
+}

@@ -2,7 +2,9 @@
 
 use actix_web::{HttpResponse, web};
 
-use super::types::{BuyNumberRequest, NumberList, TrackedNumberOut, UpdateNumberRequest};
+use super::types::{
+    BuyNumberRequest, FlowFields as _, NumberList, TrackedNumberOut, UpdateNumberRequest,
+};
 use super::{parse_id, text};
 use crate::app::Caller;
 use crate::app::numbers::BuyRequest;
@@ -48,7 +50,10 @@ pub async fn buy(
     web::Json(body): web::Json<BuyNumberRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let campaign_id = parse_id(&id)?;
-    let request = BuyRequest::parse(
+    let flow = body
+        .flow_change()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut request = BuyRequest::parse(
         body.area_code
             .as_deref()
             .map(|v| text("area_code", v))
@@ -59,6 +64,7 @@ pub async fn buy(
             .transpose()?,
         text("forward_to_number", &body.forward_to_number)?,
     )?;
+    request.flow = flow;
     let stored = state
         .numbers
         .buy(Caller::Api(&principal), campaign_id, &request)
@@ -66,7 +72,8 @@ pub async fn buy(
     Ok(HttpResponse::Created().json(TrackedNumberOut::from(stored)))
 }
 
-/// Changes the forward-to number or switches the number on or off.
+/// Changes the forward-to number, switches the number on or off, or changes its call flow
+/// (whisper, key-press screening, voicemail, business hours).
 #[utoipa::path(patch, path = "/api/v1/tracked-numbers/{id}", operation_id = "update_tracked_number",
     tag = "tracked numbers",
     params(("id" = uuid::Uuid, Path, description = "tracked number id")), request_body = UpdateNumberRequest,
@@ -82,9 +89,12 @@ pub async fn update(
     web::Json(body): web::Json<UpdateNumberRequest>,
 ) -> Result<web::Json<TrackedNumberOut>, ApiError> {
     let id = parse_id(&id)?;
-    if body.forward_to_number.is_none() && body.is_active.is_none() {
+    let flow = body
+        .flow_change()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if body.forward_to_number.is_none() && body.is_active.is_none() && flow.is_empty() {
         return Err(ApiError::bad_request(
-            "give forward_to_number and/or is_active",
+            "give forward_to_number, is_active or a call-flow setting",
         ));
     }
     let forward_to = body
@@ -94,7 +104,13 @@ pub async fn update(
         .transpose()?;
     let updated = state
         .numbers
-        .update(Caller::Api(&principal), id, forward_to, body.is_active)
+        .update(
+            Caller::Api(&principal),
+            id,
+            forward_to,
+            body.is_active,
+            &flow,
+        )
         .await?;
     Ok(web::Json(updated.into()))
 }

@@ -410,6 +410,15 @@ pub struct TrackedNumberOut {
     /// When the number was released at Twilio; null while it is ours.
     pub released_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Spoken to the business when it picks up.
+    pub whisper: Option<String>,
+    /// Whether the business must press a key to take a call (only with a whisper).
+    pub require_keypress: bool,
+    pub voicemail: bool,
+    /// Null: the default greeting.
+    pub voicemail_greeting: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub business_hours: Option<serde_json::Value>,
 }
 
 impl From<TrackedNumber> for TrackedNumberOut {
@@ -425,6 +434,15 @@ impl From<TrackedNumber> for TrackedNumberOut {
             friendly_name: n.friendly_name,
             released_at: n.released_at,
             created_at: n.created_at,
+            business_hours: n
+                .flow
+                .business_hours
+                .as_ref()
+                .and_then(|h| serde_json::to_value(h).ok()),
+            whisper: n.flow.whisper,
+            require_keypress: n.flow.require_keypress,
+            voicemail: n.flow.voicemail,
+            voicemail_greeting: n.flow.voicemail_greeting,
         }
     }
 }
@@ -448,6 +466,23 @@ pub struct BuyNumberRequest {
     /// Where calls to the number are forwarded.
     #[schema(pattern = "[0-9]", max_length = 32)]
     pub forward_to_number: String,
+    /// Spoken to the business when it picks up; `null` or blank removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 500)]
+    pub whisper: Option<Option<String>>,
+    /// With a whisper: the business presses a key to take the call (default `true`).
+    pub require_keypress: Option<bool>,
+    /// Record a message when the business does not take the call (default `true`).
+    pub voicemail: Option<bool>,
+    /// What the caller hears before leaving a message; `null` or blank for the default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 500)]
+    pub voicemail_greeting: Option<Option<String>>,
+    /// `{"timezone": "America/Chicago", "weekly": {"mon": [["08:00","17:00"]], ...}}`;
+    /// outside these hours calls go straight to voicemail. `null` removes them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub business_hours: Option<Option<serde_json::Value>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -458,7 +493,56 @@ pub struct UpdateNumberRequest {
     #[schema(pattern = "[0-9]", max_length = 32)]
     pub forward_to_number: Option<String>,
     pub is_active: Option<bool>,
+    /// Spoken to the business when it picks up; `null` or blank removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 500)]
+    pub whisper: Option<Option<String>>,
+    /// With a whisper: the business presses a key to take the call (default `true`).
+    pub require_keypress: Option<bool>,
+    /// Record a message when the business does not take the call (default `true`).
+    pub voicemail: Option<bool>,
+    /// What the caller hears before leaving a message; `null` or blank for the default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 500)]
+    pub voicemail_greeting: Option<Option<String>>,
+    /// `{"timezone": "America/Chicago", "weekly": {"mon": [["08:00","17:00"]], ...}}`;
+    /// outside these hours calls go straight to voicemail. `null` removes them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub business_hours: Option<Option<serde_json::Value>>,
 }
+
+/// A field that may be given as `null` (to clear) or left out (to keep): present-and-null is
+/// `Some(None)`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// The call-flow fields of a buy or update request, validated.
+pub trait FlowFields {
+    fn flow_change(&self) -> Result<crate::domain::FlowChange, crate::domain::FlowError>;
+}
+
+macro_rules! flow_fields {
+    ($($request:ty),+) => {$(
+        impl FlowFields for $request {
+            fn flow_change(&self) -> Result<crate::domain::FlowChange, crate::domain::FlowError> {
+                crate::domain::FlowChange::parse(
+                    self.whisper.as_ref().map(Option::as_deref),
+                    self.require_keypress,
+                    self.voicemail,
+                    self.voicemail_greeting.as_ref().map(Option::as_deref),
+                    self.business_hours.as_ref().map(Option::as_ref),
+                )
+            }
+        }
+    )+};
+}
+flow_fields!(BuyNumberRequest, UpdateNumberRequest);
 
 /// The call-stats window.
 #[derive(Debug, Deserialize, IntoParams)]
