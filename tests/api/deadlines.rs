@@ -25,7 +25,15 @@ async fn hold_lock(app: &TestApp, table: &str) -> tokio_postgres::Client {
 async fn a_hung_database_does_not_hold_webhooks_past_their_deadline() {
     let app = TestApp::spawn_with(&[("VOICE_DEADLINE_MS", "500")]).await;
     app.seed_campaign().await;
-    app.wait_for_routing(TRACKED_NUMBER).await;
+    // A screening number: its dial action asks the database whether the call was accepted.
+    app.db
+        .execute(
+            "UPDATE tracked_phone_numbers SET whisper = 'Mailer call.'",
+            &[],
+        )
+        .await
+        .unwrap();
+    app.wait_for_routing("Mailer call.").await;
     let answered = app.start_call("+14155550100").await;
     let lock = hold_lock(&app, "call_sessions").await;
 
@@ -50,10 +58,26 @@ async fn a_hung_database_does_not_hold_webhooks_past_their_deadline() {
     .await
     .expect("the status callback waited on the hung database");
     let status_took = started.elapsed();
+    let started = Instant::now();
+    let dial = tokio::time::timeout(
+        Duration::from_secs(5),
+        app.post_signed(
+            "/twilio/dial-complete",
+            &answered.dial_action("completed", 20, false),
+        ),
+    )
+    .await
+    .expect("the dial action waited on the hung database");
+    let dial_took = started.elapsed();
 
     let bound = Duration::from_millis(DEADLINE_MS + 500);
     assert!(voice_took < bound, "voice answered after {voice_took:?}");
     assert!(status_took < bound, "status answered after {status_took:?}");
+    assert!(
+        dial_took < bound,
+        "dial action answered after {dial_took:?}"
+    );
+    assert_eq!(dial.status(), 200);
     // Failed open: the caller is forwarded and the callback is taken, both into the spool.
     assert_eq!(voice.status(), 200);
     assert!(voice.text().await.unwrap().contains("<Dial"));

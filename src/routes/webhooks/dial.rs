@@ -16,11 +16,13 @@ pub async fn dial_complete(
 ) -> Result<HttpResponse, WebhookError> {
     let action = DialAction::from_form(&form)?;
     tracing::Span::current().record("call.sid", action.call_sid.as_str());
-    let after = state.calls.after_dial(&action).await;
-    state
-        .calls
-        .take_callback(&Callback::Dial(action), &form)
-        .await?;
+    // Side by side, so the answer waits at most one deadline for the database.
+    let callback = Callback::Dial(action.clone());
+    let (after, taken) = tokio::join!(
+        state.calls.after_dial(&action),
+        state.calls.take_callback(&callback, &form)
+    );
+    taken?;
     Ok(twiml_response(match after {
         AfterDial::Voicemail { flow } => voicemail_twiml(&state, &flow)?,
         AfterDial::Hangup => state.twiml.dial_complete()?,
