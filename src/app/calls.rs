@@ -348,26 +348,7 @@ pub async fn apply_callback(
             apply_or_park_progress(client, &dial.call_sid, &progress).await
         }
         Callback::Recording(callback) => {
-            let Some(url) = callback.completed_url() else {
-                tracing::info!(recording.status = %callback.status, "recording not completed; nothing stored");
-                return Ok(Written::Applied);
-            };
-            let recording = Recording {
-                sid: &callback.recording_sid,
-                url,
-                duration_seconds: callback.duration_seconds,
-                status: &callback.status,
-            };
-            let sid = &callback.call_sid;
-            if calls::record_recording(client, sid, &recording).await? {
-                return Ok(Written::Applied);
-            }
-            let id = parked::park_recording(client, sid, &recording).await?;
-            if calls::record_recording(client, sid, &recording).await? {
-                parked::unpark(client, id).await?;
-                return Ok(Written::Applied);
-            }
-            Ok(Written::Parked)
+            apply_or_park_recording(client, callback, Stored::CallRecording).await
         }
         Callback::SmsStatus(callback) => apply_sms_report(client, callback).await,
         Callback::ScreenAccept(accept) => {
@@ -381,27 +362,73 @@ pub async fn apply_callback(
             apply_or_park_progress(client, &accept.parent_call_sid, &progress).await
         }
         Callback::Voicemail(callback) => {
-            let Some(url) = callback.completed_url() else {
-                return Ok(Written::Applied);
-            };
-            let recording = Recording {
-                sid: &callback.recording_sid,
-                url,
-                duration_seconds: callback.duration_seconds,
-                status: &callback.status,
-            };
-            let sid = &callback.call_sid;
-            if calls::record_voicemail(client, sid, &recording).await? {
-                return Ok(Written::Applied);
-            }
-            let id = parked::park_voicemail(client, sid, &recording).await?;
-            if calls::record_voicemail(client, sid, &recording).await? {
-                parked::unpark(client, id).await?;
-                return Ok(Written::Applied);
-            }
-            Ok(Written::Parked)
+            apply_or_park_recording(client, callback, Stored::Voicemail).await
         }
     }
+}
+
+/// Which recording of a call a recording callback is about.
+#[derive(Debug, Clone, Copy)]
+enum Stored {
+    /// The forwarded call's dual-channel recording.
+    CallRecording,
+    /// The message left in calltrack's voicemail.
+    Voicemail,
+}
+
+impl Stored {
+    async fn store(
+        self,
+        client: &impl GenericClient,
+        sid: &CallSid,
+        recording: &Recording<'_>,
+    ) -> db::Result<bool> {
+        match self {
+            Self::CallRecording => calls::record_recording(client, sid, recording).await,
+            Self::Voicemail => calls::record_voicemail(client, sid, recording).await,
+        }
+    }
+
+    async fn park(
+        self,
+        client: &impl GenericClient,
+        sid: &CallSid,
+        recording: &Recording<'_>,
+    ) -> db::Result<i64> {
+        match self {
+            Self::CallRecording => parked::park_recording(client, sid, recording).await,
+            Self::Voicemail => parked::park_voicemail(client, sid, recording).await,
+        }
+    }
+}
+
+/// Stores a finished recording on its session, or parks it (the same look-again rule as
+/// progress); one that is `absent` or `failed` changes nothing.
+async fn apply_or_park_recording(
+    client: &impl GenericClient,
+    callback: &RecordingCallback,
+    stored: Stored,
+) -> db::Result<Written> {
+    let Some(url) = callback.completed_url() else {
+        tracing::info!(recording.status = %callback.status, "recording not completed; nothing stored");
+        return Ok(Written::Applied);
+    };
+    let recording = Recording {
+        sid: &callback.recording_sid,
+        url,
+        duration_seconds: callback.duration_seconds,
+        status: &callback.status,
+    };
+    let sid = &callback.call_sid;
+    if stored.store(client, sid, &recording).await? {
+        return Ok(Written::Applied);
+    }
+    let id = stored.park(client, sid, &recording).await?;
+    if stored.store(client, sid, &recording).await? {
+        parked::unpark(client, id).await?;
+        return Ok(Written::Applied);
+    }
+    Ok(Written::Parked)
 }
 
 /// Applies progress, or parks it when its session does not exist yet. After parking it
