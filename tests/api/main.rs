@@ -7,6 +7,7 @@ mod console;
 mod deadlines;
 mod demo;
 mod fail_open;
+mod faults;
 mod gift_cards;
 mod hardening;
 mod helpers;
