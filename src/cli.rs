@@ -42,6 +42,9 @@ pub enum Command {
     },
     /// Seed a benchmark database and measure webhook throughput against direct SQL.
     Bench(crate::tools::bench::BenchArgs),
+    /// Soak under faults: mixed call traffic against a serve child on a private PostgreSQL
+    /// cluster that is stopped and started twice; fails if anything answered was lost.
+    Soak(crate::tools::soak::SoakArgs),
 }
 
 #[derive(Debug, Subcommand)]

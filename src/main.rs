@@ -7,7 +7,7 @@ use calltrack::config::{
     self, BenchSettings, DatabaseSource, DemoSettings, GiftCardImportSettings, LogFormat,
     NumbersSettings, ReconcileSettings, Settings, SimulateSettings,
 };
-use calltrack::tools::{bench, demo, numbers_cli, reconcile_cli, simulate};
+use calltrack::tools::{bench, demo, numbers_cli, reconcile_cli, simulate, soak};
 use calltrack::{gift_cards, startup, telemetry};
 
 #[tokio::main]
@@ -40,6 +40,7 @@ async fn run(command: Command, env: &impl Fn(&str) -> Option<String>) -> anyhow:
             what: SimulateCommand::Call(args),
         } => simulate::call(args, SimulateSettings::from_lookup(env)?).await,
         Command::Bench(args) => bench::run(args, BenchSettings::from_lookup(env)).await,
+        Command::Soak(args) => soak::run(args).await,
         Command::Numbers { command } => {
             numbers_cli::run(command, NumbersSettings::from_lookup(env)?).await
         }

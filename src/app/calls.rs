@@ -108,6 +108,17 @@ pub enum Callback {
 }
 
 impl Callback {
+    /// The CallSid of the session a call callback is about; `None` for an SMS report.
+    fn call_sid(&self) -> Option<&CallSid> {
+        match self {
+            Self::Status(status) => Some(status.session_call_sid()),
+            Self::Dial(dial) => Some(&dial.call_sid),
+            Self::Recording(recording) | Self::Voicemail(recording) => Some(&recording.call_sid),
+            Self::ScreenAccept(accept) => Some(&accept.parent_call_sid),
+            Self::SmsStatus(_) => None,
+        }
+    }
+
     fn kind(&self) -> RecordKind {
         match self {
             Self::Status(_) => RecordKind::Status,
@@ -307,10 +318,15 @@ pub async fn record_call(
     Ok(lookup)
 }
 
-/// Applies the callbacks parked for a session that now exists.
+/// Applies the callbacks parked for a session that now exists, then removes them: a failure
+/// (a deadline, a lost connection) before the removal leaves them parked for the next look,
+/// and applying one again changes nothing.
 pub async fn apply_parked(client: &impl GenericClient, call_sid: &CallSid) -> db::Result<usize> {
-    let waiting = parked::take(client, call_sid).await?;
-    for callback in &waiting {
+    let waiting = parked::waiting(client, call_sid).await?;
+    if waiting.is_empty() {
+        return Ok(0);
+    }
+    for (_, callback) in &waiting {
         match callback {
             ParkedCallback::Progress(progress) => {
                 calls::apply_progress(client, call_sid, progress).await?;
@@ -323,13 +339,23 @@ pub async fn apply_parked(client: &impl GenericClient, call_sid: &CallSid) -> db
             }
         }
     }
-    if !waiting.is_empty() {
-        tracing::info!(
-            parked = waiting.len(),
-            "callbacks that arrived before the session applied"
-        );
-    }
+    let ids: Vec<i64> = waiting.iter().map(|(id, _)| *id).collect();
+    parked::remove(client, &ids).await?;
+    tracing::info!(
+        parked = waiting.len(),
+        "callbacks that arrived before the session applied"
+    );
     Ok(waiting.len())
+}
+
+/// Applies what is parked for `call_sid` if its session exists. A replay looks for the
+/// session inside its transaction, before its commit: a session created meanwhile, whose
+/// creator looked for parked callbacks before that commit, would otherwise never get them.
+async fn settle_parked(client: &impl GenericClient, call_sid: &CallSid) -> db::Result<()> {
+    if calls::session_exists(client, call_sid).await? {
+        apply_parked(client, call_sid).await?;
+    }
+    Ok(())
 }
 
 /// Applies one callback received at `received_at`, with the guards of live traffic.
@@ -534,8 +560,9 @@ pub enum Replayed {
 }
 
 /// Applies one spool record exactly once: the marker and the record's statements commit in
-/// one transaction. What must follow the commit (a session's parked callbacks; an SMS report's
-/// second look) runs after it, idempotently, so nothing waits on an uncommitted row.
+/// one transaction. What must follow the commit (the parked callbacks of a session that
+/// exists now; an SMS report's second look) runs after it, idempotently, so nothing waits on
+/// an uncommitted row.
 #[tracing::instrument(skip_all, fields(record.id = %record.id, kind = kind_label(record.kind)))]
 pub async fn replay(pool: &PgPool, record: &Record) -> db::Result<Replayed> {
     let form = FormPairs::from_pairs(record.fields.iter().cloned());
@@ -551,30 +578,38 @@ pub async fn replay(pool: &PgPool, record: &Record) -> db::Result<Replayed> {
         .transaction()
         .await
         .map_err(|e| db::Error::from_driver("starting a replay failed", e))?;
-    if !db::spool_markers::mark_applied(&tx, record.id).await? {
-        return Ok(Replayed::AlreadyApplied);
-    }
+    let outcome = if db::spool_markers::mark_applied(&tx, record.id).await? {
+        match &parsed {
+            Replay::Call(voice) => {
+                record_call(&tx, voice, Some(record.received_at)).await?;
+            }
+            Replay::Callback(callback) => {
+                apply_callback(&tx, callback, record.received_at).await?;
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(|e| db::Error::from_driver("committing a replay failed", e))?;
+        Replayed::Applied
+    } else {
+        tx.rollback()
+            .await
+            .map_err(|e| db::Error::from_driver("ending a replay failed", e))?;
+        Replayed::AlreadyApplied
+    };
+    // Also after a marker is found: the replay that committed it may have failed right here.
     match &parsed {
-        Replay::Call(voice) => {
-            record_call(&tx, voice, Some(record.received_at)).await?;
-        }
-        Replay::Callback(callback) => {
-            apply_callback(&tx, callback, record.received_at).await?;
-        }
-    }
-    tx.commit()
-        .await
-        .map_err(|e| db::Error::from_driver("committing a replay failed", e))?;
-    match &parsed {
-        Replay::Call(voice) => {
-            apply_parked(&client, &voice.call_sid).await?;
-        }
+        Replay::Call(voice) => settle_parked(&client, &voice.call_sid).await?,
         Replay::Callback(callback @ Callback::SmsStatus(_)) => {
             apply_callback(&client, callback, record.received_at).await?;
         }
-        Replay::Callback(_) => {}
+        Replay::Callback(callback) => {
+            if let Some(call_sid) = callback.call_sid() {
+                settle_parked(&client, call_sid).await?;
+            }
+        }
     }
-    Ok(Replayed::Applied)
+    Ok(outcome)
 }
 
 /// A spooled record's fields, parsed as its webhook parsed them.

@@ -132,6 +132,18 @@ pub async fn record_incoming_call(
     })
 }
 
+/// Whether a session has `call_sid`.
+pub async fn session_exists(client: &impl GenericClient, call_sid: &CallSid) -> Result<bool> {
+    let statement = client
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM call_sessions WHERE twilio_call_sid = $1)")
+        .await?;
+    let row = client
+        .query_one(&statement, &[&call_sid.as_str()])
+        .await
+        .context("looking for a call session failed")?;
+    Ok(row.get(0))
+}
+
 /// What a status, dial or recording callback says about a session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallProgress {

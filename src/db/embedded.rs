@@ -21,6 +21,15 @@ pub struct EmbeddedCluster {
 
 const PORT: u16 = 5432;
 
+/// How `pg_ctl stop` ends the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// Disconnects every session, writes a checkpoint, exits.
+    Fast,
+    /// Kills the server without a checkpoint, as a crash would; the next start recovers.
+    Immediate,
+}
+
 impl EmbeddedCluster {
     /// Initialises the cluster under `root` on first use, then starts it unless it is already
     /// running (another calltrack process on the same directory shares it).
@@ -90,19 +99,38 @@ impl EmbeddedCluster {
         server_user().ok().flatten().is_some()
     }
 
+    /// The cluster's data directory (`<root>/pgdata`); its `postmaster.pid` names the server.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// Stops the server if this process started it.
     pub fn stop(&self) -> anyhow::Result<()> {
+        self.stop_with(StopMode::Fast)
+    }
+
+    /// Stops the server in `mode` if this process started it, and waits until it is gone.
+    pub fn stop_with(&self, mode: StopMode) -> anyhow::Result<()> {
         if !self.started_here {
             return Ok(());
         }
-        let status = self
+        let mode = match mode {
+            StopMode::Fast => "fast",
+            StopMode::Immediate => "immediate",
+        };
+        // Captured: pg_ctl's progress dots are not this process's output.
+        let output = self
             .command("pg_ctl")
-            .args(["stop", "-m", "fast", "-w", "-D"])
+            .args(["stop", "-m", mode, "-w", "-D"])
             .arg(&self.data_dir)
-            .status()
+            .output()
             .context("cannot run pg_ctl stop")?;
-        if !status.success() {
-            bail!("pg_ctl stop failed with {status}");
+        if !output.status.success() {
+            bail!(
+                "pg_ctl stop failed with {}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
         }
         Ok(())
     }

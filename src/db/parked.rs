@@ -3,8 +3,10 @@
 //! A status or recording callback can outrun its session when the voice webhook went to a
 //! spool (this instance's or another's) or is still being written. The callback is parked,
 //! and whoever creates the session applies what is parked for its CallSid. Both sides look
-//! again after their own write is committed, so one of them always sees the other:
-//! a parked callback is never stranded, and applying one twice changes nothing.
+//! again after their own write is committed (a replay, whose writes commit together, looks
+//! once more after its commit), so one of them always sees the other: a parked callback is
+//! never stranded. A parked callback is removed only after it was applied, and applying one
+//! twice changes nothing.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -120,22 +122,29 @@ pub async fn unpark(client: &impl GenericClient, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// Takes every callback parked for `call_sid`, oldest first.
-pub async fn take(client: &impl GenericClient, call_sid: &CallSid) -> Result<Vec<ParkedCallback>> {
+/// Every callback parked for `call_sid`, oldest first, with its id. They stay parked until
+/// [`remove`]d: whoever applies them removes them only after applying, so a failure between
+/// the two leaves them to be applied again (applying one twice changes nothing) rather than
+/// lost.
+pub async fn waiting(
+    client: &impl GenericClient,
+    call_sid: &CallSid,
+) -> Result<Vec<(i64, ParkedCallback)>> {
     let statement = client
         .prepare_cached(
-            "DELETE FROM call_callbacks_parked WHERE call_sid = $1
-             RETURNING id, kind, call_status, answered_at, ended_at, duration_seconds,
-                talk_seconds, leg_status, accepted_at, recording_sid, recording_url, recording_duration, recording_status",
+            "SELECT id, kind, call_status, answered_at, ended_at, duration_seconds,
+                talk_seconds, leg_status, accepted_at, recording_sid, recording_url,
+                recording_duration, recording_status
+             FROM call_callbacks_parked WHERE call_sid = $1 ORDER BY id",
         )
         .await?;
-    let mut rows = client
+    let rows = client
         .query(&statement, &[&call_sid.as_str()])
         .await
-        .context("taking parked callbacks failed")?;
-    rows.sort_by_key(|row| row.get::<_, i64>("id"));
+        .context("reading parked callbacks failed")?;
     rows.iter()
         .map(|row| {
+            let id = row.get::<_, i64>("id");
             let kind: &str = row.get("kind");
             if kind == "recording" || kind == "voicemail" {
                 let recording = OwnedRecording {
@@ -144,11 +153,14 @@ pub async fn take(client: &impl GenericClient, call_sid: &CallSid) -> Result<Vec
                     duration_seconds: row.get("recording_duration"),
                     status: row.get("recording_status"),
                 };
-                return Ok(if kind == "voicemail" {
-                    ParkedCallback::Voicemail(recording)
-                } else {
-                    ParkedCallback::Recording(recording)
-                });
+                return Ok((
+                    id,
+                    if kind == "voicemail" {
+                        ParkedCallback::Voicemail(recording)
+                    } else {
+                        ParkedCallback::Recording(recording)
+                    },
+                ));
             }
             let status_of = |column: &str| {
                 row.get::<_, Option<&str>>(column)
@@ -161,17 +173,32 @@ pub async fn take(client: &impl GenericClient, call_sid: &CallSid) -> Result<Vec
                         )
                     })
             };
-            Ok(ParkedCallback::Progress(CallProgress {
-                status: status_of("call_status")?,
-                leg_status: status_of("leg_status")?,
-                accepted_at: row.get("accepted_at"),
-                answered_at: row.get("answered_at"),
-                ended_at: row.get("ended_at"),
-                duration_seconds: row.get("duration_seconds"),
-                talk_seconds: row.get("talk_seconds"),
-            }))
+            Ok((
+                id,
+                ParkedCallback::Progress(CallProgress {
+                    status: status_of("call_status")?,
+                    leg_status: status_of("leg_status")?,
+                    accepted_at: row.get("accepted_at"),
+                    answered_at: row.get("answered_at"),
+                    ended_at: row.get("ended_at"),
+                    duration_seconds: row.get("duration_seconds"),
+                    talk_seconds: row.get("talk_seconds"),
+                }),
+            ))
         })
         .collect()
+}
+
+/// Removes parked callbacks that were applied.
+pub async fn remove(client: &impl GenericClient, ids: &[i64]) -> Result<()> {
+    client
+        .execute(
+            "DELETE FROM call_callbacks_parked WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .context("removing applied parked callbacks failed")?;
+    Ok(())
 }
 
 /// Deletes callbacks parked before `before`: their call never reached calltrack.

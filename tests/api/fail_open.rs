@@ -390,3 +390,120 @@ async fn metrics_show_the_spool_filling_during_an_outage_and_draining_after_it()
     );
     assert!(applied >= Some(2.0), "{applied:?}");
 }
+
+/// Waits until `n` sessions wait for an advisory lock: a statement the test is holding.
+async fn wait_for_lock_waiters(app: &TestApp, n: i64) {
+    let waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted";
+    assert_eq!(app.wait_for_count(waiting, n, 10).await, n, "lock waiters");
+}
+
+#[tokio::test]
+async fn a_replayed_callback_parked_while_its_session_is_created_elsewhere_is_applied() {
+    let app = TestApp::spawn().await;
+    app.seed_campaign().await;
+    // Every commit that parks a callback waits at COMMIT until the test lets it go.
+    app.db
+        .batch_execute(
+            "CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_advisory_lock(4711); PERFORM pg_advisory_unlock(4711); RETURN NULL; END $$;
+             CREATE CONSTRAINT TRIGGER hold_parked_commit AFTER INSERT ON call_callbacks_parked
+                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_commit();",
+        )
+        .await
+        .unwrap();
+    let gate = calltrack::db::pool::connect(&app.db_config).await.unwrap();
+    gate.execute("SELECT pg_advisory_lock(4711)", &[])
+        .await
+        .unwrap();
+    let call = SimulatedCall::new("+14155550100", TRACKED_NUMBER, FORWARD_TO);
+    let record = calltrack::spool::Record::new(
+        calltrack::spool::RecordKind::Status,
+        call.parent_completed(30, Utc::now()).pairs().to_vec(),
+        Utc::now(),
+    );
+    let pool = calltrack::db::pool::pool(app.db_config.clone(), 2).unwrap();
+
+    // Another instance replays the call's status: no session yet, so it parks it, and its
+    // commit is held after its last look for the session.
+    let replaying =
+        tokio::spawn(async move { calltrack::app::calls::replay(&pool, &record).await });
+    wait_for_lock_waiters(&app, 1).await;
+    // Meanwhile the call itself arrives; the parked row is not committed, so it sees none.
+    let voice = app.post_signed("/twilio/voice", &call.voice()).await;
+    assert_eq!(voice.status(), 200);
+    gate.execute("SELECT pg_advisory_unlock(4711)", &[])
+        .await
+        .unwrap();
+    let replayed = replaying.await.unwrap().unwrap();
+
+    assert_eq!(replayed, calltrack::app::calls::Replayed::Applied);
+    let session = app.session(&call.call_sid).await;
+    assert_eq!(session["call_status"], "completed", "{session}");
+    assert_eq!(session["call_duration_seconds"], 30);
+    assert_eq!(
+        app.count("SELECT count(*) FROM call_callbacks_parked")
+            .await,
+        0,
+        "nothing stranded"
+    );
+}
+
+#[tokio::test]
+async fn parked_callbacks_survive_a_voice_webhook_that_fails_open_while_applying_them() {
+    let app = TestApp::spawn_with(&[("VOICE_DEADLINE_MS", "500")]).await;
+    app.seed_campaign().await;
+    app.wait_for_routing(TRACKED_NUMBER).await;
+    let call = SimulatedCall::new("+14155550100", TRACKED_NUMBER, FORWARD_TO);
+    let early = app
+        .post_signed("/twilio/status", &call.parent_completed(30, Utc::now()))
+        .await;
+    assert_eq!(early.status(), 204);
+    assert_eq!(
+        app.count("SELECT count(*) FROM call_callbacks_parked")
+            .await,
+        1
+    );
+    // Updates of sessions hang until the test lets them go: the voice webhook creates its
+    // session, then runs out of time applying the parked callback to it.
+    app.db
+        .batch_execute(
+            "CREATE FUNCTION hold_update() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_advisory_lock(4712); PERFORM pg_advisory_unlock(4712); RETURN NEW; END $$;
+             CREATE TRIGGER hold_session_update BEFORE UPDATE ON call_sessions
+                 FOR EACH ROW EXECUTE FUNCTION hold_update();",
+        )
+        .await
+        .unwrap();
+    let gate = calltrack::db::pool::connect(&app.db_config).await.unwrap();
+    gate.execute("SELECT pg_advisory_lock(4712)", &[])
+        .await
+        .unwrap();
+
+    let voice = app.post_signed("/twilio/voice", &call.voice()).await;
+    assert_eq!(voice.status(), 200);
+    assert!(voice.text().await.unwrap().contains("<Dial"));
+    // The held update is cancelled by the statement timeout, not let through.
+    wait_for_lock_waiters(&app, 0).await;
+    gate.batch_execute(
+        "SELECT pg_advisory_unlock(4712); DROP TRIGGER hold_session_update ON call_sessions",
+    )
+    .await
+    .unwrap();
+
+    let done = format!(
+        "SELECT count(*) FROM call_sessions WHERE twilio_call_sid = '{}'
+         AND call_status = 'completed' AND call_duration_seconds = 30",
+        call.call_sid
+    );
+    assert_eq!(
+        app.wait_for_count(&done, 1, 10).await,
+        1,
+        "{}",
+        app.session(&call.call_sid).await
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM call_callbacks_parked")
+            .await,
+        0
+    );
+}

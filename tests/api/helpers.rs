@@ -285,6 +285,19 @@ impl TestApp {
         if let Some(serving) = self.serving.take() {
             serving.await.unwrap().unwrap();
         }
+        // A process that exits lets go of its spool at once; in-process, the HTTP worker
+        // threads drop their handle on it a moment after the server has stopped, and the
+        // next server on the same spool must not find it still locked.
+        let lock = self.spool_dir.join("spool.lock");
+        for _ in 0..500 {
+            match std::fs::File::open(&lock) {
+                Ok(file) if file.try_lock().is_err() => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                _ => return,
+            }
+        }
+        panic!("the stopped server still holds its spool");
     }
 
     /// Waits until the routing copy (as its snapshot shows) knows `number`.
