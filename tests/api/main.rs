@@ -9,6 +9,7 @@ mod deadlines;
 mod demo;
 mod fail_open;
 mod fallback;
+mod fixtures;
 mod gift_cards;
 mod hardening;
 mod helpers;
