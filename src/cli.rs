@@ -49,7 +49,8 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum SimulateCommand {
-    /// One inbound call: voice webhook, child-leg status callbacks, dial action, recording.
+    /// One inbound call with the outcome asked for: voice webhook, child-leg status
+    /// callbacks, screening, dial action, voicemail, recording, as the server's TwiML leads.
     Call(crate::tools::simulate::CallArgs),
 }
 

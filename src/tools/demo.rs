@@ -20,7 +20,7 @@ use crate::crypto::CardCipher;
 use crate::db::{self, Database};
 use crate::startup::{Application, shutdown_signal};
 use crate::tools::fixtures::{random_sid, sms_status};
-use crate::tools::simulate::{self, Target};
+use crate::tools::simulate::{self, Outcome, Target};
 use crate::tools::{random_secret, seed};
 use crate::twilio::form::FormPairs;
 use crate::twilio::signature;
@@ -150,12 +150,19 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
     timeline.say(format!(
         "a recipient calls {TRACKED} from {CALLER}; playing Twilio's side of the call:"
     ));
-    let call = simulate::play(&target, CALLER, TRACKED, true, 42, |exchange| {
-        timeline.say(format!(
-            "  POST {:<22} {:<28} -> {}",
-            exchange.path, exchange.label, exchange.status
-        ));
-    })
+    let call = simulate::play(
+        &target,
+        CALLER,
+        TRACKED,
+        Outcome::Answered,
+        42,
+        |exchange| {
+            timeline.say(format!(
+                "  POST {:<22} {:<28} -> {}",
+                exchange.path, exchange.label, exchange.status
+            ));
+        },
+    )
     .await?;
     let summary = seed::call_summary(&client, &call.call_sid).await?;
     let session = summary.session_id;

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use rand::Rng as _;
 
+use crate::domain::CallerId;
 use crate::twilio::form::FormPairs;
 
 /// A recorded webhook body.
@@ -19,6 +20,26 @@ pub enum Fixture {
     DialActionCompleted,
     RecordingCompleted,
     SmsStatusDelivered,
+    /// A caller who withheld the number: `From=anonymous` and no geography for the caller.
+    VoiceAnonymous,
+    /// A London caller: `+44` number, `FromCountry=GB`, a gateway's STIR attestation (C).
+    VoiceInternational,
+    /// A call forwarded to the tracked number by another line (`ForwardedFrom`).
+    VoiceForwarded,
+    /// A call to a number with caller-name lookup on (`CallerName`, CNAM-style capitals).
+    VoiceCallerName,
+    /// A call with Marketplace add-on results (`AddOns`, a JSON string) and `StirVerstat`.
+    VoiceAddOns,
+    /// The forwarded leg ended because the caller hung up while it rang.
+    StatusChildCanceled,
+    /// The screening `<Gather>`'s action on the forwarded leg: the business pressed 1.
+    ScreenGatherDigits,
+    /// The voicemail `<Record>`'s action: the caller hung up after the message.
+    VoicemailRecordAction,
+    /// The voicemail `<Record>`'s recording status callback (on the parent, mono).
+    VoicemailRecording,
+    /// A message status callback of an SMS sent through a Messaging Service.
+    SmsStatusMessagingService,
 }
 
 impl Fixture {
@@ -40,13 +61,71 @@ impl Fixture {
             Self::DialActionCompleted => include_str!("../../fixtures/dial_action_completed.form"),
             Self::RecordingCompleted => include_str!("../../fixtures/recording_completed.form"),
             Self::SmsStatusDelivered => include_str!("../../fixtures/sms_status_delivered.form"),
+            Self::VoiceAnonymous => include_str!("../../fixtures/voice_anonymous.form"),
+            Self::VoiceInternational => include_str!("../../fixtures/voice_international.form"),
+            Self::VoiceForwarded => include_str!("../../fixtures/voice_forwarded.form"),
+            Self::VoiceCallerName => include_str!("../../fixtures/voice_caller_name.form"),
+            Self::VoiceAddOns => include_str!("../../fixtures/voice_add_ons.form"),
+            Self::StatusChildCanceled => include_str!("../../fixtures/status_child_canceled.form"),
+            Self::ScreenGatherDigits => include_str!("../../fixtures/screen_gather_digits.form"),
+            Self::VoicemailRecordAction => {
+                include_str!("../../fixtures/voicemail_record_action.form")
+            }
+            Self::VoicemailRecording => include_str!("../../fixtures/voicemail_recording.form"),
+            Self::SmsStatusMessagingService => {
+                include_str!("../../fixtures/sms_status_messaging_service.form")
+            }
         }
+    }
+
+    /// Every fixture.
+    pub const ALL: [Self; 20] = [
+        Self::VoiceIncoming,
+        Self::StatusChildInitiated,
+        Self::StatusChildRinging,
+        Self::StatusChildAnswered,
+        Self::StatusChildCompleted,
+        Self::StatusChildNoAnswer,
+        Self::StatusParentCompleted,
+        Self::DialActionCompleted,
+        Self::RecordingCompleted,
+        Self::SmsStatusDelivered,
+        Self::VoiceAnonymous,
+        Self::VoiceInternational,
+        Self::VoiceForwarded,
+        Self::VoiceCallerName,
+        Self::VoiceAddOns,
+        Self::StatusChildCanceled,
+        Self::ScreenGatherDigits,
+        Self::VoicemailRecordAction,
+        Self::VoicemailRecording,
+        Self::SmsStatusMessagingService,
+    ];
+
+    /// The voice-webhook fixtures: bodies Twilio posts to `/twilio/voice`.
+    pub const VOICE: [Self; 6] = [
+        Self::VoiceIncoming,
+        Self::VoiceAnonymous,
+        Self::VoiceInternational,
+        Self::VoiceForwarded,
+        Self::VoiceCallerName,
+        Self::VoiceAddOns,
+    ];
+
+    /// The body exactly as recorded, percent-encoding and all.
+    pub fn raw(self) -> &'static str {
+        self.source().trim()
     }
 
     /// The fixture's fields as Twilio sent them.
     pub fn form(self) -> FormPairs {
         // The fixtures are checked by a test, so a broken file fails there, not here.
-        FormPairs::parse(self.source().trim().as_bytes()).unwrap_or_default()
+        FormPairs::parse(self.raw().as_bytes()).unwrap_or_default()
+    }
+
+    /// The caller of a voice fixture, as Twilio sent `From`.
+    pub fn caller(self) -> String {
+        self.form().get("From").unwrap_or_default().to_owned()
     }
 }
 
@@ -62,6 +141,8 @@ pub struct SimulatedCall {
     pub call_sid: String,
     pub child_call_sid: String,
     pub recording_sid: String,
+    /// The caller's message, when the call ends in calltrack's voicemail.
+    pub voicemail_sid: String,
     pub from: String,
     pub to: String,
     pub forward_to: String,
@@ -73,29 +154,83 @@ impl SimulatedCall {
             call_sid: random_sid("CA"),
             child_call_sid: random_sid("CA"),
             recording_sid: random_sid("RE"),
+            voicemail_sid: random_sid("RE"),
             from: from.to_owned(),
             to: to.to_owned(),
             forward_to: forward_to.to_owned(),
         }
     }
 
+    /// A call whose caller is the one `fixture` records (`anonymous`, a `+44` number, ...).
+    pub fn from_fixture(fixture: Fixture, to: &str, forward_to: &str) -> Self {
+        Self::new(&fixture.caller(), to, forward_to)
+    }
+
     /// The incoming-call webhook.
     pub fn voice(&self) -> FormPairs {
-        let mut form = Fixture::VoiceIncoming.form();
+        self.voice_as(Fixture::VoiceIncoming)
+    }
+
+    /// The incoming-call webhook as one of the voice fixtures (a withheld caller, a forwarded
+    /// call, add-on results, ...), with this call's SIDs and numbers.
+    pub fn voice_as(&self, fixture: Fixture) -> FormPairs {
+        let mut form = fixture.form();
         self.fill_parent(&mut form);
         form
+    }
+
+    /// The incoming-call webhook as Twilio sends it for this caller: the withheld-caller body
+    /// for `anonymous` (and Twilio's other stand-ins), the international one with the caller's
+    /// country for a number outside the US, the usual one otherwise.
+    pub fn voice_for_caller(&self) -> FormPairs {
+        let number = match CallerId::parse(&self.from) {
+            CallerId::Withheld => return self.voice_as(Fixture::VoiceAnonymous),
+            CallerId::Number(number) => number,
+        };
+        let country = phonenumber::parse(None, number.as_str())
+            .ok()
+            .and_then(|n| n.country().id());
+        match country {
+            Some(id) if id.as_ref() != "US" => {
+                let mut form = self.voice_as(Fixture::VoiceInternational);
+                for key in ["FromCountry", "CallerCountry"] {
+                    set_existing(&mut form, key, id.as_ref());
+                }
+                form
+            }
+            _ => self.voice(),
+        }
     }
 
     /// A `<Number statusCallback>` callback of the forwarded leg.
     pub fn child_status(&self, fixture: Fixture, at: DateTime<Utc>) -> FormPairs {
         let mut form = fixture.form();
-        set_existing(&mut form, "CallSid", &self.child_call_sid);
-        set_existing(&mut form, "ParentCallSid", &self.call_sid);
-        self.fill_caller(&mut form);
-        for key in ["To", "Called"] {
-            set_existing(&mut form, key, &self.forward_to);
-        }
+        self.fill_child(&mut form);
         set_existing(&mut form, "Timestamp", &at.to_rfc2822());
+        form
+    }
+
+    /// The forwarded leg ended `canceled`: the caller hung up while it rang.
+    pub fn child_canceled(&self, at: DateTime<Utc>) -> FormPairs {
+        self.child_status(Fixture::StatusChildCanceled, at)
+    }
+
+    /// What Twilio posts to the `<Number url>` when the business picks up: the forwarded
+    /// leg's own call parameters, asking for the TwiML to play to the business.
+    pub fn screen_request(&self) -> FormPairs {
+        let mut form = Fixture::ScreenGatherDigits.form();
+        self.fill_child(&mut form);
+        for key in ["Digits", "FinishedOnKey", "msg"] {
+            form.remove(key);
+        }
+        form
+    }
+
+    /// The screening `<Gather>`'s action: the business pressed `digits`.
+    pub fn screen_accept(&self, digits: &str) -> FormPairs {
+        let mut form = Fixture::ScreenGatherDigits.form();
+        self.fill_child(&mut form);
+        form.set("Digits", digits);
         form
     }
 
@@ -162,16 +297,50 @@ impl SimulatedCall {
         form
     }
 
+    /// The voicemail `<Record>`'s action, once the caller has left a `duration_seconds`
+    /// message and hung up.
+    pub fn voicemail_done(&self, duration_seconds: u32) -> FormPairs {
+        let mut form = Fixture::VoicemailRecordAction.form();
+        self.fill_parent(&mut form);
+        set_existing(&mut form, "RecordingSid", &self.voicemail_sid);
+        set_existing(&mut form, "RecordingUrl", &self.voicemail_url());
+        set_existing(
+            &mut form,
+            "RecordingDuration",
+            &duration_seconds.to_string(),
+        );
+        form
+    }
+
+    /// The recording status callback of the caller's voicemail message.
+    pub fn voicemail_recording(&self, duration_seconds: u32) -> FormPairs {
+        let mut form = Fixture::VoicemailRecording.form();
+        set_existing(&mut form, "CallSid", &self.call_sid);
+        set_existing(&mut form, "RecordingSid", &self.voicemail_sid);
+        set_existing(&mut form, "RecordingUrl", &self.voicemail_url());
+        set_existing(
+            &mut form,
+            "RecordingDuration",
+            &duration_seconds.to_string(),
+        );
+        form
+    }
+
     pub fn recording_url(&self) -> String {
-        let account = Fixture::RecordingCompleted
-            .form()
-            .get("AccountSid")
-            .unwrap_or_default()
-            .to_owned();
-        format!(
-            "https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/{}",
-            self.recording_sid
-        )
+        recording_url(&self.recording_sid)
+    }
+
+    pub fn voicemail_url(&self) -> String {
+        recording_url(&self.voicemail_sid)
+    }
+
+    fn fill_child(&self, form: &mut FormPairs) {
+        set_existing(form, "CallSid", &self.child_call_sid);
+        set_existing(form, "ParentCallSid", &self.call_sid);
+        self.fill_caller(form);
+        for key in ["To", "Called"] {
+            set_existing(form, key, &self.forward_to);
+        }
     }
 
     fn fill_parent(&self, form: &mut FormPairs) {
@@ -189,10 +358,57 @@ impl SimulatedCall {
     }
 }
 
+/// Where Twilio keeps the recording `sid` of the fixtures' account.
+fn recording_url(sid: &str) -> String {
+    let account = Fixture::RecordingCompleted
+        .form()
+        .get("AccountSid")
+        .unwrap_or_default()
+        .to_owned();
+    format!("https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/{sid}")
+}
+
 /// A message status callback of the reward SMS `message_sid` sent to `to`, with `status`
 /// (`sent`, `delivered`, `undelivered`, ...) and Twilio's `ErrorCode` for a failure.
 pub fn sms_status(message_sid: &str, to: &str, status: &str, error_code: Option<i32>) -> FormPairs {
-    let mut form = Fixture::SmsStatusDelivered.form();
+    sms_status_as(
+        Fixture::SmsStatusDelivered,
+        message_sid,
+        to,
+        status,
+        error_code,
+    )
+}
+
+/// Like [`sms_status`], for a message sent through the Messaging Service
+/// `messaging_service_sid`: Twilio adds `MessagingServiceSid`, and `From` is the number the
+/// service picked from its sender pool.
+pub fn messaging_service_sms_status(
+    message_sid: &str,
+    messaging_service_sid: &str,
+    to: &str,
+    status: &str,
+    error_code: Option<i32>,
+) -> FormPairs {
+    let mut form = sms_status_as(
+        Fixture::SmsStatusMessagingService,
+        message_sid,
+        to,
+        status,
+        error_code,
+    );
+    set_existing(&mut form, "MessagingServiceSid", messaging_service_sid);
+    form
+}
+
+fn sms_status_as(
+    fixture: Fixture,
+    message_sid: &str,
+    to: &str,
+    status: &str,
+    error_code: Option<i32>,
+) -> FormPairs {
+    let mut form = fixture.form();
     for key in ["MessageSid", "SmsSid"] {
         set_existing(&mut form, key, message_sid);
     }
@@ -220,33 +436,28 @@ fn set_existing(form: &mut FormPairs, key: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::CallStatus;
     use crate::domain::DeliveryReport;
     use crate::twilio::payloads::{
-        DialAction, RecordingCallback, SmsStatusCallback, StatusCallback, VoiceRequest,
+        DialAction, RecordingCallback, ScreenAccept, SmsStatusCallback, StatusCallback,
+        VoiceRequest,
     };
-
-    const ALL: [Fixture; 9] = [
-        Fixture::VoiceIncoming,
-        Fixture::StatusChildInitiated,
-        Fixture::StatusChildRinging,
-        Fixture::StatusChildAnswered,
-        Fixture::StatusChildCompleted,
-        Fixture::StatusChildNoAnswer,
-        Fixture::StatusParentCompleted,
-        Fixture::DialActionCompleted,
-        Fixture::RecordingCompleted,
-    ];
 
     #[test]
     fn every_fixture_parses_strictly_and_has_the_account() {
-        for fixture in ALL {
-            let form = FormPairs::parse(fixture.source().trim().as_bytes()).unwrap();
+        for fixture in Fixture::ALL {
+            let form = FormPairs::parse(fixture.raw().as_bytes()).unwrap();
             assert!(
                 form.get("AccountSid").is_some_and(|a| a.starts_with("AC")),
                 "{fixture:?}"
             );
+            // A message status callback is the shortest body Twilio sends.
+            let sms = matches!(
+                fixture,
+                Fixture::SmsStatusDelivered | Fixture::SmsStatusMessagingService
+            );
             assert!(
-                form.pairs().len() >= 10,
+                form.pairs().len() >= if sms { 9 } else { 10 },
                 "{fixture:?} is missing Twilio's fields"
             );
         }
@@ -282,5 +493,162 @@ mod tests {
         assert_eq!(dial.call_sid.as_str(), call.call_sid);
         let recording = RecordingCallback::from_form(&call.recording(41)).unwrap();
         assert_eq!(recording.recording_sid, call.recording_sid);
+    }
+
+    #[test]
+    fn every_file_in_fixtures_is_a_registered_fixture() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let mut files = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let body = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                Fixture::ALL.iter().any(|f| f.raw() == body.trim()),
+                "{} is not in Fixture",
+                path.display()
+            );
+            files += 1;
+        }
+        assert_eq!(files, Fixture::ALL.len());
+    }
+
+    #[test]
+    fn every_voice_fixture_is_an_inbound_call_to_the_tracked_number() {
+        for fixture in Fixture::VOICE {
+            let voice = VoiceRequest::from_form(&fixture.form()).unwrap();
+            assert!(voice.inbound, "{fixture:?}");
+            assert_eq!(
+                voice.to.map(|t| t.to_string()).as_deref(),
+                Some("+18005550123"),
+                "{fixture:?}"
+            );
+            assert_eq!(voice.status, CallStatus::Ringing, "{fixture:?}");
+        }
+    }
+
+    #[test]
+    fn the_callers_of_the_voice_fixtures_are_read_as_twilio_means_them() {
+        let anonymous = VoiceRequest::from_form(&Fixture::VoiceAnonymous.form()).unwrap();
+        assert_eq!(anonymous.caller, CallerId::Withheld);
+        assert_eq!(anonymous.verstat, None);
+
+        let london = VoiceRequest::from_form(&Fixture::VoiceInternational.form()).unwrap();
+        assert_eq!(
+            london.caller.number().map(|n| n.as_str()),
+            Some("+442079460958")
+        );
+        assert_eq!(london.verstat.as_deref(), Some("TN-Validation-Passed-C"));
+
+        for fixture in [
+            Fixture::VoiceForwarded,
+            Fixture::VoiceCallerName,
+            Fixture::VoiceAddOns,
+        ] {
+            let voice = VoiceRequest::from_form(&fixture.form()).unwrap();
+            assert_eq!(
+                voice.caller.number().map(|n| n.as_str()),
+                Some("+14155550100"),
+                "{fixture:?}"
+            );
+            assert!(voice.verstat.is_some(), "{fixture:?}");
+        }
+    }
+
+    #[test]
+    fn a_simulated_call_picks_the_voice_body_twilio_sends_for_its_caller() {
+        let body = |from: &str| SimulatedCall::new(from, "+18005550123", "").voice_for_caller();
+        let withheld = body("anonymous");
+        assert_eq!(withheld.get("FromCity"), None);
+        assert_eq!(withheld.get("From"), Some("anonymous"));
+        let paris = body("+33142685300");
+        assert_eq!(paris.get("FromCountry"), Some("FR"));
+        assert_eq!(paris.get("CallerCountry"), Some("FR"));
+        assert_eq!(paris.get("From"), Some("+33142685300"));
+        let local = body("+14155550100");
+        assert_eq!(local.get("FromCity"), Some("SAN FRANCISCO"));
+    }
+
+    #[test]
+    fn the_add_ons_field_is_the_json_twilio_sends_and_needs_escaping_on_the_wire() {
+        let raw = Fixture::VoiceAddOns.raw();
+        assert!(raw.contains("AddOns=%7B%22status%22"), "{raw}");
+        let form = Fixture::VoiceAddOns.form();
+        let add_ons: serde_json::Value = serde_json::from_str(form.get("AddOns").unwrap()).unwrap();
+        assert_eq!(add_ons["status"], "successful");
+        assert!(add_ons["results"]["nomorobo_spamscore"]["result"]["score"].is_number());
+        assert_eq!(
+            Fixture::VoiceCallerName.form().get("CallerName"),
+            Some("O'BRIEN DANA")
+        );
+        assert_eq!(
+            Fixture::VoiceForwarded.form().get("ForwardedFrom"),
+            Some("+14155550142")
+        );
+    }
+
+    #[test]
+    fn the_call_flow_fixtures_parse_as_the_webhooks_they_are_posted_to() {
+        let call = SimulatedCall::new("+14155550100", "+18005550123", "+14155550199");
+
+        let canceled = StatusCallback::from_form(&call.child_canceled(Utc::now())).unwrap();
+        assert_eq!(canceled.status, CallStatus::Canceled);
+        assert_eq!(canceled.session_call_sid().as_str(), call.call_sid);
+        assert_eq!(canceled.duration_seconds, Some(0));
+
+        let pressed = call.screen_accept("1");
+        assert_eq!(pressed.get("CallSid"), Some(call.child_call_sid.as_str()));
+        let accept = ScreenAccept::from_form(&pressed).unwrap();
+        assert!(accept.accepted);
+        assert_eq!(accept.parent_call_sid.as_str(), call.call_sid);
+        let asked = call.screen_request();
+        assert_eq!(asked.get("Digits"), None);
+        assert_eq!(asked.get("Direction"), Some("outbound-dial"));
+
+        let message = call.voicemail_recording(14);
+        assert_eq!(message.get("RecordingSource"), Some("RecordVerb"));
+        assert_eq!(message.get("RecordingChannels"), Some("1"));
+        let recording = RecordingCallback::from_form(&message).unwrap();
+        assert_eq!(recording.call_sid.as_str(), call.call_sid);
+        assert_eq!(recording.recording_sid, call.voicemail_sid);
+        assert_eq!(
+            recording.completed_url(),
+            Some(call.voicemail_url().as_str())
+        );
+        assert_eq!(recording.duration_seconds, Some(14));
+
+        let done = call.voicemail_done(14);
+        assert_eq!(done.get("RecordingSid"), Some(call.voicemail_sid.as_str()));
+        assert_eq!(done.get("Digits"), Some("hangup"));
+    }
+
+    #[test]
+    fn a_messaging_service_status_callback_parses_with_or_without_a_sender() {
+        let sid = random_sid("SM");
+        let form = messaging_service_sms_status(
+            &sid,
+            "MG00000000000000000000000000000001",
+            "+14155550123",
+            "delivered",
+            None,
+        );
+        assert_eq!(
+            form.get("MessagingServiceSid"),
+            Some("MG00000000000000000000000000000001")
+        );
+        let callback = SmsStatusCallback::from_form(&form).unwrap();
+        assert_eq!(callback.message_sid.as_str(), sid);
+        assert_eq!(callback.report, DeliveryReport::Delivered);
+
+        // A message that failed before the service picked a sender has no From.
+        let mut unsent = messaging_service_sms_status(
+            &sid,
+            "MG00000000000000000000000000000001",
+            "+14155550123",
+            "failed",
+            Some(30008),
+        );
+        unsent.remove("From");
+        let callback = SmsStatusCallback::from_form(&unsent).unwrap();
+        assert!(callback.report.is_transient_failure());
     }
 }

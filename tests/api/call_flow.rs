@@ -20,7 +20,7 @@ async fn app_with(flow_sql: &str) -> TestApp {
 }
 
 /// The URL inside `attribute="..."` of `twiml`, unescaped and relative to the public base.
-fn url_in(twiml: &str, attribute: &str) -> String {
+pub(crate) fn url_in(twiml: &str, attribute: &str) -> String {
     let start = twiml.find(&format!("{attribute}=\"")).expect(attribute) + attribute.len() + 2;
     let end = start + twiml[start..].find('"').unwrap();
     twiml[start..end]

@@ -10,6 +10,7 @@ mod demo;
 mod fail_open;
 mod fallback;
 mod faults;
+mod fixtures;
 mod gift_cards;
 mod hardening;
 mod helpers;
