@@ -21,13 +21,16 @@ ALTER TABLE call_sessions
     ADD COLUMN IF NOT EXISTS voicemail_url text,
     ADD COLUMN IF NOT EXISTS voicemail_duration integer;
 
--- Ranks statuses the way status_rank does, for leg_status.
+-- Ranks a forwarded leg's statuses: forward only, as status_rank does, except that among
+-- the ends `canceled` wins. The leg's own callback says `canceled` when the caller hung up
+-- while it rang, and the dial action may call the same end `no-answer`; the caller hanging
+-- up is what happened, whichever of the two arrives first.
 CREATE OR REPLACE FUNCTION calltrack_status_rank(status text) RETURNS smallint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE status
         WHEN 'initiated' THEN 1 WHEN 'ringing' THEN 2 WHEN 'in-progress' THEN 3
         WHEN 'completed' THEN 4 WHEN 'busy' THEN 4 WHEN 'no-answer' THEN 4
-        WHEN 'failed' THEN 4 WHEN 'canceled' THEN 4 ELSE 0 END::smallint
+        WHEN 'failed' THEN 4 WHEN 'canceled' THEN 5 ELSE 0 END::smallint
 $$;
 
 -- The outcome from the facts, whatever order they arrived in. A person took the call only

@@ -102,6 +102,28 @@ fn scenarios(from: &str) -> Vec<(SimulatedCall, Scenario)> {
     ));
 
     let call = SimulatedCall::new(from, TRACKED_NUMBER, FORWARD_TO);
+    // The caller hung up while the business rang; the dial action calls it a no-answer.
+    let webhooks = vec![
+        ("/twilio/voice", call.voice()),
+        ("/twilio/status", child(&call, "canceled", at(12))),
+        (
+            "/twilio/dial-complete",
+            call.dial_action("no-answer", 0, false),
+        ),
+        ("/twilio/status", call.parent_completed(12, at(12))),
+    ];
+    out.push((
+        call,
+        Scenario {
+            name: "abandoned, the dial action saying no-answer",
+            webhooks,
+            outcome: "abandoned",
+            answered: false,
+            duration: Some(12),
+        },
+    ));
+
+    let call = SimulatedCall::new(from, TRACKED_NUMBER, FORWARD_TO);
     let webhooks = vec![
         ("/twilio/voice", call.voice()),
         ("/twilio/status", call.parent_completed(3, at(3))),
