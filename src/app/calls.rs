@@ -267,13 +267,12 @@ impl Calls {
 
     /// Runs database work within the deadline; running out of time is `Unavailable`.
     async fn within<T>(&self, work: impl Future<Output = db::Result<T>>) -> db::Result<T> {
-        match tokio::time::timeout(self.deadline, work).await {
-            Ok(result) => result,
-            Err(elapsed) => Err(db::Error::Unavailable {
-                context: "the database did not answer within the webhook deadline",
-                source: Box::new(elapsed),
-            }),
-        }
+        db::error::within(
+            self.deadline,
+            "the database did not answer within the webhook deadline",
+            work,
+        )
+        .await
     }
 }
 

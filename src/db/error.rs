@@ -33,6 +33,23 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Runs database work for at most `deadline`; running out of time is `Unavailable` with
+/// `context`, like any other way the database can fail to answer.
+pub async fn within<T>(
+    deadline: std::time::Duration,
+    context: &'static str,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(deadline, work)
+        .await
+        .unwrap_or_else(|elapsed| {
+            Err(Error::Unavailable {
+                context,
+                source: Box::new(elapsed),
+            })
+        })
+}
+
 impl Error {
     /// Classifies a driver error that happened while doing `context`.
     pub fn from_driver(context: &'static str, error: tokio_postgres::Error) -> Self {

@@ -21,18 +21,15 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     crate::metrics::spool_skipped(calls.spool.skipped());
     crate::metrics::routing_numbers(calls.routing.len());
     // A frozen database must not hold the scrape past the webhook deadline either.
-    let levels = match tokio::time::timeout(calls.deadline, async {
-        let client = state.pool.get().await?;
-        gauges::read(&client).await
-    })
-    .await
-    {
-        Ok(levels) => levels,
-        Err(elapsed) => Err(crate::db::Error::Unavailable {
-            context: "the database did not answer the metrics scrape in time",
-            source: Box::new(elapsed),
-        }),
-    };
+    let levels = crate::db::error::within(
+        calls.deadline,
+        "the database did not answer the metrics scrape in time",
+        async {
+            let client = state.pool.get().await?;
+            gauges::read(&client).await
+        },
+    )
+    .await;
     match levels {
         Ok(levels) => {
             for status in crate::domain::CallStatus::STORED {

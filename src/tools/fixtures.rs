@@ -287,12 +287,11 @@ impl SimulatedCall {
     pub fn recording(&self, duration_seconds: u32) -> FormPairs {
         let mut form = Fixture::RecordingCompleted.form();
         set_existing(&mut form, "CallSid", &self.call_sid);
-        set_existing(&mut form, "RecordingSid", &self.recording_sid);
-        set_existing(&mut form, "RecordingUrl", &self.recording_url());
-        set_existing(
+        fill_recording(
             &mut form,
-            "RecordingDuration",
-            &duration_seconds.to_string(),
+            &self.recording_sid,
+            &self.recording_url(),
+            duration_seconds,
         );
         form
     }
@@ -302,12 +301,11 @@ impl SimulatedCall {
     pub fn voicemail_done(&self, duration_seconds: u32) -> FormPairs {
         let mut form = Fixture::VoicemailRecordAction.form();
         self.fill_parent(&mut form);
-        set_existing(&mut form, "RecordingSid", &self.voicemail_sid);
-        set_existing(&mut form, "RecordingUrl", &self.voicemail_url());
-        set_existing(
+        fill_recording(
             &mut form,
-            "RecordingDuration",
-            &duration_seconds.to_string(),
+            &self.voicemail_sid,
+            &self.voicemail_url(),
+            duration_seconds,
         );
         form
     }
@@ -316,12 +314,11 @@ impl SimulatedCall {
     pub fn voicemail_recording(&self, duration_seconds: u32) -> FormPairs {
         let mut form = Fixture::VoicemailRecording.form();
         set_existing(&mut form, "CallSid", &self.call_sid);
-        set_existing(&mut form, "RecordingSid", &self.voicemail_sid);
-        set_existing(&mut form, "RecordingUrl", &self.voicemail_url());
-        set_existing(
+        fill_recording(
             &mut form,
-            "RecordingDuration",
-            &duration_seconds.to_string(),
+            &self.voicemail_sid,
+            &self.voicemail_url(),
+            duration_seconds,
         );
         form
     }
@@ -366,6 +363,13 @@ fn recording_url(sid: &str) -> String {
         .unwrap_or_default()
         .to_owned();
     format!("https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/{sid}")
+}
+
+/// The recording fields of a recording callback or `<Record>` action.
+fn fill_recording(form: &mut FormPairs, sid: &str, url: &str, duration_seconds: u32) {
+    set_existing(form, "RecordingSid", sid);
+    set_existing(form, "RecordingUrl", url);
+    set_existing(form, "RecordingDuration", &duration_seconds.to_string());
 }
 
 /// A message status callback of the reward SMS `message_sid` sent to `to`, with `status`

@@ -104,13 +104,12 @@ impl ReplayWorker {
         let mut backoff = Duration::from_millis(100);
         let mut failures = 0;
         loop {
-            let attempt = tokio::time::timeout(REPLAY_TIMEOUT, calls::replay(&self.pool, record));
-            match attempt.await.unwrap_or_else(|elapsed| {
-                Err(db::Error::Unavailable {
-                    context: "replaying a spool record took too long",
-                    source: Box::new(elapsed),
-                })
-            }) {
+            let attempt = db::error::within(
+                REPLAY_TIMEOUT,
+                "replaying a spool record took too long",
+                calls::replay(&self.pool, record),
+            );
+            match attempt.await {
                 Ok(outcome) => {
                     crate::metrics::spool_replayed(match outcome {
                         Replayed::Applied => "applied",
