@@ -17,8 +17,13 @@ pub struct Cli {
 pub enum Command {
     /// Apply pending migrations, then serve HTTP until SIGINT/SIGTERM.
     Serve,
-    /// Apply pending migrations and exit.
-    Migrate,
+    /// Apply pending migrations and exit; on the platform's own database, adopt its tables.
+    Migrate {
+        /// Only report what would be added and what is missing; change nothing. Exits
+        /// non-zero when the migration could not proceed.
+        #[arg(long)]
+        check: bool,
+    },
     /// The one-command tour: embedded database, demo campaign, a simulated call, an agent
     /// marking a condition, the reward SMS; then keeps serving until Ctrl-C.
     Demo,

@@ -34,7 +34,12 @@ async fn main() -> ExitCode {
 async fn run(command: Command, env: &impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
     match command {
         Command::Serve => startup::serve(Settings::from_lookup(env)?).await,
-        Command::Migrate => startup::migrate(&DatabaseSource::from_lookup(env)).await,
+        Command::Migrate { check: false } => {
+            startup::migrate(&DatabaseSource::from_lookup(env)).await
+        }
+        Command::Migrate { check: true } => {
+            startup::check_migrations(&DatabaseSource::from_lookup(env)).await
+        }
         Command::Demo => demo::run(DemoSettings::from_lookup(env)?).await,
         Command::Simulate {
             what: SimulateCommand::Call(args),

@@ -426,6 +426,27 @@ pub async fn migrate(source: &DatabaseSource) -> anyhow::Result<()> {
     database.shutdown()
 }
 
+/// `calltrack migrate --check`: prints what `migrate` would do and changes nothing. Fails
+/// when the migration could not proceed.
+pub async fn check_migrations(source: &DatabaseSource) -> anyhow::Result<()> {
+    let source = source.clone();
+    let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
+    let client = db::pool::connect(&database.config).await?;
+    let plan = db::migrate::check(&client).await;
+    drop(client);
+    database.shutdown()?;
+    let plan = plan?;
+    print!("{plan}");
+    if plan.problems().is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "the migration cannot proceed: {} problem(s) listed above",
+            plan.problems().len()
+        )
+    }
+}
+
 /// Installs the SIGINT and SIGTERM handlers now (failing if they cannot be installed) and
 /// returns a future that resolves when either arrives.
 pub fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {

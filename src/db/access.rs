@@ -32,7 +32,7 @@ pub async fn user_access(
 ) -> Result<(Vec<Role>, ClientScope)> {
     let row = client
         .query_one(
-            "WITH r AS (SELECT array_agg(DISTINCT role) AS roles FROM user_roles WHERE user_id = $1)
+            "WITH r AS (SELECT array_agg(DISTINCT role::text) AS roles FROM user_roles WHERE user_id = $1)
              SELECT r.roles,
                     ARRAY(SELECT c.id FROM clients c
                           WHERE ('agency_owner' = ANY (r.roles)

@@ -70,13 +70,13 @@ WITH num AS (
         match_status, call_status, status_rank, call_started_at, twilio_call_sid,
         forward_to_number, screened, caller_verstat)
     SELECT num.campaign_id, num.id, rec.id, $2::text,
-        CASE WHEN rec.id IS NULL THEN 'unmatched' ELSE 'matched' END,
-        $3::text, $4::smallint, COALESCE($7::timestamptz, now()), $5::text, num.forward_to_number,
+        calltrack_as_match_status(CASE WHEN rec.id IS NULL THEN 'unmatched' ELSE 'matched' END),
+        calltrack_as_call_status($3::text), $4::smallint, COALESCE($7::timestamptz, now()), $5::text, num.forward_to_number,
         num.screens, $8::text
     FROM num LEFT JOIN rec ON true
     WHERE num.is_active
     ON CONFLICT (twilio_call_sid) DO NOTHING
-    RETURNING id, campaign_id, recipient_id, match_status, tracked_number_id
+    RETURNING id, campaign_id, recipient_id, match_status::text AS match_status, tracked_number_id
 ), ev AS (
     INSERT INTO events (campaign_id, recipient_id, event_type, event_data, created_at)
     SELECT ins.campaign_id, ins.recipient_id, 'call', jsonb_build_object(
@@ -174,7 +174,7 @@ UPDATE call_sessions SET
     call_status = CASE WHEN $2::text IS NOT NULL AND ($3::smallint > status_rank
             OR ($4 AND call_status = 'completed' AND call_answered_at IS NULL
                 AND $5::timestamptz IS NULL))
-        THEN $2::text ELSE call_status END,
+        THEN calltrack_as_call_status($2::text) ELSE call_status END,
     status_rank = GREATEST(status_rank, COALESCE($3::smallint, 0)),
     leg_status = CASE WHEN calltrack_status_rank($9::text) > calltrack_status_rank(leg_status)
         THEN $9::text ELSE leg_status END,

@@ -18,7 +18,7 @@ pub struct Gauges {
 pub async fn read(client: &impl GenericClient) -> Result<Gauges> {
     let calls = client
         .query(
-            "SELECT call_status, count(*) FROM call_sessions
+            "SELECT call_status::text, count(*) FROM call_sessions
              WHERE created_at > now() - interval '24 hours' GROUP BY call_status",
             &[],
         )

@@ -24,7 +24,7 @@ pub struct TrackedNumber {
     pub flow: CallFlow,
 }
 
-const COLUMNS: &str = "id, campaign_id, phone_number, forward_to_number, provider, provider_sid, \
+const COLUMNS: &str = "id, campaign_id, phone_number, forward_to_number, provider::text AS provider, provider_sid, \
     is_active, friendly_name, released_at, created_at, whisper, require_keypress, voicemail, \
     voicemail_greeting, business_hours";
 

@@ -94,7 +94,7 @@ pub struct ConditionMet {
 }
 
 const CONDITION_COLUMNS: &str = "id, call_session_id, campaign_id, recipient_id, condition_number, \
-    met_at, met_by_agent_id, notes, reward_status, gift_card_id, delivery_status, \
+    met_at, met_by_agent_id, notes, reward_status, gift_card_id, delivery_status::text AS delivery_status, \
     delivery_error_code, delivery_error_message";
 
 impl ConditionMet {

@@ -39,7 +39,7 @@ pub struct CallSession {
 }
 
 const SESSION_COLUMNS: &str = "s.id, s.campaign_id, c.name AS campaign_name, c.client_id, s.tracked_number_id, s.recipient_id, \
-    s.caller_phone, s.match_status, s.call_status, s.call_outcome, s.caller_verstat, s.call_started_at, s.call_answered_at, \
+    s.caller_phone, s.match_status::text AS match_status, s.call_status::text AS call_status, s.call_outcome, s.caller_verstat, s.call_started_at, s.call_answered_at, \
     s.call_ended_at, s.call_duration_seconds, s.talk_seconds, s.recording_url, s.recording_sid, \
     s.recording_duration, s.voicemail_url, s.voicemail_duration, s.twilio_call_sid, s.forward_to_number, s.agent_user_id, s.notes, s.created_at";
 
@@ -96,8 +96,8 @@ pub fn list_statement() -> String {
         "SELECT {SESSION_COLUMNS}
          FROM call_sessions s JOIN campaigns c ON c.id = s.campaign_id
          WHERE ($1::uuid IS NULL OR s.campaign_id = $1)
-           AND ($2::text IS NULL OR s.call_status = $2)
-           AND ($3::text IS NULL OR s.match_status = $3)
+           AND ($2::text IS NULL OR s.call_status::text = $2)
+           AND ($3::text IS NULL OR s.match_status::text = $3)
            AND ($4::timestamptz IS NULL OR (s.created_at, s.id) < ($4, $5::uuid))
          ORDER BY s.created_at DESC, s.id DESC
          LIMIT $6"
@@ -201,7 +201,7 @@ pub async fn active_conditions(
 ) -> Result<Vec<Condition>> {
     let rows = tx
         .query(
-            "SELECT cc.id, cc.condition_number, cc.condition_name, cc.trigger_type, rc.reward_description
+            "SELECT cc.id, cc.condition_number, cc.condition_name, cc.trigger_type::text, rc.reward_description
              FROM campaign_conditions cc
              LEFT JOIN campaign_reward_configs rc
                ON rc.campaign_id = cc.campaign_id AND rc.condition_number = cc.condition_number

@@ -1,5 +1,17 @@
 //! Embedded, forward-only migrations from `migrations/`, applied under an advisory lock so
 //! two processes starting at once apply each migration exactly once.
+//!
+//! Two kinds of database: an empty one, where V1 creates the platform's tables (standalone),
+//! and the platform's own, whose tables calltrack adopts instead (see [`adopt`]): the
+//! adoption stands in for V1 to V9, which are recorded as adopted, and every later migration
+//! runs on both.
+
+pub mod adopt;
+pub mod catalog;
+pub mod owned;
+pub mod plan;
+
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use sha2::{Digest as _, Sha256};
@@ -18,7 +30,13 @@ macro_rules! migration {
         Migration {
             version: $version,
             name: $name,
-            sql: include_str!(concat!("../../migrations/V", $version, "__", $name, ".sql")),
+            sql: include_str!(concat!(
+                "../../../migrations/V",
+                $version,
+                "__",
+                $name,
+                ".sql"
+            )),
         }
     };
 }
@@ -34,6 +52,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "fail_open"),
     migration!(8, "reconcile_runs"),
     migration!(9, "call_outcome_and_flow"),
+    migration!(10, "enum_tolerant_writes_and_scoped_policies"),
 ];
 
 /// An arbitrary constant naming calltrack's migration lock among advisory locks.
@@ -63,13 +82,12 @@ pub fn fingerprint() -> String {
         .collect()
 }
 
-/// Applies the pending migrations and returns the versions it applied. Refuses to run if an
-/// applied migration's file has changed since, because released migrations are never edited.
+/// Applies the pending migrations (adopting the platform's tables first when they exist
+/// and calltrack's do not) and returns the versions it applied or adopted. Refuses to run if
+/// an applied migration's file has changed since, because released migrations are never
+/// edited, and refuses an adoption that [`plan::Plan`] finds problems with, changing nothing.
 pub async fn run(client: &mut Client) -> anyhow::Result<Vec<i32>> {
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
-        .await
-        .context("cannot take the migration lock")?;
+    take_lock(client).await?;
     let result = apply_pending(client).await;
     let unlock = client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
@@ -77,6 +95,45 @@ pub async fn run(client: &mut Client) -> anyhow::Result<Vec<i32>> {
     let applied = result?;
     unlock.context("cannot release the migration lock")?;
     Ok(applied)
+}
+
+/// What [`run`] would do, read from the catalogs without changing anything.
+pub async fn check(client: &Client) -> anyhow::Result<plan::Plan> {
+    let catalog = catalog::Catalog::read(client).await?;
+    verify_checksums(&catalog)?;
+    Ok(plan::Plan::from_catalog(&catalog))
+}
+
+/// Polls for the lock rather than waiting in `pg_advisory_lock`: a session blocked there
+/// holds a snapshot, and the holder's `CREATE INDEX CONCURRENTLY` waits for every older
+/// snapshot, which would deadlock the two.
+async fn take_lock(client: &Client) -> anyhow::Result<()> {
+    loop {
+        let taken: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+            .await
+            .context("cannot take the migration lock")?
+            .get(0);
+        if taken {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn verify_checksums(catalog: &catalog::Catalog) -> anyhow::Result<()> {
+    for (version, checksum) in catalog.applied.iter().flatten() {
+        if let Some(migration) = MIGRATIONS.iter().find(|m| m.version == *version)
+            && migration.checksum() != *checksum
+        {
+            bail!(
+                "migration V{}__{} was edited after it was applied; add a new migration instead",
+                migration.version,
+                migration.name
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn apply_pending(client: &mut Client) -> anyhow::Result<Vec<i32>> {
@@ -87,28 +144,24 @@ async fn apply_pending(client: &mut Client) -> anyhow::Result<Vec<i32>> {
                 name text NOT NULL,
                 checksum text NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now()
-            )",
+            );
+            -- true: the version's objects came from adopting the platform's tables.
+            ALTER TABLE calltrack_schema_migrations
+                ADD COLUMN IF NOT EXISTS adopted boolean NOT NULL DEFAULT false",
         )
         .await
         .context("cannot create the migrations table")?;
-    let rows = client
-        .query(
-            "SELECT version, checksum FROM calltrack_schema_migrations",
-            &[],
-        )
-        .await?;
-    let applied: Vec<(i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     let mut newly_applied = Vec::new();
-    for migration in MIGRATIONS {
-        match applied.iter().find(|(v, _)| *v == migration.version) {
-            Some((_, checksum)) if *checksum == migration.checksum() => continue,
-            Some(_) => bail!(
-                "migration V{}__{} was edited after it was applied; add a new migration instead",
-                migration.version,
-                migration.name
-            ),
-            None => {}
-        }
+    let catalog = catalog::Catalog::read(client).await?;
+    verify_checksums(&catalog)?;
+    if let plan::Plan::Adopt(adoption) = plan::Plan::from_catalog(&catalog) {
+        newly_applied = adopt::adopt(client, &adoption).await?;
+    }
+    let rows = client
+        .query("SELECT version FROM calltrack_schema_migrations", &[])
+        .await?;
+    let applied: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         let tx = client.transaction().await?;
         tx.batch_execute(migration.sql).await.with_context(|| {
             format!(
@@ -133,7 +186,17 @@ async fn apply_pending(client: &mut Client) -> anyhow::Result<Vec<i32>> {
 }
 
 /// Creates the monthly `events` partitions for the coming year; safe to run at any time.
+/// On an adopted database the partitions are the platform's to create, under its own
+/// naming, so nothing is done there.
 pub async fn ensure_event_partitions(client: &Client) -> anyhow::Result<()> {
+    let adopted: bool = client
+        .query_one("SELECT to_regclass('calltrack_adoption') IS NOT NULL", &[])
+        .await
+        .context("cannot tell whether the database was adopted")?
+        .get(0);
+    if adopted {
+        return Ok(());
+    }
     client
         .execute("SELECT calltrack_ensure_event_partitions(12)", &[])
         .await

@@ -1,0 +1,194 @@
+//! What the database already holds, read from the system catalogs of the current schema.
+//! Read-only: `migrate --check` builds its report from this alone.
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use tokio_postgres::Client;
+
+/// One column of an existing table.
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub type_name: String,
+    /// The labels, when the column is a Postgres enum.
+    pub enum_labels: Option<Vec<String>>,
+    /// NOT NULL with no default, not generated, not an identity: an INSERT must name it.
+    pub required_on_insert: bool,
+}
+
+/// One existing table (or partitioned table).
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub columns: HashMap<String, Column>,
+    /// Whether the connected role owns it (or is a member of its owner), which ALTER needs.
+    pub owned: bool,
+    pub owner: String,
+    pub row_security: bool,
+    pub forced_row_security: bool,
+    pub estimated_rows: i64,
+}
+
+/// One existing index.
+#[derive(Debug, Clone)]
+pub struct Index {
+    pub table: String,
+    pub unique: bool,
+    pub valid: bool,
+    pub partial: bool,
+    pub key_columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub tables: HashMap<String, Table>,
+    pub indexes: HashMap<String, Index>,
+    /// (table, constraint) → validated.
+    pub constraints: HashMap<(String, String), bool>,
+    /// Versions in calltrack_schema_migrations; None when that table does not exist.
+    pub applied: Option<Vec<(i32, String)>>,
+    /// Some(finished) when calltrack adopted this database.
+    pub adoption: Option<bool>,
+    /// For each unique index calltrack still has to build: how many groups of rows would
+    /// violate it.
+    pub duplicates: HashMap<&'static str, i64>,
+}
+
+impl Catalog {
+    pub async fn read(client: &Client) -> anyhow::Result<Self> {
+        let mut catalog = Catalog::default();
+        let rows = client
+            .query(
+                "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
+                        CASE WHEN t.typtype = 'e' THEN ARRAY(
+                            SELECT e.enumlabel::text FROM pg_enum e
+                            WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END,
+                        a.attnotnull AND NOT a.atthasdef AND a.attgenerated = ''
+                            AND a.attidentity = '',
+                        pg_has_role(current_user, c.relowner, 'USAGE'),
+                        pg_get_userbyid(c.relowner)::text,
+                        c.relrowsecurity, c.relforcerowsecurity,
+                        greatest(c.reltuples, 0)::bigint
+                 FROM pg_class c
+                 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                 JOIN pg_type t ON t.oid = a.atttypid
+                 WHERE c.relnamespace = current_schema()::regnamespace
+                   AND c.relkind IN ('r', 'p') AND NOT c.relispartition",
+                &[],
+            )
+            .await
+            .context("reading the tables of the current schema failed")?;
+        for row in rows {
+            let table = catalog.tables.entry(row.get(0)).or_insert_with(|| Table {
+                columns: HashMap::new(),
+                owned: row.get(5),
+                owner: row.get(6),
+                row_security: row.get(7),
+                forced_row_security: row.get(8),
+                estimated_rows: row.get(9),
+            });
+            table.columns.insert(
+                row.get(1),
+                Column {
+                    type_name: row.get(2),
+                    enum_labels: row.get(3),
+                    required_on_insert: row.get(4),
+                },
+            );
+        }
+
+        let rows = client
+            .query(
+                "SELECT i.relname::text, t.relname::text, x.indisunique, x.indisvalid,
+                        x.indpred IS NOT NULL,
+                        ARRAY(SELECT a.attname::text
+                              FROM unnest(x.indkey::int2[]) WITH ORDINALITY AS k (attnum, n)
+                              JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+                              WHERE k.n <= x.indnkeyatts ORDER BY k.n)
+                 FROM pg_index x
+                 JOIN pg_class i ON i.oid = x.indexrelid
+                 JOIN pg_class t ON t.oid = x.indrelid
+                 WHERE t.relnamespace = current_schema()::regnamespace",
+                &[],
+            )
+            .await
+            .context("reading the indexes of the current schema failed")?;
+        for row in rows {
+            catalog.indexes.insert(
+                row.get(0),
+                Index {
+                    table: row.get(1),
+                    unique: row.get(2),
+                    valid: row.get(3),
+                    partial: row.get(4),
+                    key_columns: row.get(5),
+                },
+            );
+        }
+
+        let rows = client
+            .query(
+                "SELECT t.relname::text, c.conname::text, c.convalidated
+                 FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+                 WHERE t.relnamespace = current_schema()::regnamespace",
+                &[],
+            )
+            .await
+            .context("reading the constraints of the current schema failed")?;
+        for row in rows {
+            catalog
+                .constraints
+                .insert((row.get(0), row.get(1)), row.get(2));
+        }
+
+        if catalog.tables.contains_key("calltrack_schema_migrations") {
+            let rows = client
+                .query(
+                    "SELECT version, checksum FROM calltrack_schema_migrations",
+                    &[],
+                )
+                .await
+                .context("reading the applied migrations failed")?;
+            catalog.applied = Some(rows.iter().map(|r| (r.get(0), r.get(1))).collect());
+        }
+        if catalog.tables.contains_key("calltrack_adoption") {
+            let row = client
+                .query_opt(
+                    "SELECT finished_at IS NOT NULL FROM calltrack_adoption",
+                    &[],
+                )
+                .await
+                .context("reading the adoption's state failed")?;
+            catalog.adoption = row.map(|r| r.get(0));
+        }
+        for index in super::owned::OWNED_INDEXES {
+            let built = catalog.indexes.get(index.name).is_some_and(|i| i.valid);
+            let (Some(sql), false) = (index.duplicates, built) else {
+                continue;
+            };
+            if !catalog.tables.contains_key(index.table) {
+                continue;
+            }
+            // A platform table lacking the column is reported as such; no count then.
+            if let Ok(row) = client.query_one(sql, &[]).await {
+                catalog.duplicates.insert(index.name, row.get(0));
+            }
+        }
+        Ok(catalog)
+    }
+
+    pub fn has_column(&self, table: &str, column: &str) -> bool {
+        self.tables
+            .get(table)
+            .is_some_and(|t| t.columns.contains_key(column))
+    }
+
+    /// A valid, non-partial unique index of `table` on exactly `columns`.
+    pub fn has_unique_on(&self, table: &str, columns: &[&str]) -> Option<&str> {
+        self.indexes
+            .iter()
+            .find(|(_, i)| {
+                i.table == table && i.unique && i.valid && !i.partial && i.key_columns == columns
+            })
+            .map(|(name, _)| name.as_str())
+    }
+}
