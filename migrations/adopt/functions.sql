@@ -190,9 +190,7 @@ BEGIN
                AND c.relname = ANY (own || ARRAY['call_callbacks_parked_id_seq',
                                                  'reconcile_runs_id_seq'])
                AND a.grantee <> c.relowner
-               AND (a.grantee = 0
-                    OR (a.grantee <> 'calltrack_api'::regrole
-                        AND NOT pg_has_role(current_user, a.grantee, 'MEMBER'))) LOOP
+               AND a.grantee <> 'calltrack_api'::regrole LOOP
         EXECUTE format('REVOKE ALL ON %s %I FROM %s',
             CASE WHEN r.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.relname,
             CASE WHEN r.grantee = 0 THEN 'PUBLIC' ELSE r.grantee::regrole::text END);

@@ -21,6 +21,7 @@ mod numbers;
 mod openapi;
 mod outcome;
 mod phone_matching;
+mod platform;
 mod reconcile;
 mod recording;
 mod rewards;

@@ -137,9 +137,20 @@ fn verify_checksums(catalog: &catalog::Catalog) -> anyhow::Result<()> {
 }
 
 async fn apply_pending(client: &mut Client) -> anyhow::Result<Vec<i32>> {
+    // Decided before anything is written, so a refused adoption changes nothing at all.
+    let catalog = catalog::Catalog::read(client).await?;
+    verify_checksums(&catalog)?;
+    let plan = plan::Plan::from_catalog(&catalog);
+    if !plan.problems().is_empty() {
+        bail!(
+            "cannot adopt this database; nothing was changed:\n  - {}",
+            plan.problems().join("\n  - ")
+        );
+    }
     client
         .batch_execute(
-            "CREATE TABLE IF NOT EXISTS calltrack_schema_migrations (
+            "SET client_min_messages = warning;
+            CREATE TABLE IF NOT EXISTS calltrack_schema_migrations (
                 version integer PRIMARY KEY,
                 name text NOT NULL,
                 checksum text NOT NULL,
@@ -147,14 +158,13 @@ async fn apply_pending(client: &mut Client) -> anyhow::Result<Vec<i32>> {
             );
             -- true: the version's objects came from adopting the platform's tables.
             ALTER TABLE calltrack_schema_migrations
-                ADD COLUMN IF NOT EXISTS adopted boolean NOT NULL DEFAULT false",
+                ADD COLUMN IF NOT EXISTS adopted boolean NOT NULL DEFAULT false;
+            RESET client_min_messages",
         )
         .await
         .context("cannot create the migrations table")?;
     let mut newly_applied = Vec::new();
-    let catalog = catalog::Catalog::read(client).await?;
-    verify_checksums(&catalog)?;
-    if let plan::Plan::Adopt(adoption) = plan::Plan::from_catalog(&catalog) {
+    if let plan::Plan::Adopt(adoption) = plan {
         newly_applied = adopt::adopt(client, &adoption).await?;
     }
     let rows = client

@@ -288,9 +288,9 @@ impl fmt::Display for Plan {
                     "standalone database"
                 };
                 if pending.is_empty() {
-                    writeln!(f, "A {kind}, up to date: nothing to do.")
+                    writeln!(f, "{kind}, up to date: nothing to do.")
                 } else {
-                    writeln!(f, "A {kind}.")?;
+                    writeln!(f, "{kind}.")?;
                     write_migrations(f, "would apply", pending)
                 }
             }

@@ -1,0 +1,580 @@
+//! calltrack inside the platform's own database: a Supabase-shaped schema built from
+//! `tests/platform/supabase_platform.sql` (auth.users and auth.uid(), enum types, extra
+//! columns and tables, RLS with the platform's own policies), adopted by `migrate`, then
+//! the whole call → session → condition → reward → SMS path run on it.
+
+use std::time::Duration;
+
+use calltrack::db;
+use calltrack::tools::fixtures::sms_status;
+use serde_json::{Value, json};
+use tokio_postgres::Client;
+use uuid::Uuid;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, Request, ResponseTemplate};
+
+use crate::helpers::{TRACKED_NUMBER, TestApp, conninfo, test_database};
+use crate::world::{Auth, CALLER, GIFT_CARD_KEY};
+
+const PLATFORM_SQL: &str = include_str!("../platform/supabase_platform.sql");
+const OWNER: &str = "platform_owner";
+const MESSAGES_PATH: &str = "/2010-04-01/Accounts/ACae6d5b1f2c3e4d5a6b7c8d9e0f1a2b3c/Messages.json";
+
+/// A fresh database shaped like the platform's Supabase project, owned by (and connected
+/// as) a role that is not a superuser, as the platform's migrations leave it.
+async fn platform_database() -> tokio_postgres::Config {
+    let server = test_database().await;
+    let admin = db::pool::connect(&server).await.unwrap();
+    admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN CREATE ROLE {OWNER} LOGIN CREATEROLE;
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        ))
+        .await
+        .unwrap();
+    let name = format!("calltrack_p_{}", Uuid::new_v4().simple());
+    admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {name} OWNER {OWNER} TEMPLATE template0"
+        ))
+        .await
+        .unwrap();
+    let mut config = server.clone();
+    config.dbname(&name).user(OWNER);
+    let owner = db::pool::connect(&config).await.unwrap();
+    owner.batch_execute(PLATFORM_SQL).await.unwrap();
+    config
+}
+
+async fn adopt(config: &tokio_postgres::Config) -> Vec<i32> {
+    let mut client = db::pool::connect(config).await.unwrap();
+    db::migrate::run(&mut client).await.unwrap()
+}
+
+/// A platform user: a row of auth.users (the user-id columns reference it) with `role`.
+async fn platform_user(db: &Client, role: &str, client_id: Uuid) -> Uuid {
+    let user: Uuid = db
+        .query_one(
+            "INSERT INTO auth.users (email) VALUES ($1) RETURNING id",
+            &[&format!("{}@example.com", Uuid::new_v4().simple())],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    db.execute(
+        "INSERT INTO user_roles (user_id, role) VALUES ($1, $2::text::app_role)",
+        &[&user, &role],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "INSERT INTO client_users (client_id, user_id) VALUES ($1, $2)",
+        &[&client_id, &user],
+    )
+    .await
+    .unwrap();
+    user
+}
+
+async fn column_type(db: &Client, table: &str, column: &str) -> String {
+    db.query_one(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+         WHERE attrelid = $1::text::regclass AND attname = $2",
+        &[&table, &column],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// The platform's policies, as the catalog holds them.
+async fn platform_policies(db: &Client) -> Vec<String> {
+    db.query(
+        "SELECT tablename || ' ' || policyname || ' ' || array_to_string(roles, ',') || ' '
+                || coalesce(qual, '') || ' ' || coalesce(with_check, '')
+         FROM pg_policies WHERE policyname NOT LIKE 'calltrack%' ORDER BY 1",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+async fn wait_for(db: &Client, sql: &str, id: Uuid, expected: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..200 {
+        last = db
+            .query_one(sql, &[&id])
+            .await
+            .unwrap()
+            .get::<_, Option<String>>(0)
+            .unwrap_or_default();
+        if last == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    last
+}
+
+#[tokio::test]
+async fn a_platform_database_is_adopted_and_carries_a_call_through_to_the_delivered_reward() {
+    let config = platform_database().await;
+    assert_eq!(adopt(&config).await, (1..=10).collect::<Vec<_>>());
+    // The platform's columns keep their enum types.
+    let db = db::pool::connect(&config).await.unwrap();
+    assert_eq!(
+        column_type(&db, "call_sessions", "call_status").await,
+        "call_status"
+    );
+    assert_eq!(column_type(&db, "user_roles", "role").await, "app_role");
+
+    let app = TestApp::spawn_on(
+        config.clone(),
+        config.clone(),
+        &[("OUTBOX_POLL_MS", "20")],
+        |_| {},
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(|request: &Request| {
+            let form = calltrack::twilio::form::FormPairs::parse(&request.body).unwrap();
+            ResponseTemplate::new(201).set_body_json(json!({
+                "sid": "SM0123456789abcdef0123456789abcdef", "status": "queued",
+                "to": form.get("To"), "body": form.get("Body"),
+            }))
+        })
+        .mount(&app.twilio)
+        .await;
+    let campaign = app.seed_campaign().await;
+    let client_id: Uuid = app
+        .db
+        .query_one(
+            "SELECT client_id FROM campaigns WHERE id = $1",
+            &[&campaign.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let recipient = app.seed_recipient(&campaign, "(415) 555-0100").await;
+    app.db
+        .execute(
+            "INSERT INTO campaign_conditions (campaign_id, condition_number, condition_name, is_active)
+             VALUES ($1, 1, 'Booked an appointment', true)",
+            &[&campaign.id],
+        )
+        .await
+        .unwrap();
+    let pool = app.seed_pool(Some(client_id), 0).await;
+    app.db
+        .execute(
+            "INSERT INTO campaign_reward_configs (campaign_id, condition_number, gift_card_pool_id, sms_template)
+             VALUES ($1, 1, $2, 'Hi {first_name}, your {brand} card: {card_code}')",
+            &[&campaign.id, &pool],
+        )
+        .await
+        .unwrap();
+    // Inventory arrives through calltrack's own import, into the enum-typed status column.
+    let csv = std::env::temp_dir().join(format!("cards-{}.csv", Uuid::new_v4().simple()));
+    std::fs::write(
+        &csv,
+        "card_code,pin_code,value_amount\nPLATFORM-CARD-1,,25.00\n",
+    )
+    .unwrap();
+    let import = tokio::process::Command::new(env!("CARGO_BIN_EXE_calltrack"))
+        .args(["gift-cards", "import", "--pool", &pool.to_string()])
+        .arg(&csv)
+        .env("DATABASE_URL", conninfo(&config))
+        .env("GIFT_CARD_KEY", GIFT_CARD_KEY)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let agent = platform_user(&app.db, "call_center", client_id).await;
+    app.wait_for_routing(TRACKED_NUMBER).await;
+
+    // The call: voice webhook, both legs' status callbacks, the dial action, the recording.
+    let call = app.start_call(CALLER).await;
+    let at = chrono::Utc::now();
+    for form in [
+        call.child_completed(42, at),
+        call.parent_completed(50, at),
+        call.dial_action("completed", 42, true),
+        call.recording(42),
+    ] {
+        let response = app.post_signed(path_of(&form), &form).await;
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+    let session = app.session(&call.call_sid).await;
+    assert_eq!(session["match_status"], "matched");
+    assert_eq!(session["recipient_id"], json!(recipient));
+    assert_eq!(session["call_status"], "completed");
+    assert_eq!(session["call_outcome"], "answered");
+    assert_eq!(session["status_rank"], 4);
+    assert!(session["recording_sid"].is_string());
+    let session_id: Uuid = session["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        app.count("SELECT count(*) FROM events WHERE event_type = 'call'")
+            .await,
+        1
+    );
+
+    // The agent: the session, then the condition and its reward, then the SMS.
+    let auth = Auth::user(agent);
+    let (status, detail) = app
+        .api_get(&format!("/api/v1/call-sessions/{session_id}"), &auth)
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["recipient"]["id"], json!(recipient));
+    let (status, listed) = app
+        .api_get(
+            "/api/v1/call-sessions?call_status=completed&match_status=matched",
+            &auth,
+        )
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    let (status, marked) = app.mark(session_id, &auth, 1).await;
+    assert_eq!(status, 201, "{marked}");
+    assert_eq!(marked["reward"]["status"], "provisioned");
+    let condition: Uuid = marked["condition"]["id"].as_str().unwrap().parse().unwrap();
+    let delivery = "SELECT delivery_status::text FROM call_conditions_met WHERE id = $1";
+    assert_eq!(wait_for(&app.db, delivery, condition, "sent").await, "sent");
+    let form = sms_status(
+        "SM0123456789abcdef0123456789abcdef",
+        CALLER,
+        "delivered",
+        None,
+    );
+    assert_eq!(
+        app.post_signed("/twilio/sms-status", &form).await.status(),
+        204
+    );
+    assert_eq!(
+        wait_for(&app.db, delivery, condition, "delivered").await,
+        "delivered"
+    );
+    let card = "SELECT g.status::text FROM gift_cards g JOIN call_conditions_met m
+                ON m.gift_card_id = g.id WHERE m.id = $1";
+    assert_eq!(
+        wait_for(&app.db, card, condition, "delivered").await,
+        "delivered"
+    );
+
+    let (status, stats) = app
+        .api_get(
+            &format!("/api/v1/campaigns/{}/call-stats", campaign.id),
+            &auth,
+        )
+        .await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(
+        (
+            &stats["total_calls"],
+            &stats["matched"],
+            &stats["answered"],
+            &stats["rewards_delivered"]
+        ),
+        (&json!(1), &json!(1), &json!(1), &json!(1))
+    );
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("calltrack_database_up 1"), "{metrics}");
+    assert!(
+        metrics.contains("calltrack_calls_last_24h{status=\"completed\"} 1"),
+        "{metrics}"
+    );
+    app.stop().await;
+    let _ = std::fs::remove_file(csv);
+}
+
+fn path_of(form: &calltrack::twilio::form::FormPairs) -> &'static str {
+    if form.get("RecordingSid").is_some() {
+        "/twilio/recording"
+    } else if form.get("DialCallStatus").is_some() {
+        "/twilio/dial-complete"
+    } else {
+        "/twilio/status"
+    }
+}
+
+#[tokio::test]
+async fn the_platforms_own_policies_still_govern_its_roles_after_adoption() {
+    let config = platform_database().await;
+    let db = db::pool::connect(&config).await.unwrap();
+    let clients: Vec<Uuid> = db
+        .query(
+            "WITH o AS (INSERT INTO organizations (name, type) VALUES ('Agency', 'agency') RETURNING id)
+             INSERT INTO clients (org_id, name) SELECT id, n FROM o, (VALUES ('A'), ('B')) v (n)
+             RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut users = Vec::new();
+    for client in &clients {
+        users.push(platform_user(&db, "company_owner", *client).await);
+        db.execute(
+            "INSERT INTO campaigns (client_id, name) VALUES ($1, 'Mailer')",
+            &[client],
+        )
+        .await
+        .unwrap();
+    }
+    let before = platform_policies(&db).await;
+    adopt(&config).await;
+    assert_eq!(
+        platform_policies(&db).await,
+        before,
+        "a platform policy changed"
+    );
+
+    // The platform's role, through its own auth.uid() policies: one campaign each.
+    for (user, client) in users.iter().zip(&clients) {
+        db.batch_execute(&format!(
+            "BEGIN; SET LOCAL ROLE authenticated;
+             SELECT set_config('request.jwt.claims', '{{\"sub\":\"{user}\"}}', true)"
+        ))
+        .await
+        .unwrap();
+        let seen: Vec<Uuid> = db
+            .query("SELECT client_id FROM campaigns", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        db.batch_execute("ROLLBACK").await.unwrap();
+        assert_eq!(seen, vec![*client]);
+    }
+    // calltrack's role, through calltrack's policies: the clients it was given, nothing else.
+    db.batch_execute(&format!(
+        "BEGIN; SET LOCAL ROLE calltrack_api;
+         SELECT set_config('calltrack.client_ids', '{}', true)",
+        clients[1]
+    ))
+    .await
+    .unwrap();
+    let seen: Vec<Uuid> = db
+        .query("SELECT client_id FROM campaigns", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    db.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(seen, vec![clients[1]]);
+    // Supabase's default privileges granted calltrack's new tables to anon; adoption took
+    // that back, so the outbox is not behind the platform's public API.
+    db.batch_execute("BEGIN; SET LOCAL ROLE anon")
+        .await
+        .unwrap();
+    let denied = db.query("SELECT count(*) FROM sms_outbox", &[]).await;
+    db.batch_execute("ROLLBACK").await.unwrap();
+    let error = denied.unwrap_err();
+    let message = error
+        .as_db_error()
+        .map(|e| e.message().to_owned())
+        .unwrap_or_default();
+    assert!(message.contains("permission denied"), "{error:?}");
+}
+
+#[tokio::test]
+async fn rows_the_platform_wrote_before_adoption_are_filled_in() {
+    let config = platform_database().await;
+    let db = db::pool::connect(&config).await.unwrap();
+    db.batch_execute(
+        "WITH o AS (INSERT INTO organizations (name, type) VALUES ('Agency', 'agency') RETURNING id),
+              c AS (INSERT INTO clients (org_id, name) SELECT id, 'A' FROM o RETURNING id),
+              k AS (INSERT INTO campaigns (client_id, name) SELECT id, 'Mailer' FROM c RETURNING id),
+              r AS (INSERT INTO recipients (campaign_id, redemption_code, phone)
+                    SELECT id, 'OLD-1', '415.555.0100' FROM k),
+              t AS (INSERT INTO tracked_phone_numbers (campaign_id, phone_number, forward_to_number)
+                    SELECT id, '+18005550123', '+14155550199' FROM k RETURNING id, campaign_id)
+         INSERT INTO call_sessions (campaign_id, tracked_number_id, call_status, call_answered_at,
+             twilio_call_sid)
+         SELECT campaign_id, id, 'completed', now(), 'CAold0000000000000000000000000001' FROM t",
+    )
+    .await
+    .unwrap();
+    adopt(&config).await;
+    let row = db
+        .query_one(
+            "SELECT (SELECT phone_e164 FROM recipients WHERE redemption_code = 'OLD-1'),
+                    s.status_rank, s.call_outcome
+             FROM call_sessions s",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<_, Option<String>>(0).as_deref(),
+        Some("+14155550100")
+    );
+    assert_eq!(row.get::<_, i16>(1), 4);
+    assert_eq!(row.get::<_, Option<String>>(2).as_deref(), Some("answered"));
+    // A phone the platform changes later is normalised again by calltrack's trigger.
+    db.batch_execute(
+        "UPDATE recipients SET phone = '+1 (212) 555-0111' WHERE redemption_code = 'OLD-1'",
+    )
+    .await
+    .unwrap();
+    let phone: String = db
+        .query_one("SELECT phone_e164 FROM recipients", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(phone, "+12125550111");
+}
+
+/// The database's shape, to show that a refused migration changed nothing.
+async fn shape(db: &Client) -> Value {
+    db.query_one(
+        "SELECT jsonb_build_array(
+            (SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace),
+            (SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+             WHERE c.relnamespace = 'public'::regnamespace),
+            (SELECT count(*) FROM pg_policies),
+            (SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace))",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+async fn migrate_command(config: &tokio_postgres::Config, check: bool) -> std::process::Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_calltrack"));
+    command.arg("migrate");
+    if check {
+        command.arg("--check");
+    }
+    command
+        .env("DATABASE_URL", conninfo(config))
+        .env("LOG_FORMAT", "json")
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_platform_table_missing_a_column_is_refused_by_name_and_nothing_changes() {
+    let config = platform_database().await;
+    let db = db::pool::connect(&config).await.unwrap();
+    db.batch_execute(
+        "ALTER TABLE recipients DROP COLUMN redemption_code;
+         WITH o AS (INSERT INTO organizations (name, type) VALUES ('Agency', 'agency') RETURNING id),
+              c AS (INSERT INTO clients (org_id, name) SELECT id, 'A' FROM o RETURNING id),
+              k AS (INSERT INTO campaigns (client_id, name) SELECT id, 'Mailer' FROM c RETURNING id),
+              t AS (INSERT INTO tracked_phone_numbers (campaign_id, phone_number, forward_to_number)
+                    SELECT id, '+18005550123', '+14155550199' FROM k RETURNING id, campaign_id)
+         INSERT INTO call_sessions (campaign_id, tracked_number_id, twilio_call_sid)
+         SELECT campaign_id, id, 'CAdup' FROM t, generate_series(1, 2)",
+    )
+    .await
+    .unwrap();
+    let before = shape(&db).await;
+
+    let check = migrate_command(&config, true).await;
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(!check.status.success(), "{report}");
+    assert!(
+        report.contains("table recipients has no column redemption_code"),
+        "{report}"
+    );
+    assert!(
+        report.contains("unique index calltrack_call_sessions_call_sid_key"),
+        "{report}"
+    );
+    let migrate = migrate_command(&config, false).await;
+    let logged = String::from_utf8_lossy(&migrate.stderr);
+    assert!(!migrate.status.success());
+    assert!(
+        logged.contains("recipients has no column redemption_code"),
+        "{logged}"
+    );
+    assert_eq!(
+        shape(&db).await,
+        before,
+        "a refused migration changed the schema"
+    );
+}
+
+#[tokio::test]
+async fn adopting_from_two_processes_at_once_and_again_later_is_safe() {
+    let config = platform_database().await;
+    let check = migrate_command(&config, true).await;
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{report}");
+    assert!(report.contains("would adopt them"), "{report}");
+    assert!(report.contains("call_sessions.status_rank"), "{report}");
+
+    let (first, second) = tokio::join!(
+        migrate_command(&config, false),
+        migrate_command(&config, false)
+    );
+    for output in [&first, &second] {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let db = db::pool::connect(&config).await.unwrap();
+    let recorded: Vec<(i32, bool)> = db
+        .query(
+            "SELECT version, adopted FROM calltrack_schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let expected: Vec<(i32, bool)> = (1..=10).map(|v| (v, v <= 9)).collect();
+    assert_eq!(recorded, expected);
+    let invalid = db
+        .query_one("SELECT count(*) FROM pg_index WHERE NOT indisvalid", &[])
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(invalid, 0);
+
+    // An adoption cut off before its indexes were built is finished by the next run.
+    db.batch_execute(
+        "DROP INDEX calltrack_call_sessions_call_sid_key;
+         UPDATE calltrack_adoption SET finished_at = NULL",
+    )
+    .await
+    .unwrap();
+    assert!(adopt(&config).await.is_empty());
+    let rebuilt = db
+        .query_one(
+            "SELECT to_regclass('calltrack_call_sessions_call_sid_key') IS NOT NULL
+                    AND (SELECT finished_at IS NOT NULL FROM calltrack_adoption)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, bool>(0);
+    assert!(rebuilt);
+    let again = migrate_command(&config, true).await;
+    assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
+}
