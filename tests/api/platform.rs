@@ -480,6 +480,10 @@ async fn a_platform_table_missing_a_column_is_refused_by_name_and_nothing_change
     let db = db::pool::connect(&config).await.unwrap();
     db.batch_execute(
         "ALTER TABLE recipients DROP COLUMN redemption_code;
+         CREATE TYPE narrow_match_status AS ENUM ('matched');
+         ALTER TABLE call_sessions ALTER COLUMN match_status DROP DEFAULT,
+             ALTER COLUMN match_status TYPE narrow_match_status USING 'matched',
+             ALTER COLUMN match_status SET DEFAULT 'matched';
          WITH o AS (INSERT INTO organizations (name, type) VALUES ('Agency', 'agency') RETURNING id),
               c AS (INSERT INTO clients (org_id, name) SELECT id, 'A' FROM o RETURNING id),
               k AS (INSERT INTO campaigns (client_id, name) SELECT id, 'Mailer' FROM c RETURNING id),
@@ -577,4 +581,23 @@ async fn adopting_from_two_processes_at_once_and_again_later_is_safe() {
     assert!(rebuilt);
     let again = migrate_command(&config, true).await;
     assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
+}
+
+#[tokio::test]
+async fn standalone_policies_apply_to_calltrack_api_alone() {
+    let config = test_database().await;
+    let db = db::pool::connect(&config).await.unwrap();
+    let rows = db
+        .query(
+            "SELECT tablename || '.' || policyname || ' ' || array_to_string(roles, ',')
+             FROM pg_policies ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let policies: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(policies.len(), 11, "{policies:?}");
+    for policy in policies {
+        assert!(policy.ends_with(" calltrack_api"), "{policy}");
+    }
 }
