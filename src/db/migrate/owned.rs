@@ -313,16 +313,7 @@ pub const ENUMERATED: &[Enumerated] = &[
     Enumerated {
         table: "call_sessions",
         column: "call_status",
-        labels: &[
-            "initiated",
-            "ringing",
-            "in-progress",
-            "completed",
-            "busy",
-            "no-answer",
-            "failed",
-            "canceled",
-        ],
+        labels: &crate::domain::CallStatus::STORED,
     },
     Enumerated {
         table: "call_sessions",
