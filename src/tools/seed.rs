@@ -238,3 +238,71 @@ pub async fn delivery_status(
         .await?;
     Ok(row.and_then(|r| r.get(0)))
 }
+
+/// A finished (or still ringing) call written straight into `call_sessions` as the webhooks
+/// would have left it, dated in the past: the demo's week of calls, and the tests' series.
+#[derive(Debug, Clone)]
+pub struct PastCall {
+    pub campaign_id: Uuid,
+    pub tracked_number_id: Uuid,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `answered`, `missed`, `voicemail`, `abandoned`, or `live` (still ringing).
+    pub outcome: &'static str,
+    /// E.164, or `None` for a withheld caller.
+    pub caller: Option<String>,
+    /// The recipient the caller was matched to.
+    pub recipient_id: Option<Uuid>,
+    pub talk_seconds: i32,
+    pub notes: Option<String>,
+}
+
+/// Writes `call` and returns its session id. The outcome is not written but settled by the
+/// database's own trigger from the facts written here (leg status, answer time, voicemail),
+/// so a seeded call is counted exactly as a played one would be.
+pub async fn past_call(client: &tokio_postgres::Client, call: &PastCall) -> anyhow::Result<Uuid> {
+    let row = client
+        .query_one(
+            "INSERT INTO call_sessions (campaign_id, tracked_number_id, caller_phone, recipient_id,
+                 match_status, call_status, status_rank, leg_status, call_answered_at,
+                 call_started_at, call_ended_at, call_duration_seconds, talk_seconds,
+                 recording_sid, recording_url, recording_duration,
+                 voicemail_sid, voicemail_url, voicemail_duration,
+                 twilio_call_sid, forward_to_number, notes, created_at)
+             SELECT $1, $2, $3, $4::uuid,
+                 CASE WHEN $4::uuid IS NULL THEN 'unmatched' ELSE 'matched' END,
+                 CASE WHEN o = 'live' THEN 'ringing' ELSE 'completed' END,
+                 CASE WHEN o = 'live' THEN 2 ELSE 4 END,
+                 CASE o WHEN 'answered' THEN 'completed' WHEN 'missed' THEN 'no-answer'
+                      WHEN 'voicemail' THEN 'no-answer' WHEN 'abandoned' THEN 'canceled' END,
+                 CASE WHEN o = 'answered' THEN t + interval '8 seconds' END,
+                 t,
+                 CASE WHEN o <> 'live' THEN t + make_interval(secs => talk + 20) END,
+                 CASE WHEN o <> 'live' THEN talk + 20 END,
+                 CASE WHEN o = 'answered' THEN talk END,
+                 CASE WHEN o = 'answered' THEN 'RE' || sid END,
+                 CASE WHEN o = 'answered' THEN 'https://api.twilio.com/2010-04-01/Accounts/ACdemo/Recordings/RE' || sid END,
+                 CASE WHEN o = 'answered' THEN talk END,
+                 CASE WHEN o = 'voicemail' THEN 'RE' || sid || 'v' END,
+                 CASE WHEN o = 'voicemail' THEN 'https://api.twilio.com/2010-04-01/Accounts/ACdemo/Recordings/RE' || sid || 'v' END,
+                 CASE WHEN o = 'voicemail' THEN 25 END,
+                 'CA' || sid,
+                 (SELECT forward_to_number FROM tracked_phone_numbers WHERE id = $2),
+                 $8, t
+             FROM (SELECT md5(random()::text) AS sid, $5::text AS o, $6::timestamptz AS t,
+                          $7::int AS talk) s
+             RETURNING id",
+            &[
+                &call.campaign_id,
+                &call.tracked_number_id,
+                &call.caller,
+                &call.recipient_id,
+                &call.outcome,
+                &call.at,
+                &call.talk_seconds,
+                &call.notes,
+            ],
+        )
+        .await
+        .context("seeding a past call failed")?;
+    Ok(row.get(0))
+}

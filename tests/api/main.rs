@@ -15,6 +15,7 @@ mod gift_cards;
 mod hardening;
 mod helpers;
 mod malformed;
+mod manage;
 mod metrics;
 mod migrations;
 mod numbers;
