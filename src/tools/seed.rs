@@ -306,3 +306,182 @@ pub async fn past_call(client: &tokio_postgres::Client, call: &PastCall) -> anyh
         .context("seeding a past call failed")?;
     Ok(row.get(0))
 }
+
+/// What the demo's week of history added, for its timeline.
+pub struct DemoHistory {
+    pub calls: usize,
+    pub conditions_met: usize,
+}
+
+/// A week of past calls for the demo's charts: the campaign mailed eight days ago, calls
+/// falling off day by day after the drop, mixed outcomes, a third of the callers matched to
+/// recipients of their own, and conditions met with rewards delivered, sent and failed.
+/// `encrypted_cards` are the (code, PIN) pairs of the cards those past rewards claimed.
+pub async fn demo_history(
+    client: &tokio_postgres::Client,
+    campaign_id: Uuid,
+    tracked_number_id: Uuid,
+    encrypted_cards: &[(String, String)],
+) -> anyhow::Result<DemoHistory> {
+    const FIRST: [&str; 8] = ["Alex", "Blair", "Casey", "Drew", "Emery", "Finley", "Gray", "Harper"];
+    const LAST: [&str; 3] = ["Nguyen", "Patel", "Garcia"];
+    let now = chrono::Utc::now();
+    let today = now.date_naive();
+    client
+        .execute(
+            "UPDATE campaigns SET mail_date = $2 WHERE id = $1",
+            &[&campaign_id, &(today - chrono::Days::new(8))],
+        )
+        .await?;
+    let mut recipients = Vec::new();
+    for n in 0..24 {
+        let row = client
+            .query_one(
+                "INSERT INTO recipients (campaign_id, redemption_code, first_name, last_name, phone)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[
+                    &campaign_id,
+                    &format!("ROOF-2{n:03}"),
+                    &FIRST[n % FIRST.len()],
+                    &LAST[n % LAST.len()],
+                    &format!("+1415555{:04}", 200 + n),
+                ],
+            )
+            .await?;
+        recipients.push((row.get::<_, Uuid>(0), format!("+1415555{:04}", 200 + n)));
+    }
+    // Calls on the days after the drop, the way responses to a mailing fall off.
+    let per_day = [16, 13, 10, 8, 6, 5, 4];
+    let mut answered_matched = Vec::new();
+    let mut calls = 0;
+    for (offset, count) in per_day.iter().enumerate() {
+        let day = today - chrono::Days::new(7 - offset as u64);
+        for j in 0..*count {
+            let seq = calls;
+            calls += 1;
+            let outcome = match seq % 20 {
+                0..=10 => "answered",
+                11..=13 => "voicemail",
+                14..=16 => "missed",
+                _ => "abandoned",
+            };
+            let minutes = 9 * 60 + (j * 37) % (9 * 60);
+            let at = day
+                .and_hms_opt(0, 0, 0)
+                .map(|d| d.and_utc() + chrono::Duration::minutes(minutes as i64))
+                .context("a demo call's time")?;
+            let matched = seq % 3 == 0;
+            let (recipient_id, caller) = if matched {
+                let (id, phone) = &recipients[(seq / 3) % recipients.len()];
+                (Some(*id), Some(phone.clone()))
+            } else if seq % 11 == 5 {
+                (None, None)
+            } else {
+                (None, Some(format!("+1212555{:04}", 3000 + seq)))
+            };
+            let session = past_call(
+                client,
+                &PastCall {
+                    campaign_id,
+                    tracked_number_id,
+                    at,
+                    outcome,
+                    caller,
+                    recipient_id,
+                    talk_seconds: 40 + ((seq * 53) % 300) as i32,
+                    notes: None,
+                },
+            )
+            .await?;
+            if let (Some(recipient), "answered") = (recipient_id, outcome) {
+                answered_matched.push((session, recipient, at));
+            }
+        }
+    }
+    // Rewards for most answered recipients: delivered, one still sent, one failed.
+    let pool: Uuid = client
+        .query_one(
+            "SELECT gift_card_pool_id FROM campaign_reward_configs WHERE campaign_id = $1 AND condition_number = 1",
+            &[&campaign_id],
+        )
+        .await?
+        .get(0);
+    let mut met: usize = 0;
+    for (n, ((session, recipient, at), (code, pin))) in
+        answered_matched.iter().zip(encrypted_cards).enumerate()
+    {
+        let met_at = *at + chrono::Duration::minutes(3);
+        let (card_status, delivery, error_code) = match n {
+            0 => ("claimed", "failed", Some(30006)),
+            1 => ("claimed", "sent", None),
+            _ => ("delivered", "delivered", None),
+        };
+        client
+            .execute(
+                "WITH card AS (
+                     INSERT INTO gift_cards (pool_id, card_code, pin_code, value_amount, status, recipient_id,
+                         campaign_id, claimed_at, delivered_at, delivery_method)
+                     VALUES ($1, $2, $3, 25.00, $4::text, $5, $6, $7::timestamptz,
+                         CASE WHEN $4::text = 'delivered' THEN $7::timestamptz + interval '20 seconds' END,
+                         CASE WHEN $4::text = 'delivered' THEN 'sms' END)
+                     RETURNING id)
+                 INSERT INTO call_conditions_met (call_session_id, campaign_id, recipient_id, condition_number,
+                     met_at, gift_card_id, reward_status, delivery_status, delivery_error_code,
+                     delivery_error_message, notes)
+                 SELECT $8, $6, $5, 1, $7, card.id, 'provisioned', $9::text, $10::int,
+                     CASE WHEN $10::int IS NOT NULL THEN 'Landline or unreachable carrier' END,
+                     'booked an inspection'
+                 FROM card",
+                &[
+                    &pool, code, pin, &card_status, recipient, &campaign_id, &met_at, session,
+                    &delivery, &error_code,
+                ],
+            )
+            .await?;
+        met += 1;
+    }
+    let delivered = met.saturating_sub(2) as i32;
+    client
+        .execute(
+            "UPDATE gift_card_pools SET total_cards = total_cards + $2, delivered_cards = delivered_cards + $3
+             WHERE id = $1",
+            &[&pool, &(met as i32), &delivered],
+        )
+        .await?;
+    // Some of them signed a contract too (no reward for that condition).
+    for (session, recipient, at) in answered_matched.iter().step_by(3) {
+        client
+            .execute(
+                "INSERT INTO call_conditions_met (call_session_id, campaign_id, recipient_id, condition_number, met_at, notes)
+                 VALUES ($1, $2, $3, 2, $4, 'signed on the call')",
+                &[session, &campaign_id, recipient, &(*at + chrono::Duration::minutes(5))],
+            )
+            .await?;
+        met += 1;
+    }
+    Ok(DemoHistory {
+        calls,
+        conditions_met: met,
+    })
+}
+
+/// A company owner of the demo client, who signs in to the manager console.
+pub async fn demo_manager(
+    client: &tokio_postgres::Client,
+    user: Uuid,
+    client_id: Uuid,
+) -> anyhow::Result<()> {
+    client
+        .execute(
+            "INSERT INTO user_roles (user_id, role) VALUES ($1, 'company_owner')",
+            &[&user],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO client_users (client_id, user_id) VALUES ($1, $2)",
+            &[&client_id, &user],
+        )
+        .await?;
+    Ok(())
+}

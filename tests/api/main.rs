@@ -16,6 +16,7 @@ mod hardening;
 mod helpers;
 mod malformed;
 mod manage;
+mod manage_console;
 mod metrics;
 mod migrations;
 mod numbers;
