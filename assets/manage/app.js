@@ -442,6 +442,7 @@ async function renderDecay(campaign, seq) {
     values: items.map((p) => p.total_calls),
     cls: "decay",
     unit: "Calls",
+    wide: true,
     label: `Calls on each day after the mail date: ${num(total)} in the first ${items.length} days`,
   });
 }
@@ -521,7 +522,9 @@ function editForm(n, item, dl) {
   const whisper = field(form, "Whisper", el("input", { autocomplete: "off", maxlength: "500", "data-testid": "edit-whisper" }), "Spoken to the business when it picks up. Leave empty for none.");
   whisper.value = n.whisper || "";
   const keypress = field(form, "The business must press a key to take the call (with a whisper)", el("input", { type: "checkbox", "data-testid": "edit-keypress" }));
-  keypress.checked = n.require_keypress;
+  // Screening is on by default once a whisper is set, so that is what a number without one
+  // offers.
+  keypress.checked = n.whisper ? n.require_keypress : true;
   const voicemail = field(form, "Take a voicemail when the business does not answer", el("input", { type: "checkbox", "data-testid": "edit-voicemail" }));
   voicemail.checked = n.voicemail;
   const greeting = field(form, "Voicemail greeting", el("input", { autocomplete: "off", maxlength: "500", "data-testid": "edit-greeting" }), "Leave empty for the default greeting.");
@@ -543,10 +546,11 @@ function editForm(n, item, dl) {
     event.preventDefault();
     const body = {
       whisper: whisper.value.trim() || null,
-      require_keypress: keypress.checked,
       voicemail: voicemail.checked,
       voicemail_greeting: greeting.value.trim() || null,
     };
+    // The key press only means something with a whisper.
+    if (body.whisper) body.require_keypress = keypress.checked;
     // Re-pointing goes to Twilio (the fallback URL carries the number), so only on a change.
     if (forward.value.trim() !== n.forward_to_number) body.forward_to_number = forward.value.trim();
     if (active.checked !== n.is_active) body.is_active = active.checked;

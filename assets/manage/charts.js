@@ -5,7 +5,10 @@
 
 const Charts = (() => {
   const SVG = "http://www.w3.org/2000/svg";
-  const W = 640;
+  // The drawing's width in viewBox units: a chart across the whole page is drawn twice as
+  // wide, not stretched, so its text stays the size of the other charts' text. Set by each
+  // chart function before it draws (drawing is synchronous).
+  let W = 640;
   const H = 220;
   const M = { top: 12, right: 8, bottom: 28, left: 40 };
 
@@ -57,7 +60,8 @@ const Charts = (() => {
    * Bars stacked per slot: `series` is [{ name, key, values }] bottom up; each segment
    * has a tooltip naming its day, count and series.
    */
-  function stacked(container, { labels, series, label, titles }) {
+  function stacked(container, { labels, series, label, titles, wide }) {
+    W = wide ? 1280 : 640;
     const svg = frame(container, label);
     const totals = labels.map((_, i) => series.reduce((sum, s) => sum + s.values[i], 0));
     const top = niceMax(Math.max(0, ...totals));
@@ -83,12 +87,13 @@ const Charts = (() => {
   }
 
   /** Single bars per slot. */
-  function bars(container, { labels, values, label, titles, cls, unit }) {
-    return stacked(container, { labels, label, titles, series: [{ name: unit, key: cls, values }] });
+  function bars(container, { labels, values, label, titles, cls, unit, wide }) {
+    return stacked(container, { labels, label, titles, wide, series: [{ name: unit, key: cls, values }] });
   }
 
   /** A line of fractions (0..1) with dots; a null value breaks the line (no calls that day). */
   function line(container, { labels, values, label, titles, format }) {
+    W = 640;
     const svg = frame(container, label);
     const plotH = H - M.top - M.bottom;
     const slot = (W - M.left - M.right) / Math.max(1, labels.length);
@@ -115,6 +120,7 @@ const Charts = (() => {
 
   /** Horizontal bars, one per step, each with its count written beside it. */
   function funnel(container, { steps, label }) {
+    W = 640;
     const rowH = 34;
     const height = steps.length * rowH + 8;
     const svg = node("svg", { viewBox: `0 0 ${W} ${height}`, role: "img", "aria-label": label, class: "chart-svg" });

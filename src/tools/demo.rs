@@ -144,7 +144,8 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
             &[&TRACKED],
         )
         .await?;
-    let (campaign_id, tracked_id, client_id): (Uuid, Uuid, Uuid) = (ids.get(0), ids.get(1), ids.get(2));
+    let (campaign_id, tracked_id, client_id): (Uuid, Uuid, Uuid) =
+        (ids.get(0), ids.get(1), ids.get(2));
     let history_cards: Vec<(String, String)> = (0..10)
         .map(|_| {
             let (code, pin) = demo_card();
@@ -229,7 +230,9 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
     println!("  (or open http://{addr}/agent and paste this platform token)");
     let manager_token = agent_token(&jwt_secret, manager)?;
     println!("Manager console: http://{addr}/manage#token={manager_token}");
-    println!("  (a company owner of the demo client; numbers bought there come from the local stand-in)");
+    println!(
+        "  (a company owner of the demo client; numbers bought there come from the local stand-in)"
+    );
     println!(
         "API example:   curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/call-sessions"
     );
@@ -368,7 +371,10 @@ async fn sell_number(body: String) -> HttpResponse {
     let number = match (form.get("PhoneNumber"), form.get("AreaCode")) {
         (Some(exact), _) => exact.to_owned(),
         (None, Some(area)) if area.len() == 3 && area.bytes().all(|b| b.is_ascii_digit()) => {
-            format!("+1{area}555{:04}", rand::thread_rng().gen_range(1000..10_000))
+            format!(
+                "+1{area}555{:04}",
+                rand::thread_rng().gen_range(1000..10_000)
+            )
         }
         _ => {
             return HttpResponse::BadRequest().json(serde_json::json!({

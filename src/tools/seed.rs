@@ -323,7 +323,9 @@ pub async fn demo_history(
     tracked_number_id: Uuid,
     encrypted_cards: &[(String, String)],
 ) -> anyhow::Result<DemoHistory> {
-    const FIRST: [&str; 8] = ["Alex", "Blair", "Casey", "Drew", "Emery", "Finley", "Gray", "Harper"];
+    const FIRST: [&str; 8] = [
+        "Alex", "Blair", "Casey", "Drew", "Emery", "Finley", "Gray", "Harper",
+    ];
     const LAST: [&str; 3] = ["Nguyen", "Patel", "Garcia"];
     let now = chrono::Utc::now();
     let today = now.date_naive();

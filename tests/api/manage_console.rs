@@ -43,9 +43,16 @@ async fn the_manager_page_and_its_assets_are_served_under_the_consoles_policy() 
     let html = page.text().await.unwrap();
     assert!(html.contains(r#"<script src="/manage/app.js" defer></script>"#));
     assert!(html.contains(r#"<script src="/manage/charts.js" defer></script>"#));
-    assert_eq!(html.matches("<script").count(), 2, "only the two script files");
+    assert_eq!(
+        html.matches("<script").count(),
+        2,
+        "only the two script files"
+    );
     assert!(!html.contains("style="), "no inline styles");
-    assert!(!html.contains("http://") && !html.contains("https://"), "nothing from the network");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "nothing from the network"
+    );
     for (path, kind) in [
         ("/manage/app.js", "text/javascript"),
         ("/manage/charts.js", "text/javascript"),
@@ -61,7 +68,13 @@ async fn the_manager_page_and_its_assets_are_served_under_the_consoles_policy() 
             "{path}"
         );
         let source = response.text().await.unwrap();
-        for forbidden in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+        for forbidden in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+        ] {
             assert!(!source.contains(forbidden), "{path} uses {forbidden}");
         }
     }
@@ -100,15 +113,11 @@ async fn sign_in(browser: &Browser, secret: &str) {
 }
 
 async fn count(app: &TestApp, sql: &str, campaign: Uuid) -> i64 {
-    app.db
-        .query_one(sql, &[&campaign])
-        .await
-        .unwrap()
-        .get(0)
+    app.db.query_one(sql, &[&campaign]).await.unwrap().get(0)
 }
 
 #[tokio::test]
-async fn a_company_owner_reads_the_charts_buys_a_number_changes_its_whisper_and_downloads_the_calls()
+async fn a_company_owner_reads_the_charts_buys_a_number_changes_its_whisper_releases_it_and_downloads_the_calls()
  {
     if crate::browser::skip_without_chromium() {
         return;
@@ -132,7 +141,9 @@ async fn a_company_owner_reads_the_charts_buys_a_number_changes_its_whisper_and_
     browser
         .wait_for_text(r#"[data-testid="error"]"#, "not one of them")
         .await;
-    let link = browser.wait_for_visible(r#"[data-testid="error-link"]"#).await;
+    let link = browser
+        .wait_for_visible(r#"[data-testid="error-link"]"#)
+        .await;
     assert_eq!(link.attr("href").await.unwrap().as_deref(), Some("/agent"));
 
     // The owner sees the campaign with its counts as the database holds them.
@@ -155,7 +166,11 @@ async fn a_company_owner_reads_the_charts_buys_a_number_changes_its_whisper_and_
     save_screenshot(&browser, "manage-dashboard.png").await;
 
     // The campaign page draws the calls per day by outcome.
-    click(&browser, &format!(r#"{card} [data-testid="campaign-link"]"#)).await;
+    click(
+        &browser,
+        &format!(r#"{card} [data-testid="campaign-link"]"#),
+    )
+    .await;
     browser
         .wait_for_text(r#"[data-testid="campaign-title"]"#, "Spring mailer")
         .await;
@@ -180,7 +195,9 @@ async fn a_company_owner_reads_the_charts_buys_a_number_changes_its_whisper_and_
     )
     .await;
     let segments = client
-        .find_all(Locator::Css(r#"[data-testid="chart-calls"] rect.s-answered"#))
+        .find_all(Locator::Css(
+            r#"[data-testid="chart-calls"] rect.s-answered"#,
+        ))
         .await
         .unwrap();
     assert_eq!(
@@ -197,6 +214,23 @@ async fn a_company_owner_reads_the_charts_buys_a_number_changes_its_whisper_and_
     // Tall enough for every chart of the overview.
     client.set_window_size(1366, 1500).await.unwrap();
     save_screenshot(&browser, "manage-campaign.png").await;
+    // On a phone's width the page itself never scrolls sideways (wide charts and tables
+    // scroll inside their cards).
+    client.set_window_size(390, 844).await.unwrap();
+    let overflow = eventually("the layout to settle at a phone's width", || async {
+        let width = client
+            .execute(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+                vec![],
+            )
+            .await
+            .ok()?;
+        let (scroll, client_width) = (width[0].as_i64()?, width[1].as_i64()?);
+        (client_width <= 400).then_some(scroll - client_width)
+    })
+    .await;
+    assert_eq!(overflow, 0, "the page is wider than a phone's screen");
+    save_screenshot(&browser, "manage-campaign-phone.png").await;
     client.set_window_size(1366, 900).await.unwrap();
 
     // Numbers: Twilio's refusal in words, then a purchase.
@@ -222,10 +256,10 @@ async fn a_company_owner_reads_the_charts_buys_a_number_changes_its_whisper_and_
         .mount(&app.twilio)
         .await;
     click(&browser, r#"[data-testid="tab-numbers"]"#).await;
-    browser
-        .wait_for_visible(r#"[data-testid="number"]"#)
+    browser.wait_for_visible(r#"[data-testid="number"]"#).await;
+    let area = browser
+        .wait_for_visible(r#"[data-testid="buy-area"]"#)
         .await;
-    let area = browser.wait_for_visible(r#"[data-testid="buy-area"]"#).await;
     area.send_keys("999").await.unwrap();
     browser
         .wait_for_visible(r#"[data-testid="buy-forward"]"#)
@@ -250,28 +284,102 @@ async fn a_company_owner_reads_the_charts_buys_a_number_changes_its_whisper_and_
         .await;
 
     // Its whisper, changed through the edit form.
-    click(&browser, &format!(r#"{bought} [data-testid="edit-number"]"#)).await;
+    click(
+        &browser,
+        &format!(r#"{bought} [data-testid="edit-number"]"#),
+    )
+    .await;
     let whisper = browser
         .wait_for_visible(&format!(r#"{bought} [data-testid="edit-whisper"]"#))
         .await;
-    whisper.send_keys("Call from the spring mailer").await.unwrap();
-    click(&browser, &format!(r#"{bought} [data-testid="save-number"]"#)).await;
+    whisper
+        .send_keys("Call from the spring mailer")
+        .await
+        .unwrap();
+    click(
+        &browser,
+        &format!(r#"{bought} [data-testid="save-number"]"#),
+    )
+    .await;
     browser
         .wait_for_text(
             &format!(r#"{bought} [data-testid="number-whisper"]"#),
             "Call from the spring mailer",
         )
         .await;
-    let stored: Option<String> = app
+    browser
+        .wait_for_text(
+            &format!(r#"{bought} [data-testid="number-screening"]"#),
+            "presses a key",
+        )
+        .await;
+    let row = app
         .db
         .query_one(
-            "SELECT whisper FROM tracked_phone_numbers WHERE phone_number = $1",
+            "SELECT whisper, require_keypress FROM tracked_phone_numbers WHERE phone_number = $1",
+            &[&BOUGHT],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<_, Option<String>>(0).as_deref(),
+        Some("Call from the spring mailer")
+    );
+    // Screening follows the whisper by default; NULL is that default.
+    assert_ne!(row.get::<_, Option<bool>>(1), Some(false));
+
+    // Releasing asks first; keeping the number changes nothing.
+    Mock::given(method("DELETE"))
+        .and(path(format!(
+            "/2010-04-01/Accounts/{ACCOUNT}/IncomingPhoneNumbers/PN7a1b2c3d4e5f60718293a4b5c6d7e8f9.json"
+        )))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&app.twilio)
+        .await;
+    click(
+        &browser,
+        &format!(r#"{bought} [data-testid="release-number"]"#),
+    )
+    .await;
+    click(
+        &browser,
+        &format!(r#"{bought} [data-testid="cancel-release"]"#),
+    )
+    .await;
+    assert_eq!(
+        browser
+            .text(&format!(r#"{bought} [data-testid="number-state"]"#))
+            .await
+            .as_deref(),
+        Some("Active")
+    );
+    click(
+        &browser,
+        &format!(r#"{bought} [data-testid="release-number"]"#),
+    )
+    .await;
+    click(
+        &browser,
+        &format!(r#"{bought} [data-testid="confirm-release"]"#),
+    )
+    .await;
+    browser
+        .wait_for_text(
+            &format!(r#"{bought} [data-testid="number-state"]"#),
+            "Released",
+        )
+        .await;
+    let active: bool = app
+        .db
+        .query_one(
+            "SELECT is_active FROM tracked_phone_numbers WHERE phone_number = $1",
             &[&BOUGHT],
         )
         .await
         .unwrap()
         .get(0);
-    assert_eq!(stored.as_deref(), Some("Call from the spring mailer"));
+    assert!(!active, "released numbers stay, switched off");
 
     // Calls: the CSV download holds every session of the campaign, as stored.
     click(&browser, r#"[data-testid="tab-calls"]"#).await;
@@ -285,7 +393,12 @@ async fn a_company_owner_reads_the_charts_buys_a_number_changes_its_whisper_and_
     .await;
     let text = std::fs::read_to_string(&file).unwrap();
     let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
     let id_at = header.iter().position(|h| h == "id").unwrap();
     let caller_at = header.iter().position(|h| h == "caller_phone").unwrap();
     let rows: Vec<(String, String)> = reader
@@ -330,7 +443,9 @@ async fn save_screenshot(browser: &Browser, name: &str) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let png = browser.client.screenshot().await.unwrap();
     std::fs::write(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name), &png).unwrap();
-    let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs").join(name);
+    let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("docs")
+        .join(name);
     if std::env::var_os("UPDATE_SCREENSHOTS").is_some() || !docs.exists() {
         std::fs::create_dir_all(docs.parent().unwrap()).unwrap();
         std::fs::write(docs, png).unwrap();
