@@ -117,8 +117,8 @@ async fn count(app: &TestApp, sql: &str, campaign: Uuid) -> i64 {
 }
 
 #[tokio::test]
-async fn a_company_owner_reads_the_charts_buys_a_number_changes_its_whisper_releases_it_and_downloads_the_calls()
- {
+async fn a_company_owner_reads_the_charts_manages_a_number_links_a_caller_and_downloads_the_calls()
+{
     if crate::browser::skip_without_chromium() {
         return;
     }
@@ -386,6 +386,48 @@ async fn a_company_owner_reads_the_charts_buys_a_number_changes_its_whisper_rele
     browser
         .wait_for_visible(r#"[data-testid="call-row"]"#)
         .await;
+    // An unmatched caller, linked by the code on their mail piece.
+    let code = app.redemption_code(world.recipient_id).await;
+    let first = browser
+        .wait_for_visible(r#"[data-testid="unmatched-call"]"#)
+        .await;
+    let unmatched: Uuid = first
+        .attr("data-session-id")
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let item = format!(r#"[data-testid="unmatched-call"][data-session-id="{unmatched}"]"#);
+    browser
+        .wait_for_visible(&format!(r#"{item} [data-testid="link-code"]"#))
+        .await
+        .send_keys(&code)
+        .await
+        .unwrap();
+    click(&browser, &format!(r#"{item} [data-testid="link-submit"]"#)).await;
+    browser
+        .wait_for_text(r#"[data-testid="status"]"#, "Caller linked to Dana")
+        .await;
+    eventually("the linked call to leave the unmatched list", || async {
+        client
+            .find(Locator::Css(&item))
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+    let linked: Option<Uuid> = app
+        .db
+        .query_one(
+            "SELECT recipient_id FROM call_sessions WHERE id = $1",
+            &[&unmatched],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(linked, Some(world.recipient_id));
+
     click(&browser, r#"[data-testid="download-csv"]"#).await;
     let file = eventually("the CSV to be downloaded", || async {
         downloaded_csv(&downloads)
