@@ -101,3 +101,22 @@ pub async fn campaign_summary(
         .find(|c| principal.scope.allows(c.client_id))
         .ok_or(StatsError::NotFound)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn today_starts_at_utc_midnight_and_the_week_six_days_before() {
+        let now: DateTime<Utc> = "2026-03-10T15:20:00Z".parse().unwrap();
+        let (today, week) = today_and_week(now);
+        assert_eq!(
+            today,
+            "2026-03-10T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(
+            week,
+            "2026-03-04T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+    }
+}

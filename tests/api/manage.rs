@@ -506,3 +506,47 @@ async fn the_csv_export_of_a_campaign_the_caller_cannot_see_is_a_404() {
         .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn the_session_list_filters_by_outcome_and_time_window() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    let c = &world.campaign;
+    let ids = seed(
+        &app,
+        &[
+            call(c, at("2026-03-01T10:00:00Z"), "voicemail"),
+            call(c, at("2026-03-02T10:00:00Z"), "voicemail"),
+            call(c, at("2026-03-02T11:00:00Z"), "missed"),
+        ],
+    )
+    .await;
+    let agent = Auth::user(world.agent);
+
+    let (status, body) = app
+        .api_get(
+            "/api/v1/call-sessions?call_outcome=voicemail&from=2026-03-02T00:00:00Z&to=2026-03-03T00:00:00Z",
+            &agent,
+        )
+        .await;
+
+    assert_eq!(status, 200, "{body}");
+    let listed: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec![ids[1].to_string().as_str()]);
+    let (status, _) = app
+        .api_get("/api/v1/call-sessions?call_outcome=lost", &agent)
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = app
+        .api_get(
+            "/api/v1/call-sessions?from=2026-03-03T00:00:00Z&to=2026-03-01T00:00:00Z",
+            &agent,
+        )
+        .await;
+    assert_eq!(status, 400);
+}
