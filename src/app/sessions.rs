@@ -121,3 +121,55 @@ async fn detail_of(
         conditions_met,
     })
 }
+
+/// A campaign's sessions read page by page for an export: each page is its own short
+/// transaction, and the keyset cursor (created_at, id) carries on where the last one ended,
+/// so no transaction or snapshot is held while the client downloads.
+#[derive(Debug)]
+pub struct Export {
+    pool: PgPool,
+    principal: Principal,
+    filter: SessionFilter,
+    done: bool,
+}
+
+/// How many sessions one page of an export reads.
+pub const EXPORT_PAGE: i64 = 500;
+
+impl Export {
+    /// Checks the caller may see the campaign (else `NotFound`), before anything is sent.
+    pub async fn start(
+        pool: &PgPool,
+        principal: &Principal,
+        campaign_id: Uuid,
+        mut filter: SessionFilter,
+    ) -> Result<Self, SessionError> {
+        let mut conn = connection(pool).await?;
+        let tx = begin(&mut conn, Caller::Api(principal)).await?;
+        crate::db::stats::campaign_client(&tx, campaign_id)
+            .await?
+            .filter(|client| principal.scope.allows(*client))
+            .ok_or(SessionError::NotFound)?;
+        commit(tx).await?;
+        filter.campaign_id = Some(campaign_id);
+        filter.before = None;
+        filter.limit = EXPORT_PAGE;
+        Ok(Self {
+            pool: pool.clone(),
+            principal: principal.clone(),
+            filter,
+            done: false,
+        })
+    }
+
+    /// The next page, newest first; `None` once every session was read.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<CallSession>>, SessionError> {
+        if self.done {
+            return Ok(None);
+        }
+        let (page, more) = list(&self.pool, &self.principal, &self.filter).await?;
+        self.done = !more;
+        self.filter.before = page.last().map(|s| (s.created_at, s.id));
+        Ok((!page.is_empty()).then_some(page))
+    }
+}

@@ -63,6 +63,13 @@ impl Principal {
         }
     }
 
+    /// Whether exports show callers' full numbers: the data's owners (admin, agency owner,
+    /// company owner, an API key) see them; other roles get them masked (`+1415***0100`),
+    /// since an export leaves the service for spreadsheets and mailboxes.
+    pub fn may_see_caller_numbers(&self) -> bool {
+        self.may_manage_numbers()
+    }
+
     /// Tracked-number management: admin, agency owner, company owner, or an API key.
     pub fn may_manage_numbers(&self) -> bool {
         match &self.actor {

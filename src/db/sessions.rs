@@ -82,6 +82,11 @@ pub struct SessionFilter {
     pub campaign_id: Option<Uuid>,
     pub call_status: Option<String>,
     pub match_status: Option<String>,
+    pub call_outcome: Option<String>,
+    /// Only sessions created at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Only sessions created before this instant.
+    pub to: Option<DateTime<Utc>>,
     /// Keyset position: sessions strictly older than this (created_at, id).
     pub before: Option<(DateTime<Utc>, Uuid)>,
     pub limit: i64,
@@ -99,6 +104,9 @@ pub fn list_statement() -> String {
            AND ($2::text IS NULL OR s.call_status::text = $2)
            AND ($3::text IS NULL OR s.match_status::text = $3)
            AND ($4::timestamptz IS NULL OR (s.created_at, s.id) < ($4, $5::uuid))
+           AND ($7::text IS NULL OR s.call_outcome = $7)
+           AND ($8::timestamptz IS NULL OR s.created_at >= $8)
+           AND ($9::timestamptz IS NULL OR s.created_at < $9)
          ORDER BY s.created_at DESC, s.id DESC
          LIMIT $6"
     )
@@ -122,6 +130,9 @@ pub async fn list(
                 &before_at,
                 &before_id,
                 &(filter.limit + 1),
+                &filter.call_outcome,
+                &filter.from,
+                &filter.to,
             ],
         )
         .await

@@ -9,6 +9,7 @@ mod look_back;
 mod message;
 mod phone;
 mod role;
+mod series;
 pub mod sms_template;
 mod time_range;
 
@@ -24,5 +25,6 @@ pub use message::{
 };
 pub use phone::{CallerId, E164, PhoneError, mask_phone};
 pub use role::Role;
+pub use series::{Bucket, MAX_BUCKETS, SeriesError, SeriesWindow};
 pub use sms_template::{RewardDetails, SmsBody, SmsTemplate};
 pub use time_range::{TimeRange, TimeRangeError};

@@ -5,6 +5,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod manage;
 pub mod metrics;
 pub mod middleware;
 pub mod webhooks;
@@ -42,6 +43,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/agent", web::get().to(agent::page))
         .route("/agent/app.js", web::get().to(agent::script))
         .route("/agent/app.css", web::get().to(agent::stylesheet))
+        .route("/manage", web::get().to(manage::page))
+        .route("/manage/app.js", web::get().to(manage::script))
+        .route("/manage/charts.js", web::get().to(manage::charts))
+        .route("/manage/app.css", web::get().to(manage::stylesheet))
         .route(
             "/twilio/voice",
             web::post().to(webhooks::voice::incoming_call),

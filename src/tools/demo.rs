@@ -137,6 +137,29 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
          a reward of a $25 gift card from a pool of 5 cards, and the tracked number {TRACKED} forwarding to {BUSINESS}"
     ));
 
+    let ids = client
+        .query_one(
+            "SELECT t.campaign_id, t.id, k.client_id FROM tracked_phone_numbers t
+             JOIN campaigns k ON k.id = t.campaign_id WHERE t.phone_number = $1",
+            &[&TRACKED],
+        )
+        .await?;
+    let (campaign_id, tracked_id, client_id): (Uuid, Uuid, Uuid) =
+        (ids.get(0), ids.get(1), ids.get(2));
+    let history_cards: Vec<(String, String)> = (0..10)
+        .map(|_| {
+            let (code, pin) = demo_card();
+            (cipher.encrypt(&code), cipher.encrypt(&pin))
+        })
+        .collect();
+    let history = seed::demo_history(&client, campaign_id, tracked_id, &history_cards).await?;
+    let manager = Uuid::new_v4();
+    seed::demo_manager(&client, manager, client_id).await?;
+    timeline.say(format!(
+        "seeded last week's history for the charts: the campaign mailed 8 days ago, {} calls since with mixed outcomes, {} conditions met, and a company owner for the manager console",
+        history.calls, history.conditions_met
+    ));
+
     let pool = db::pool::pool(config.clone(), 16)?;
     let app = Application::build(&settings, pool.clone()).await?;
     let server = tokio::spawn(app.run_until(shutdown_signal()?));
@@ -205,6 +228,11 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
     println!();
     println!("Agent console: http://{addr}/agent#token={token}");
     println!("  (or open http://{addr}/agent and paste this platform token)");
+    let manager_token = agent_token(&jwt_secret, manager)?;
+    println!("Manager console: http://{addr}/manage#token={manager_token}");
+    println!(
+        "  (a company owner of the demo client; numbers bought there come from the local stand-in)"
+    );
     println!(
         "API example:   curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/call-sessions"
     );
@@ -293,10 +321,24 @@ impl FakeTwilio {
         let data = web::Data::new(state.clone());
         // One worker is plenty for a handful of messages; the demo stops it by exiting.
         let server = HttpServer::new(move || {
-            App::new().app_data(data.clone()).route(
-                "/2010-04-01/Accounts/{account}/Messages.json",
-                web::post().to(accept_message),
-            )
+            App::new()
+                .app_data(data.clone())
+                .route(
+                    "/2010-04-01/Accounts/{account}/Messages.json",
+                    web::post().to(accept_message),
+                )
+                .route(
+                    "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json",
+                    web::post().to(sell_number),
+                )
+                .route(
+                    "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{sid}.json",
+                    web::post().to(update_number),
+                )
+                .route(
+                    "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{sid}.json",
+                    web::delete().to(release_number),
+                )
         })
         .workers(1)
         .disable_signals()
@@ -320,6 +362,45 @@ impl FakeTwilio {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Sells a made-up number in the requested area code (or the exact one asked for), so the
+/// manager console's "Buy a number" works in the demo without a Twilio account.
+async fn sell_number(body: String) -> HttpResponse {
+    let form = FormPairs::parse(body.as_bytes()).unwrap_or_default();
+    let number = match (form.get("PhoneNumber"), form.get("AreaCode")) {
+        (Some(exact), _) => exact.to_owned(),
+        (None, Some(area)) if area.len() == 3 && area.bytes().all(|b| b.is_ascii_digit()) => {
+            format!(
+                "+1{area}555{:04}",
+                rand::thread_rng().gen_range(1000..10_000)
+            )
+        }
+        _ => {
+            return HttpResponse::BadRequest().json(serde_json::json!({
+                "code": 21451, "message": "Invalid area code", "status": 400,
+            }));
+        }
+    };
+    HttpResponse::Created().json(serde_json::json!({
+        "sid": random_sid("PN"),
+        "phone_number": number,
+        "friendly_name": form.get("FriendlyName"),
+        "voice_url": form.get("VoiceUrl"),
+    }))
+}
+
+async fn update_number(path: web::Path<(String, String)>, body: String) -> HttpResponse {
+    let form = FormPairs::parse(body.as_bytes()).unwrap_or_default();
+    HttpResponse::Ok().json(serde_json::json!({
+        "sid": path.into_inner().1,
+        "phone_number": TRACKED,
+        "voice_url": form.get("VoiceUrl"),
+    }))
+}
+
+async fn release_number() -> HttpResponse {
+    HttpResponse::NoContent().finish()
 }
 
 async fn accept_message(

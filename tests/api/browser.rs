@@ -77,6 +77,15 @@ impl Browser {
     /// naming the packages, when Chromium or chromedriver is not installed; tests call
     /// [`skip_without_chromium`] first.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Like [`Self::start`], saving downloads into `downloads` without asking.
+    pub async fn start_with_downloads(downloads: &Path) -> Self {
+        Self::start_with(Some(downloads)).await
+    }
+
+    async fn start_with(downloads: Option<&Path>) -> Self {
         for binary in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 Path::new(binary).exists(),
@@ -101,7 +110,7 @@ impl Browser {
         let url = format!("http://127.0.0.1:{port}");
         wait_for_driver(&url).await;
         let client = ClientBuilder::new(HttpConnector::new())
-            .capabilities(capabilities(&profile))
+            .capabilities(capabilities(&profile, downloads))
             .connect(&url)
             .await
             .unwrap_or_else(|e| panic!("chromedriver could not start Chromium: {e}"));
@@ -180,7 +189,10 @@ fn kill_group(driver: &mut Child, profile: &Path) {
         .status();
 }
 
-fn capabilities(profile: &Path) -> serde_json::Map<String, serde_json::Value> {
+fn capabilities(
+    profile: &Path,
+    downloads: Option<&Path>,
+) -> serde_json::Map<String, serde_json::Value> {
     let args = [
         "--headless=new".to_owned(),
         "--no-sandbox".to_owned(),
@@ -193,9 +205,16 @@ fn capabilities(profile: &Path) -> serde_json::Map<String, serde_json::Value> {
         "--window-size=1366,900".to_owned(),
         format!("--user-data-dir={}", profile.display()),
     ];
+    let mut options = serde_json::json!({ "binary": CHROMIUM, "args": args });
+    if let Some(dir) = downloads {
+        options["prefs"] = serde_json::json!({
+            "download.default_directory": dir.display().to_string(),
+            "download.prompt_for_download": false,
+        });
+    }
     let caps = serde_json::json!({
         "browserName": "chrome",
-        "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+        "goog:chromeOptions": options,
     });
     match caps {
         serde_json::Value::Object(map) => map,

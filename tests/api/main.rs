@@ -15,6 +15,8 @@ mod gift_cards;
 mod hardening;
 mod helpers;
 mod malformed;
+mod manage;
+mod manage_console;
 mod metrics;
 mod migrations;
 mod numbers;

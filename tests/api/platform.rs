@@ -178,15 +178,15 @@ async fn a_platform_database_is_adopted_and_carries_a_call_through_to_the_delive
         .await
         .unwrap();
     // Inventory arrives through calltrack's own import, into the enum-typed status column.
-    let csv = std::env::temp_dir().join(format!("cards-{}.csv", Uuid::new_v4().simple()));
+    let cards = std::env::temp_dir().join(format!("cards-{}.csv", Uuid::new_v4().simple()));
     std::fs::write(
-        &csv,
+        &cards,
         "card_code,pin_code,value_amount\nPLATFORM-CARD-1,,25.00\n",
     )
     .unwrap();
     let import = tokio::process::Command::new(env!("CARGO_BIN_EXE_calltrack"))
         .args(["gift-cards", "import", "--pool", &pool.to_string()])
-        .arg(&csv)
+        .arg(&cards)
         .env("DATABASE_URL", conninfo(&config))
         .env("GIFT_CARD_KEY", GIFT_CARD_KEY)
         .output()
@@ -284,6 +284,42 @@ async fn a_platform_database_is_adopted_and_carries_a_call_through_to_the_delive
         ),
         (&json!(1), &json!(1), &json!(1), &json!(1))
     );
+    // The manager's views read the platform's enum-typed campaign and session columns too.
+    let owner = Auth::user(platform_user(&app.db, "company_owner", client_id).await);
+    let (status, campaigns) = app.api_get("/api/v1/campaigns", &owner).await;
+    assert_eq!(status, 200, "{campaigns}");
+    assert_eq!(campaigns["items"][0]["status"], "mailed", "{campaigns}");
+    let (status, series) = app
+        .api_get(
+            &format!("/api/v1/campaigns/{}/call-stats/series", campaign.id),
+            &owner,
+        )
+        .await;
+    assert_eq!(status, 200, "{series}");
+    let answered: i64 = series["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["answered"].as_i64().unwrap_or_default())
+        .sum();
+    assert_eq!(answered, 1, "{series}");
+    let Auth::Bearer(token) = &owner else {
+        unreachable!()
+    };
+    let csv = app
+        .http
+        .get(format!(
+            "{}/api/v1/campaigns/{}/call-sessions.csv",
+            app.address, campaign.id
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    let csv = csv.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains(&call.call_sid), "{csv}");
     let metrics = app
         .http
         .get(format!("{}/metrics", app.address))
@@ -299,7 +335,6 @@ async fn a_platform_database_is_adopted_and_carries_a_call_through_to_the_delive
         "{metrics}"
     );
     app.stop().await;
-    let _ = std::fs::remove_file(csv);
 }
 
 fn path_of(form: &calltrack::twilio::form::FormPairs) -> &'static str {

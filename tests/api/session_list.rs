@@ -75,6 +75,9 @@ async fn a_small_clients_session_list_reads_its_sessions_by_index_among_many_cli
                 &None::<chrono::DateTime<chrono::Utc>>,
                 &None::<Uuid>,
                 &(filter.limit + 1),
+                &filter.call_outcome,
+                &filter.from,
+                &filter.to,
             ],
         )
         .await

@@ -1,6 +1,7 @@
 //! The agent and manager JSON API under `/api/v1`.
 
 pub mod campaigns;
+pub mod export;
 pub mod numbers;
 pub mod openapi;
 pub mod sessions;
@@ -32,9 +33,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/api/v1/call-sessions/{id}/conditions",
             web::post().to(sessions::mark_condition),
         )
+        .route("/api/v1/campaigns", web::get().to(campaigns::list))
+        .route("/api/v1/campaigns/{id}", web::get().to(campaigns::detail))
         .route(
             "/api/v1/campaigns/{id}/call-stats",
             web::get().to(campaigns::call_stats),
+        )
+        .route(
+            "/api/v1/campaigns/{id}/call-stats/series",
+            web::get().to(campaigns::call_stats_series),
+        )
+        .route(
+            "/api/v1/campaigns/{id}/call-sessions.csv",
+            web::get().to(export::call_sessions_csv),
         )
         .service(
             web::resource("/api/v1/campaigns/{id}/tracked-numbers")

@@ -4,7 +4,7 @@ use actix_web::web;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{campaigns, numbers, sessions};
+use super::{campaigns, export, numbers, sessions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,7 +14,11 @@ use super::{campaigns, numbers, sessions};
         sessions::detail,
         sessions::link_recipient,
         sessions::mark_condition,
+        campaigns::list,
+        campaigns::detail,
         campaigns::call_stats,
+        campaigns::call_stats_series,
+        export::call_sessions_csv,
         numbers::list,
         numbers::buy,
         numbers::update,

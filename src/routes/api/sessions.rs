@@ -12,6 +12,7 @@ use super::types::{
 use super::{parse_id, text};
 use crate::app;
 use crate::db::sessions::SessionFilter;
+use crate::domain::TimeRange;
 use crate::routes::AppState;
 use crate::routes::error::{ApiError, ErrorBody};
 use crate::routes::extract::Agent;
@@ -23,14 +24,15 @@ const MAX_REDEMPTION_CODE: usize = 200;
 const MAX_NOTES: usize = 2000;
 
 fn encode_cursor(session: &CallSessionOut) -> String {
-    URL_SAFE_NO_PAD.encode(format!(
-        "{}|{}",
-        session.created_at.to_rfc3339(),
-        session.id
-    ))
+    encode_keyset(session.created_at, session.id)
 }
 
-fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+/// A keyset position (created_at, id) as an opaque cursor.
+pub(super) fn encode_keyset(at: DateTime<Utc>, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.to_rfc3339()))
+}
+
+pub(super) fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     let invalid = || ApiError::bad_request("cursor is not one this API issued");
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?)
         .map_err(|_| invalid())?;
@@ -57,10 +59,15 @@ pub async fn list(
             "limit must be between 1 and {MAX_PAGE}"
         )));
     }
+    let range =
+        TimeRange::parse(query.from, query.to).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let filter = SessionFilter {
         campaign_id: query.campaign_id,
         call_status: query.call_status.map(|s| s.as_str().to_owned()),
         match_status: query.match_status.map(|s| s.as_str().to_owned()),
+        call_outcome: query.call_outcome.map(|s| s.as_str().to_owned()),
+        from: range.from(),
+        to: range.to(),
         before: query.cursor.as_deref().map(decode_cursor).transpose()?,
         limit,
     };

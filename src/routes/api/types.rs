@@ -14,7 +14,7 @@ use crate::app::sessions::SessionDetail;
 use crate::db::numbers::TrackedNumber;
 use crate::db::rewards::{ConditionMet, RewardStatus};
 use crate::db::sessions::{CallSession, Condition, Recipient};
-use crate::db::stats::CallStats;
+use crate::db::stats::{CallStats, CampaignSummary, SeriesPoint};
 
 /// A stored value the API has no name for: a bug or a foreign writer, answered as a 500.
 #[derive(Debug, thiserror::Error)]
@@ -218,6 +218,12 @@ pub struct ListQuery {
     pub campaign_id: Option<Uuid>,
     pub call_status: Option<CallStatus>,
     pub match_status: Option<MatchStatus>,
+    /// Only calls with this outcome.
+    pub call_outcome: Option<CallOutcome>,
+    /// Only calls created at or after this instant (RFC 3339, years 1 to 9999).
+    pub from: Option<DateTime<Utc>>,
+    /// Only calls created before this instant (RFC 3339, years 1 to 9999).
+    pub to: Option<DateTime<Utc>>,
     /// Page size (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
@@ -605,6 +611,157 @@ impl From<CallStats> for CallStatsOut {
             rewards_no_phone: s.rewards_no_phone,
         }
     }
+}
+
+/// The window and bucket of a series.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SeriesQuery {
+    /// The first bucket holds this instant (RFC 3339); default: 30 days (48 hours) before `to`.
+    pub from: Option<DateTime<Utc>>,
+    /// The last bucket holds the instant just before this one (RFC 3339); default: now.
+    pub to: Option<DateTime<Utc>>,
+    /// `day` (default) or `hour`; at most 744 buckets.
+    #[param(value_type = Option<String>, pattern = "^(day|hour)$")]
+    pub bucket: Option<String>,
+}
+
+/// One bucket of a series: the calls created and the conditions met within it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SeriesPointOut {
+    /// The bucket's first instant.
+    pub start: DateTime<Utc>,
+    pub total_calls: i64,
+    pub matched: i64,
+    pub unmatched: i64,
+    pub answered: i64,
+    pub missed: i64,
+    pub voicemail: i64,
+    pub abandoned: i64,
+    /// Calls still live (no outcome yet).
+    pub live: i64,
+    pub conditions_met: i64,
+    /// Of the conditions met in the bucket: rewards with a card claimed.
+    pub rewards_provisioned: i64,
+    /// Rewards whose SMS Twilio accepted (sent, or since delivered).
+    pub rewards_sent: i64,
+    pub rewards_delivered: i64,
+    pub rewards_failed: i64,
+}
+
+impl From<SeriesPoint> for SeriesPointOut {
+    fn from(p: SeriesPoint) -> Self {
+        Self {
+            start: p.start,
+            total_calls: p.total_calls,
+            matched: p.matched,
+            unmatched: p.unmatched,
+            answered: p.answered,
+            missed: p.missed,
+            voicemail: p.voicemail,
+            abandoned: p.abandoned,
+            live: p.live,
+            conditions_met: p.conditions_met,
+            rewards_provisioned: p.rewards_provisioned,
+            rewards_sent: p.rewards_sent,
+            rewards_delivered: p.rewards_delivered,
+            rewards_failed: p.rewards_failed,
+        }
+    }
+}
+
+/// A campaign's counts per bucket, every bucket of the window present.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeriesOut {
+    /// `day` or `hour`.
+    pub bucket: String,
+    /// The time zone buckets are cut in (`UTC`).
+    pub time_zone: String,
+    /// The window, rounded out to whole buckets.
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub items: Vec<SeriesPointOut>,
+}
+
+/// The page of the campaign list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CampaignListQuery {
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A campaign at a glance.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CampaignOut {
+    pub id: Uuid,
+    pub client_id: Uuid,
+    pub client_name: String,
+    pub name: String,
+    /// The platform's campaign status (`draft`, `mailed`, `active`, ...).
+    pub status: String,
+    /// When the mail piece dropped; null when not set.
+    pub mail_date: Option<chrono::NaiveDate>,
+    pub created_at: DateTime<Utc>,
+    pub total_calls: i64,
+    /// Calls since midnight UTC.
+    pub calls_today: i64,
+    /// Calls in the last seven UTC days, today included.
+    pub calls_this_week: i64,
+    /// Calls with an outcome (not live): the base of the answer rate.
+    pub settled_calls: i64,
+    pub answered: i64,
+    pub matched: i64,
+    pub conditions_met: i64,
+    pub rewards_delivered: i64,
+    /// Tracked numbers taking calls.
+    pub active_numbers: i64,
+}
+
+impl From<CampaignSummary> for CampaignOut {
+    fn from(c: CampaignSummary) -> Self {
+        Self {
+            id: c.id,
+            client_id: c.client_id,
+            client_name: c.client_name,
+            name: c.name,
+            status: c.status,
+            mail_date: c.mail_date,
+            created_at: c.created_at,
+            total_calls: c.total_calls,
+            calls_today: c.calls_today,
+            calls_this_week: c.calls_this_week,
+            settled_calls: c.settled_calls,
+            answered: c.answered,
+            matched: c.matched,
+            conditions_met: c.conditions_met,
+            rewards_delivered: c.rewards_delivered,
+            active_numbers: c.active_numbers,
+        }
+    }
+}
+
+/// A page of campaigns.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignPage {
+    pub items: Vec<CampaignOut>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The sessions an export holds.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Only calls created at or after this instant (RFC 3339, years 1 to 9999).
+    pub from: Option<DateTime<Utc>>,
+    /// Only calls created before this instant (RFC 3339, years 1 to 9999).
+    pub to: Option<DateTime<Utc>>,
+    pub call_outcome: Option<CallOutcome>,
+    pub match_status: Option<MatchStatus>,
 }
 
 #[cfg(test)]
