@@ -365,7 +365,9 @@ async fn rewards(
 
 #[tokio::test]
 async fn an_import_provisions_the_oldest_waiting_rewards_first() {
-    let app = TestApp::spawn().await;
+    // The outbox worker looks once at start and then not for a minute, so the queued SMS are
+    // still queued when the test reads them.
+    let app = TestApp::spawn_with(&[("OUTBOX_POLL_MS", "60000")]).await;
     let pool = seed_pool(&app.db, "Acme $25", Some("25.00")).await;
     let waiting = seed_waiting_rewards(&app, pool, 5).await;
     let source = DatabaseSource::Url(conninfo(&app.db_config).into());
