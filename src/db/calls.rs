@@ -49,7 +49,7 @@ pub struct IncomingCall<'a> {
 /// normalised phone, inserts the session (once per CallSid) and its `call` event.
 /// The match reads `recipients.phone_e164`, a generated column the database normalises, so
 /// rows written by other systems in any format match through one index lookup.
-const RECORD_INCOMING_CALL: &str = r"
+pub const RECORD_INCOMING_CALL: &str = r"
 WITH num AS (
     SELECT id, campaign_id, forward_to_number, is_active, whisper, require_keypress,
         voicemail, voicemail_greeting, business_hours,
@@ -169,7 +169,7 @@ pub struct CallProgress {
 /// key press. The duration is the longest any callback reported (the parent's is the longest
 /// when known). Timestamps and durations are only ever filled in or extended, never cleared;
 /// the `call_outcome` trigger settles the outcome from the result.
-const APPLY_PROGRESS: &str = r"
+pub const APPLY_PROGRESS: &str = r"
 UPDATE call_sessions SET
     call_status = CASE WHEN $2::text IS NOT NULL AND ($3::smallint > status_rank
             OR ($4 AND call_status = 'completed' AND call_answered_at IS NULL
