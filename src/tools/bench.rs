@@ -69,8 +69,7 @@ pub async fn run(args: BenchArgs, settings: BenchSettings) -> anyhow::Result<()>
     let work = args.work_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("calltrack-bench-{}", std::process::id()))
     });
-    std::fs::create_dir_all(&work)
-        .with_context(|| format!("cannot create {}", work.display()))?;
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     std::fs::write(work.join("wrk.lua"), WRK_SCRIPT)?;
     let binary = std::env::current_exe().context("cannot find the calltrack binary")?;
     let serve_config = ServeConfig::new(
@@ -98,7 +97,11 @@ pub async fn run(args: BenchArgs, settings: BenchSettings) -> anyhow::Result<()>
         args.seconds
     );
     let signer = Signer {
-        base: serve_config.public_base_url.as_str().trim_end_matches('/').to_owned(),
+        base: serve_config
+            .public_base_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned(),
         token: serve_config.auth_token.clone(),
     };
     let http = reqwest::Client::new();
@@ -122,10 +125,14 @@ pub async fn run(args: BenchArgs, settings: BenchSettings) -> anyhow::Result<()>
         let voice: Vec<(&str, FormPairs)> =
             calls.iter().map(|c| ("/twilio/voice", c.voice())).collect();
         let before = batches(&serve, &http, "voice").await;
+        let cpu_before = cpu_seconds(serve.pid());
         let mut voice_http = phase
             .wrk(&args.wrk, &base_url, &signer, "voice", &voice)
             .await?;
         voice_http.batch = mean_batch(before, batches(&serve, &http, "voice").await);
+        voice_http.cpu_us = cpu_before
+            .zip(cpu_seconds(serve.pid()))
+            .map(|(b, a)| (a - b) * 1e6 / voice_http.requests.max(1) as f64);
         let voice_sql = phase
             .pgbench(&pgbench, &config, "voice", &voice_script(population))
             .await?;
@@ -133,10 +140,14 @@ pub async fn run(args: BenchArgs, settings: BenchSettings) -> anyhow::Result<()>
         let taken = sessions_of(&client, &calls).await?;
         let status: Vec<(&str, FormPairs)> = status_callbacks(&taken, count);
         let before = batches(&serve, &http, "progress").await;
+        let cpu_before = cpu_seconds(serve.pid());
         let mut status_http = phase
             .wrk(&args.wrk, &base_url, &signer, "status", &status)
             .await?;
         status_http.batch = mean_batch(before, batches(&serve, &http, "progress").await);
+        status_http.cpu_us = cpu_before
+            .zip(cpu_seconds(serve.pid()))
+            .map(|(b, a)| (a - b) * 1e6 / status_http.requests.max(1) as f64);
         let sids = fill_bench_sids(&client).await?;
         let status_sql = phase
             .pgbench(&pgbench, &config, "status", &status_script(sids))
@@ -207,6 +218,8 @@ struct Measured {
     per_second: f64,
     /// Mean members per group-commit batch during the phase (HTTP phases).
     batch: Option<f64>,
+    /// CPU the server process spent per request (HTTP phases), in microseconds.
+    cpu_us: Option<f64>,
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
@@ -221,7 +234,7 @@ struct Row {
 
 fn print_rows(rows: &[Row]) {
     println!(
-        "\n{:>5} {:<22} {:>9} {:>6} {:>9} {:>8} {:>8} {:>8} {:>9} {:>6}",
+        "\n{:>5} {:<22} {:>9} {:>6} {:>9} {:>8} {:>8} {:>8} {:>9} {:>6} {:>11}",
         "conns",
         "phase",
         "requests",
@@ -231,7 +244,8 @@ fn print_rows(rows: &[Row]) {
         "p99 ms",
         "max ms",
         "HTTP/SQL",
-        "batch"
+        "batch",
+        "cpu µs/req"
     );
     for row in rows {
         for (what, m, ratio) in [
@@ -247,7 +261,7 @@ fn print_rows(rows: &[Row]) {
             ),
         ] {
             println!(
-                "{:>5} {:<22} {:>9} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>9} {:>6}",
+                "{:>5} {:<22} {:>9} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>9} {:>6} {:>11}",
                 row.connections,
                 what,
                 m.requests,
@@ -257,7 +271,8 @@ fn print_rows(rows: &[Row]) {
                 m.p99_ms,
                 m.max_ms,
                 ratio,
-                m.batch.map(|b| format!("{b:.1}")).unwrap_or_default()
+                m.batch.map(|b| format!("{b:.1}")).unwrap_or_default(),
+                m.cpu_us.map(|c| format!("{c:.0}")).unwrap_or_default()
             );
         }
     }
@@ -283,10 +298,17 @@ impl Phase<'_> {
         name: &str,
         requests: &[(&str, FormPairs)],
     ) -> anyhow::Result<Measured> {
-        let file = self.work.join(format!("{name}-{}.requests", self.connections));
+        let file = self
+            .work
+            .join(format!("{name}-{}.requests", self.connections));
         let mut text = String::with_capacity(requests.len() * 900);
         for (path, form) in requests {
-            let _ = writeln!(text, "{path}\t{}\t{}", signer.sign(path, form), form.encode());
+            let _ = writeln!(
+                text,
+                "{path}\t{}\t{}",
+                signer.sign(path, form),
+                form.encode()
+            );
         }
         std::fs::write(&file, text)?;
         let output = Command::new(wrk)
@@ -327,6 +349,7 @@ impl Phase<'_> {
             errors: n[2] as u64,
             per_second: n[0] / (n[1] / 1e6),
             batch: None,
+            cpu_us: None,
             p50_ms: n[3] / 1000.0,
             p99_ms: n[4] / 1000.0,
             max_ms: n[5] / 1000.0,
@@ -342,7 +365,9 @@ impl Phase<'_> {
         name: &str,
         script: &str,
     ) -> anyhow::Result<Measured> {
-        let dir = self.work.join(format!("pgbench-{name}-{}", self.connections));
+        let dir = self
+            .work
+            .join(format!("pgbench-{name}-{}", self.connections));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
@@ -401,6 +426,7 @@ impl Phase<'_> {
             errors: failed,
             per_second: tps,
             batch: None,
+            cpu_us: None,
             p50_ms: ms(0.50),
             p99_ms: ms(0.99),
             max_ms: latency_us.max() as f64 / 1000.0,
@@ -416,6 +442,16 @@ async fn batches(serve: &ServeProcess, http: &reqwest::Client, kind: &str) -> Op
         metrics.sum("calltrack_write_batch_members_sum", &[&label]),
         metrics.sum("calltrack_write_batch_members_count", &[&label]),
     ))
+}
+
+/// User and system CPU time of process `pid` so far, in seconds (Linux's `/proc`).
+fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(ticks / 100.0)
 }
 
 fn mean_batch(before: Option<(f64, f64)>, after: Option<(f64, f64)>) -> Option<f64> {
@@ -538,7 +574,10 @@ async fn sessions_of<'a>(
         )
         .await?;
     let taken: std::collections::HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
-    Ok(calls.iter().filter(|c| taken.contains(&c.call_sid)).collect())
+    Ok(calls
+        .iter()
+        .filter(|c| taken.contains(&c.call_sid))
+        .collect())
 }
 
 /// Status callbacks of the forwarded leg and the parent for `calls`, at most `count`: in
