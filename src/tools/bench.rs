@@ -44,6 +44,10 @@ pub struct BenchArgs {
     /// PostgreSQL's pgbench (default: on PATH, else under /usr/lib/postgresql/*/bin).
     #[arg(long)]
     pub pgbench: Option<PathBuf>,
+    /// The `calltrack` binary to serve with (default: this one), e.g. an earlier build to
+    /// compare with on the same machine and database.
+    #[arg(long)]
+    pub serve_binary: Option<PathBuf>,
     /// Where the pre-signed requests, scripts and the server's log go (default: a new
     /// directory under the system's temporary directory).
     #[arg(long)]
@@ -71,7 +75,10 @@ pub async fn run(args: BenchArgs, settings: BenchSettings) -> anyhow::Result<()>
     });
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     std::fs::write(work.join("wrk.lua"), WRK_SCRIPT)?;
-    let binary = std::env::current_exe().context("cannot find the calltrack binary")?;
+    let binary = match &args.serve_binary {
+        Some(binary) => binary.clone(),
+        None => std::env::current_exe().context("cannot find the calltrack binary")?,
+    };
     let serve_config = ServeConfig::new(
         &binary,
         &conninfo(&config),
@@ -86,10 +93,11 @@ pub async fn run(args: BenchArgs, settings: BenchSettings) -> anyhow::Result<()>
         per_campaign: args.recipients / args.numbers,
     };
     println!(
-        "calltrack bench: {} tracked numbers, {} recipients; serve (pid {}, WEBHOOK_WRITERS={}) at {base_url}, \
+        "calltrack bench: {} tracked numbers, {} recipients; {} serve (pid {}, WEBHOOK_WRITERS={}) at {base_url}, \
          info-level JSON logs to {}; wrk and pgbench as separate processes; {} s per phase",
         args.numbers,
         population.per_campaign * args.numbers,
+        binary.display(),
         serve.pid().unwrap_or(0),
         std::env::var("WEBHOOK_WRITERS")
             .unwrap_or_else(|_| crate::config::DEFAULT_WEBHOOK_WRITERS.to_string()),
