@@ -3,9 +3,9 @@
 //!
 //! PostgreSQL spends most of a per-call write on per-statement and per-commit work, not on
 //! the rows, so a statement for sixteen calls costs little more than one for a single call.
-//! Each write kind has a queue and a few writer tasks. A writer that is free takes whatever
-//! is waiting (no timer: a lone call is written at once, as it was before), writes it in
-//! one statement, and only after that commit answers each member. Durability is what it was:
+//! Each write kind has a queue and a few writer slots. A webhook that finds a slot free takes
+//! whatever is waiting (no timer: a lone call is written at once, as it was before), writes
+//! it in one statement, and only after that commit answers each member. Durability is what it was:
 //! nobody hears back before the commit that holds their row.
 //!
 //! Each member keeps its own deadline (the caller's `within`): a member that gives up fails
@@ -15,10 +15,11 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Semaphore, oneshot};
 
 use super::calls::{Written, apply_parked, park_and_look_again};
 use crate::db::calls::{self, CallProgress, IncomingCall, NumberLookup};
@@ -38,21 +39,19 @@ pub struct Writers {
 }
 
 impl Writers {
-    /// Starts `writers` writer tasks per write kind on the current runtime. Each holds at most
-    /// one pooled connection at a time, so the pool keeps room for everything else. The tasks
-    /// end once every handle is dropped and the queues are drained.
+    /// Up to `writers` batches per write kind are written at once, each holding one pooled
+    /// connection, so the pool keeps room for everything else.
     pub fn start(pool: &PgPool, deadline: Duration, writers: usize) -> Self {
-        let writers = writers.max(1);
         let calls = {
             let pool = pool.clone();
-            Queue::start(writers, move |jobs| {
-                write_calls(pool.clone(), deadline, jobs)
+            Queue::new(writers, move |jobs| {
+                Box::pin(write_calls(pool.clone(), deadline, jobs))
             })
         };
         let progress = {
             let pool = pool.clone();
-            Queue::start(writers, move |jobs| {
-                write_progress(pool.clone(), deadline, jobs)
+            Queue::new(writers, move |jobs| {
+                Box::pin(write_progress(pool.clone(), deadline, jobs))
             })
         };
         Self { calls, progress }
@@ -62,12 +61,12 @@ impl Writers {
     /// whatever other calls are waiting, and applies what was parked for its session.
     pub async fn record_call(&self, voice: &VoiceRequest, to: &E164) -> db::Result<NumberLookup> {
         let (reply, answer) = oneshot::channel();
-        self.calls.send(CallJob {
+        let job = CallJob {
             voice: voice.clone(),
             to: to.clone(),
             reply,
-        })?;
-        answer.await.unwrap_or_else(|_| Err(writer_gone()))
+        };
+        self.calls.submit(job, answer).await
     }
 
     /// Applies a callback's progress with whatever other callbacks are waiting, or parks it
@@ -78,76 +77,112 @@ impl Writers {
         progress: CallProgress,
     ) -> db::Result<Written> {
         let (reply, answer) = oneshot::channel();
-        self.progress.send(ProgressJob {
+        let job = ProgressJob {
             call_sid: call_sid.clone(),
             progress,
             reply,
-        })?;
-        answer.await.unwrap_or_else(|_| Err(writer_gone()))
+        };
+        self.progress.submit(job, answer).await
     }
 }
 
-/// The writers stopped (the process is stopping): the member fails open like any other
-/// database failure.
+/// A member's answer never came: its batch was dropped unwritten (the process is stopping).
+/// The member fails open like after any other database failure.
 fn writer_gone() -> db::Error {
     db::Error::Unavailable {
         context: "the batch writer stopped",
-        source: "no writer is running".into(),
+        source: "the batch was dropped".into(),
     }
 }
 
-/// One write kind's queue; its writer tasks share the receiving end.
+type WriteBatch<J> = dyn Fn(Vec<J>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync;
+
+/// One write kind's queue. There is no writer task: a member that finds a writer slot free
+/// takes everything waiting (its own job included) and writes it, on its own thread, so a
+/// lone call costs no hand-over to another thread; members that find every slot taken wait
+/// and the first to get one writes for all who queued meanwhile (leader-based group commit,
+/// as PostgreSQL's own WAL flush).
 struct Queue<J> {
-    sender: mpsc::UnboundedSender<J>,
+    inner: Arc<QueueInner<J>>,
+}
+
+struct QueueInner<J> {
+    waiting: std::sync::Mutex<Vec<J>>,
+    slots: Arc<Semaphore>,
+    write: Box<WriteBatch<J>>,
 }
 
 impl<J> Clone for Queue<J> {
     fn clone(&self) -> Self {
         Self {
-            sender: self.sender.clone(),
+            inner: Arc::clone(&self.inner),
         }
     }
 }
 
 impl<J: Send + 'static> Queue<J> {
-    fn start<F, Fut>(writers: usize, write: F) -> Self
+    fn new<F>(writers: usize, write: F) -> Self
     where
-        F: Fn(Vec<J>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        F: Fn(Vec<J>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static,
     {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let receiver = Arc::new(Mutex::new(receiver));
-        let write = Arc::new(write);
-        for _ in 0..writers {
-            let (receiver, write) = (Arc::clone(&receiver), Arc::clone(&write));
-            tokio::spawn(async move {
-                while let Some(batch) = next_batch(&receiver).await {
-                    write(batch).await;
+        Self {
+            inner: Arc::new(QueueInner {
+                waiting: std::sync::Mutex::new(Vec::new()),
+                slots: Arc::new(Semaphore::new(writers.max(1))),
+                write: Box::new(write),
+            }),
+        }
+    }
+
+    /// Queues `job`, writes batches while a slot is free and jobs wait, and returns the
+    /// job's answer. The batch is written by a task of its own, so a member whose deadline
+    /// runs out (its future dropped) never cancels the others' write.
+    async fn submit<T>(
+        &self,
+        job: J,
+        mut answer: oneshot::Receiver<db::Result<T>>,
+    ) -> db::Result<T> {
+        self.lock_waiting().push(job);
+        loop {
+            tokio::select! {
+                biased;
+                answered = &mut answer => {
+                    return answered.unwrap_or_else(|_| Err(writer_gone()));
                 }
-            });
-        }
-        Self { sender }
-    }
-
-    fn send(&self, job: J) -> db::Result<()> {
-        self.sender.send(job).map_err(|_| writer_gone())
-    }
-}
-
-/// Waits for a first member, then takes whatever else is already waiting. The receiver is
-/// held only while taking, so a writer that is busy writing leaves the queue to fill for
-/// whichever writer is free next. `None` once every sender is gone.
-async fn next_batch<J>(receiver: &Mutex<mpsc::UnboundedReceiver<J>>) -> Option<Vec<J>> {
-    let mut receiver = receiver.lock().await;
-    let first = receiver.recv().await?;
-    let mut batch = vec![first];
-    while batch.len() < MAX_BATCH {
-        match receiver.try_recv() {
-            Ok(job) => batch.push(job),
-            Err(_) => break,
+                slot = Arc::clone(&self.inner.slots).acquire_owned() => {
+                    let Ok(slot) = slot else {
+                        return Err(writer_gone());
+                    };
+                    let batch = self.take_batch();
+                    if batch.is_empty() {
+                        // Someone else took this job into a batch being written.
+                        drop(slot);
+                        return answer.await.unwrap_or_else(|_| Err(writer_gone()));
+                    }
+                    let write = (self.inner.write)(batch);
+                    tokio::spawn(async move {
+                        write.await;
+                        drop(slot);
+                    });
+                }
+            }
         }
     }
-    Some(batch)
+
+    /// Everything waiting, up to a batch.
+    fn take_batch(&self) -> Vec<J> {
+        let mut waiting = self.lock_waiting();
+        let n = waiting.len().min(MAX_BATCH);
+        waiting.drain(..n).collect()
+    }
+
+    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Vec<J>> {
+        // Only pushes and drains happen under the lock; neither can leave it inconsistent.
+        self.inner
+            .waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// A voice webhook waiting for its batch.
