@@ -232,7 +232,12 @@ async fn write_calls(pool: PgPool, deadline: Duration, jobs: Vec<CallJob>) {
             "a batch of calls was not written within the webhook deadline",
             async {
                 let client = pool.get().await?;
-                let lookups = calls::record_incoming_calls(&client, &calls).await?;
+                // A batch of one is exactly the per-call statement: a lone call pays nothing
+                // for the arrays.
+                let lookups = match calls.as_slice() {
+                    [call] => vec![calls::record_incoming_call(&client, call).await?],
+                    _ => calls::record_incoming_calls(&client, &calls).await?,
+                };
                 // After the commit, as a single call does: a callback parked meanwhile is
                 // then either seen here or sees the session itself.
                 let created: Vec<&str> = calls
@@ -318,7 +323,12 @@ async fn write_progress(pool: PgPool, deadline: Duration, jobs: Vec<ProgressJob>
                     .iter()
                     .map(|&j| (&jobs[j].call_sid, &jobs[j].progress))
                     .collect();
-                let found = calls::apply_progress_batch(&client, &batch).await?;
+                let found = match batch.as_slice() {
+                    [(call_sid, progress)] => {
+                        vec![calls::apply_progress(&client, call_sid, progress).await?]
+                    }
+                    _ => calls::apply_progress_batch(&client, &batch).await?,
+                };
                 for (&j, found) in round.iter().zip(found) {
                     if !found {
                         let job = &jobs[j];
