@@ -102,7 +102,7 @@ impl Error {
     /// The same failure, for another member of a batch that failed as a whole: each member
     /// gets its own error (the source is carried as its message).
     pub fn for_member(&self) -> Self {
-        let text = |source: &Box<dyn std::error::Error + Send + Sync>| source.to_string().into();
+        let text = |source: &(dyn std::error::Error + Send + Sync)| source.to_string().into();
         match self {
             Self::NotFound => Self::NotFound,
             Self::Conflict {
@@ -114,11 +114,11 @@ impl Error {
             },
             Self::Unavailable { context, source } => Self::Unavailable {
                 context,
-                source: text(source),
+                source: text(source.as_ref()),
             },
             Self::Other { context, source } => Self::Other {
                 context,
-                source: text(source),
+                source: text(source.as_ref()),
             },
         }
     }
