@@ -285,7 +285,13 @@ pub struct Settings {
     /// `RECONCILE_ON_START`: read Twilio's call log for the time since the last start-up
     /// run, in the background, once the schema is ready.
     pub reconcile_on_start: bool,
+    /// `WEBHOOK_WRITERS`: group-commit writers per write kind (voice; status, dial and
+    /// screening callbacks), each holding at most one pooled connection at a time.
+    pub webhook_writers: usize,
 }
+
+/// Default of `WEBHOOK_WRITERS`.
+pub const DEFAULT_WEBHOOK_WRITERS: usize = 2;
 
 impl Settings {
     /// Reads settings through `raw_env`; an empty value counts as unset except for
@@ -310,6 +316,15 @@ impl Settings {
                 .ok_or_else(|| {
                     invalid("VOICE_DEADLINE_MS", "expected milliseconds, 50 to 10000")
                 })?,
+        };
+        let webhook_writers = match env("WEBHOOK_WRITERS") {
+            None => DEFAULT_WEBHOOK_WRITERS,
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=16).contains(n))
+                .ok_or_else(|| invalid("WEBHOOK_WRITERS", "expected a count, 1 to 16"))?,
         };
         let poll_ms = match env("OUTBOX_POLL_MS") {
             None => 500,
@@ -356,6 +371,7 @@ impl Settings {
             ),
             routing_poll_interval: crate::workers::routing::POLL_INTERVAL,
             reconcile_on_start: flag(&env, "RECONCILE_ON_START", true)?,
+            webhook_writers,
         })
     }
 }

@@ -15,7 +15,8 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     config::load_dotenv();
     // The demo's output is its timeline; only warnings interrupt it.
-    let level = if matches!(cli.command, Command::Demo) {
+    // The bench's output is its table; the server it measures logs at info in its own file.
+    let level = if matches!(cli.command, Command::Demo | Command::Bench(_)) {
         "warn"
     } else {
         "info"

@@ -59,6 +59,12 @@ pub fn fail_open(webhook: &'static str) {
     metrics::counter!("calltrack_fail_open_answers_total", "webhook" => webhook).increment(1);
 }
 
+/// One group-commit batch written, by write kind (voice, progress), with its member count.
+pub fn write_batch(kind: &'static str, members: usize) {
+    #[allow(clippy::cast_precision_loss)] // batch sizes are far below 2^52
+    metrics::histogram!("calltrack_write_batch_members", "kind" => kind).record(members as f64);
+}
+
 /// A record that could not be appended to the spool.
 pub fn spool_write_failed() {
     metrics::counter!("calltrack_spool_write_failures_total").increment(1);

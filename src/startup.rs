@@ -89,6 +89,11 @@ impl Application {
             deadline: settings.db_deadline,
             routing,
             spool: spool.clone(),
+            writers: crate::app::group_commit::Writers::start(
+                &pool,
+                settings.db_deadline,
+                settings.webhook_writers,
+            ),
         };
         let replay = ReplayWorker {
             pool: pool.clone(),

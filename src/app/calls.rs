@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
+use super::group_commit::Writers;
 use super::routing::RoutingCopy;
 use crate::db::calls::{self, CallProgress, IncomingCall, NumberLookup, Recording};
 use crate::db::outbox::{self, ReportOutcome};
@@ -34,6 +35,8 @@ pub struct Calls {
     pub deadline: Duration,
     pub routing: Arc<RoutingCopy>,
     pub spool: Spool,
+    /// The group-commit writers the voice webhook and the progress callbacks write through.
+    pub writers: Writers,
 }
 
 /// How the voice webhook answers.
@@ -150,12 +153,7 @@ impl Calls {
             return Ok(VoiceAnswer::Reject);
         };
         let received_at = Utc::now();
-        let live = self
-            .within(async {
-                let client = self.pool.get().await?;
-                record_call(&client, voice, None).await
-            })
-            .await;
+        let live = self.within(self.writers.record_call(voice, to)).await;
         let error = match live {
             Ok(NumberLookup::Unknown) => return Ok(VoiceAnswer::Reject),
             Ok(NumberLookup::Inactive) => return Ok(VoiceAnswer::Inactive),
@@ -243,12 +241,19 @@ impl Calls {
         form: &FormPairs,
     ) -> Result<Written, TakeCallbackError> {
         let received_at = Utc::now();
-        let live = self
-            .within(async {
-                let client = self.pool.get().await?;
-                apply_callback(&client, callback, received_at).await
-            })
-            .await;
+        let live = match progress_of(callback, received_at) {
+            Some((call_sid, progress)) => {
+                self.within(self.writers.apply_progress(call_sid, progress))
+                    .await
+            }
+            None => {
+                self.within(async {
+                    let client = self.pool.get().await?;
+                    apply_callback(&client, callback, received_at).await
+                })
+                .await
+            }
+        };
         let error = match live {
             Ok(written) => return Ok(written),
             Err(error) => error,
@@ -363,32 +368,45 @@ pub async fn apply_callback(
     callback: &Callback,
     received_at: DateTime<Utc>,
 ) -> db::Result<Written> {
+    if let Some((call_sid, progress)) = progress_of(callback, received_at) {
+        return apply_or_park_progress(client, call_sid, &progress).await;
+    }
     match callback {
-        Callback::Status(status) => {
-            let progress = progress_of_status(status, received_at);
-            apply_or_park_progress(client, status.session_call_sid(), &progress).await
-        }
-        Callback::Dial(dial) => {
-            let progress = CallProgress::from_dial(&dial.outcome, received_at);
-            apply_or_park_progress(client, &dial.call_sid, &progress).await
-        }
         Callback::Recording(callback) => {
             apply_or_park_recording(client, callback, Stored::CallRecording).await
         }
         Callback::SmsStatus(callback) => apply_sms_report(client, callback).await,
-        Callback::ScreenAccept(accept) => {
-            if !accept.accepted {
-                return Ok(Written::Applied);
-            }
-            let progress = CallProgress {
-                accepted_at: Some(received_at),
-                ..CallProgress::default()
-            };
-            apply_or_park_progress(client, &accept.parent_call_sid, &progress).await
-        }
         Callback::Voicemail(callback) => {
             apply_or_park_recording(client, callback, Stored::Voicemail).await
         }
+        // Progress, applied above; or a screening nobody accepted, which changes nothing.
+        Callback::Status(_) | Callback::Dial(_) | Callback::ScreenAccept(_) => Ok(Written::Applied),
+    }
+}
+
+/// The progress a status, dial or accepted screening callback reports about its session;
+/// `None` for the other callbacks (and a screening nobody accepted).
+fn progress_of(
+    callback: &Callback,
+    received_at: DateTime<Utc>,
+) -> Option<(&CallSid, CallProgress)> {
+    match callback {
+        Callback::Status(status) => Some((
+            status.session_call_sid(),
+            progress_of_status(status, received_at),
+        )),
+        Callback::Dial(dial) => Some((
+            &dial.call_sid,
+            CallProgress::from_dial(&dial.outcome, received_at),
+        )),
+        Callback::ScreenAccept(accept) if accept.accepted => Some((
+            &accept.parent_call_sid,
+            CallProgress {
+                accepted_at: Some(received_at),
+                ..CallProgress::default()
+            },
+        )),
+        _ => None,
     }
 }
 
@@ -467,6 +485,16 @@ async fn apply_or_park_progress(
     if calls::apply_progress(client, call_sid, progress).await? {
         return Ok(Written::Applied);
     }
+    park_and_look_again(client, call_sid, progress).await
+}
+
+/// Parks progress whose session was not there, then looks once more (see
+/// [`apply_or_park_progress`]).
+pub(super) async fn park_and_look_again(
+    client: &impl GenericClient,
+    call_sid: &CallSid,
+    progress: &CallProgress,
+) -> db::Result<Written> {
     let id = parked::park_progress(client, call_sid, progress).await?;
     if calls::apply_progress(client, call_sid, progress).await? {
         parked::unpark(client, id).await?;

@@ -4,6 +4,7 @@
 
 pub mod calls;
 pub mod conditions;
+pub mod group_commit;
 pub mod numbers;
 pub mod reconcile;
 pub mod routing;

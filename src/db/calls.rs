@@ -49,7 +49,7 @@ pub struct IncomingCall<'a> {
 /// normalised phone, inserts the session (once per CallSid) and its `call` event.
 /// The match reads `recipients.phone_e164`, a generated column the database normalises, so
 /// rows written by other systems in any format match through one index lookup.
-const RECORD_INCOMING_CALL: &str = r"
+pub const RECORD_INCOMING_CALL: &str = r"
 WITH num AS (
     SELECT id, campaign_id, forward_to_number, is_active, whisper, require_keypress,
         voicemail, voicemail_greeting, business_hours,
@@ -169,7 +169,7 @@ pub struct CallProgress {
 /// key press. The duration is the longest any callback reported (the parent's is the longest
 /// when known). Timestamps and durations are only ever filled in or extended, never cleared;
 /// the `call_outcome` trigger settles the outcome from the result.
-const APPLY_PROGRESS: &str = r"
+pub const APPLY_PROGRESS: &str = r"
 UPDATE call_sessions SET
     call_status = CASE WHEN $2::text IS NOT NULL AND ($3::smallint > status_rank
             OR ($4 AND call_status = 'completed' AND call_answered_at IS NULL
@@ -308,4 +308,225 @@ pub async fn was_answered(client: &impl GenericClient, call_sid: &CallSid) -> Re
         .await
         .context("reading whether the call was answered failed")?;
     Ok(row.is_some_and(|r| r.get(0)))
+}
+
+/// The voice webhook's statement for a whole batch of calls: the same lookups, match and
+/// inserts as [`RECORD_INCOMING_CALL`], over arrays, so one prepared statement serves any
+/// batch size and the batch pays for one statement and one commit. Rows are inserted in
+/// CallSid order: two processes whose batches hold the same CallSids (retries landing on
+/// two instances) then wait on each other's unique-index entries in one order, never in a
+/// cycle. The CallSids of one batch must be distinct (the events join on them).
+const RECORD_INCOMING_CALLS: &str = r"
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::text[],
+        $6::text[], $7::timestamptz[], $8::text[])
+        WITH ORDINALITY AS i(to_number, caller, status, rank, call_sid, raw_from, started_at,
+            verstat, ord)
+), num AS (
+    SELECT i.ord, n.*
+    FROM input i CROSS JOIN LATERAL (
+        SELECT id, campaign_id, forward_to_number, is_active, whisper, require_keypress,
+            voicemail, voicemail_greeting, business_hours,
+            NULLIF(btrim(whisper), '') IS NOT NULL AND COALESCE(require_keypress, true) AS screens
+        FROM tracked_phone_numbers
+        WHERE phone_number = i.to_number
+        ORDER BY is_active DESC, created_at DESC
+        LIMIT 1
+    ) n
+), ins AS (
+    INSERT INTO call_sessions (campaign_id, tracked_number_id, recipient_id, caller_phone,
+        match_status, call_status, status_rank, call_started_at, twilio_call_sid,
+        forward_to_number, screened, caller_verstat)
+    SELECT num.campaign_id, num.id, rec.id, i.caller,
+        CASE WHEN rec.id IS NULL THEN 'unmatched' ELSE 'matched' END,
+        i.status, i.rank, COALESCE(i.started_at, now()), i.call_sid, num.forward_to_number,
+        num.screens, i.verstat
+    FROM input i
+    JOIN num ON num.ord = i.ord
+    LEFT JOIN LATERAL (
+        SELECT r.id
+        FROM recipients r
+        WHERE r.campaign_id = num.campaign_id AND i.caller IS NOT NULL
+          AND r.phone_e164 = i.caller AND r.deleted_at IS NULL
+        ORDER BY r.created_at
+        LIMIT 1
+    ) rec ON true
+    WHERE num.is_active
+    ORDER BY i.call_sid
+    ON CONFLICT (twilio_call_sid) DO NOTHING
+    RETURNING id, campaign_id, recipient_id, match_status, tracked_number_id, twilio_call_sid
+), ev AS (
+    INSERT INTO events (campaign_id, recipient_id, event_type, event_data, created_at)
+    SELECT ins.campaign_id, ins.recipient_id, 'call', jsonb_build_object(
+        'call_session_id', ins.id, 'call_sid', i.call_sid, 'tracked_number_id',
+        ins.tracked_number_id, 'to', i.to_number, 'from', i.raw_from, 'match_status',
+        ins.match_status),
+        COALESCE(i.started_at, now())
+    FROM ins JOIN input i ON i.call_sid = ins.twilio_call_sid
+)
+SELECT i.ord, num.is_active, num.forward_to_number, ins.id, ins.match_status, num.whisper,
+    num.require_keypress, num.voicemail, num.voicemail_greeting, num.business_hours
+FROM input i
+JOIN num ON num.ord = i.ord
+LEFT JOIN ins ON ins.twilio_call_sid = i.call_sid
+";
+
+/// Records a batch of incoming calls in one statement (one commit); see
+/// [`RECORD_INCOMING_CALLS`]. Returns one lookup per call, in the order given. The CallSids
+/// must be distinct: the caller folds retries of one call into one entry.
+#[tracing::instrument(skip_all, fields(calls = calls.len()))]
+pub async fn record_incoming_calls(
+    client: &impl GenericClient,
+    calls: &[IncomingCall<'_>],
+) -> Result<Vec<NumberLookup>> {
+    let statement = client.prepare_cached(RECORD_INCOMING_CALLS).await?;
+    let to: Vec<&str> = calls.iter().map(|c| c.to.as_str()).collect();
+    let caller: Vec<Option<&str>> = calls
+        .iter()
+        .map(|c| c.caller.number().map(E164::as_str))
+        .collect();
+    let status: Vec<&str> = calls.iter().map(|c| c.status.as_str()).collect();
+    let rank: Vec<i16> = calls.iter().map(|c| c.status.rank().value()).collect();
+    let call_sid: Vec<&str> = calls.iter().map(|c| c.call_sid.as_str()).collect();
+    let raw_from: Vec<&str> = calls.iter().map(|c| c.raw_from).collect();
+    let started_at: Vec<Option<DateTime<Utc>>> = calls.iter().map(|c| c.started_at).collect();
+    let verstat: Vec<Option<&str>> = calls.iter().map(|c| c.verstat).collect();
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &to,
+                &caller,
+                &status,
+                &rank,
+                &call_sid,
+                &raw_from,
+                &started_at,
+                &verstat,
+            ],
+        )
+        .await
+        .context("recording a batch of incoming calls failed")?;
+    let mut lookups = vec![NumberLookup::Unknown; calls.len()];
+    for row in rows {
+        let slot = usize::try_from(row.get::<_, i64>(0))
+            .ok()
+            .and_then(|ord| ord.checked_sub(1))
+            .and_then(|i| lookups.get_mut(i))
+            .ok_or_else(|| {
+                super::Error::invariant(
+                    "a batch of calls answered for a call it was not given",
+                    String::new(),
+                )
+            })?;
+        *slot = if row.get::<_, bool>(1) {
+            NumberLookup::Active {
+                forward_to_number: row.get(2),
+                flow: CallFlow::from_columns(
+                    row.get(5),
+                    row.get(6),
+                    row.get(7),
+                    row.get(8),
+                    row.get(9),
+                ),
+                session: row.get::<_, Option<Uuid>>(3).map(|id| NewSession {
+                    id,
+                    matched: row.get::<_, Option<&str>>(4) == Some("matched"),
+                }),
+            }
+        } else {
+            NumberLookup::Inactive
+        };
+    }
+    Ok(lookups)
+}
+
+/// [`APPLY_PROGRESS`] for a batch of callbacks, one statement: the same guards, each row
+/// against the session's latest version. Sessions are locked in CallSid order first, so two
+/// processes' batches over the same sessions never wait on each other in a cycle. An
+/// `UPDATE … FROM` applies at most one source row to a target row, so the CallSids of one
+/// batch must be distinct (the caller splits repeats into successive batches).
+const APPLY_PROGRESS_BATCH: &str = r"
+WITH v AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::boolean[],
+        $5::timestamptz[], $6::timestamptz[], $7::integer[], $8::integer[], $9::text[],
+        $10::timestamptz[])
+        AS v(sid, status, rank, missed, answered_at, ended_at, duration, talk, leg_status,
+            accepted_at)
+), locked AS (
+    SELECT c.id AS session_id, v.*
+    FROM v JOIN call_sessions c ON c.twilio_call_sid = v.sid
+    ORDER BY v.sid
+    FOR UPDATE OF c
+)
+UPDATE call_sessions c SET
+    call_status = CASE WHEN v.status IS NOT NULL AND (v.rank > c.status_rank
+            OR (v.missed AND c.call_status = 'completed' AND c.call_answered_at IS NULL
+                AND v.answered_at IS NULL))
+        THEN v.status ELSE c.call_status END,
+    status_rank = GREATEST(c.status_rank, COALESCE(v.rank, 0)),
+    leg_status = CASE WHEN calltrack_status_rank(v.leg_status) > calltrack_status_rank(c.leg_status)
+        THEN v.leg_status ELSE c.leg_status END,
+    call_answered_at = COALESCE(c.call_answered_at,
+        CASE WHEN c.screened THEN v.accepted_at ELSE COALESCE(v.answered_at, v.accepted_at) END),
+    call_ended_at = GREATEST(c.call_ended_at, v.ended_at),
+    call_duration_seconds = GREATEST(c.call_duration_seconds, v.duration, v.talk),
+    talk_seconds = GREATEST(c.talk_seconds, v.talk)
+FROM locked v
+WHERE c.id = v.session_id
+RETURNING v.sid
+";
+
+/// Applies the progress of a batch of callbacks (distinct CallSids) in one statement; see
+/// [`APPLY_PROGRESS_BATCH`]. Returns, in the order given, whether each found its session.
+#[tracing::instrument(skip_all, fields(callbacks = batch.len()))]
+pub async fn apply_progress_batch(
+    client: &impl GenericClient,
+    batch: &[(&CallSid, &CallProgress)],
+) -> Result<Vec<bool>> {
+    let statement = client.prepare_cached(APPLY_PROGRESS_BATCH).await?;
+    let sid: Vec<&str> = batch.iter().map(|(s, _)| s.as_str()).collect();
+    let status: Vec<Option<&str>> = batch
+        .iter()
+        .map(|(_, p)| p.status.map(CallStatus::as_str))
+        .collect();
+    let rank: Vec<Option<i16>> = batch
+        .iter()
+        .map(|(_, p)| p.status.map(|s| s.rank().value()))
+        .collect();
+    let missed: Vec<bool> = batch
+        .iter()
+        .map(|(_, p)| p.status.is_some_and(CallStatus::is_missed))
+        .collect();
+    let answered_at: Vec<Option<DateTime<Utc>>> =
+        batch.iter().map(|(_, p)| p.answered_at).collect();
+    let ended_at: Vec<Option<DateTime<Utc>>> = batch.iter().map(|(_, p)| p.ended_at).collect();
+    let duration: Vec<Option<i32>> = batch.iter().map(|(_, p)| p.duration_seconds).collect();
+    let talk: Vec<Option<i32>> = batch.iter().map(|(_, p)| p.talk_seconds).collect();
+    let leg_status: Vec<Option<&str>> = batch
+        .iter()
+        .map(|(_, p)| p.leg_status.map(CallStatus::as_str))
+        .collect();
+    let accepted_at: Vec<Option<DateTime<Utc>>> =
+        batch.iter().map(|(_, p)| p.accepted_at).collect();
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &sid,
+                &status,
+                &rank,
+                &missed,
+                &answered_at,
+                &ended_at,
+                &duration,
+                &talk,
+                &leg_status,
+                &accepted_at,
+            ],
+        )
+        .await
+        .context("applying a batch of call progress failed")?;
+    let applied: std::collections::HashSet<&str> = rows.iter().map(|r| r.get(0)).collect();
+    Ok(sid.iter().map(|s| applied.contains(s)).collect())
 }

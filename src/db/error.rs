@@ -99,6 +99,30 @@ impl Error {
         }
     }
 
+    /// The same failure, for another member of a batch that failed as a whole: each member
+    /// gets its own error (the source is carried as its message).
+    pub fn for_member(&self) -> Self {
+        let text = |source: &(dyn std::error::Error + Send + Sync)| source.to_string().into();
+        match self {
+            Self::NotFound => Self::NotFound,
+            Self::Conflict {
+                context,
+                constraint,
+            } => Self::Conflict {
+                context,
+                constraint: constraint.clone(),
+            },
+            Self::Unavailable { context, source } => Self::Unavailable {
+                context,
+                source: text(source.as_ref()),
+            },
+            Self::Other { context, source } => Self::Other {
+                context,
+                source: text(source.as_ref()),
+            },
+        }
+    }
+
     pub fn is_conflict_on(&self, name: &str) -> bool {
         matches!(self, Self::Conflict { constraint, .. } if constraint == name)
     }

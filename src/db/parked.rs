@@ -211,3 +211,18 @@ pub async fn prune(client: &impl GenericClient, before: DateTime<Utc>) -> Result
         .await
         .context("pruning parked callbacks failed")
 }
+
+/// Which of `call_sids` have callbacks parked for them: one look for a whole batch of new
+/// sessions, after their commit.
+pub async fn any_waiting(client: &impl GenericClient, call_sids: &[&str]) -> Result<Vec<String>> {
+    let statement = client
+        .prepare_cached(
+            "SELECT DISTINCT call_sid FROM call_callbacks_parked WHERE call_sid = ANY($1)",
+        )
+        .await?;
+    let rows = client
+        .query(&statement, &[&call_sids])
+        .await
+        .context("looking for parked callbacks failed")?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}

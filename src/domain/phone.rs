@@ -20,6 +20,12 @@ impl E164 {
         if trimmed.is_empty() {
             return Err(PhoneError::NotANumber);
         }
+        // Twilio writes North American numbers as `+1NXXNXXXXXX`, and libphonenumber leaves
+        // that form as it is; reading it costs a regex build or two per call (a tenth of the
+        // voice webhook's CPU), so it is taken as it is.
+        if is_plain_nanp(trimmed) {
+            return Ok(Self(trimmed.to_owned()));
+        }
         let number = phonenumber::parse(Some(country::Id::US), trimmed)
             .map_err(|_| PhoneError::NotANumber)?;
         let formatted = number.format().mode(Mode::E164).to_string();
@@ -38,6 +44,15 @@ impl E164 {
     pub fn masked(&self) -> String {
         mask_phone(&self.0)
     }
+}
+
+/// `+1`, then ten digits whose first is 2–9 (an area code never starts with 0 or 1).
+fn is_plain_nanp(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    bytes.len() == 12
+        && bytes.starts_with(b"+1")
+        && (b'2'..=b'9').contains(&bytes[2])
+        && bytes[3..].iter().all(u8::is_ascii_digit)
 }
 
 impl fmt::Display for E164 {
@@ -104,6 +119,44 @@ impl CallerId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The shortcut for `+1NXXNXXXXXX` reads it exactly as libphonenumber does.
+        #[test]
+        fn plain_north_american_numbers_read_as_libphonenumber_reads_them(
+            first in 2_u8..=9,
+            rest in 0_u64..1_000_000_000,
+        ) {
+            let raw = format!("+1{first}{rest:09}");
+            let slow = phonenumber::parse(Some(country::Id::US), &raw)
+                .unwrap()
+                .format()
+                .mode(Mode::E164)
+                .to_string();
+            proptest::prop_assert!(is_plain_nanp(&raw));
+            let fast = E164::parse(&raw).unwrap();
+            proptest::prop_assert_eq!(fast.as_str(), slow.as_str());
+        }
+    }
+
+    #[test]
+    fn only_the_plain_north_american_form_takes_the_shortcut() {
+        for raw in ["+14155550100", "+12120000001", "+19999999999"] {
+            assert!(is_plain_nanp(raw), "{raw}");
+        }
+        for raw in [
+            "+1415555010",
+            "+141555501000",
+            "+11415555010",
+            "+10415555010",
+            "+1415555010x",
+            "14155550100",
+            "+4420796000000",
+            "+1 415 555 0100",
+        ] {
+            assert!(!is_plain_nanp(raw), "{raw}");
+        }
+    }
 
     #[test]
     fn messy_us_formats_normalise_to_one_e164() {

@@ -1,32 +1,31 @@
 //! `calltrack bench`: seeds a benchmark database (1,000 tracked numbers, 1,000,000
-//! recipients), then measures signed voice webhooks and status callbacks over HTTP against
-//! the same SQL issued directly, each phase for a fixed time at a fixed concurrency.
+//! recipients), starts `calltrack serve` as a separate process and drives it from outside over
+//! real sockets with wrk and pre-signed requests (signing is not billed to the server), then
+//! measures the per-call statement the webhook would otherwise issue with pgbench, a separate
+//! client, on the same database: voice webhooks and status callbacks, at each concurrency.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use rand::Rng as _;
-use tokio::sync::Mutex;
+use tokio::process::Command;
 
-use crate::config::{BenchSettings, Settings};
-use crate::db::calls::{self, CallProgress, IncomingCall};
-use crate::db::{self, PgPool};
-use crate::domain::{CallSid, CallStatus, CallerId, E164};
-use crate::startup::Application;
-use crate::tools::fixtures::{SimulatedCall, random_sid};
-use crate::tools::simulate::Target;
-use crate::tools::{random_secret, seed};
+use crate::config::BenchSettings;
+use crate::db;
+use crate::domain::CallStatus;
+use crate::tools::faults::{ServeConfig, ServeProcess};
+use crate::tools::fixtures::{Fixture, SimulatedCall};
+use crate::tools::seed;
 use crate::twilio::form::FormPairs;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Concurrent connections (HTTP) or pooled sessions (SQL) per phase.
-    #[arg(long, default_value_t = 16)]
-    pub connections: usize,
+    /// Concurrent connections per phase, one round of phases each (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    pub connections: Vec<usize>,
     /// Length of each phase, in seconds.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
@@ -39,110 +38,144 @@ pub struct BenchArgs {
     /// Name of the benchmark database (created on the server DATABASE_URL points at).
     #[arg(long, default_value = "calltrack_bench")]
     pub database: String,
+    /// The load generator.
+    #[arg(long, default_value = "wrk")]
+    pub wrk: PathBuf,
+    /// PostgreSQL's pgbench (default: on PATH, else under /usr/lib/postgresql/*/bin).
+    #[arg(long)]
+    pub pgbench: Option<PathBuf>,
+    /// The `calltrack` binary to serve with (default: this one), e.g. an earlier build to
+    /// compare with on the same machine and database.
+    #[arg(long)]
+    pub serve_binary: Option<PathBuf>,
+    /// Where the pre-signed requests, scripts and the server's log go (default: a new
+    /// directory under the system's temporary directory).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
 }
 
-const PUBLIC_BASE: &str = "https://bench.calltrack.invalid";
 const FORWARD_TO: &str = "+14155550199";
 /// One caller in five is not a recipient, as in real campaigns.
 const UNMATCHED_SHARE: f64 = 0.2;
 /// Latencies above a minute are clamped to it.
 const MAX_LATENCY_US: u64 = 60_000_000;
+/// Requests pre-signed per second of a phase: more than the server can take, so wrk never
+/// runs out (each request is a new call or a new callback, sent once).
+const PRESIGNED_PER_SECOND: u64 = 20_000;
+const PRESIGNED_PER_SECOND_ALONE: u64 = 6_000;
 
-/// Seeds (once), serves on a free port and runs the four phases against the database server
-/// of `settings`.
+/// Seeds (once), starts `serve` and runs every phase at every concurrency.
 pub async fn run(args: BenchArgs, settings: BenchSettings) -> anyhow::Result<()> {
     let source = settings.database;
     let database = tokio::task::spawn_blocking(move || db::Database::open(&source)).await??;
     let config = prepare_database(&database.config, &args).await?;
-    let pool = db::pool::pool(config.clone(), args.connections * 2)?;
-
-    let settings = bench_settings()?;
-    let app = Application::build(&settings, pool.clone()).await?;
-    let target = Arc::new(Target {
-        send_to: format!("http://{}", app.local_addr()?),
-        signed_as: settings.public_base_url.clone(),
-        auth_token: settings.twilio.auth_token.clone(),
+    let pgbench = find_pgbench(args.pgbench.as_deref())?;
+    let work = args.work_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("calltrack-bench-{}", std::process::id()))
     });
-    let server = tokio::spawn(app.run_until(std::future::pending()));
-
-    println!(
-        "calltrack bench: {} tracked numbers, {} recipients, {} connections, {} s per phase",
-        args.numbers, args.recipients, args.connections, args.seconds
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    std::fs::write(work.join("wrk.lua"), WRK_SCRIPT)?;
+    let binary = match &args.serve_binary {
+        Some(binary) => binary.clone(),
+        None => std::env::current_exe().context("cannot find the calltrack binary")?,
+    };
+    let serve_config = ServeConfig::new(
+        &binary,
+        &conninfo(&config),
+        work.join("serve"),
+        Duration::from_millis(1500),
     );
+    let serve = ServeProcess::start(serve_config.clone()).await?;
+    let base_url = serve.base_url()?;
+    let client = db::pool::connect(&config).await?;
     let population = Population {
         numbers: args.numbers,
         per_campaign: args.recipients / args.numbers,
     };
-    let phase = Duration::from_secs(args.seconds);
-    let mut results = Vec::new();
-    let http_sids = Arc::new(Mutex::new(Vec::new()));
-    let sql_sids = Arc::new(Mutex::new(Vec::new()));
+    println!(
+        "calltrack bench: {} tracked numbers, {} recipients; {} serve (pid {}, WEBHOOK_WRITERS={}) at {base_url}, \
+         info-level JSON logs to {}; wrk and pgbench as separate processes; {} s per phase",
+        args.numbers,
+        population.per_campaign * args.numbers,
+        binary.display(),
+        serve.pid().unwrap_or(0),
+        std::env::var("WEBHOOK_WRITERS")
+            .unwrap_or_else(|_| crate::config::DEFAULT_WEBHOOK_WRITERS.to_string()),
+        serve_config.dir.display(),
+        args.seconds
+    );
+    let signer = Signer {
+        base: serve_config
+            .public_base_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned(),
+        token: serve_config.auth_token.clone(),
+    };
+    let http = reqwest::Client::new();
+    let mut rows = Vec::new();
+    for &connections in &args.connections {
+        anyhow::ensure!(connections > 0, "--connections must be positive");
+        seed::reset_sessions(&client).await?;
+        let phase = Phase {
+            connections,
+            seconds: args.seconds,
+            work: &work,
+        };
+        let per_second = if connections == 1 {
+            PRESIGNED_PER_SECOND_ALONE
+        } else {
+            PRESIGNED_PER_SECOND
+        };
+        let count = usize::try_from(per_second * args.seconds)?;
 
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.connections)
-        .build()?;
-    results.push(
-        drive("voice webhook (HTTP)", args.connections, phase, {
-            let (http, target, sids) = (http.clone(), target.clone(), http_sids.clone());
-            move || {
-                let (http, target, sids) = (http.clone(), target.clone(), sids.clone());
-                async move {
-                    let call = population.random_call();
-                    post(&http, &target, "/twilio/voice", &call.voice()).await?;
-                    sids.lock().await.push(call);
-                    Ok(())
-                }
-            }
-        })
-        .await?,
-    );
-    results.push(
-        drive("voice SQL (direct)", args.connections, phase, {
-            let (pool, sids) = (pool.clone(), sql_sids.clone());
-            move || {
-                let (pool, sids) = (pool.clone(), sids.clone());
-                async move {
-                    let call = population.random_call();
-                    voice_sql(&pool, &call).await?;
-                    sids.lock().await.push(call);
-                    Ok(())
-                }
-            }
-        })
-        .await?,
-    );
-    let http_calls = Arc::new(std::mem::take(&mut *http_sids.lock().await));
-    let sql_calls = Arc::new(std::mem::take(&mut *sql_sids.lock().await));
-    results.push(
-        drive("status callback (HTTP)", args.connections, phase, {
-            let (http, target, calls) = (http.clone(), target.clone(), http_calls.clone());
-            move || {
-                let (http, target, calls) = (http.clone(), target.clone(), calls.clone());
-                async move {
-                    let call = &calls[rand::thread_rng().gen_range(0..calls.len())];
-                    let form = call.parent_completed(40, chrono::Utc::now());
-                    post(&http, &target, "/twilio/status", &form).await
-                }
-            }
-        })
-        .await?,
-    );
-    results.push(
-        drive("status SQL (direct)", args.connections, phase, {
-            let (pool, calls) = (pool.clone(), sql_calls.clone());
-            move || {
-                let (pool, calls) = (pool.clone(), calls.clone());
-                async move {
-                    let call = &calls[rand::thread_rng().gen_range(0..calls.len())];
-                    status_sql(&pool, call).await
-                }
-            }
-        })
-        .await?,
-    );
-    server.abort();
+        let calls: Vec<SimulatedCall> = (0..count).map(|_| population.random_call()).collect();
+        let voice: Vec<(&str, FormPairs)> =
+            calls.iter().map(|c| ("/twilio/voice", c.voice())).collect();
+        let before = batches(&serve, &http, "voice").await;
+        let cpu_before = cpu_seconds(serve.pid());
+        let mut voice_http = phase
+            .wrk(&args.wrk, &base_url, &signer, "voice", &voice)
+            .await?;
+        voice_http.batch = mean_batch(before, batches(&serve, &http, "voice").await);
+        voice_http.cpu_us = cpu_before
+            .zip(cpu_seconds(serve.pid()))
+            .map(|(b, a)| (a - b) * 1e6 / voice_http.requests.max(1) as f64);
+        let voice_sql = phase
+            .pgbench(&pgbench, &config, "voice", &voice_script(population))
+            .await?;
 
-    print_report(&results);
+        let taken = sessions_of(&client, &calls).await?;
+        let status: Vec<(&str, FormPairs)> = status_callbacks(&taken, count);
+        let before = batches(&serve, &http, "progress").await;
+        let cpu_before = cpu_seconds(serve.pid());
+        let mut status_http = phase
+            .wrk(&args.wrk, &base_url, &signer, "status", &status)
+            .await?;
+        status_http.batch = mean_batch(before, batches(&serve, &http, "progress").await);
+        status_http.cpu_us = cpu_before
+            .zip(cpu_seconds(serve.pid()))
+            .map(|(b, a)| (a - b) * 1e6 / status_http.requests.max(1) as f64);
+        let sids = fill_bench_sids(&client).await?;
+        let status_sql = phase
+            .pgbench(&pgbench, &config, "status", &status_script(sids))
+            .await?;
+        for (name, http, sql) in [
+            ("voice", voice_http, voice_sql),
+            ("status", status_http, status_sql),
+        ] {
+            rows.push(Row {
+                connections,
+                name,
+                http,
+                sql,
+            });
+        }
+        print_rows(&rows[rows.len() - 2..]);
+    }
+    drop(serve);
+    println!("\nall phases:");
+    print_rows(&rows);
     database.shutdown()?;
     Ok(())
 }
@@ -169,160 +202,477 @@ impl Population {
     }
 }
 
-/// The in-process server's settings, with secrets made up for this run.
-fn bench_settings() -> anyhow::Result<Settings> {
-    let vars: HashMap<&str, String> = HashMap::from([
-        ("BIND_ADDR", "127.0.0.1:0".to_owned()),
-        ("PUBLIC_BASE_URL", PUBLIC_BASE.to_owned()),
-        ("TWILIO_ACCOUNT_SID", random_sid("AC")),
-        ("TWILIO_AUTH_TOKEN", random_secret(24)),
-        ("JWT_SECRET", random_secret(32)),
-        ("GIFT_CARD_KEY", random_secret(32)),
-        ("LOG_FORMAT", "json".to_owned()),
-    ]);
-    Ok(Settings::from_lookup(&|name| vars.get(name).cloned())?)
+/// Signs requests as Twilio does, for the server under test.
+struct Signer {
+    base: String,
+    token: String,
 }
 
-async fn post(
-    http: &reqwest::Client,
-    target: &Target,
-    path: &str,
-    form: &FormPairs,
-) -> anyhow::Result<()> {
-    let response = target.signed_post(http, path, form).send().await?;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "{path} answered {}",
-        response.status()
-    );
-    response.bytes().await?;
-    Ok(())
+impl Signer {
+    fn sign(&self, path: &str, form: &FormPairs) -> String {
+        crate::twilio::signature::compute(
+            self.token.as_bytes(),
+            &format!("{}{path}", self.base),
+            form.pairs(),
+        )
+    }
 }
 
-/// Exactly the statement the voice webhook runs.
-async fn voice_sql(pool: &PgPool, call: &SimulatedCall) -> anyhow::Result<()> {
-    let client = pool.get().await?;
-    let call_sid = CallSid::parse(&call.call_sid)?;
-    let to = E164::parse(&call.to)?;
-    let caller = CallerId::parse(&call.from);
-    let incoming = IncomingCall {
-        call_sid: &call_sid,
-        to: &to,
-        caller: &caller,
-        raw_from: &call.from,
-        status: CallStatus::Ringing,
-        started_at: None,
-        verstat: None,
-    };
-    calls::record_incoming_call(&client, &incoming).await?;
-    Ok(())
-}
-
-/// Exactly the statement a parent's final status callback runs.
-async fn status_sql(pool: &PgPool, call: &SimulatedCall) -> anyhow::Result<()> {
-    let client = pool.get().await?;
-    let progress = CallProgress {
-        status: Some(CallStatus::Completed),
-        ended_at: Some(chrono::Utc::now()),
-        duration_seconds: Some(40),
-        ..CallProgress::default()
-    };
-    calls::apply_progress(&client, &CallSid::parse(&call.call_sid)?, &progress).await?;
-    Ok(())
-}
-
-struct PhaseResult {
-    name: &'static str,
+/// One phase's figures.
+#[derive(Debug, Clone)]
+struct Measured {
     requests: u64,
     errors: u64,
-    elapsed: Duration,
-    latency_us: Histogram<u64>,
+    per_second: f64,
+    /// Mean members per group-commit batch during the phase (HTTP phases).
+    batch: Option<f64>,
+    /// CPU the server process spent per request (HTTP phases), in microseconds.
+    cpu_us: Option<f64>,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
 }
 
-/// Runs `op` from `connections` tasks in a loop for `length`, recording each latency.
-async fn drive<F, Fut>(
-    name: &'static str,
+struct Row {
     connections: usize,
-    length: Duration,
-    op: F,
-) -> anyhow::Result<PhaseResult>
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
-{
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..connections)
-        .map(|_| {
-            let (op, stop) = (op.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut histogram = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)
-                    .unwrap_or_else(|_| unreachable!());
-                let mut errors = 0_u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let t = Instant::now();
-                    match op().await {
-                        Ok(()) => {
-                            let micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
-                            histogram.saturating_record(micros.max(1));
-                        }
-                        Err(error) => {
-                            errors += 1;
-                            if errors == 1 {
-                                eprintln!("{name}: {error:#}");
-                            }
-                        }
-                    }
-                }
-                (histogram, errors)
-            })
-        })
-        .collect();
-    tokio::time::sleep(length).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut latency_us = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)?;
-    let mut errors = 0;
-    for task in tasks {
-        let (histogram, task_errors) = task.await?;
-        latency_us.add(&histogram)?;
-        errors += task_errors;
-    }
-    let elapsed = started.elapsed();
-    Ok(PhaseResult {
-        name,
-        requests: latency_us.len(),
-        errors,
-        elapsed,
-        latency_us,
-    })
+    name: &'static str,
+    http: Measured,
+    sql: Measured,
 }
 
-fn print_report(results: &[PhaseResult]) {
+fn print_rows(rows: &[Row]) {
     println!(
-        "\n{:<26} {:>9} {:>7} {:>10} {:>8} {:>8}",
-        "phase", "requests", "errors", "req/s", "p50 ms", "p99 ms"
+        "\n{:>5} {:<22} {:>9} {:>6} {:>9} {:>8} {:>8} {:>8} {:>9} {:>6} {:>11}",
+        "conns",
+        "phase",
+        "requests",
+        "errors",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "HTTP/SQL",
+        "batch",
+        "cpu µs/req"
     );
-    let rate = |r: &PhaseResult| r.requests as f64 / r.elapsed.as_secs_f64();
-    for r in results {
-        println!(
-            "{:<26} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2}",
-            r.name,
-            r.requests,
-            r.errors,
-            rate(r),
-            r.latency_us.value_at_quantile(0.50) as f64 / 1000.0,
-            r.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
-        );
-    }
-    let find = |name: &str| results.iter().find(|r| r.name == name).map(rate);
-    for (what, http, sql) in [
-        ("voice", "voice webhook (HTTP)", "voice SQL (direct)"),
-        ("status", "status callback (HTTP)", "status SQL (direct)"),
-    ] {
-        if let (Some(h), Some(s)) = (find(http), find(sql)) {
-            println!("{what}: HTTP end to end / direct SQL = {:.2}", h / s);
+    for row in rows {
+        for (what, m, ratio) in [
+            (
+                format!("{} webhook (HTTP)", row.name),
+                &row.http,
+                format!("{:.2}x", row.http.per_second / row.sql.per_second),
+            ),
+            (
+                format!("{} per-call SQL", row.name),
+                &row.sql,
+                String::new(),
+            ),
+        ] {
+            println!(
+                "{:>5} {:<22} {:>9} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>9} {:>6} {:>11}",
+                row.connections,
+                what,
+                m.requests,
+                m.errors,
+                m.per_second,
+                m.p50_ms,
+                m.p99_ms,
+                m.max_ms,
+                ratio,
+                m.batch.map(|b| format!("{b:.1}")).unwrap_or_default(),
+                m.cpu_us.map(|c| format!("{c:.0}")).unwrap_or_default()
+            );
         }
     }
+}
+
+struct Phase<'a> {
+    connections: usize,
+    seconds: u64,
+    work: &'a Path,
+}
+
+impl Phase<'_> {
+    fn threads(&self) -> usize {
+        self.connections.min(2)
+    }
+
+    /// Writes `requests` pre-signed and drives them at the server with wrk.
+    async fn wrk(
+        &self,
+        wrk: &Path,
+        base_url: &str,
+        signer: &Signer,
+        name: &str,
+        requests: &[(&str, FormPairs)],
+    ) -> anyhow::Result<Measured> {
+        let file = self
+            .work
+            .join(format!("{name}-{}.requests", self.connections));
+        let mut text = String::with_capacity(requests.len() * 900);
+        for (path, form) in requests {
+            let _ = writeln!(
+                text,
+                "{path}\t{}\t{}",
+                signer.sign(path, form),
+                form.encode()
+            );
+        }
+        std::fs::write(&file, text)?;
+        let output = Command::new(wrk)
+            .arg(format!("-t{}", self.threads()))
+            .arg(format!("-c{}", self.connections))
+            .arg(format!("-d{}s", self.seconds))
+            .arg("--timeout=5s")
+            .arg("-s")
+            .arg(self.work.join("wrk.lua"))
+            .arg(base_url)
+            .arg("--")
+            .arg(&file)
+            .arg(self.threads().to_string())
+            .output()
+            .await
+            .with_context(|| format!("cannot run {} (apt-get install wrk)", wrk.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        anyhow::ensure!(
+            output.status.success(),
+            "wrk failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("RESULT "))
+            .with_context(|| format!("wrk printed no result: {stdout}"))?;
+        let n: Vec<f64> = line
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .context("wrk's result line does not parse")?;
+        anyhow::ensure!(n.len() == 6, "wrk's result line: {line}");
+        if n[0] >= requests.len() as f64 / self.threads() as f64 {
+            eprintln!("warning: wrk may have run out of pre-signed {name} requests");
+        }
+        Ok(Measured {
+            requests: n[0] as u64,
+            errors: n[2] as u64,
+            per_second: n[0] / (n[1] / 1e6),
+            batch: None,
+            cpu_us: None,
+            p50_ms: n[3] / 1000.0,
+            p99_ms: n[4] / 1000.0,
+            max_ms: n[5] / 1000.0,
+        })
+    }
+
+    /// Runs `script` with pgbench (prepared statements, one transaction per statement) and
+    /// reads each transaction's latency from its log.
+    async fn pgbench(
+        &self,
+        pgbench: &Path,
+        config: &tokio_postgres::Config,
+        name: &str,
+        script: &str,
+    ) -> anyhow::Result<Measured> {
+        let dir = self
+            .work
+            .join(format!("pgbench-{name}-{}", self.connections));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join("script.sql");
+        std::fs::write(&file, script)?;
+        let output = Command::new(pgbench)
+            .arg("--no-vacuum")
+            .arg("--protocol=prepared")
+            .arg(format!("--client={}", self.connections))
+            .arg(format!("--jobs={}", self.threads()))
+            .arg(format!("--time={}", self.seconds))
+            .arg("--log")
+            .arg(format!("--log-prefix={}", dir.join("log").display()))
+            .arg(format!("--file={}", file.display()))
+            .arg(conninfo(config))
+            .current_dir(&dir)
+            .output()
+            .await
+            .with_context(|| format!("cannot run {}", pgbench.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        anyhow::ensure!(output.status.success(), "pgbench failed: {stdout}{stderr}");
+        let tps: f64 = stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("tps = "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("pgbench printed no tps: {stdout}"))?;
+        let failed: u64 = stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("number of failed transactions: "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut latency_us = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)?;
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if !path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("log."))
+            {
+                continue;
+            }
+            for line in std::fs::read_to_string(&path)?.lines() {
+                // client, transaction, latency in µs, script, epoch s, µs
+                if let Some(us) = line.split_whitespace().nth(2).and_then(|v| v.parse().ok()) {
+                    latency_us.saturating_record(std::cmp::max(us, 1));
+                }
+            }
+        }
+        let ms = |q: f64| latency_us.value_at_quantile(q) as f64 / 1000.0;
+        Ok(Measured {
+            requests: latency_us.len(),
+            errors: failed,
+            per_second: tps,
+            batch: None,
+            cpu_us: None,
+            p50_ms: ms(0.50),
+            p99_ms: ms(0.99),
+            max_ms: latency_us.max() as f64 / 1000.0,
+        })
+    }
+}
+
+/// The server's group-commit batches of `kind` so far: (members, batches).
+async fn batches(serve: &ServeProcess, http: &reqwest::Client, kind: &str) -> Option<(f64, f64)> {
+    let metrics = serve.metrics(http).await.ok()?;
+    let label = format!("kind=\"{kind}\"");
+    Some((
+        metrics.sum("calltrack_write_batch_members_sum", &[&label]),
+        metrics.sum("calltrack_write_batch_members_count", &[&label]),
+    ))
+}
+
+/// User and system CPU time of process `pid` so far, in seconds (Linux's `/proc`).
+fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(ticks / 100.0)
+}
+
+fn mean_batch(before: Option<(f64, f64)>, after: Option<(f64, f64)>) -> Option<f64> {
+    let ((m0, b0), (m1, b1)) = (before?, after?);
+    (b1 > b0).then(|| (m1 - m0) / (b1 - b0))
+}
+
+/// Each wrk thread takes every n-th pre-signed request (so none is sent twice), sends each
+/// once, and reports requests, duration, errors and latency percentiles in microseconds.
+const WRK_SCRIPT: &str = r#"
+local counter = 0
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+function init(args)
+  local file, threads = args[1], tonumber(args[2])
+  reqs = {}
+  local i = 0
+  for line in io.lines(file) do
+    if i % threads == id then
+      local path, sig, body = line:match("^(%S+)\t(%S+)\t(.*)$")
+      reqs[#reqs + 1] = wrk.format("POST", path, {
+        ["Content-Type"] = "application/x-www-form-urlencoded",
+        ["X-Twilio-Signature"] = sig,
+      }, body)
+    end
+    i = i + 1
+  end
+  n = 0
+end
+function request()
+  n = n + 1
+  if n > #reqs then
+    n = #reqs
+  end
+  return reqs[n]
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+"#;
+
+/// The voice webhook's per-call statement ([`crate::db::calls::RECORD_INCOMING_CALL`]) for
+/// pgbench: the same text, its parameters drawn as the HTTP phase draws them (a random number,
+/// 80% of callers its recipients, a new CallSid each time).
+fn voice_script(population: Population) -> String {
+    let caller = format!(
+        "(CASE WHEN :m <= 80 THEN '+1' || (2120000000 + (:n - 1) * {} + :j)::text \
+         ELSE '+1646' || lpad(:u::text, 7, '0') END)",
+        population.per_campaign
+    );
+    let statement = substitute(
+        crate::db::calls::RECORD_INCOMING_CALL,
+        &[
+            ("$1", "('+1800' || lpad(:n::text, 7, '0'))".to_owned()),
+            ("$2", caller.clone()),
+            ("$3", "'ringing'".to_owned()),
+            ("$4", CallStatus::Ringing.rank().value().to_string()),
+            (
+                "$5",
+                "('CA' || lpad(to_hex(:a::bigint), 16, '0') || lpad(to_hex(:b::bigint), 16, '0'))"
+                    .to_owned(),
+            ),
+            ("$6", caller),
+            ("$7", "NULL".to_owned()),
+            ("$8", "NULL".to_owned()),
+        ],
+    );
+    format!(
+        "\\set n random(1, {numbers})\n\\set m random(1, 100)\n\\set j random(1, {per})\n\
+         \\set u random(0, 9999999)\n\\set a random(0, 9223372036854775806)\n\
+         \\set b random(0, 9223372036854775806)\n{statement};\n",
+        numbers = population.numbers,
+        per = population.per_campaign,
+    )
+}
+
+/// A status callback's per-call statement ([`crate::db::calls::APPLY_PROGRESS`]) for pgbench:
+/// the parent's `completed`, on a random session of the run.
+fn status_script(sessions: i64) -> String {
+    let statement = substitute(
+        crate::db::calls::APPLY_PROGRESS,
+        &[
+            ("$10", "NULL".to_owned()),
+            ("$1", "(SELECT sid FROM bench_sids WHERE k = :k)".to_owned()),
+            ("$2", "'completed'".to_owned()),
+            ("$3", CallStatus::Completed.rank().value().to_string()),
+            ("$4", "false".to_owned()),
+            ("$5", "NULL".to_owned()),
+            ("$6", "now()".to_owned()),
+            ("$7", "40".to_owned()),
+            ("$8", "NULL".to_owned()),
+            ("$9", "NULL".to_owned()),
+        ],
+    );
+    format!("\\set k random(1, {})\n{statement};\n", sessions.max(1))
+}
+
+/// Replaces each placeholder, longest first as given (`$10` before `$1`).
+fn substitute(statement: &str, values: &[(&str, String)]) -> String {
+    values
+        .iter()
+        .fold(statement.to_owned(), |s, (from, to)| s.replace(from, to))
+}
+
+/// The calls of `calls` that have a session, in order.
+async fn sessions_of<'a>(
+    client: &tokio_postgres::Client,
+    calls: &'a [SimulatedCall],
+) -> anyhow::Result<Vec<&'a SimulatedCall>> {
+    let sids: Vec<&str> = calls.iter().map(|c| c.call_sid.as_str()).collect();
+    let rows = client
+        .query(
+            "SELECT twilio_call_sid FROM call_sessions WHERE twilio_call_sid = ANY($1)",
+            &[&sids],
+        )
+        .await?;
+    let taken: std::collections::HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+    Ok(calls
+        .iter()
+        .filter(|c| taken.contains(&c.call_sid))
+        .collect())
+}
+
+/// Status callbacks of the forwarded leg and the parent for `calls`, at most `count`: in
+/// blocks of 256 calls, each call's initiated, ringing, answered, completed and the parent's
+/// completed one block-round after the other, as calls progress side by side.
+fn status_callbacks<'a>(calls: &[&'a SimulatedCall], count: usize) -> Vec<(&'a str, FormPairs)> {
+    let now = chrono::Utc::now();
+    let mut out = Vec::with_capacity(count);
+    for block in calls.chunks(256) {
+        for step in 0..5 {
+            for call in block {
+                let form = match step {
+                    0 => call.child_status(Fixture::StatusChildInitiated, now),
+                    1 => call.child_status(Fixture::StatusChildRinging, now),
+                    2 => call.child_status(Fixture::StatusChildAnswered, now),
+                    3 => call.child_completed(30, now),
+                    _ => call.parent_completed(40, now),
+                };
+                out.push(("/twilio/status", form));
+                if out.len() == count {
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Numbers the sessions of the run for pgbench to pick from; returns how many.
+async fn fill_bench_sids(client: &tokio_postgres::Client) -> anyhow::Result<i64> {
+    client
+        .batch_execute(
+            "DROP TABLE IF EXISTS bench_sids;
+             CREATE TABLE bench_sids AS
+                 SELECT row_number() OVER () AS k, twilio_call_sid AS sid FROM call_sessions;
+             ALTER TABLE bench_sids ADD PRIMARY KEY (k);
+             ANALYZE bench_sids;",
+        )
+        .await?;
+    Ok(client
+        .query_one("SELECT count(*) FROM bench_sids", &[])
+        .await?
+        .get(0))
+}
+
+/// pgbench on PATH, else the newest under `/usr/lib/postgresql/*/bin`.
+fn find_pgbench(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path.to_owned());
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("pgbench"))
+            .find(|p| p.is_file())
+    });
+    let installed = || {
+        let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin/pgbench")))
+            .filter(|p| p.is_file())
+            .collect();
+        found.sort();
+        found.pop()
+    };
+    on_path
+        .or_else(installed)
+        .context("pgbench not found (apt-get install postgresql-client or postgresql-contrib)")
+}
+
+/// A libpq key/value connection string, which both `DATABASE_URL` and pgbench accept.
+fn conninfo(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(host)) => host.clone(),
+        Some(Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let mut info = format!(
+        "host={host} port={} user={} dbname={}",
+        config.get_ports().first().copied().unwrap_or(5432),
+        config.get_user().unwrap_or("postgres"),
+        config.get_dbname().unwrap_or("postgres"),
+    );
+    if let Some(password) = config.get_password() {
+        let _ = write!(info, " password={}", String::from_utf8_lossy(password));
+    }
+    info
 }
 
 /// Creates (once) and seeds (when the population differs) the benchmark database, and

@@ -289,3 +289,46 @@ async fn two_instances_behind_a_round_robin_both_fail_open_and_each_replays_its_
     }
     assert_eq!(markers as f64, spooled, "every spooled record applied once");
 }
+
+#[tokio::test]
+async fn two_instances_taking_every_webhook_twice_at_once_write_their_batches_without_conflict() {
+    let (cluster, population) = cluster().await;
+    let a = serve(&cluster, &population, "a").await;
+    let b_config = ServeConfig {
+        dir: cluster.root().join("b"),
+        ..a.config().clone()
+    };
+    let b = ServeProcess::start(b_config).await.unwrap();
+    wait_for_routing(&b, &population).await;
+    let http = reqwest::Client::new();
+    let targets = RoundRobin::new(vec![a.target().unwrap(), b.target().unwrap()]).unwrap();
+    let all = plans(&population, 40);
+
+    // Every call played twice at once: each webhook arrives twice, mostly once at each
+    // instance, as Twilio's retries do, so both instances' batches hold the same CallSids.
+    let ((records, first), (_, second)) =
+        tokio::join!(play(&http, &targets, &all), play(&http, &targets, &all));
+
+    assert_all_answered_in_time(&first);
+    assert_all_answered_in_time(&second);
+    assert_database_holds(&cluster, &records, 40).await;
+    let client = cluster.connect().await.unwrap();
+    let deadlocks: i64 = client
+        .query_one(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(deadlocks, 0, "no two batches waited on each other");
+    for serve in [&a, &b] {
+        let metrics = serve.metrics(&http).await.unwrap();
+        assert_eq!(
+            metrics.sum("calltrack_fail_open_answers_total", &[]),
+            0.0,
+            "every batch was written, none failed open: {}",
+            serve.log_tail(20)
+        );
+    }
+}

@@ -242,6 +242,33 @@ impl TestApp {
         overrides: &[(&str, &str)],
         tune: impl FnOnce(&mut Settings),
     ) -> Self {
+        Self::spawn_bounded(pool_config, db_config, overrides, tune, None).await
+    }
+
+    /// A server whose database statements may run for `statement` (instead of the webhook
+    /// deadline, as `serve` bounds them): a write can then commit after its webhook gave up.
+    pub async fn spawn_with_statement_timeout(
+        overrides: &[(&str, &str)],
+        statement: std::time::Duration,
+    ) -> Self {
+        let db_config = test_database().await;
+        Self::spawn_bounded(
+            db_config.clone(),
+            db_config,
+            overrides,
+            |_| {},
+            Some(statement),
+        )
+        .await
+    }
+
+    async fn spawn_bounded(
+        pool_config: tokio_postgres::Config,
+        db_config: tokio_postgres::Config,
+        overrides: &[(&str, &str)],
+        tune: impl FnOnce(&mut Settings),
+        statement: Option<std::time::Duration>,
+    ) -> Self {
         // TEST_LOG=1 shows the service's logs, which cargo test otherwise hides.
         if std::env::var_os("TEST_LOG").is_some() {
             calltrack::telemetry::init(calltrack::config::LogFormat::Pretty, "info");
@@ -254,7 +281,7 @@ impl TestApp {
         tune(&mut settings);
         let deadlines = db::pool::Deadlines {
             connection: settings.db_deadline,
-            statement: settings.db_deadline,
+            statement: statement.unwrap_or(settings.db_deadline),
         };
         let pool = db::pool::bounded_pool(pool_config, 16, deadlines).unwrap();
         let app = Application::build(&settings, pool).await.unwrap();

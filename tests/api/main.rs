@@ -12,6 +12,7 @@ mod fallback;
 mod faults;
 mod fixtures;
 mod gift_cards;
+mod group_commit;
 mod hardening;
 mod helpers;
 mod malformed;

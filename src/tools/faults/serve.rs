@@ -145,6 +145,11 @@ impl ServeProcess {
         })
     }
 
+    /// The process id of the running process.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// Where the process listens, e.g. `http://127.0.0.1:40123`.
     pub fn base_url(&self) -> Result<String> {
         self.addr
