@@ -338,8 +338,8 @@ WITH input AS (
         match_status, call_status, status_rank, call_started_at, twilio_call_sid,
         forward_to_number, screened, caller_verstat)
     SELECT num.campaign_id, num.id, rec.id, i.caller,
-        CASE WHEN rec.id IS NULL THEN 'unmatched' ELSE 'matched' END,
-        i.status, i.rank, COALESCE(i.started_at, now()), i.call_sid, num.forward_to_number,
+        calltrack_as_match_status(CASE WHEN rec.id IS NULL THEN 'unmatched' ELSE 'matched' END),
+        calltrack_as_call_status(i.status), i.rank, COALESCE(i.started_at, now()), i.call_sid, num.forward_to_number,
         num.screens, i.verstat
     FROM input i
     JOIN num ON num.ord = i.ord
@@ -354,7 +354,8 @@ WITH input AS (
     WHERE num.is_active
     ORDER BY i.call_sid
     ON CONFLICT (twilio_call_sid) DO NOTHING
-    RETURNING id, campaign_id, recipient_id, match_status, tracked_number_id, twilio_call_sid
+    RETURNING id, campaign_id, recipient_id, match_status::text AS match_status, tracked_number_id,
+        twilio_call_sid
 ), ev AS (
     INSERT INTO events (campaign_id, recipient_id, event_type, event_data, created_at)
     SELECT ins.campaign_id, ins.recipient_id, 'call', jsonb_build_object(
@@ -463,7 +464,7 @@ UPDATE call_sessions c SET
     call_status = CASE WHEN v.status IS NOT NULL AND (v.rank > c.status_rank
             OR (v.missed AND c.call_status = 'completed' AND c.call_answered_at IS NULL
                 AND v.answered_at IS NULL))
-        THEN v.status ELSE c.call_status END,
+        THEN calltrack_as_call_status(v.status) ELSE c.call_status END,
     status_rank = GREATEST(c.status_rank, COALESCE(v.rank, 0)),
     leg_status = CASE WHEN calltrack_status_rank(v.leg_status) > calltrack_status_rank(c.leg_status)
         THEN v.leg_status ELSE c.leg_status END,

@@ -14,7 +14,7 @@ const GATE: i64 = 4721;
 
 /// Makes every `event` (INSERT or UPDATE) of a session wait while the returned client holds
 /// the gate, and logs the transaction each row was written in (`batch_log`).
-async fn gate_sessions(app: &TestApp, event: &str) -> tokio_postgres::Client {
+pub(crate) async fn gate_sessions(app: &TestApp, event: &str) -> tokio_postgres::Client {
     app.db
         .batch_execute(&format!(
             "CREATE TABLE batch_log (call_sid text, txid bigint);
@@ -37,7 +37,7 @@ async fn gate_sessions(app: &TestApp, event: &str) -> tokio_postgres::Client {
 }
 
 /// Waits until at least `n` statements wait at the gate.
-async fn wait_for_gate_waiters(app: &TestApp, n: i64) {
+pub(crate) async fn wait_for_gate_waiters(app: &TestApp, n: i64) {
     let until = std::time::Instant::now() + Duration::from_secs(10);
     let waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted";
     while app.count(waiting).await < n {
@@ -50,7 +50,7 @@ async fn wait_for_gate_waiters(app: &TestApp, n: i64) {
 }
 
 /// Lets the gate go after `after`, time enough for the requests sent meanwhile to queue.
-async fn open_gate_after(gate: &tokio_postgres::Client, after: Duration) {
+pub(crate) async fn open_gate_after(gate: &tokio_postgres::Client, after: Duration) {
     tokio::time::sleep(after).await;
     gate.execute(&format!("SELECT pg_advisory_unlock({GATE})"), &[])
         .await

@@ -636,3 +636,96 @@ async fn standalone_policies_apply_to_calltrack_api_alone() {
         assert!(policy.ends_with(" calltrack_api"), "{policy}");
     }
 }
+
+/// Posts `held` while the gate is shut, then `queued` once it has a waiter, then opens it:
+/// the queued webhooks wait behind the held one's writer and go in one batch.
+async fn post_behind_the_gate(
+    app: &TestApp,
+    gate: &Client,
+    path: &str,
+    held: &calltrack::twilio::form::FormPairs,
+    queued: &[calltrack::twilio::form::FormPairs],
+) {
+    let first = app.post_signed(path, held);
+    let rest = async {
+        crate::group_commit::wait_for_gate_waiters(app, 1).await;
+        let sent = futures::future::join_all(queued.iter().map(|f| app.post_signed(path, f)));
+        let (answers, ()) = tokio::join!(
+            sent,
+            crate::group_commit::open_gate_after(gate, Duration::from_millis(700))
+        );
+        answers
+    };
+    let (first, answers) = tokio::join!(first, rest);
+    assert!(first.status().is_success());
+    for answer in answers {
+        assert!(answer.status().is_success(), "{}", answer.status());
+    }
+}
+
+#[tokio::test]
+async fn batched_calls_and_callbacks_write_the_platforms_enum_columns() {
+    let config = platform_database().await;
+    adopt(&config).await;
+    let overrides = [("WEBHOOK_WRITERS", "1"), ("VOICE_DEADLINE_MS", "5000")];
+    let app = TestApp::spawn_on(config.clone(), config, &overrides, |_| {}).await;
+    let campaign = app.seed_campaign().await;
+    app.seed_recipient(&campaign, "(415) 555-0300").await;
+    app.wait_for_routing(TRACKED_NUMBER).await;
+    let calls: Vec<calltrack::tools::fixtures::SimulatedCall> = (0..11)
+        .map(|i| {
+            calltrack::tools::fixtures::SimulatedCall::new(
+                &format!("+1415555030{}", i % 10),
+                TRACKED_NUMBER,
+                crate::helpers::FORWARD_TO,
+            )
+        })
+        .collect();
+    let batch_of = |held: &str| {
+        format!("SELECT count(DISTINCT txid) FROM batch_log WHERE call_sid <> '{held}'")
+    };
+
+    let gate = crate::group_commit::gate_sessions(&app, "INSERT").await;
+    let voices: Vec<_> = calls[1..].iter().map(|c| c.voice()).collect();
+    post_behind_the_gate(&app, &gate, "/twilio/voice", &calls[0].voice(), &voices).await;
+    assert_eq!(app.count(&batch_of(&calls[0].call_sid)).await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM call_sessions WHERE match_status = 'matched'")
+            .await,
+        2,
+        "+14155550300 called twice, both matched"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM call_sessions").await, 11);
+
+    app.db
+        .batch_execute(
+            "DROP TRIGGER hold_sessions ON call_sessions; DROP FUNCTION hold_and_log();
+             DROP TABLE batch_log;",
+        )
+        .await
+        .unwrap();
+    drop(gate);
+    let gate = crate::group_commit::gate_sessions(&app, "UPDATE").await;
+    let at = chrono::Utc::now();
+    let ends: Vec<_> = calls[1..]
+        .iter()
+        .map(|c| c.parent_completed(30, at))
+        .collect();
+    post_behind_the_gate(
+        &app,
+        &gate,
+        "/twilio/status",
+        &calls[0].parent_completed(30, at),
+        &ends,
+    )
+    .await;
+    assert_eq!(app.count(&batch_of(&calls[0].call_sid)).await, 1);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM call_sessions
+             WHERE call_status = 'completed' AND status_rank = 4 AND call_duration_seconds = 30"
+        )
+        .await,
+        11
+    );
+}
