@@ -12,7 +12,7 @@
 //! A stop anywhere in stage 2 is resumed by the next `migrate`: every step is idempotent and
 //! an invalid index left by a failed concurrent build is dropped and built again.
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -27,10 +27,7 @@ pub const FILL_BATCH: i64 = 5_000;
 /// Carries out `plan`. Refuses, changing nothing, while the plan has problems.
 pub async fn adopt(client: &mut Client, plan: &Adoption) -> anyhow::Result<Vec<i32>> {
     if !plan.problems.is_empty() {
-        bail!(
-            "cannot adopt this database; nothing was changed:\n  - {}",
-            plan.problems.join("\n  - ")
-        );
+        return Err(super::plan::refusal(&plan.problems));
     }
     let mut adopted = Vec::new();
     if !plan.resuming {

@@ -160,7 +160,14 @@ impl Catalog {
                 .context("reading the adoption's state failed")?;
             catalog.adoption = row.map(|r| r.get(0));
         }
-        for index in super::owned::OWNED_INDEXES {
+        // Counting duplicates scans whole tables, so only for an adoption still to be done,
+        // never on the start of a migrated database.
+        let adopting = catalog.adoption == Some(false)
+            || (catalog.applied.as_ref().is_none_or(Vec::is_empty)
+                && super::owned::PLATFORM_TABLES
+                    .iter()
+                    .any(|t| catalog.tables.contains_key(t.name)));
+        for index in super::owned::OWNED_INDEXES.iter().filter(|_| adopting) {
             let built = catalog.indexes.get(index.name).is_some_and(|i| i.valid);
             let (Some(sql), false) = (index.duplicates, built) else {
                 continue;

@@ -142,10 +142,7 @@ async fn apply_pending(client: &mut Client) -> anyhow::Result<Vec<i32>> {
     verify_checksums(&catalog)?;
     let plan = plan::Plan::from_catalog(&catalog);
     if !plan.problems().is_empty() {
-        bail!(
-            "cannot adopt this database; nothing was changed:\n  - {}",
-            plan.problems().join("\n  - ")
-        );
+        return Err(plan::refusal(plan.problems()));
     }
     client
         .batch_execute(

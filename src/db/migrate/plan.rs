@@ -102,6 +102,14 @@ impl Plan {
     }
 }
 
+/// The error a plan with `problems` is refused with.
+pub fn refusal(problems: &[String]) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot adopt this database; nothing was changed:\n  - {}",
+        problems.join("\n  - ")
+    )
+}
+
 fn adoption(catalog: &Catalog, resuming: bool) -> Adoption {
     let mut plan = Adoption {
         resuming,
