@@ -14,6 +14,11 @@ use calltrack::tools::faults::{
 };
 use calltrack::tools::fixtures::SimulatedCall;
 
+/// The fault tests run one at a time: each starts a PostgreSQL cluster and `serve`
+/// processes of its own, and several at once on two cores starve each other past the
+/// short deadline below, which would turn a test of faults into a test of the machine.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// `VOICE_DEADLINE_MS` of every instance: short, so a frozen database costs little time.
 const DEADLINE: Duration = Duration::from_millis(500);
 /// The contract's bound on every answer: the deadline plus 500 ms.
@@ -164,6 +169,7 @@ fn assert_nothing_set_aside(serve: &ServeProcess) {
 #[tokio::test]
 async fn calls_taken_while_postgresql_is_stopped_are_forwarded_in_time_and_all_land_once_it_is_back()
  {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (mut cluster, population) = cluster().await;
     let serve = serve(&cluster, &population, "a").await;
     let http = reqwest::Client::new();
@@ -193,6 +199,7 @@ async fn calls_taken_while_postgresql_is_stopped_are_forwarded_in_time_and_all_l
 
 #[tokio::test]
 async fn calls_taken_while_postgresql_is_frozen_are_forwarded_in_time_and_all_land_once_it_thaws() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (mut cluster, population) = cluster().await;
     let serve = serve(&cluster, &population, "a").await;
     let http = reqwest::Client::new();
@@ -217,6 +224,7 @@ async fn calls_taken_while_postgresql_is_frozen_are_forwarded_in_time_and_all_la
 
 #[tokio::test]
 async fn serve_killed_right_after_answering_spooled_calls_loses_none_of_them() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (mut cluster, population) = cluster().await;
     let mut serve = serve(&cluster, &population, "a").await;
     let http = reqwest::Client::new();
@@ -245,6 +253,7 @@ async fn serve_killed_right_after_answering_spooled_calls_loses_none_of_them() {
 
 #[tokio::test]
 async fn two_instances_behind_a_round_robin_both_fail_open_and_each_replays_its_own_spool() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (mut cluster, population) = cluster().await;
     let a = serve(&cluster, &population, "a").await;
     let b_config = ServeConfig {
@@ -292,6 +301,7 @@ async fn two_instances_behind_a_round_robin_both_fail_open_and_each_replays_its_
 
 #[tokio::test]
 async fn two_instances_taking_every_webhook_twice_at_once_write_their_batches_without_conflict() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (cluster, population) = cluster().await;
     let a = serve(&cluster, &population, "a").await;
     let b_config = ServeConfig {
