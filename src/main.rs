@@ -21,8 +21,11 @@ async fn main() -> ExitCode {
     } else {
         "info"
     };
-    telemetry::init(LogFormat::from_lookup(&config::process_env), level);
-    match run(cli.command, &config::process_env).await {
+    let log = telemetry::init(LogFormat::from_lookup(&config::process_env), level);
+    let result = run(cli.command, &config::process_env).await;
+    // Every line queued before the error below, so it is the last thing written.
+    drop(log);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
