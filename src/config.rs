@@ -286,7 +286,7 @@ pub struct Settings {
     /// run, in the background, once the schema is ready.
     pub reconcile_on_start: bool,
     /// `WEBHOOK_WRITERS`: group-commit writers per write kind (voice; status, dial and
-    /// screening callbacks), each holding at most one pooled connection at a time.
+    /// screening callbacks; recordings), each with one connection of the writers' pool.
     pub webhook_writers: usize,
 }
 

@@ -50,8 +50,19 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds `settings.bind_addr` (port 0 picks a free port) and builds the routes over `pool`.
+    /// Binds `settings.bind_addr` (port 0 picks a free port) and builds the routes over `pool`,
+    /// the webhooks' group-commit writers included.
     pub async fn build(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
+        Self::build_with_writers(settings, pool.clone(), pool).await
+    }
+
+    /// As [`Self::build`], with the group-commit writers on `writer_pool` of their own
+    /// ([`db::pool::webhook_writer_pool`]), as `serve` runs them.
+    pub async fn build_with_writers(
+        settings: &Settings,
+        pool: PgPool,
+        writer_pool: PgPool,
+    ) -> anyhow::Result<Self> {
         let listener = std::net::TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
         let metrics_listener = settings
@@ -90,7 +101,7 @@ impl Application {
             routing,
             spool: spool.clone(),
             writers: crate::app::group_commit::Writers::start(
-                &pool,
+                &writer_pool,
                 settings.db_deadline,
                 settings.webhook_writers,
             ),
@@ -342,15 +353,17 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
         Err(MigrateError::Failed(error)) => return Err(error),
     };
-    let pool = db::pool::bounded_pool(
+    let deadlines = db::pool::Deadlines {
+        connection: settings.db_deadline,
+        statement: settings.db_deadline,
+    };
+    let pool = db::pool::bounded_pool(database.config.clone(), POOL_SIZE, deadlines)?;
+    let writer_pool = db::pool::webhook_writer_pool(
         database.config.clone(),
-        POOL_SIZE,
-        db::pool::Deadlines {
-            connection: settings.db_deadline,
-            statement: settings.db_deadline,
-        },
+        crate::app::group_commit::Writers::connections(settings.webhook_writers),
+        deadlines,
     )?;
-    let app = Application::build(&settings, pool.clone())
+    let app = Application::build_with_writers(&settings, pool.clone(), writer_pool)
         .await?
         .after_migration(schema_ready_rx);
     let owed_releases = tokio::spawn(crate::workers::releases::settle_owed_releases_forever(

@@ -241,12 +241,16 @@ impl Calls {
         form: &FormPairs,
     ) -> Result<Written, TakeCallbackError> {
         let received_at = Utc::now();
-        let live = match progress_of(callback, received_at) {
-            Some((call_sid, progress)) => {
+        let live = match (progress_of(callback, received_at), recording_of(callback)) {
+            (Some((call_sid, progress)), _) => {
                 self.within(self.writers.apply_progress(call_sid, progress))
                     .await
             }
-            None => {
+            (None, Some((recording, stored))) if recording.completed_url().is_some() => {
+                self.within(self.writers.store_recording(recording, stored))
+                    .await
+            }
+            _ => {
                 self.within(async {
                     let client = self.pool.get().await?;
                     apply_callback(&client, callback, received_at).await
@@ -411,8 +415,8 @@ fn progress_of(
 }
 
 /// Which recording of a call a recording callback is about.
-#[derive(Debug, Clone, Copy)]
-enum Stored {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stored {
     /// The forwarded call's dual-channel recording.
     CallRecording,
     /// The message left in calltrack's voicemail.
@@ -420,7 +424,7 @@ enum Stored {
 }
 
 impl Stored {
-    async fn store(
+    pub(super) async fn store(
         self,
         client: &impl GenericClient,
         sid: &CallSid,
@@ -429,6 +433,18 @@ impl Stored {
         match self {
             Self::CallRecording => calls::record_recording(client, sid, recording).await,
             Self::Voicemail => calls::record_voicemail(client, sid, recording).await,
+        }
+    }
+
+    /// Stores the recordings of distinct calls in one statement; whether each was stored.
+    pub(super) async fn store_batch(
+        self,
+        client: &impl GenericClient,
+        batch: &[(&CallSid, Recording<'_>)],
+    ) -> db::Result<Vec<bool>> {
+        match self {
+            Self::CallRecording => calls::record_recordings_batch(client, batch).await,
+            Self::Voicemail => calls::record_voicemails_batch(client, batch).await,
         }
     }
 
@@ -443,6 +459,47 @@ impl Stored {
             Self::Voicemail => parked::park_voicemail(client, sid, recording).await,
         }
     }
+
+    /// Parks a recording whose session was not there (or holds another recording), then
+    /// tries once more, as [`park_and_look_again`] does for progress.
+    pub(super) async fn park_and_store_again(
+        self,
+        client: &impl GenericClient,
+        sid: &CallSid,
+        recording: &Recording<'_>,
+    ) -> db::Result<Written> {
+        let id = self.park(client, sid, recording).await?;
+        if self.store(client, sid, recording).await? {
+            parked::unpark(client, id).await?;
+            return Ok(Written::Applied);
+        }
+        Ok(Written::Parked)
+    }
+}
+
+/// The recording callback `callback` is, and which recording it is about; `None` for the
+/// other callbacks.
+fn recording_of(callback: &Callback) -> Option<(&RecordingCallback, Stored)> {
+    match callback {
+        Callback::Recording(callback) => Some((callback, Stored::CallRecording)),
+        Callback::Voicemail(callback) => Some((callback, Stored::Voicemail)),
+        _ => None,
+    }
+}
+
+/// The finished recording a callback reports; `None` for one that is `absent` or `failed`,
+/// which changes nothing.
+pub(super) fn completed_recording(callback: &RecordingCallback) -> Option<Recording<'_>> {
+    let Some(url) = callback.completed_url() else {
+        tracing::info!(recording.status = %callback.status, "recording not completed; nothing stored");
+        return None;
+    };
+    Some(Recording {
+        sid: &callback.recording_sid,
+        url,
+        duration_seconds: callback.duration_seconds,
+        status: &callback.status,
+    })
 }
 
 /// Stores a finished recording on its session, or parks it (the same look-again rule as
@@ -452,26 +509,14 @@ async fn apply_or_park_recording(
     callback: &RecordingCallback,
     stored: Stored,
 ) -> db::Result<Written> {
-    let Some(url) = callback.completed_url() else {
-        tracing::info!(recording.status = %callback.status, "recording not completed; nothing stored");
+    let Some(recording) = completed_recording(callback) else {
         return Ok(Written::Applied);
-    };
-    let recording = Recording {
-        sid: &callback.recording_sid,
-        url,
-        duration_seconds: callback.duration_seconds,
-        status: &callback.status,
     };
     let sid = &callback.call_sid;
     if stored.store(client, sid, &recording).await? {
         return Ok(Written::Applied);
     }
-    let id = stored.park(client, sid, &recording).await?;
-    if stored.store(client, sid, &recording).await? {
-        parked::unpark(client, id).await?;
-        return Ok(Written::Applied);
-    }
-    Ok(Written::Parked)
+    stored.park_and_store_again(client, sid, &recording).await
 }
 
 /// Applies progress, or parks it when its session does not exist yet. After parking it

@@ -1,5 +1,6 @@
 //! Group commit for the webhooks' writes: concurrent voice webhooks share one statement (and
-//! so one commit), and so do concurrent status, dial and screening callbacks.
+//! so one commit), and so do concurrent status, dial and screening callbacks, and concurrent
+//! recording callbacks.
 //!
 //! PostgreSQL spends most of a per-call write on per-statement and per-commit work, not on
 //! the rows, so a statement for sixteen calls costs little more than one for a single call.
@@ -21,26 +22,32 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, oneshot};
 
-use super::calls::{Written, apply_parked, park_and_look_again};
-use crate::db::calls::{self, CallProgress, IncomingCall, NumberLookup};
+use super::calls::{Stored, Written, apply_parked, completed_recording, park_and_look_again};
+use crate::db::calls::{self, CallProgress, IncomingCall, NumberLookup, Recording};
 use crate::db::{self, PgPool, parked};
 use crate::domain::{CallSid, E164};
-use crate::twilio::payloads::VoiceRequest;
+use crate::twilio::payloads::{RecordingCallback, VoiceRequest};
 
 /// Members taken into one batch at most: bounds one statement's size and its first member's
 /// wait behind the others.
 const MAX_BATCH: usize = 256;
 
-/// The queues of both write kinds, shared by every HTTP worker of one process.
+/// The queues of the three write kinds, shared by every HTTP worker of one process.
 #[derive(Clone)]
 pub struct Writers {
     calls: Queue<CallJob>,
     progress: Queue<ProgressJob>,
+    recordings: Queue<RecordingJob>,
 }
 
 impl Writers {
-    /// Up to `writers` batches per write kind are written at once, each holding one pooled
-    /// connection, so the pool keeps room for everything else.
+    /// Connections the writers hold at most: one per writer slot of each write kind.
+    pub const fn connections(writers: usize) -> usize {
+        3 * writers
+    }
+
+    /// Up to `writers` batches per write kind are written at once, each holding one
+    /// connection of `pool` (of [`Self::connections`] at most, when the pool is theirs alone).
     pub fn start(pool: &PgPool, deadline: Duration, writers: usize) -> Self {
         let calls = {
             let pool = pool.clone();
@@ -54,7 +61,17 @@ impl Writers {
                 Box::pin(write_progress(pool.clone(), deadline, jobs))
             })
         };
-        Self { calls, progress }
+        let recordings = {
+            let pool = pool.clone();
+            Queue::new(writers, move |jobs| {
+                Box::pin(write_recordings(pool.clone(), deadline, jobs))
+            })
+        };
+        Self {
+            calls,
+            progress,
+            recordings,
+        }
     }
 
     /// Records an incoming call (its `to` is a phone number and it is inbound) with
@@ -84,6 +101,22 @@ impl Writers {
         };
         self.progress.submit(job, answer).await
     }
+
+    /// Stores a finished recording (or voicemail message) with whatever other recordings
+    /// are waiting, or parks it when its session does not exist yet.
+    pub(super) async fn store_recording(
+        &self,
+        callback: &RecordingCallback,
+        stored: Stored,
+    ) -> db::Result<Written> {
+        let (reply, answer) = oneshot::channel();
+        let job = RecordingJob {
+            callback: callback.clone(),
+            stored,
+            reply,
+        };
+        self.recordings.submit(job, answer).await
+    }
 }
 
 /// A member's answer never came: its batch was dropped unwritten (the process is stopping).
@@ -97,11 +130,11 @@ fn writer_gone() -> db::Error {
 
 type WriteBatch<J> = dyn Fn(Vec<J>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync;
 
-/// One write kind's queue. There is no writer task: a member that finds a writer slot free
-/// takes everything waiting (its own job included) and writes it, on its own thread, so a
-/// lone call costs no hand-over to another thread; members that find every slot taken wait
-/// and the first to get one writes for all who queued meanwhile (leader-based group commit,
-/// as PostgreSQL's own WAL flush).
+/// One write kind's queue. There is no standing writer task: a member that finds a writer
+/// slot free takes everything waiting (its own job included) and starts writing it; members
+/// that find every slot taken wait, and the writer, once its batch is committed, takes
+/// whatever queued meanwhile before it frees the slot (leader-based group commit, as
+/// PostgreSQL's own WAL flush). No timer: a lone call is written the moment it arrives.
 struct Queue<J> {
     inner: Arc<QueueInner<J>>,
 }
@@ -159,9 +192,16 @@ impl<J: Send + 'static> Queue<J> {
                         drop(slot);
                         return answer.await.unwrap_or_else(|_| Err(writer_gone()));
                     }
-                    let write = (self.inner.write)(batch);
+                    // The writer goes on with whatever queued during its write before it
+                    // gives up its slot: the next batch starts at once, not after a waiting
+                    // member has been woken to take it.
+                    let queue = self.clone();
                     tokio::spawn(async move {
-                        write.await;
+                        let mut batch = batch;
+                        while !batch.is_empty() {
+                            (queue.inner.write)(batch).await;
+                            batch = queue.take_batch();
+                        }
                         drop(slot);
                     });
                 }
@@ -196,6 +236,13 @@ struct CallJob {
 struct ProgressJob {
     call_sid: CallSid,
     progress: CallProgress,
+    reply: oneshot::Sender<db::Result<Written>>,
+}
+
+/// A recording callback waiting for its batch.
+struct RecordingJob {
+    callback: RecordingCallback,
+    stored: Stored,
     reply: oneshot::Sender<db::Result<Written>>,
 }
 
@@ -341,13 +388,81 @@ async fn write_progress(pool: PgPool, deadline: Duration, jobs: Vec<ProgressJob>
         },
     )
     .await;
-    for (j, job) in jobs.into_iter().enumerate() {
-        let answer = match &result {
+    answer_each(jobs.into_iter().map(|j| j.reply), &result);
+}
+
+/// Answers each member of a callback batch with what its write did, or the batch's failure.
+fn answer_each(
+    replies: impl Iterator<Item = oneshot::Sender<db::Result<Written>>>,
+    result: &db::Result<Vec<Written>>,
+) {
+    for (j, reply) in replies.enumerate() {
+        let answer = match result {
             Ok(written) => Ok(written[j]),
             Err(error) => Err(error.for_member()),
         };
-        let _ = job.reply.send(answer);
+        // A member that stopped waiting has spooled itself; its write stands either way.
+        let _ = reply.send(answer);
     }
+}
+
+/// Stores a batch of recordings: one statement per kind (call recording, voicemail) and
+/// round, as progress goes, then parks those whose session does not exist yet.
+async fn write_recordings(pool: PgPool, deadline: Duration, jobs: Vec<RecordingJob>) {
+    let jobs: Vec<RecordingJob> = jobs.into_iter().filter(|j| !j.reply.is_closed()).collect();
+    if jobs.is_empty() {
+        return;
+    }
+    crate::metrics::write_batch("recording", jobs.len());
+    let recordings: Vec<Option<Recording<'_>>> = jobs
+        .iter()
+        .map(|j| completed_recording(&j.callback))
+        .collect();
+    let result = db::error::within(
+        deadline,
+        "a batch of recordings was not written within the webhook deadline",
+        async {
+            let client = pool.get().await?;
+            let mut written = vec![Written::Applied; jobs.len()];
+            for stored in [Stored::CallRecording, Stored::Voicemail] {
+                let of_kind: Vec<(usize, &Recording<'_>)> = recordings
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, _)| jobs[j].stored == stored)
+                    .filter_map(|(j, r)| Some((j, r.as_ref()?)))
+                    .collect();
+                let rounds =
+                    rounds_by_call(of_kind.iter().map(|&(j, _)| &jobs[j].callback.call_sid));
+                for round in &rounds {
+                    let batch: Vec<(&CallSid, Recording<'_>)> = round
+                        .iter()
+                        .map(|&k| (&jobs[of_kind[k].0].callback.call_sid, of_kind[k].1.clone()))
+                        .collect();
+                    let found = match batch.as_slice() {
+                        [(call_sid, recording)] => {
+                            vec![stored.store(&client, call_sid, recording).await?]
+                        }
+                        _ => stored.store_batch(&client, &batch).await?,
+                    };
+                    for (&k, found) in round.iter().zip(found) {
+                        if !found {
+                            let (j, recording) = of_kind[k];
+                            written[j] = stored
+                                .park_and_store_again(
+                                    &client,
+                                    &jobs[j].callback.call_sid,
+                                    recording,
+                                )
+                                .await?;
+                        }
+                    }
+                }
+            }
+            Ok(written)
+        },
+    )
+    .await;
+    answer_each(jobs.into_iter().map(|j| j.reply), &result);
 }
 
 /// Splits members into rounds in which each call appears at most once: the n-th callback

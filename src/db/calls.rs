@@ -531,3 +531,97 @@ pub async fn apply_progress_batch(
     let applied: std::collections::HashSet<&str> = rows.iter().map(|r| r.get(0)).collect();
     Ok(sid.iter().map(|s| applied.contains(s)).collect())
 }
+
+/// The recordings of a batch (distinct CallSids) as rows `v`, their sessions locked in
+/// CallSid order, as progress locks them, so that concurrent batches never deadlock.
+macro_rules! locked_recordings {
+    () => {
+        r"
+WITH v AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[])
+        AS v(sid, recording_sid, url, duration, status)
+), locked AS (
+    SELECT c.id AS session_id, v.*
+    FROM v JOIN call_sessions c ON c.twilio_call_sid = v.sid
+    ORDER BY v.sid
+    FOR UPDATE OF c
+)
+"
+    };
+}
+
+/// Stores the recordings of a batch of callbacks in one statement, with
+/// [`record_recording`]'s guard.
+const RECORD_RECORDINGS_BATCH: &str = concat!(
+    locked_recordings!(),
+    r"
+UPDATE call_sessions c SET
+    recording_sid = v.recording_sid, recording_url = v.url,
+    recording_duration = COALESCE(v.duration, c.recording_duration),
+    recording_status = v.status
+FROM locked v
+WHERE c.id = v.session_id
+  AND (c.recording_sid IS NULL OR c.recording_sid = v.recording_sid)
+RETURNING v.sid
+"
+);
+
+/// As [`RECORD_RECORDINGS_BATCH`], for voicemail messages ([`record_voicemail`]'s guard);
+/// a message has no recording status column, so `status` is left unused.
+const RECORD_VOICEMAILS_BATCH: &str = concat!(
+    locked_recordings!(),
+    r"
+UPDATE call_sessions c SET
+    voicemail_sid = v.recording_sid, voicemail_url = v.url,
+    voicemail_duration = COALESCE(v.duration, c.voicemail_duration)
+FROM locked v
+WHERE c.id = v.session_id
+  AND (c.voicemail_sid IS NULL OR c.voicemail_sid = v.recording_sid)
+RETURNING v.sid
+"
+);
+
+/// Stores a batch of call recordings (distinct CallSids) in one statement. Returns, in the
+/// order given, whether each was stored, as [`record_recording`] would answer.
+#[tracing::instrument(skip_all, fields(recordings = batch.len()))]
+pub async fn record_recordings_batch(
+    client: &impl GenericClient,
+    batch: &[(&CallSid, Recording<'_>)],
+) -> Result<Vec<bool>> {
+    store_recordings_batch(client, RECORD_RECORDINGS_BATCH, batch)
+        .await
+        .context("storing a batch of recordings failed")
+}
+
+/// Stores a batch of voicemail messages (distinct CallSids) in one statement; see
+/// [`record_recordings_batch`].
+#[tracing::instrument(skip_all, fields(voicemails = batch.len()))]
+pub async fn record_voicemails_batch(
+    client: &impl GenericClient,
+    batch: &[(&CallSid, Recording<'_>)],
+) -> Result<Vec<bool>> {
+    store_recordings_batch(client, RECORD_VOICEMAILS_BATCH, batch)
+        .await
+        .context("storing a batch of voicemails failed")
+}
+
+async fn store_recordings_batch(
+    client: &impl GenericClient,
+    statement: &str,
+    batch: &[(&CallSid, Recording<'_>)],
+) -> std::result::Result<Vec<bool>, tokio_postgres::Error> {
+    let statement = client.prepare_cached(statement).await?;
+    let sid: Vec<&str> = batch.iter().map(|(s, _)| s.as_str()).collect();
+    let recording_sid: Vec<&str> = batch.iter().map(|(_, r)| r.sid).collect();
+    let url: Vec<&str> = batch.iter().map(|(_, r)| r.url).collect();
+    let duration: Vec<Option<i32>> = batch.iter().map(|(_, r)| r.duration_seconds).collect();
+    let status: Vec<&str> = batch.iter().map(|(_, r)| r.status).collect();
+    let rows = client
+        .query(
+            &statement,
+            &[&sid, &recording_sid, &url, &duration, &status],
+        )
+        .await?;
+    let stored: std::collections::HashSet<&str> = rows.iter().map(|r| r.get(0)).collect();
+    Ok(sid.iter().map(|s| stored.contains(s)).collect())
+}

@@ -29,6 +29,10 @@ pub struct BenchArgs {
     /// Length of each phase, in seconds.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// Rounds of the four phases at each concurrency. Each round runs HTTP and SQL one after
+    /// the other, so a shared machine's drift touches both; the summary gives the median.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
     /// Tracked numbers to seed, one campaign each.
     #[arg(long, default_value_t = 1_000)]
     pub numbers: i64,
@@ -112,7 +116,13 @@ pub async fn run(args: BenchArgs, settings: BenchSettings) -> anyhow::Result<()>
             .to_owned(),
         token: serve_config.auth_token.clone(),
     };
-    let http = reqwest::Client::new();
+    let server = Server {
+        wrk: &args.wrk,
+        base_url: &base_url,
+        signer: &signer,
+        process: &serve,
+        http: reqwest::Client::new(),
+    };
     let mut rows = Vec::new();
     for &connections in &args.connections {
         anyhow::ensure!(connections > 0, "--connections must be positive");
@@ -121,61 +131,53 @@ pub async fn run(args: BenchArgs, settings: BenchSettings) -> anyhow::Result<()>
             connections,
             seconds: args.seconds,
             work: &work,
+            client: &client,
         };
-        let per_second = if connections == 1 {
-            PRESIGNED_PER_SECOND_ALONE
-        } else {
-            PRESIGNED_PER_SECOND
-        };
-        let count = usize::try_from(per_second * args.seconds)?;
+        for round in 1..=args.rounds.max(1) {
+            let per_second = if connections == 1 {
+                PRESIGNED_PER_SECOND_ALONE
+            } else {
+                PRESIGNED_PER_SECOND
+            };
+            let count = usize::try_from(per_second * args.seconds)?;
 
-        let calls: Vec<SimulatedCall> = (0..count).map(|_| population.random_call()).collect();
-        let voice: Vec<(&str, FormPairs)> =
-            calls.iter().map(|c| ("/twilio/voice", c.voice())).collect();
-        let before = batches(&serve, &http, "voice").await;
-        let cpu_before = cpu_seconds(serve.pid());
-        let mut voice_http = phase
-            .wrk(&args.wrk, &base_url, &signer, "voice", &voice)
-            .await?;
-        voice_http.batch = mean_batch(before, batches(&serve, &http, "voice").await);
-        voice_http.cpu_us = cpu_before
-            .zip(cpu_seconds(serve.pid()))
-            .map(|(b, a)| (a - b) * 1e6 / voice_http.requests.max(1) as f64);
-        let voice_sql = phase
-            .pgbench(&pgbench, &config, "voice", &voice_script(population))
-            .await?;
+            let calls: Vec<SimulatedCall> = (0..count).map(|_| population.random_call()).collect();
+            let voice: Vec<(&str, FormPairs)> =
+                calls.iter().map(|c| ("/twilio/voice", c.voice())).collect();
+            let voice_http = server.drive(&phase, "voice", "voice", &voice).await?;
+            let voice_sql = phase
+                .pgbench(&pgbench, &config, "voice", &voice_script(population))
+                .await?;
 
-        let taken = sessions_of(&client, &calls).await?;
-        let status: Vec<(&str, FormPairs)> = status_callbacks(&taken, count);
-        let before = batches(&serve, &http, "progress").await;
-        let cpu_before = cpu_seconds(serve.pid());
-        let mut status_http = phase
-            .wrk(&args.wrk, &base_url, &signer, "status", &status)
-            .await?;
-        status_http.batch = mean_batch(before, batches(&serve, &http, "progress").await);
-        status_http.cpu_us = cpu_before
-            .zip(cpu_seconds(serve.pid()))
-            .map(|(b, a)| (a - b) * 1e6 / status_http.requests.max(1) as f64);
-        let sids = fill_bench_sids(&client).await?;
-        let status_sql = phase
-            .pgbench(&pgbench, &config, "status", &status_script(sids))
-            .await?;
-        for (name, http, sql) in [
-            ("voice", voice_http, voice_sql),
-            ("status", status_http, status_sql),
-        ] {
-            rows.push(Row {
-                connections,
-                name,
-                http,
-                sql,
-            });
+            let taken = sessions_of(&client, &calls).await?;
+            let status: Vec<(&str, FormPairs)> = status_callbacks(&taken, count);
+            let status_http = server.drive(&phase, "status", "progress", &status).await?;
+            let sids = fill_bench_sids(&client).await?;
+            let status_sql = phase
+                .pgbench(&pgbench, &config, "status", &status_script(sids))
+                .await?;
+            for (name, http, sql) in [
+                ("voice", voice_http, voice_sql),
+                ("status", status_http, status_sql),
+            ] {
+                rows.push(Row {
+                    connections,
+                    round,
+                    name,
+                    http,
+                    sql,
+                });
+            }
+            print_rows(&rows[rows.len() - 2..]);
         }
-        print_rows(&rows[rows.len() - 2..]);
     }
+    drop(server);
     drop(serve);
     println!("\nall phases:");
     print_rows(&rows);
+    if args.rounds > 1 {
+        print_medians(&rows);
+    }
     database.shutdown()?;
     Ok(())
 }
@@ -235,6 +237,7 @@ struct Measured {
 
 struct Row {
     connections: usize,
+    round: usize,
     name: &'static str,
     http: Measured,
     sql: Measured,
@@ -242,8 +245,9 @@ struct Row {
 
 fn print_rows(rows: &[Row]) {
     println!(
-        "\n{:>5} {:<22} {:>9} {:>6} {:>9} {:>8} {:>8} {:>8} {:>9} {:>6} {:>11}",
+        "\n{:>5} {:>5} {:<22} {:>9} {:>6} {:>9} {:>8} {:>8} {:>8} {:>9} {:>6} {:>11}",
         "conns",
+        "round",
         "phase",
         "requests",
         "errors",
@@ -269,8 +273,9 @@ fn print_rows(rows: &[Row]) {
             ),
         ] {
             println!(
-                "{:>5} {:<22} {:>9} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>9} {:>6} {:>11}",
+                "{:>5} {:>5} {:<22} {:>9} {:>6} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>9} {:>6} {:>11}",
                 row.connections,
+                row.round,
                 what,
                 m.requests,
                 m.errors,
@@ -286,19 +291,73 @@ fn print_rows(rows: &[Row]) {
     }
 }
 
+/// Per concurrency and webhook, the median over the rounds of HTTP req/s, SQL tx/s, their
+/// ratio (each round's own) and the webhook's p99.
+fn print_medians(rows: &[Row]) {
+    println!(
+        "\nmedians over the rounds:\n{:>5} {:<8} {:>10} {:>10} {:>9} {:>12}",
+        "conns", "webhook", "HTTP req/s", "SQL tx/s", "HTTP/SQL", "HTTP p99 ms"
+    );
+    let mut groups: Vec<(usize, &str)> = Vec::new();
+    for row in rows {
+        if !groups.contains(&(row.connections, row.name)) {
+            groups.push((row.connections, row.name));
+        }
+    }
+    for (connections, name) in groups {
+        let of = |f: &dyn Fn(&Row) -> f64| {
+            median(
+                rows.iter()
+                    .filter(|r| r.connections == connections && r.name == name)
+                    .map(f)
+                    .collect(),
+            )
+        };
+        println!(
+            "{:>5} {:<8} {:>10.0} {:>10.0} {:>8.2}x {:>12.2}",
+            connections,
+            name,
+            of(&|r| r.http.per_second),
+            of(&|r| r.sql.per_second),
+            of(&|r| r.http.per_second / r.sql.per_second),
+            of(&|r| r.http.p99_ms),
+        );
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
 struct Phase<'a> {
     connections: usize,
     seconds: u64,
     work: &'a Path,
+    client: &'a tokio_postgres::Client,
 }
 
 impl Phase<'_> {
+    /// Every phase starts right after a checkpoint, so none pays for one that another
+    /// phase's writes brought on, and each writes full pages for what it first touches alike.
+    async fn checkpoint(&self) {
+        if let Err(error) = self.client.batch_execute("CHECKPOINT").await {
+            eprintln!(
+                "warning: CHECKPOINT before the phase failed ({error}); phases may pay for each other's checkpoints"
+            );
+        }
+    }
+
     fn threads(&self) -> usize {
         self.connections.min(2)
     }
 
     /// Writes `requests` pre-signed and drives them at the server with wrk.
-    async fn wrk(
+    async fn wrk_phase(
         &self,
         wrk: &Path,
         base_url: &str,
@@ -319,6 +378,7 @@ impl Phase<'_> {
             );
         }
         std::fs::write(&file, text)?;
+        self.checkpoint().await;
         let output = Command::new(wrk)
             .arg(format!("-t{}", self.threads()))
             .arg(format!("-c{}", self.connections))
@@ -348,9 +408,12 @@ impl Phase<'_> {
             .map(str::parse)
             .collect::<Result<_, _>>()
             .context("wrk's result line does not parse")?;
-        anyhow::ensure!(n.len() == 6, "wrk's result line: {line}");
-        if n[0] >= requests.len() as f64 / self.threads() as f64 {
-            eprintln!("warning: wrk may have run out of pre-signed {name} requests");
+        anyhow::ensure!(n.len() == 7, "wrk's result line: {line}");
+        if n[6] > 0.0 {
+            eprintln!(
+                "warning: {} of wrk's threads ran out of pre-signed {name} requests and repeated their last",
+                n[6]
+            );
         }
         Ok(Measured {
             requests: n[0] as u64,
@@ -382,7 +445,13 @@ impl Phase<'_> {
         std::fs::create_dir_all(&dir)?;
         let file = dir.join("script.sql");
         std::fs::write(&file, script)?;
+        self.checkpoint().await;
         let output = Command::new(pgbench)
+            // The plans the webhook writers use, so both sides run the same plans.
+            .env(
+                "PGOPTIONS",
+                format!("-c plan_cache_mode={}", db::pool::WEBHOOK_WRITER_PLANS),
+            )
             .arg("--no-vacuum")
             .arg("--protocol=prepared")
             .arg(format!("--client={}", self.connections))
@@ -443,6 +512,38 @@ impl Phase<'_> {
 }
 
 /// The server's group-commit batches of `kind` so far: (members, batches).
+/// The `serve` process under test, and how the bench reaches it.
+struct Server<'a> {
+    wrk: &'a Path,
+    base_url: &'a str,
+    signer: &'a Signer,
+    process: &'a ServeProcess,
+    http: reqwest::Client,
+}
+
+impl Server<'_> {
+    /// Drives `requests` at the server with wrk (see [`Phase::wrk_phase`]), and reads the
+    /// server's mean batch of `batch_kind` and its CPU per request over the phase.
+    async fn drive(
+        &self,
+        phase: &Phase<'_>,
+        name: &str,
+        batch_kind: &str,
+        requests: &[(&str, FormPairs)],
+    ) -> anyhow::Result<Measured> {
+        let before = batches(self.process, &self.http, batch_kind).await;
+        let cpu_before = cpu_seconds(self.process.pid());
+        let mut measured = phase
+            .wrk_phase(self.wrk, self.base_url, self.signer, name, requests)
+            .await?;
+        measured.batch = mean_batch(before, batches(self.process, &self.http, batch_kind).await);
+        measured.cpu_us = cpu_before
+            .zip(cpu_seconds(self.process.pid()))
+            .map(|(b, a)| (a - b) * 1e6 / measured.requests.max(1) as f64);
+        Ok(measured)
+    }
+}
+
 async fn batches(serve: &ServeProcess, http: &reqwest::Client, kind: &str) -> Option<(f64, f64)> {
     let metrics = serve.metrics(http).await.ok()?;
     let label = format!("kind=\"{kind}\"");
@@ -471,9 +572,11 @@ fn mean_batch(before: Option<(f64, f64)>, after: Option<(f64, f64)>) -> Option<f
 /// once, and reports requests, duration, errors and latency percentiles in microseconds.
 const WRK_SCRIPT: &str = r#"
 local counter = 0
+local threads = {}
 function setup(thread)
   thread:set("id", counter)
   counter = counter + 1
+  threads[counter] = thread
 end
 function init(args)
   local file, threads = args[1], tonumber(args[2])
@@ -490,19 +593,25 @@ function init(args)
     i = i + 1
   end
   n = 0
+  exhausted = 0
 end
 function request()
   n = n + 1
   if n > #reqs then
     n = #reqs
+    exhausted = 1
   end
   return reqs[n]
 end
 function done(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.duration,
+  local ran_out = 0
+  for _, thread in ipairs(threads) do
+    ran_out = ran_out + thread:get("exhausted")
+  end
+  io.write(string.format("RESULT %d %d %d %d %d %d %d\n", summary.requests, summary.duration,
     e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max))
+    latency:percentile(50), latency:percentile(99), latency.max, ran_out))
 end
 "#;
 

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use calltrack::tools::fixtures::{Fixture, SimulatedCall};
+use calltrack::twilio::form::FormPairs;
 use chrono::Utc;
 
 use crate::helpers::{FORWARD_TO, TRACKED_NUMBER, TestApp};
@@ -49,6 +50,42 @@ pub(crate) async fn wait_for_gate_waiters(app: &TestApp, n: i64) {
     }
 }
 
+/// Sends `held`, which the gate stops, then `queued` while it waits, and lets the gate go
+/// 700 ms later, time enough for `queued` to wait behind `held`'s writer. Returns the
+/// answers to `held` and to each of `queued`.
+async fn send_behind_the_gate(
+    app: &TestApp,
+    gate: &tokio_postgres::Client,
+    held: (&str, &FormPairs),
+    queued: &[(&str, FormPairs)],
+) -> (reqwest::Response, Vec<reqwest::Response>) {
+    let held = app.post_signed(held.0, held.1);
+    let queued = async {
+        wait_for_gate_waiters(app, 1).await;
+        let sent = futures::future::join_all(
+            queued
+                .iter()
+                .map(|(path, form)| app.post_signed(path, form)),
+        );
+        let (answers, ()) = tokio::join!(sent, open_gate_after(gate, Duration::from_millis(700)));
+        answers
+    };
+    tokio::join!(held, queued)
+}
+
+/// Asserts that one callback waits parked for `call`, until its session exists.
+async fn assert_parked_once(app: &TestApp, call: &SimulatedCall) {
+    let parked = format!(
+        "SELECT count(*) FROM call_callbacks_parked WHERE call_sid = '{}'",
+        call.call_sid
+    );
+    assert_eq!(
+        app.count(&parked).await,
+        1,
+        "parked until its session exists"
+    );
+}
+
 /// Lets the gate go after `after`, time enough for the requests sent meanwhile to queue.
 pub(crate) async fn open_gate_after(gate: &tokio_postgres::Client, after: Duration) {
     tokio::time::sleep(after).await;
@@ -73,21 +110,12 @@ async fn calls_waiting_behind_a_busy_writer_are_written_in_one_statement_and_ret
     let forms: Vec<_> = others
         .iter()
         .flat_map(|other| [retried.voice(), other.voice()])
+        .map(|form| ("/twilio/voice", form))
         .collect();
 
     let first_form = first.voice();
-    let held = app.post_signed("/twilio/voice", &first_form);
-    let queued = async {
-        wait_for_gate_waiters(&app, 1).await;
-        let sent = futures::future::join_all(
-            forms
-                .iter()
-                .map(|form| app.post_signed("/twilio/voice", form)),
-        );
-        let (answers, ()) = tokio::join!(sent, open_gate_after(&gate, Duration::from_millis(700)));
-        answers
-    };
-    let (held, answers) = tokio::join!(held, queued);
+    let (held, answers) =
+        send_behind_the_gate(&app, &gate, ("/twilio/voice", &first_form), &forms).await;
 
     assert_eq!(held.status(), 200);
     for answer in answers {
@@ -155,18 +183,8 @@ async fn callbacks_waiting_behind_a_busy_writer_keep_every_guard_and_park_what_h
     ];
 
     let initiated = answered.child_status(Fixture::StatusChildInitiated, now);
-    let held = app.post_signed("/twilio/status", &initiated);
-    let queued = async {
-        wait_for_gate_waiters(&app, 1).await;
-        let sent = futures::future::join_all(
-            callbacks
-                .iter()
-                .map(|(path, form)| app.post_signed(path, form)),
-        );
-        let (answers, ()) = tokio::join!(sent, open_gate_after(&gate, Duration::from_millis(700)));
-        answers
-    };
-    let (held, answers) = tokio::join!(held, queued);
+    let (held, answers) =
+        send_behind_the_gate(&app, &gate, ("/twilio/status", &initiated), &callbacks).await;
 
     assert_eq!(held.status(), 204);
     for answer in answers {
@@ -182,15 +200,7 @@ async fn callbacks_waiting_behind_a_busy_writer_keep_every_guard_and_park_what_h
     let session = app.session(&missed.call_sid).await;
     assert_eq!(session["call_outcome"], "missed", "{session}");
     assert!(session["call_answered_at"].is_null(), "{session}");
-    let parked = format!(
-        "SELECT count(*) FROM call_callbacks_parked WHERE call_sid = '{}'",
-        unknown.call_sid
-    );
-    assert_eq!(
-        app.count(&parked).await,
-        1,
-        "parked until its session exists"
-    );
+    assert_parked_once(&app, &unknown).await;
     // Five callbacks about one call waited: five successive statements, the other call's
     // two in the first two of them.
     let statements = format!(
@@ -199,6 +209,56 @@ async fn callbacks_waiting_behind_a_busy_writer_keep_every_guard_and_park_what_h
         answered.call_sid, missed.call_sid
     );
     assert_eq!(app.count(&statements).await, 5);
+}
+
+#[tokio::test]
+async fn recordings_waiting_behind_a_busy_writer_go_in_one_statement_and_park_what_has_no_session()
+{
+    let app = TestApp::spawn_with(&[("WEBHOOK_WRITERS", "1"), ("VOICE_DEADLINE_MS", "5000")]).await;
+    app.seed_campaign().await;
+    let held_call = app.start_call("+14155550100").await;
+    let first = app.start_call("+14155550101").await;
+    let second = app.start_call("+14155550102").await;
+    let voicemail = app.start_call("+14155550103").await;
+    let unknown = SimulatedCall::new("+14155550104", TRACKED_NUMBER, FORWARD_TO);
+    let gate = gate_sessions(&app, "UPDATE").await;
+    let callbacks = [
+        ("/twilio/recording", first.recording(30)),
+        ("/twilio/recording", second.recording(20)),
+        // Twilio's retry of the first, in the same batch.
+        ("/twilio/recording", first.recording(30)),
+        ("/twilio/voicemail", voicemail.voicemail_recording(14)),
+        ("/twilio/recording", unknown.recording(10)),
+    ];
+
+    let held_form = held_call.recording(41);
+    let (held, answers) =
+        send_behind_the_gate(&app, &gate, ("/twilio/recording", &held_form), &callbacks).await;
+
+    assert_eq!(held.status(), 204);
+    for answer in answers {
+        assert_eq!(answer.status(), 204);
+    }
+    for (call, duration) in [(&held_call, 41), (&first, 30), (&second, 20)] {
+        let session = app.session(&call.call_sid).await;
+        assert_eq!(session["recording_url"], call.recording_url(), "{session}");
+        assert_eq!(session["recording_duration"], duration, "{session}");
+    }
+    let session = app.session(&voicemail.call_sid).await;
+    assert_eq!(
+        session["voicemail_url"],
+        voicemail.voicemail_url(),
+        "{session}"
+    );
+    assert!(session["recording_url"].is_null(), "{session}");
+    assert_parked_once(&app, &unknown).await;
+    // The two calls' recordings went in one statement and the retry in a second; the
+    // voicemail in a statement of its own kind.
+    let pair = format!("call_sid IN ('{}', '{}')", first.call_sid, second.call_sid);
+    let rows = format!("SELECT count(*) FROM batch_log WHERE {pair}");
+    assert_eq!(app.count(&rows).await, 3);
+    let statements = format!("SELECT count(DISTINCT txid) FROM batch_log WHERE {pair}");
+    assert_eq!(app.count(&statements).await, 2);
 }
 
 #[tokio::test]

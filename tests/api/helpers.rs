@@ -283,8 +283,16 @@ impl TestApp {
             connection: settings.db_deadline,
             statement: statement.unwrap_or(settings.db_deadline),
         };
+        let writer_pool = db::pool::webhook_writer_pool(
+            pool_config.clone(),
+            calltrack::app::group_commit::Writers::connections(settings.webhook_writers),
+            deadlines,
+        )
+        .unwrap();
         let pool = db::pool::bounded_pool(pool_config, 16, deadlines).unwrap();
-        let app = Application::build(&settings, pool).await.unwrap();
+        let app = Application::build_with_writers(&settings, pool, writer_pool)
+            .await
+            .unwrap();
         let address = format!("http://{}", app.local_addr().unwrap());
         let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
