@@ -279,36 +279,36 @@ async fn write_calls(pool: PgPool, deadline: Duration, jobs: Vec<CallJob>) {
             "a batch of calls was not written within the webhook deadline",
             async {
                 let client = pool.get().await?;
+                calls::prepare_incoming_calls(&client, calls.len()).await?;
+                parked::prepare_any_waiting(&client).await?;
                 // A batch of one is exactly the per-call statement: a lone call pays nothing
                 // for the arrays.
-                let lookups = match calls.as_slice() {
-                    [call] => vec![calls::record_incoming_call(&client, call).await?],
-                    _ => calls::record_incoming_calls(&client, &calls).await?,
-                };
-                // After the commit, as a single call does: a callback parked meanwhile is
-                // then either seen here or sees the session itself.
-                let created: Vec<&str> = calls
-                    .iter()
-                    .zip(&lookups)
-                    .filter(|(_, lookup)| {
-                        matches!(
-                            lookup,
-                            NumberLookup::Active {
-                                session: Some(_),
-                                ..
-                            }
-                        )
-                    })
-                    .map(|(call, _)| call.call_sid.as_str())
-                    .collect();
-                if !created.is_empty() {
-                    let waiting = parked::any_waiting(&client, &created).await?;
-                    for call in calls
-                        .iter()
-                        .filter(|c| waiting.iter().any(|w| w == c.call_sid.as_str()))
-                    {
-                        apply_parked(&client, call.call_sid).await?;
+                let write = async {
+                    match calls.as_slice() {
+                        [call] => Ok(vec![calls::record_incoming_call(&client, call).await?]),
+                        _ => calls::record_incoming_calls(&client, &calls).await,
                     }
+                };
+                // The look for parked callbacks runs after the write's commit, as a single
+                // call's does: a callback parked meanwhile is then either seen here or sees
+                // the session itself. Pipelined, it costs no round trip of its own.
+                let sids: Vec<&str> = calls.iter().map(|c| c.call_sid.as_str()).collect();
+                let (lookups, waiting) =
+                    db::pipeline::one_behind_the_other(write, parked::any_waiting(&client, &sids))
+                        .await;
+                let lookups = lookups?;
+                let waiting = waiting?;
+                let created_and_waited_for = calls.iter().zip(&lookups).filter(|(call, lookup)| {
+                    matches!(
+                        lookup,
+                        NumberLookup::Active {
+                            session: Some(_),
+                            ..
+                        }
+                    ) && waiting.iter().any(|w| w == call.call_sid.as_str())
+                });
+                for (call, _) in created_and_waited_for {
+                    apply_parked(&client, call.call_sid).await?;
                 }
                 Ok(lookups)
             },

@@ -372,6 +372,19 @@ JOIN num ON num.ord = i.ord
 LEFT JOIN ins ON ins.twilio_call_sid = i.call_sid
 ";
 
+/// Prepares on this connection (once; then it is cached) the statement that records `calls`
+/// incoming calls: [`record_incoming_call`]'s for one, [`record_incoming_calls`]'s for more,
+/// so that the write can be pipelined ([`super::pipeline`]).
+pub async fn prepare_incoming_calls(client: &impl GenericClient, calls: usize) -> Result<()> {
+    let statement = if calls == 1 {
+        RECORD_INCOMING_CALL
+    } else {
+        RECORD_INCOMING_CALLS
+    };
+    client.prepare_cached(statement).await?;
+    Ok(())
+}
+
 /// Records a batch of incoming calls in one statement (one commit); see
 /// [`RECORD_INCOMING_CALLS`]. Returns one lookup per call, in the order given. The CallSids
 /// must be distinct: the caller folds retries of one call into one entry.

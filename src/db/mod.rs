@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod numbers;
 pub mod outbox;
 pub mod parked;
+pub mod pipeline;
 pub mod pool;
 pub mod reconcile;
 pub mod rewards;

@@ -212,14 +212,20 @@ pub async fn prune(client: &impl GenericClient, before: DateTime<Utc>) -> Result
         .context("pruning parked callbacks failed")
 }
 
+const ANY_WAITING: &str =
+    "SELECT DISTINCT call_sid FROM call_callbacks_parked WHERE call_sid = ANY($1)";
+
+/// Prepares [`any_waiting`]'s statement on this connection (once; then it is cached), so
+/// that the look can be pipelined ([`super::pipeline`]).
+pub async fn prepare_any_waiting(client: &impl GenericClient) -> Result<()> {
+    client.prepare_cached(ANY_WAITING).await?;
+    Ok(())
+}
+
 /// Which of `call_sids` have callbacks parked for them: one look for a whole batch of new
 /// sessions, after their commit.
 pub async fn any_waiting(client: &impl GenericClient, call_sids: &[&str]) -> Result<Vec<String>> {
-    let statement = client
-        .prepare_cached(
-            "SELECT DISTINCT call_sid FROM call_callbacks_parked WHERE call_sid = ANY($1)",
-        )
-        .await?;
+    let statement = client.prepare_cached(ANY_WAITING).await?;
     let rows = client
         .query(&statement, &[&call_sids])
         .await

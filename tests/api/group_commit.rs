@@ -303,3 +303,37 @@ async fn a_batch_that_commits_after_its_call_was_spooled_leaves_one_session_and_
         1
     );
 }
+
+#[tokio::test]
+async fn a_callback_parked_while_its_call_is_being_written_is_applied_by_the_look_after_the_commit()
+{
+    let app = TestApp::spawn_with(&[("VOICE_DEADLINE_MS", "5000")]).await;
+    app.seed_campaign().await;
+    let call = SimulatedCall::new("+14155550100", TRACKED_NUMBER, FORWARD_TO);
+    let gate = gate_sessions(&app, "INSERT").await;
+    let voice = call.voice();
+    let ringing = call.child_status(Fixture::StatusChildRinging, Utc::now());
+
+    // The voice webhook's insert waits at the gate, uncommitted; the callback finds no
+    // session, parks, looks again and still finds none. Only the voice webhook's look for
+    // parked callbacks, which must run after its commit, can apply it.
+    let voice_answer = app.post_signed("/twilio/voice", &voice);
+    let callback = async {
+        wait_for_gate_waiters(&app, 1).await;
+        let answer = app.post_signed("/twilio/status", &ringing).await;
+        assert_eq!(answer.status(), 204);
+        assert_parked_once(&app, &call).await;
+        open_gate_after(&gate, Duration::ZERO).await;
+    };
+    let (voice_answer, ()) = tokio::join!(voice_answer, callback);
+
+    assert_eq!(voice_answer.status(), 200);
+    let session = app.session(&call.call_sid).await;
+    assert_eq!(session["leg_status"], "ringing", "{session}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM call_callbacks_parked")
+            .await,
+        0,
+        "applied and removed"
+    );
+}
