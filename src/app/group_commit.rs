@@ -358,7 +358,7 @@ async fn write_progress(pool: PgPool, deadline: Duration, jobs: Vec<ProgressJob>
         return;
     }
     crate::metrics::write_batch("progress", jobs.len());
-    let rounds = rounds_by_call(jobs.iter().map(|j| &j.call_sid));
+    let rounds = rounds_by_call(jobs.iter().map(|j| &j.call_sid).enumerate());
     let result = db::error::within(
         deadline,
         "a batch of callbacks was not written within the webhook deadline",
@@ -425,34 +425,30 @@ async fn write_recordings(pool: PgPool, deadline: Duration, jobs: Vec<RecordingJ
             let client = pool.get().await?;
             let mut written = vec![Written::Applied; jobs.len()];
             for stored in [Stored::CallRecording, Stored::Voicemail] {
-                let of_kind: Vec<(usize, &Recording<'_>)> = recordings
+                let of_kind = recordings
                     .iter()
                     .enumerate()
-                    .filter(|&(j, _)| jobs[j].stored == stored)
-                    .filter_map(|(j, r)| Some((j, r.as_ref()?)))
-                    .collect();
-                let rounds =
-                    rounds_by_call(of_kind.iter().map(|&(j, _)| &jobs[j].callback.call_sid));
-                for round in &rounds {
-                    let batch: Vec<(&CallSid, Recording<'_>)> = round
+                    .filter(|&(j, r)| jobs[j].stored == stored && r.is_some())
+                    .map(|(j, _)| (j, &jobs[j].callback.call_sid));
+                for round in &rounds_by_call(of_kind) {
+                    let (members, batch): (Vec<usize>, Vec<(&CallSid, Recording<'_>)>) = round
                         .iter()
-                        .map(|&k| (&jobs[of_kind[k].0].callback.call_sid, of_kind[k].1.clone()))
-                        .collect();
+                        .filter_map(|&j| {
+                            Some((j, (&jobs[j].callback.call_sid, recordings[j].clone()?)))
+                        })
+                        .unzip();
                     let found = match batch.as_slice() {
                         [(call_sid, recording)] => {
                             vec![stored.store(&client, call_sid, recording).await?]
                         }
                         _ => stored.store_batch(&client, &batch).await?,
                     };
-                    for (&k, found) in round.iter().zip(found) {
+                    for ((j, (call_sid, recording)), found) in
+                        members.into_iter().zip(&batch).zip(found)
+                    {
                         if !found {
-                            let (j, recording) = of_kind[k];
                             written[j] = stored
-                                .park_and_store_again(
-                                    &client,
-                                    &jobs[j].callback.call_sid,
-                                    recording,
-                                )
+                                .park_and_store_again(&client, call_sid, recording)
                                 .await?;
                         }
                     }
@@ -465,12 +461,13 @@ async fn write_recordings(pool: PgPool, deadline: Duration, jobs: Vec<RecordingJ
     answer_each(jobs.into_iter().map(|j| j.reply), &result);
 }
 
-/// Splits members into rounds in which each call appears at most once: the n-th callback
-/// about a call goes in round n, so each call's callbacks stay in arrival order.
-fn rounds_by_call<'a>(call_sids: impl Iterator<Item = &'a CallSid>) -> Vec<Vec<usize>> {
+/// Splits members (each its index in the batch, and its call) into rounds in which each
+/// call appears at most once: the n-th callback about a call goes in round n, so each
+/// call's callbacks stay in arrival order. Each round holds the members' indices.
+fn rounds_by_call<'a>(members: impl Iterator<Item = (usize, &'a CallSid)>) -> Vec<Vec<usize>> {
     let mut rounds: Vec<Vec<usize>> = Vec::new();
     let mut seen: HashMap<&CallSid, usize> = HashMap::new();
-    for (j, sid) in call_sids.enumerate() {
+    for (j, sid) in members {
         let n = seen.entry(sid).or_insert(0);
         if rounds.len() <= *n {
             rounds.push(Vec::new());
@@ -492,13 +489,13 @@ mod tests {
     #[test]
     fn repeated_calls_go_in_successive_rounds_in_arrival_order() {
         let sids = [sid(1), sid(2), sid(1), sid(3), sid(1), sid(2)];
-        let rounds = rounds_by_call(sids.iter());
+        let rounds = rounds_by_call(sids.iter().enumerate());
         assert_eq!(rounds, vec![vec![0, 1, 3], vec![2, 5], vec![4]]);
     }
 
     #[test]
     fn distinct_calls_make_one_round() {
         let sids = [sid(1), sid(2), sid(3)];
-        assert_eq!(rounds_by_call(sids.iter()), vec![vec![0, 1, 2]]);
+        assert_eq!(rounds_by_call(sids.iter().enumerate()), vec![vec![0, 1, 2]]);
     }
 }

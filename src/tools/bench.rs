@@ -133,14 +133,13 @@ pub async fn run(args: BenchArgs, settings: BenchSettings) -> anyhow::Result<()>
             work: &work,
             client: &client,
         };
+        let per_second = if connections == 1 {
+            PRESIGNED_PER_SECOND_ALONE
+        } else {
+            PRESIGNED_PER_SECOND
+        };
+        let count = usize::try_from(per_second * args.seconds)?;
         for round in 1..=args.rounds.max(1) {
-            let per_second = if connections == 1 {
-                PRESIGNED_PER_SECOND_ALONE
-            } else {
-                PRESIGNED_PER_SECOND
-            };
-            let count = usize::try_from(per_second * args.seconds)?;
-
             let calls: Vec<SimulatedCall> = (0..count).map(|_| population.random_call()).collect();
             let voice: Vec<(&str, FormPairs)> =
                 calls.iter().map(|c| ("/twilio/voice", c.voice())).collect();
@@ -511,7 +510,6 @@ impl Phase<'_> {
     }
 }
 
-/// The server's group-commit batches of `kind` so far: (members, batches).
 /// The `serve` process under test, and how the bench reaches it.
 struct Server<'a> {
     wrk: &'a Path,
@@ -544,6 +542,7 @@ impl Server<'_> {
     }
 }
 
+/// The server's group-commit batches of `kind` so far: (members, batches).
 async fn batches(serve: &ServeProcess, http: &reqwest::Client, kind: &str) -> Option<(f64, f64)> {
     let metrics = serve.metrics(http).await.ok()?;
     let label = format!("kind=\"{kind}\"");
