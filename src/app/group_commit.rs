@@ -49,28 +49,10 @@ impl Writers {
     /// Up to `writers` batches per write kind are written at once, each holding one
     /// connection of `pool` (of [`Self::connections`] at most, when the pool is theirs alone).
     pub fn start(pool: &PgPool, deadline: Duration, writers: usize) -> Self {
-        let calls = {
-            let pool = pool.clone();
-            Queue::new(writers, move |jobs| {
-                Box::pin(write_calls(pool.clone(), deadline, jobs))
-            })
-        };
-        let progress = {
-            let pool = pool.clone();
-            Queue::new(writers, move |jobs| {
-                Box::pin(write_progress(pool.clone(), deadline, jobs))
-            })
-        };
-        let recordings = {
-            let pool = pool.clone();
-            Queue::new(writers, move |jobs| {
-                Box::pin(write_recordings(pool.clone(), deadline, jobs))
-            })
-        };
         Self {
-            calls,
-            progress,
-            recordings,
+            calls: Queue::writing(pool, deadline, writers, write_calls),
+            progress: Queue::writing(pool, deadline, writers, write_progress),
+            recordings: Queue::writing(pool, deadline, writers, write_recordings),
         }
     }
 
@@ -165,6 +147,18 @@ impl<J: Send + 'static> Queue<J> {
                 write: Box::new(write),
             }),
         }
+    }
+
+    /// A queue whose batches `write_batch` writes through `pool` within `deadline`.
+    fn writing<W, F>(pool: &PgPool, deadline: Duration, writers: usize, write_batch: W) -> Self
+    where
+        W: Fn(PgPool, Duration, Vec<J>) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let pool = pool.clone();
+        Self::new(writers, move |jobs| {
+            Box::pin(write_batch(pool.clone(), deadline, jobs))
+        })
     }
 
     /// Queues `job`, writes batches while a slot is free and jobs wait, and returns the
