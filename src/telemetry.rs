@@ -59,7 +59,8 @@ where
     let _ = match format {
         LogFormat::Json => builder
             .json()
-            .with_current_span(true)
+            // The innermost span is the last of `spans`; `span` would repeat it on every line.
+            .with_current_span(false)
             .with_span_list(true)
             .with_span_events(FmtSpan::NONE)
             .finish()

@@ -137,8 +137,7 @@ impl Callback {
 impl Calls {
     /// The incoming-call webhook: records the session and says how to answer. When the
     /// database does not answer within the deadline, the answer comes from the routing copy
-    /// and the call is spooled.
-    #[tracing::instrument(skip_all, fields(call.sid = %voice.call_sid))]
+    /// and the call is spooled. No span of its own: the handler's span carries the CallSid.
     pub async fn take_call(
         &self,
         voice: &VoiceRequest,

@@ -74,8 +74,13 @@ impl Twiml {
         let mut env = Environment::new();
         // Every interpolated value goes through XML escaping; there is no way to opt out.
         env.set_formatter(|out, _state, value| {
-            if !value.is_undefined() && !value.is_none() {
-                out.write_str(&xml_escape(&value.to_string()))?;
+            if value.is_undefined() || value.is_none() {
+                return Ok(());
+            }
+            // Strings (every value but a flag) are escaped in place, without a copy.
+            match value.as_str() {
+                Some(text) => write_xml_escaped(out, text)?,
+                None => write_xml_escaped(out, &value.to_string())?,
             }
             Ok(())
         });
@@ -165,23 +170,26 @@ impl Twiml {
     }
 }
 
-/// Escapes the five XML specials and drops the characters XML 1.0 forbids outright, which
-/// no escape can represent.
-fn xml_escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
+/// Writes `value` with the five XML specials escaped and the characters XML 1.0 forbids
+/// outright (which no escape can represent) dropped; runs of plain text go out in one write.
+fn write_xml_escaped(out: &mut impl std::fmt::Write, value: &str) -> std::fmt::Result {
+    let mut plain = 0;
+    for (at, c) in value.char_indices() {
+        let replacement = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '"' => "&quot;",
+            '\'' => "&apos;",
+            '\t' | '\n' | '\r' => continue,
+            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => "",
+            _ => continue,
+        };
+        out.write_str(&value[plain..at])?;
+        out.write_str(replacement)?;
+        plain = at + c.len_utf8();
     }
-    out
+    out.write_str(&value[plain..])
 }
 
 #[cfg(test)]
@@ -214,6 +222,13 @@ mod tests {
     fn forward_without_notice_or_recording() {
         let twiml = Twiml::new().unwrap();
         insta::assert_snapshot!(twiml.forward(&call(None, false)).unwrap());
+    }
+
+    #[test]
+    fn escaping_keeps_multibyte_text_around_the_specials() {
+        let mut out = String::new();
+        write_xml_escaped(&mut out, "é<ü>&\u{1}ß\"'\u{FFFE}\tend").unwrap();
+        assert_eq!(out, "é&lt;ü&gt;&amp;ß&quot;&apos;\tend");
     }
 
     #[test]
