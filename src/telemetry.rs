@@ -3,11 +3,13 @@
 use tracing::{Level, Metadata};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::{FilterFn, filter_fn};
-use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::config::LogFormat;
+
+mod json_line;
+mod line_queue;
 
 /// The database driver logs every statement with its parameters (phone numbers among them)
 /// at debug level, so its target is held at info unless `RUST_LOG` names it itself.
@@ -17,12 +19,8 @@ const DRIVER_TARGET: &str = "tokio_postgres";
 /// `main` holds it until the process ends.
 #[must_use = "dropping the guard stops the log writer"]
 pub struct LogFlush {
-    _writer: tracing_appender::non_blocking::WorkerGuard,
+    _writer: Option<line_queue::Writer>,
 }
-
-/// Lines queued for the background writer at most; past it a logging thread waits for room
-/// rather than lose a line.
-const QUEUED_LINES: usize = 64 * 1024;
 
 /// Installs the global subscriber; the level comes from `RUST_LOG`, else `default_level`.
 /// Lines go to standard error from a thread of their own: a request never waits on the
@@ -31,13 +29,20 @@ const QUEUED_LINES: usize = 64 * 1024;
 /// at info whatever the level, unless `RUST_LOG` has a directive for it
 /// (`tokio_postgres=debug`).
 pub fn init(format: LogFormat, default_level: &str) -> LogFlush {
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(QUEUED_LINES)
-        .thread_name("calltrack-log")
-        .finish(std::io::stderr());
-    install(format, default_level, writer);
-    LogFlush { _writer: guard }
+    match line_queue::start(std::io::stderr(), line_queue::QUEUED_BYTES, "calltrack-log") {
+        Ok((queue, writer)) => {
+            install(format, default_level, queue);
+            LogFlush {
+                _writer: Some(writer),
+            }
+        }
+        Err(error) => {
+            // Without a thread of its own, each line is written by the thread that logs it.
+            install(format, default_level, std::io::stderr);
+            tracing::warn!(%error, "no log writer thread; writing log lines in place");
+            LogFlush { _writer: None }
+        }
+    }
 }
 
 /// As [`init`], but each line is written by the thread that logs it, so nothing is queued
@@ -58,11 +63,8 @@ where
         .with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder
-            .json()
-            // The innermost span is the last of `spans`; `span` would repeat it on every line.
-            .with_current_span(false)
-            .with_span_list(true)
-            .with_span_events(FmtSpan::NONE)
+            .fmt_fields(json_line::SpanFields)
+            .event_format(json_line::JsonLine)
             .finish()
             .with(cap)
             .try_init(),
