@@ -203,6 +203,16 @@ mod tests {
         }
     }
 
+    impl Sink {
+        fn text(&self) -> String {
+            String::from_utf8(self.written.lock().unwrap().clone()).unwrap()
+        }
+
+        fn lines_written(&self) -> usize {
+            self.text().lines().count()
+        }
+    }
+
     fn line(thread: usize, n: usize) -> String {
         format!("{{\"thread\":{thread},\"n\":{n}}}\n")
     }
@@ -222,7 +232,7 @@ mod tests {
             }
         });
         drop(writer);
-        let text = String::from_utf8(sink.written.lock().unwrap().clone()).unwrap();
+        let text = sink.text();
         let mut next = [0_usize; 8];
         for written in text.lines() {
             let value: serde_json::Value = serde_json::from_str(written).unwrap();
@@ -249,8 +259,7 @@ mod tests {
         drop(held);
         logger.join().unwrap();
         drop(writer);
-        let text = String::from_utf8(sink.written.lock().unwrap().clone()).unwrap();
-        assert_eq!(text.lines().count(), 100);
+        assert_eq!(sink.lines_written(), 100);
     }
 
     #[test]
@@ -268,13 +277,7 @@ mod tests {
         }
         drop(held);
         drop(writer);
-        assert_eq!(
-            String::from_utf8(sink.written.lock().unwrap().clone())
-                .unwrap()
-                .lines()
-                .count(),
-            50
-        );
+        assert_eq!(sink.lines_written(), 50);
         assert_eq!(sink.writes.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
@@ -286,13 +289,7 @@ mod tests {
         for n in 0..100 {
             queue.write_all(line(0, n).as_bytes()).unwrap();
         }
-        assert_eq!(
-            String::from_utf8(sink.written.lock().unwrap().clone())
-                .unwrap()
-                .lines()
-                .count(),
-            100
-        );
+        assert_eq!(sink.lines_written(), 100);
     }
 
     #[test]
@@ -303,12 +300,6 @@ mod tests {
             queue.write_all(line(0, n).as_bytes()).unwrap();
         }
         drop(writer);
-        assert_eq!(
-            String::from_utf8(sink.written.lock().unwrap().clone())
-                .unwrap()
-                .lines()
-                .count(),
-            1000
-        );
+        assert_eq!(sink.lines_written(), 1000);
     }
 }
