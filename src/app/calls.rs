@@ -299,7 +299,7 @@ fn answer_for(forward_to_number: String, flow: CallFlow, at: DateTime<Utc>) -> V
 /// Records an incoming call (at `started_at`, or now) and applies whatever callbacks were
 /// parked waiting for its session.
 pub async fn record_call(
-    client: &impl GenericClient,
+    client: &mut impl GenericClient,
     voice: &VoiceRequest,
     started_at: Option<DateTime<Utc>>,
 ) -> db::Result<NumberLookup> {
@@ -315,7 +315,7 @@ pub async fn record_call(
         started_at,
         verstat: voice.verstat.as_deref(),
     };
-    let lookup = calls::record_incoming_call(client, &call).await?;
+    let lookup = calls::record_incoming_call(&*client, &call).await?;
     if let NumberLookup::Active {
         session: Some(_), ..
     } = &lookup
@@ -325,29 +325,40 @@ pub async fn record_call(
     Ok(lookup)
 }
 
-/// Applies the callbacks parked for a session that now exists, then removes them: a failure
-/// (a deadline, a lost connection) before the removal leaves them parked for the next look,
-/// and applying one again changes nothing.
-pub async fn apply_parked(client: &impl GenericClient, call_sid: &CallSid) -> db::Result<usize> {
-    let waiting = parked::waiting(client, call_sid).await?;
+/// Applies the callbacks parked for a session that now exists and removes them, in one
+/// transaction (a savepoint inside a caller's): whoever sees their effect on the session sees
+/// them gone, and a failure (a deadline, a lost connection) leaves them parked, unapplied, for
+/// the next look. Applying one again changes nothing.
+pub async fn apply_parked(
+    client: &mut impl GenericClient,
+    call_sid: &CallSid,
+) -> db::Result<usize> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| db::Error::from_driver("starting to apply parked callbacks failed", e))?;
+    let waiting = parked::waiting(&tx, call_sid).await?;
     if waiting.is_empty() {
         return Ok(0);
     }
     for (_, callback) in &waiting {
         match callback {
             ParkedCallback::Progress(progress) => {
-                calls::apply_progress(client, call_sid, progress).await?;
+                calls::apply_progress(&tx, call_sid, progress).await?;
             }
             ParkedCallback::Recording(recording) => {
-                calls::record_recording(client, call_sid, &recording.as_recording()).await?;
+                calls::record_recording(&tx, call_sid, &recording.as_recording()).await?;
             }
             ParkedCallback::Voicemail(recording) => {
-                calls::record_voicemail(client, call_sid, &recording.as_recording()).await?;
+                calls::record_voicemail(&tx, call_sid, &recording.as_recording()).await?;
             }
         }
     }
     let ids: Vec<i64> = waiting.iter().map(|(id, _)| *id).collect();
-    parked::remove(client, &ids).await?;
+    parked::remove(&tx, &ids).await?;
+    tx.commit()
+        .await
+        .map_err(|e| db::Error::from_driver("committing parked callbacks failed", e))?;
     tracing::info!(
         parked = waiting.len(),
         "callbacks that arrived before the session applied"
@@ -358,8 +369,8 @@ pub async fn apply_parked(client: &impl GenericClient, call_sid: &CallSid) -> db
 /// Applies what is parked for `call_sid` if its session exists. A replay looks for the
 /// session inside its transaction, before its commit: a session created meanwhile, whose
 /// creator looked for parked callbacks before that commit, would otherwise never get them.
-async fn settle_parked(client: &impl GenericClient, call_sid: &CallSid) -> db::Result<()> {
-    if calls::session_exists(client, call_sid).await? {
+async fn settle_parked(client: &mut impl GenericClient, call_sid: &CallSid) -> db::Result<()> {
+    if calls::session_exists(&*client, call_sid).await? {
         apply_parked(client, call_sid).await?;
     }
     Ok(())
@@ -645,14 +656,14 @@ pub async fn replay(pool: &PgPool, record: &Record) -> db::Result<Replayed> {
         }
     };
     let mut client = pool.get().await?;
-    let tx = client
+    let mut tx = client
         .transaction()
         .await
         .map_err(|e| db::Error::from_driver("starting a replay failed", e))?;
     let outcome = if db::spool_markers::mark_applied(&tx, record.id).await? {
         match &parsed {
             Replay::Call(voice) => {
-                record_call(&tx, voice, Some(record.received_at)).await?;
+                record_call(&mut tx, voice, Some(record.received_at)).await?;
             }
             Replay::Callback(callback) => {
                 apply_callback(&tx, callback, record.received_at).await?;
@@ -670,13 +681,13 @@ pub async fn replay(pool: &PgPool, record: &Record) -> db::Result<Replayed> {
     };
     // Also after a marker is found: the replay that committed it may have failed right here.
     match &parsed {
-        Replay::Call(voice) => settle_parked(&client, &voice.call_sid).await?,
+        Replay::Call(voice) => settle_parked(&mut client, &voice.call_sid).await?,
         Replay::Callback(callback @ Callback::SmsStatus(_)) => {
             apply_callback(&client, callback, record.received_at).await?;
         }
         Replay::Callback(callback) => {
             if let Some(call_sid) = callback.call_sid() {
-                settle_parked(&client, call_sid).await?;
+                settle_parked(&mut client, call_sid).await?;
             }
         }
     }

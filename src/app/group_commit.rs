@@ -272,7 +272,7 @@ async fn write_calls(pool: PgPool, deadline: Duration, jobs: Vec<CallJob>) {
             deadline,
             "a batch of calls was not written within the webhook deadline",
             async {
-                let client = pool.get().await?;
+                let mut client = pool.get().await?;
                 calls::prepare_incoming_calls(&client, calls.len()).await?;
                 parked::prepare_any_waiting(&client).await?;
                 // A batch of one is exactly the per-call statement: a lone call pays nothing
@@ -302,7 +302,7 @@ async fn write_calls(pool: PgPool, deadline: Duration, jobs: Vec<CallJob>) {
                     ) && waiting.iter().any(|w| w == call.call_sid.as_str())
                 });
                 for (call, _) in created_and_waited_for {
-                    apply_parked(&client, call.call_sid).await?;
+                    apply_parked(&mut client, call.call_sid).await?;
                 }
                 Ok(lookups)
             },

@@ -141,7 +141,7 @@ pub async fn reconcile(
     since: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<ReconcileReport, ReconcileError> {
-    let client = pool.get().await.map_err(db::Error::from)?;
+    let mut client = pool.get().await.map_err(db::Error::from)?;
     let numbers = runs::numbers_to_reconcile(&client, since).await?;
     let mut report = ReconcileReport::default();
     for number in &numbers {
@@ -157,7 +157,7 @@ pub async fn reconcile(
             .filter(|c| c.start_time >= since && c.start_time < until)
         {
             report.calls_seen += 1;
-            reconcile_call(&client, twilio, call, &mut report).await?;
+            reconcile_call(&mut client, twilio, call, &mut report).await?;
         }
     }
     tracing::info!(
@@ -174,7 +174,7 @@ pub async fn reconcile(
 /// Brings one listed call's session up to what Twilio knows of it.
 #[tracing::instrument(skip_all, fields(call.sid = %call.sid))]
 async fn reconcile_call(
-    client: &impl GenericClient,
+    client: &mut impl GenericClient,
     twilio: &TwilioClient,
     call: &CallRecord,
     report: &mut ReconcileReport,
@@ -182,7 +182,7 @@ async fn reconcile_call(
     let Some(voice) = call.incoming_call() else {
         return Ok(());
     };
-    let had_final = match runs::session_is_final(client, &call.sid).await? {
+    let had_final = match runs::session_is_final(&*client, &call.sid).await? {
         Some(had_final) => had_final,
         None => match record_call(client, &voice, Some(call.start_time)).await? {
             NumberLookup::Active {
@@ -209,12 +209,12 @@ async fn reconcile_call(
             ..CallFilter::default()
         };
         for child in twilio.list_calls(&filter).await? {
-            if child.parent_call_sid.as_ref() == Some(&call.sid) && apply(client, &child).await? {
+            if child.parent_call_sid.as_ref() == Some(&call.sid) && apply(&*client, &child).await? {
                 report.children_applied += 1;
             }
         }
     }
-    apply(client, call).await?;
+    apply(&*client, call).await?;
     if call.status.is_terminal() {
         report.statuses_completed += 1;
     }

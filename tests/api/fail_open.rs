@@ -507,3 +507,62 @@ async fn parked_callbacks_survive_a_voice_webhook_that_fails_open_while_applying
         0
     );
 }
+
+#[tokio::test]
+async fn a_parked_callback_is_seen_applied_only_together_with_its_removal() {
+    let app = TestApp::spawn().await;
+    app.seed_campaign().await;
+    app.wait_for_routing(TRACKED_NUMBER).await;
+    let call = SimulatedCall::new("+14155550100", TRACKED_NUMBER, FORWARD_TO);
+    let early = app
+        .post_signed("/twilio/status", &call.parent_completed(30, Utc::now()))
+        .await;
+    assert_eq!(early.status(), 204);
+    // Removing a parked callback waits until the test lets it go.
+    app.db
+        .batch_execute(
+            "CREATE FUNCTION hold_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_advisory_lock(4713); PERFORM pg_advisory_unlock(4713); RETURN OLD; END $$;
+             CREATE TRIGGER hold_parked_delete BEFORE DELETE ON call_callbacks_parked
+                 FOR EACH ROW EXECUTE FUNCTION hold_delete();",
+        )
+        .await
+        .unwrap();
+    let gate = calltrack::db::pool::connect(&app.db_config).await.unwrap();
+    gate.execute("SELECT pg_advisory_lock(4713)", &[])
+        .await
+        .unwrap();
+
+    let voice = {
+        let app = &app;
+        let body = call.voice();
+        async move { app.post_signed("/twilio/voice", &body).await }
+    };
+    let applied = format!(
+        "SELECT count(*) FROM call_sessions WHERE twilio_call_sid = '{}'
+         AND call_status = 'completed'",
+        call.call_sid
+    );
+    let held = async {
+        // The removal is waiting at the gate: the callback it removes must not show yet.
+        wait_for_lock_waiters(&app, 1).await;
+        let seen_early = app.count(&applied).await;
+        gate.execute("SELECT pg_advisory_unlock(4713)", &[])
+            .await
+            .unwrap();
+        seen_early
+    };
+    let (voice, seen_early) = tokio::join!(voice, held);
+
+    assert_eq!(voice.status(), 200);
+    assert_eq!(
+        seen_early, 0,
+        "the parked callback's effect was visible while it was still parked"
+    );
+    assert_eq!(app.wait_for_count(&applied, 1, 10).await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM call_callbacks_parked")
+            .await,
+        0
+    );
+}
