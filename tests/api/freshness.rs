@@ -288,3 +288,31 @@ async fn an_instance_never_answers_a_call_with_a_flow_older_than_its_own_last_an
         );
     }
 }
+
+#[tokio::test]
+async fn a_screening_url_that_does_not_carry_the_whisper_screens_from_the_routing_copy() {
+    let app = TestApp::spawn().await;
+    app.seed_campaign().await;
+    app.db
+        .execute(
+            &format!("UPDATE tracked_phone_numbers SET whisper = '{WHISPER}'"),
+            &[],
+        )
+        .await
+        .unwrap();
+    app.wait_for_routing(WHISPER).await;
+    let call = SimulatedCall::new("+14155550100", TRACKED_NUMBER, FORWARD_TO);
+
+    // As built for calls forwarded before the whisper travelled in the URL.
+    let path = format!(
+        "/twilio/screen?number=%2B18005550123&parent={}",
+        call.call_sid
+    );
+    let response = app.post_signed(&path, &call.screen_request()).await;
+    let screening = response.text().await.unwrap();
+
+    assert!(
+        screening.contains("<Gather") && screening.contains(WHISPER),
+        "{screening}"
+    );
+}

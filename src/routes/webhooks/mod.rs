@@ -14,7 +14,6 @@ use actix_web::HttpResponse;
 use crate::config::PublicBaseUrl;
 use crate::domain::{CallFlow, CallSid, E164};
 use crate::routes::AppState;
-
 use crate::twilio::twiml::{ForwardCall, TwimlError};
 
 /// The TwiML that forwards a call to `forward_to` with the number's call flow: the same

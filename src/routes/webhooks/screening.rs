@@ -39,8 +39,9 @@ pub async fn screen(
         })
     });
     let (Some(screening), Some(parent)) = (screening, query.parent) else {
-        // A number no longer known or a URL without a call: connect rather than lose it.
-        tracing::warn!("screening request for a call or number not known; connecting");
+        // Nothing to play (a URL that does not carry the whisper, for a number the copy does
+        // not know or knows without one) or no call to accept: connect rather than lose it.
+        tracing::warn!("screening request without a whisper or a call; connecting");
         return Ok(twiml_response(state.twiml.screen_accepted()?));
     };
     let accept_url = screening.keypress.then(|| {
