@@ -78,6 +78,7 @@ impl Application {
             pool: pool.clone(),
             twilio: twilio.clone(),
             public_base_url: settings.public_base_url.clone(),
+            routing: None,
         };
         let reconcile_on_start = settings.reconcile_on_start.then(|| twilio.clone());
         let outbox = OutboxWorker::new(
@@ -95,6 +96,10 @@ impl Application {
         })?;
         let spool = open_spool(&settings.spool_dir).await?;
         let routing = Arc::new(RoutingCopy::open(settings.spool_dir.join("routing.json")));
+        let numbers = Numbers {
+            routing: Some(Arc::clone(&routing)),
+            ..numbers
+        };
         let calls = Calls {
             pool: pool.clone(),
             deadline: settings.db_deadline,
@@ -371,6 +376,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             pool: pool.clone(),
             twilio: TwilioClient::new(&settings.twilio)?,
             public_base_url: settings.public_base_url.clone(),
+            routing: None,
         },
     ));
     let partitions = tokio::spawn(crate::workers::partitions::keep_event_partitions_ahead(

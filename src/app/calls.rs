@@ -153,17 +153,26 @@ impl Calls {
         };
         let received_at = Utc::now();
         let live = self.within(self.writers.record_call(voice, to)).await;
+        // Each answer from the database teaches the routing copy (almost always an atomic
+        // load that finds the copy as new), so a fail-open answer a moment later is never
+        // older than this one.
         let error = match live {
             Ok(NumberLookup::Unknown) => return Ok(VoiceAnswer::Reject),
-            Ok(NumberLookup::Inactive) => return Ok(VoiceAnswer::Inactive),
+            Ok(NumberLookup::Inactive { routing_version }) => {
+                self.routing.learn_inactive(routing_version, to);
+                return Ok(VoiceAnswer::Inactive);
+            }
             Ok(NumberLookup::Active {
                 forward_to_number,
                 flow,
                 session,
+                routing_version,
             }) => {
                 if let Some(session) = session {
                     tracing::info!(session.id = %session.id, matched = session.matched, "call session created");
                 }
+                self.routing
+                    .learn_forwarding(routing_version, to, &forward_to_number, &flow);
                 return Ok(answer_for(forward_to_number, flow, received_at));
             }
             Err(error) => error,

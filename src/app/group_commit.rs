@@ -316,10 +316,12 @@ async fn write_calls(pool: PgPool, deadline: Duration, jobs: Vec<CallJob>) {
                     forward_to_number,
                     flow,
                     session,
+                    routing_version,
                 } => NumberLookup::Active {
                     forward_to_number: forward_to_number.clone(),
                     flow: flow.clone(),
                     session: session.clone().filter(|_| first),
+                    routing_version: *routing_version,
                 },
                 other => other.clone(),
             }),

@@ -5,14 +5,17 @@
 //! (a timeout, a broken connection) is looked up at Twilio by its own friendly name and
 //! adopted as if Twilio had answered.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::routing::RoutingCopy;
 use super::{Caller, begin, commit, connection};
 use crate::config::PublicBaseUrl;
 use crate::db::numbers::{self, NewNumber, TrackedNumber};
-use crate::db::{self, PgPool, stats};
+use crate::db::routing::{NumberRoute, RoutingVersion};
+use crate::db::{self, PgPool, access, stats};
 use crate::domain::{E164, FlowChange};
 use crate::twilio::client::{
     FailureKind, IncomingNumber, NumberChoice, NumberWebhooks, TwilioClient, TwilioError,
@@ -109,7 +112,13 @@ pub struct Numbers {
     pub pool: PgPool,
     pub twilio: TwilioClient,
     pub public_base_url: PublicBaseUrl,
+    /// This process's routing copy, which learns each committed change before the request
+    /// answers; `None` where no calls are taken (the command line).
+    pub routing: Option<Arc<RoutingCopy>>,
 }
+
+/// A number's route as a change left it, and the version its commit publishes.
+type ChangedRoute = Option<(RoutingVersion, NumberRoute)>;
 
 impl Numbers {
     /// Where a number forwarding to `forward_to` sends its calls; its fallback forwards there
@@ -274,8 +283,42 @@ impl Numbers {
         if !flow.is_empty() {
             stored = numbers::set_flow(&tx, stored.id, flow).await?;
         }
+        let route = self.route_after_change(&tx, &stored.phone_number).await?;
         commit(tx).await?;
+        self.learn(route).await;
         Ok(stored)
+    }
+
+    /// The route the transaction's change leaves `phone_number` with, read just before its
+    /// commit; nothing without a routing copy to teach.
+    async fn route_after_change(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        phone_number: &str,
+    ) -> db::Result<ChangedRoute> {
+        if self.routing.is_none() {
+            return Ok(None);
+        }
+        // The caller's access was checked and the change is made; what decides the route (the
+        // version row, the number's rows of other clients) is the service's to read.
+        access::unrestrict(tx).await?;
+        let (version, route) = db::routing::route_of(tx, phone_number).await?;
+        Ok(route.map(|route| (version, route)))
+    }
+
+    /// Teaches the routing copy a committed change, and writes its snapshot, before the
+    /// request answers: the next call to this process is forwarded by the change whatever the
+    /// database does, even after a restart.
+    async fn learn(&self, changed: ChangedRoute) {
+        let (Some(copy), Some((version, route))) = (&self.routing, changed) else {
+            return;
+        };
+        if copy.learn(version, route)
+            && let Err(error) = copy.save().await
+        {
+            // The refresh worker tries again on its next tick.
+            tracing::warn!(%error, "routing snapshot not written after a change");
+        }
     }
 
     /// Releases a number Twilio sold us that we could not keep; if Twilio cannot be reached,
@@ -438,7 +481,9 @@ impl Numbers {
         } else {
             numbers::set_flow(&tx, id, flow).await?
         };
+        let route = self.route_after_change(&tx, &updated.phone_number).await?;
         commit(tx).await?;
+        self.learn(route).await;
         Ok(updated)
     }
 
@@ -458,7 +503,9 @@ impl Numbers {
         let mut conn = connection(&self.pool).await?;
         let tx = begin(&mut conn, actor).await?;
         let released = numbers::mark_released(&tx, id).await?;
+        let route = self.route_after_change(&tx, &released.phone_number).await?;
         commit(tx).await?;
+        self.learn(route).await;
         Ok(released)
     }
 

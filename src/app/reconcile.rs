@@ -196,7 +196,7 @@ async fn reconcile_call(
             // Its own voice webhook (a retry, a spool replay) created it just now.
             NumberLookup::Active { session: None, .. } => false,
             // Calls to a number that is unknown or switched off get no session, live or not.
-            NumberLookup::Unknown | NumberLookup::Inactive => return Ok(()),
+            NumberLookup::Unknown | NumberLookup::Inactive { .. } => return Ok(()),
         },
     };
     if had_final {

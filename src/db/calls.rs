@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
+use super::routing::RoutingVersion;
 use crate::domain::{CallFlow, CallSid, CallStatus, CallerId, DialOutcome, E164};
 
 /// What the voice webhook needs to decide its answer.
@@ -14,12 +15,15 @@ pub enum NumberLookup {
     /// The dialled number is not a tracked number.
     Unknown,
     /// Tracked, but switched off or released.
-    Inactive,
+    Inactive { routing_version: RoutingVersion },
     /// Tracked and active: the session exists (created now or by an earlier retry).
     Active {
         forward_to_number: String,
         flow: CallFlow,
         session: Option<NewSession>,
+        /// The routing version the statement read with the number: the routing copy learns
+        /// the route when it is newer than what the copy holds.
+        routing_version: RoutingVersion,
     },
 }
 
@@ -48,7 +52,10 @@ pub struct IncomingCall<'a> {
 /// One statement: finds the tracked number, matches the caller to the campaign's recipient by
 /// normalised phone, inserts the session (once per CallSid) and its `call` event.
 /// The match reads `recipients.phone_e164`, a generated column the database normalises, so
-/// rows written by other systems in any format match through one index lookup.
+/// rows written by other systems in any format match through one index lookup. It also
+/// returns the routing version, read in the same snapshot as the number (a one-row table,
+/// evaluated once per statement), so the routing copy can tell whether this answer is newer
+/// than what it holds without a query of its own.
 pub const RECORD_INCOMING_CALL: &str = r"
 WITH num AS (
     SELECT id, campaign_id, forward_to_number, is_active, whisper, require_keypress,
@@ -86,7 +93,8 @@ WITH num AS (
     FROM ins
 )
 SELECT num.is_active, num.forward_to_number, ins.id, ins.match_status, num.whisper,
-    num.require_keypress, num.voicemail, num.voicemail_greeting, num.business_hours
+    num.require_keypress, num.voicemail, num.voicemail_greeting, num.business_hours,
+    (SELECT version FROM calltrack_routing_version)
 FROM num LEFT JOIN ins ON true
 ";
 
@@ -118,8 +126,9 @@ pub async fn record_incoming_call(
     let Some(row) = row else {
         return Ok(NumberLookup::Unknown);
     };
+    let routing_version = RoutingVersion::new(row.get(9));
     if !row.get::<_, bool>(0) {
-        return Ok(NumberLookup::Inactive);
+        return Ok(NumberLookup::Inactive { routing_version });
     }
     let session = row.get::<_, Option<Uuid>>(2).map(|id| NewSession {
         id,
@@ -129,6 +138,7 @@ pub async fn record_incoming_call(
         forward_to_number: row.get(1),
         flow: CallFlow::from_columns(row.get(4), row.get(5), row.get(6), row.get(7), row.get(8)),
         session,
+        routing_version,
     })
 }
 
@@ -366,7 +376,8 @@ WITH input AS (
     FROM ins JOIN input i ON i.call_sid = ins.twilio_call_sid
 )
 SELECT i.ord, num.is_active, num.forward_to_number, ins.id, ins.match_status, num.whisper,
-    num.require_keypress, num.voicemail, num.voicemail_greeting, num.business_hours
+    num.require_keypress, num.voicemail, num.voicemail_greeting, num.business_hours,
+    (SELECT version FROM calltrack_routing_version)
 FROM input i
 JOIN num ON num.ord = i.ord
 LEFT JOIN ins ON ins.twilio_call_sid = i.call_sid
@@ -433,6 +444,7 @@ pub async fn record_incoming_calls(
                     String::new(),
                 )
             })?;
+        let routing_version = RoutingVersion::new(row.get(10));
         *slot = if row.get::<_, bool>(1) {
             NumberLookup::Active {
                 forward_to_number: row.get(2),
@@ -447,9 +459,10 @@ pub async fn record_incoming_calls(
                     id,
                     matched: row.get::<_, Option<&str>>(4) == Some("matched"),
                 }),
+                routing_version,
             }
         } else {
-            NumberLookup::Inactive
+            NumberLookup::Inactive { routing_version }
         };
     }
     Ok(lookups)

@@ -62,6 +62,7 @@ pub async fn run(command: NumbersCommand, settings: NumbersSettings) -> anyhow::
         pool: pool.clone(),
         twilio: TwilioClient::new(&settings.twilio)?,
         public_base_url: settings.public_base_url.clone(),
+        routing: None,
     };
     let result = match command {
         NumbersCommand::Buy {

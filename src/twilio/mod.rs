@@ -7,5 +7,6 @@ pub mod extract;
 pub mod fallback;
 pub mod form;
 pub mod payloads;
+pub mod screening;
 pub mod signature;
 pub mod twiml;

@@ -245,10 +245,20 @@ mod tests {
     #[test]
     fn a_whispered_forward_screens_the_business_and_voicemail_records_the_caller() {
         let twiml = Twiml::new().unwrap();
-        let screened = ForwardCall {
-            screen_url: Some(
-                "https://calltrack.example.com/twilio/screen?number=%2B18005550123&parent=CA1",
+        let screen_url = crate::twilio::screening::url(
+            &crate::config::PublicBaseUrl::parse("https://calltrack.example.com").unwrap(),
+            &crate::domain::E164::parse("+18005550123").unwrap(),
+            &crate::domain::CallSid::parse("CA0123456789abcdef0123456789abcdef").unwrap(),
+            &crate::domain::CallFlow::from_columns(
+                Some("Call from the spring mailer.".into()),
+                None,
+                true,
+                None,
+                None,
             ),
+        );
+        let screened = ForwardCall {
+            screen_url: screen_url.as_deref(),
             ..call(None, true)
         };
         insta::assert_snapshot!("forward_screened", twiml.forward(&screened).unwrap());

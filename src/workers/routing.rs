@@ -1,4 +1,5 @@
-//! Keeps the routing copy fresh: polls the routing version and reloads when it moves.
+//! Keeps the routing copy fresh: polls the routing version and reloads when it moves, and
+//! writes to the snapshot what the copy learned from live answers since the last write.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ pub async fn keep_routing_fresh(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut failing = false;
+    let mut saving_fails = false;
     loop {
         match copy.refresh(&pool).await {
             Ok(_) if failing => {
@@ -37,9 +39,29 @@ pub async fn keep_routing_fresh(
             }
             Err(_) => {}
         }
+        // Whether or not the database answered: a route learned just before an outage must
+        // reach the disk for a restart during it.
+        match copy.save_if_unsaved().await {
+            Ok(_) if saving_fails => {
+                saving_fails = false;
+                tracing::info!("routing snapshot written again");
+            }
+            Ok(_) => {}
+            Err(error) if !saving_fails => {
+                saving_fails = true;
+                tracing::warn!(%error, "routing snapshot cannot be written; a restart would forward with an older copy");
+            }
+            Err(_) => {}
+        }
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
+            _ = stop.changed() => {
+                // What the last calls taught the copy outlives the process.
+                if let Err(error) = copy.save_if_unsaved().await {
+                    tracing::warn!(%error, "routing snapshot not written at stop");
+                }
+                return;
+            }
         }
     }
 }

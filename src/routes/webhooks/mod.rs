@@ -18,7 +18,8 @@ use crate::twilio::twiml::{ForwardCall, TwimlError};
 
 /// The TwiML that forwards a call to `forward_to` with the number's call flow: the same
 /// whether the route came from the database or the routing copy. `call` (the tracked number
-/// dialled and the CallSid) names the call for the screening URL when the flow whispers.
+/// dialled and the CallSid) names the call for the screening URL when the flow whispers; that
+/// URL carries the whisper, so the screening follows this answer wherever it lands.
 pub(crate) fn forward_twiml(
     state: &AppState,
     forward_to: &str,
@@ -26,15 +27,8 @@ pub(crate) fn forward_twiml(
     call: Option<(&E164, &CallSid)>,
 ) -> Result<String, TwimlError> {
     let base = &state.public_base_url;
-    let screen_url = call
-        .filter(|_| flow.whisper.is_some())
-        .map(|(tracked, sid)| {
-            with_query(
-                base,
-                "/twilio/screen",
-                &[("number", tracked.as_str()), ("parent", sid.as_str())],
-            )
-        });
+    let screen_url =
+        call.and_then(|(tracked, sid)| crate::twilio::screening::url(base, tracked, sid, flow));
     state.twiml.forward(&ForwardCall {
         forward_to,
         notice: state.voice.recording_notice.as_deref(),

@@ -1,45 +1,50 @@
 //! The call flow's own webhooks: the whisper and key press that screen a call for the
 //! business, and the voicemail the caller leaves when the business does not take it. None
-//! needs the database to answer: the whisper comes from the routing copy, and what they
-//! record goes through [`crate::app::calls`] (or its spool) like every callback.
+//! needs the database to answer: the whisper comes in the screening URL the voice answer
+//! built (or, for a URL that does not carry it, from the routing copy), and what they record
+//! goes through [`crate::app::calls`] (or its spool) like every callback.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{query_value, twiml_response, with_query};
 use crate::app::calls::Callback;
-use crate::domain::{CallSid, E164};
 use crate::routes::AppState;
 use crate::routes::error::WebhookError;
 use crate::twilio::extract::VerifiedForm;
 use crate::twilio::payloads::{RecordingCallback, ScreenAccept};
+use crate::twilio::screening::{self, Screening};
 
 /// `<Number url>`: the business picked up. It hears the whisper and, when the number screens,
 /// must press a key to take the call; no key hangs up its leg and the caller goes to
-/// voicemail. The query (signed by Twilio with the URL) names the tracked number and the call.
+/// voicemail. The query (signed by Twilio with the URL) names the call and carries the
+/// screening the voice answer decided, so a change this instance has not loaded yet (made
+/// through another instance a moment before the call) is followed all the same.
 #[tracing::instrument(skip_all, fields(call.sid))]
 pub async fn screen(
     state: web::Data<AppState>,
     request: HttpRequest,
     VerifiedForm(_form): VerifiedForm,
 ) -> Result<HttpResponse, WebhookError> {
-    let query = request.query_string();
-    let parent = query_value(query, "parent").and_then(|p| CallSid::parse(&p).ok());
-    let flow = query_value(query, "number")
-        .and_then(|n| E164::parse(&n).ok())
-        .and_then(|number| state.calls.routing.lookup(&number))
-        .map(|route| route.flow);
-    if let Some(parent) = &parent {
+    let query = screening::read(request.query_string());
+    if let Some(parent) = &query.parent {
         tracing::Span::current().record("call.sid", parent.as_str());
     }
-    let (Some(flow), Some(parent)) = (flow, parent) else {
-        // A number no longer known or a URL without a call: connect rather than lose it.
-        tracing::warn!("screening request for a call or number not known; connecting");
+    // URLs from before the screening travelled in them (calls in flight across an upgrade),
+    // or a whisper too long to carry: the routing copy's flow.
+    let screening = query.screening.or_else(|| {
+        let flow = state.calls.routing.lookup(query.number.as_ref()?)?.flow;
+        Some(Screening {
+            keypress: flow.screens(),
+            whisper: flow.whisper?,
+        })
+    });
+    let (Some(screening), Some(parent)) = (screening, query.parent) else {
+        // Nothing to play (a URL that does not carry the whisper, for a number the copy does
+        // not know or knows without one) or no call to accept: connect rather than lose it.
+        tracing::warn!("screening request without a whisper or a call; connecting");
         return Ok(twiml_response(state.twiml.screen_accepted()?));
     };
-    let Some(whisper) = flow.whisper.as_deref() else {
-        return Ok(twiml_response(state.twiml.screen_accepted()?));
-    };
-    let accept_url = flow.screens().then(|| {
+    let accept_url = screening.keypress.then(|| {
         with_query(
             &state.public_base_url,
             "/twilio/screen-accept",
@@ -47,7 +52,9 @@ pub async fn screen(
         )
     });
     Ok(twiml_response(
-        state.twiml.screen(whisper, accept_url.as_deref())?,
+        state
+            .twiml
+            .screen(&screening.whisper, accept_url.as_deref())?,
     ))
 }
 
