@@ -9,11 +9,16 @@ use tokio_postgres::Client;
 /// One column of an existing table.
 #[derive(Debug, Clone)]
 pub struct Column {
+    /// The type as `format_type` spells it, for the operator (`character varying(40)`).
     pub type_name: String,
+    /// The type's `pg_type` name, which [`super::owned::Kind`] checks (`varchar`).
+    pub typname: String,
     /// The labels, when the column is a Postgres enum.
     pub enum_labels: Option<Vec<String>>,
     /// NOT NULL with no default, not generated, not an identity: an INSERT must name it.
     pub required_on_insert: bool,
+    /// A default, an identity or a generated value fills it when an INSERT leaves it out.
+    pub has_default: bool,
 }
 
 /// One existing table (or partitioned table).
@@ -64,6 +69,8 @@ impl Catalog {
                             WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END,
                         a.attnotnull AND NOT a.atthasdef AND a.attgenerated = ''
                             AND a.attidentity = '',
+                        a.atthasdef OR a.attgenerated <> '' OR a.attidentity <> '',
+                        t.typname::text,
                         pg_has_role(current_user, c.relowner, 'USAGE'),
                         pg_get_userbyid(c.relowner)::text,
                         c.relrowsecurity, c.relforcerowsecurity,
@@ -80,18 +87,20 @@ impl Catalog {
         for row in rows {
             let table = catalog.tables.entry(row.get(0)).or_insert_with(|| Table {
                 columns: HashMap::new(),
-                owned: row.get(5),
-                owner: row.get(6),
-                row_security: row.get(7),
-                forced_row_security: row.get(8),
-                estimated_rows: row.get(9),
+                owned: row.get(7),
+                owner: row.get(8),
+                row_security: row.get(9),
+                forced_row_security: row.get(10),
+                estimated_rows: row.get(11),
             });
             table.columns.insert(
                 row.get(1),
                 Column {
                     type_name: row.get(2),
+                    typname: row.get(6),
                     enum_labels: row.get(3),
                     required_on_insert: row.get(4),
+                    has_default: row.get(5),
                 },
             );
         }
