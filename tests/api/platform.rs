@@ -827,6 +827,7 @@ async fn a_missing_column_or_a_foreign_type_is_refused_by_name_and_nothing_chang
          ALTER TABLE campaigns ALTER COLUMN mail_date TYPE timestamp;
          ALTER TABLE call_sessions ALTER COLUMN call_duration_seconds TYPE bigint,
              ADD COLUMN talk_seconds numeric;
+         ALTER TABLE gift_cards ADD CONSTRAINT cards_by_email CHECK (delivery_method = 'email');
          CREATE TYPE narrow_match_status AS ENUM ('matched');
          ALTER TABLE call_sessions ALTER COLUMN match_status DROP DEFAULT,
              ALTER COLUMN match_status TYPE narrow_match_status USING 'matched',
@@ -858,6 +859,7 @@ async fn a_missing_column_or_a_foreign_type_is_refused_by_name_and_nothing_chang
         "column call_sessions.talk_seconds is numeric, and calltrack reads it as integer",
         "column call_sessions.created_at",
         "(enum narrow_match_status) has no value 'unmatched'",
+        "column gift_cards.delivery_method has a CHECK constraint cards_by_email that refuses 'sms'",
     ] {
         assert!(report.contains(named), "{named} in {report}");
     }
@@ -913,6 +915,36 @@ async fn adoption_gives_the_platform_every_column_the_standalone_schema_has(plat
         .filter(|c| !adopted.contains(c))
         .collect();
     assert_eq!(missing, Vec::<String>::new());
+}
+
+/// The schema document lists `call_status` values without `canceled`, which Twilio reports
+/// and calltrack stores; a platform that turned that list into a CHECK constraint is told
+/// so before anything is written, not by a failing status callback.
+#[tokio::test]
+async fn a_call_status_check_built_from_the_documents_list_is_refused_for_canceled() {
+    let config = platform_database(Platform::DocumentedMinimum).await;
+    let db = db::pool::connect(&config).await.unwrap();
+    db.batch_execute(
+        "ALTER TABLE call_sessions ADD CONSTRAINT call_sessions_call_status_check
+             CHECK (call_status IN ('initiated', 'ringing', 'in-progress', 'completed', 'busy',
+                                    'no-answer', 'failed'))",
+    )
+    .await
+    .unwrap();
+
+    let check = migrate_command(&config, true).await;
+
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(!check.status.success(), "{report}");
+    let problems: Vec<&str> = report.lines().filter(|l| l.starts_with("  - ")).collect();
+    assert_eq!(
+        problems,
+        [
+            "  - column call_sessions.call_status has a CHECK constraint \
+          call_sessions_call_status_check that refuses 'canceled', which calltrack writes \
+          (let the constraint allow it)"
+        ]
+    );
 }
 
 async fn a_column_the_platform_retypes_after_adoption_stops_the_next_migration(platform: Platform) {

@@ -120,13 +120,16 @@ const fn supplied(name: &'static str, kind: Kind, definition: &'static str) -> P
     }
 }
 
-/// Columns whose platform type may be an enum, with the labels calltrack writes or
-/// compares against. A platform enum lacking one of them cannot be adopted.
+/// Columns whose platform type may be an enum or text with a CHECK constraint, with the
+/// labels calltrack writes or compares against. A platform enum lacking one of them cannot
+/// be adopted (comparing with a label an enum lacks is an error too).
 #[derive(Debug)]
 pub struct Enumerated {
     pub table: &'static str,
     pub column: &'static str,
     pub labels: &'static [&'static str],
+    /// The labels calltrack writes, which a CHECK constraint on the column must allow.
+    pub written: &'static [&'static str],
 }
 
 /// A column calltrack adds to a platform table.
@@ -435,41 +438,49 @@ pub const ENUMERATED: &[Enumerated] = &[
             "developer",
             "call_center",
         ],
+        written: &[],
     },
     Enumerated {
         table: "call_sessions",
         column: "call_status",
         labels: &crate::domain::CallStatus::STORED,
+        written: &crate::domain::CallStatus::STORED,
     },
     Enumerated {
         table: "call_sessions",
         column: "match_status",
         labels: &["matched", "unmatched"],
+        written: &["matched", "unmatched"],
     },
     Enumerated {
         table: "call_conditions_met",
         column: "delivery_status",
         labels: &["pending", "sent", "delivered", "failed"],
+        written: &["pending", "sent", "delivered", "failed"],
     },
     Enumerated {
         table: "gift_cards",
         column: "status",
         labels: &["available", "claimed", "delivered", "redeemed"],
+        written: &["available", "claimed", "delivered"],
     },
     Enumerated {
         table: "gift_cards",
         column: "delivery_method",
         labels: &["sms"],
+        written: &["sms"],
     },
     Enumerated {
         table: "events",
         column: "event_type",
         labels: &["call"],
+        written: &["call"],
     },
     Enumerated {
         table: "tracked_phone_numbers",
         column: "provider",
         labels: &["twilio"],
+        written: &["twilio"],
     },
 ];
 

@@ -141,7 +141,8 @@ pub enum Stage {
 /// What in the platform's tables calltrack cannot work with, whether it is adopting them
 /// now or adopted them earlier: a table or column missing (one calltrack cannot supply), a
 /// column of a type calltrack's code does not read, a column its inserts rely on without a
-/// default, an enum without a label it writes, a NOT NULL column its inserts leave out.
+/// default, an enum or a CHECK constraint without a label it writes, a NOT NULL column its
+/// inserts leave out.
 /// Read from the catalog alone, so `migrate --check` names all of them before anything
 /// runs, rather than a request failing (or `Row::get` panicking) later.
 pub fn schema_problems(catalog: &Catalog, stage: Stage) -> Vec<String> {
@@ -196,6 +197,17 @@ pub fn schema_problems(catalog: &Catalog, stage: Stage) -> Vec<String> {
         else {
             continue;
         };
+        for refused in catalog
+            .refused_labels
+            .iter()
+            .filter(|r| r.table == wanted.table && r.column == wanted.column)
+        {
+            problems.push(format!(
+                "column {}.{} has a CHECK constraint {} that refuses '{}', which calltrack \
+                 writes (let the constraint allow it)",
+                refused.table, refused.column, refused.constraint, refused.label
+            ));
+        }
         if let Some(labels) = &column.enum_labels {
             for label in wanted.labels {
                 if !labels.iter().any(|l| l == label) {
