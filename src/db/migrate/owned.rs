@@ -174,8 +174,9 @@ use Kind::{Any, Boolean, Date, Integer, Jsonb, Label, Numeric, SmallInt, Text, T
 /// A soft delete, as the platform's practices put it: NULL while the row is live.
 const SOFT_DELETE: &str = "timestamptz";
 
-// Every column named by calltrack's SQL (src/db) and by migrations/adopt, with how the Rust
-// side reads it. A test checks these against the standalone schema V1 to V10 create.
+/// The platform's tables calltrack uses, with every column its SQL (`src/db`,
+/// `migrations/adopt`) names and how the Rust side reads it. A test checks them against the
+/// standalone schema V1 to V10 create (which calltrack's statements are written for).
 pub const PLATFORM_TABLES: &[PlatformTable] = &[
     PlatformTable {
         name: "organizations",
