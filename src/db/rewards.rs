@@ -151,9 +151,10 @@ pub async fn mark_condition(tx: &impl GenericClient, mark: &MarkCondition<'_>) -
     }
     let inserted = tx
         .query_opt(
+            // met_at is set here: the platform's schema document gives it no default.
             "INSERT INTO call_conditions_met (call_session_id, campaign_id, recipient_id,
-                 condition_number, met_by_agent_id, notes, delivery_status)
-             VALUES ($1, $2, $3, $4, $5, $6, NULL)
+                 condition_number, met_at, met_by_agent_id, notes, delivery_status)
+             VALUES ($1, $2, $3, $4, now(), $5, $6, NULL)
              ON CONFLICT (recipient_id, condition_number) DO NOTHING
              RETURNING id",
             &[

@@ -398,7 +398,9 @@ impl TestApp {
             .get(0)
     }
 
-    /// An organization, client and campaign with one active tracked number.
+    /// An organization, client and campaign with one active tracked number. Written as the
+    /// platform would, every value given: a platform built from its schema document alone
+    /// has no defaults for them.
     pub async fn seed_campaign(&self) -> Campaign {
         let row = self
             .db
@@ -406,8 +408,9 @@ impl TestApp {
                 "WITH o AS (INSERT INTO organizations (name, type) VALUES ('Acme Agency', 'agency') RETURNING id),
                       c AS (INSERT INTO clients (org_id, name, industry) SELECT id, 'Acme Roofing', 'roofing' FROM o RETURNING id),
                       k AS (INSERT INTO campaigns (client_id, name, status) SELECT id, 'Spring mailer', 'mailed' FROM c RETURNING id),
-                      t AS (INSERT INTO tracked_phone_numbers (campaign_id, phone_number, forward_to_number, provider_sid)
-                            SELECT id, $1, $2, 'PN0123456789abcdef0123456789abcdef' FROM k RETURNING id)
+                      t AS (INSERT INTO tracked_phone_numbers (campaign_id, phone_number, forward_to_number, provider,
+                                provider_sid, is_active)
+                            SELECT id, $1, $2, 'twilio', 'PN0123456789abcdef0123456789abcdef', true FROM k RETURNING id)
                  SELECT k.id, t.id FROM k, t",
                 &[&TRACKED_NUMBER, &FORWARD_TO],
             )

@@ -1,5 +1,10 @@
 use crate::helpers::{conninfo, test_database};
+use crate::platform::{Platform, on_each_platform, platform_database};
+use calltrack::db::migrate::catalog::Catalog;
+use calltrack::db::migrate::plan::{Stage, schema_problems};
 use calltrack::db::{self, migrate::MIGRATIONS};
+
+on_each_platform!(a_platform_database_migrated_twice_is_adopted_once);
 
 /// An empty database (not cloned from the migrated template) on the test server.
 async fn empty_database() -> tokio_postgres::Config {
@@ -44,6 +49,31 @@ async fn migrations_applied_twice_apply_once() {
     assert_eq!(first.len(), MIGRATIONS.len());
     assert!(second.is_empty());
     assert_eq!(applied_versions(&config).await.len(), MIGRATIONS.len());
+}
+
+async fn a_platform_database_migrated_twice_is_adopted_once(platform: Platform) {
+    let config = platform_database(platform).await;
+    let mut client = db::pool::connect(&config).await.unwrap();
+
+    let first = db::migrate::run(&mut client).await.unwrap();
+    let second = db::migrate::run(&mut client).await.unwrap();
+
+    assert_eq!(first.len(), MIGRATIONS.len());
+    assert!(second.is_empty());
+    assert_eq!(applied_versions(&config).await.len(), MIGRATIONS.len());
+}
+
+/// The guard on how calltrack's code reads each platform column (`owned::PLATFORM_TABLES`):
+/// the schema calltrack creates itself meets every expectation the adoption checks.
+#[tokio::test]
+async fn the_standalone_schema_has_every_column_calltrack_reads_of_the_type_it_reads() {
+    let client = db::pool::connect(&test_database().await).await.unwrap();
+    let catalog = Catalog::read(&client).await.unwrap();
+
+    assert_eq!(
+        schema_problems(&catalog, Stage::Adopted),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]

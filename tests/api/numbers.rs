@@ -7,9 +7,9 @@ use crate::helpers::{PUBLIC_BASE_URL, TRACKED_NUMBER, TestApp};
 use crate::world::{Auth, World};
 
 const ACCOUNT: &str = "ACae6d5b1f2c3e4d5a6b7c8d9e0f1a2b3c";
-const BOUGHT_SID: &str = "PN7a1b2c3d4e5f60718293a4b5c6d7e8f9";
+pub(crate) const BOUGHT_SID: &str = "PN7a1b2c3d4e5f60718293a4b5c6d7e8f9";
 
-fn numbers_path() -> String {
+pub(crate) fn numbers_path() -> String {
     format!("/2010-04-01/Accounts/{ACCOUNT}/IncomingPhoneNumbers.json")
 }
 
@@ -20,7 +20,7 @@ fn tracked_number_url(world: &World) -> String {
     )
 }
 
-fn number_path(sid: &str) -> String {
+pub(crate) fn number_path(sid: &str) -> String {
     format!("/2010-04-01/Accounts/{ACCOUNT}/IncomingPhoneNumbers/{sid}.json")
 }
 
@@ -51,7 +51,7 @@ fn pointed_at_us(extra: (&'static str, &str)) -> FormHas {
     ])
 }
 
-fn sold(number: &str) -> ResponseTemplate {
+pub(crate) fn sold(number: &str) -> ResponseTemplate {
     ResponseTemplate::new(201).set_body_json(json!({
         "sid": BOUGHT_SID,
         "account_sid": ACCOUNT,

@@ -117,8 +117,9 @@ impl TestApp {
         let pool: Uuid = self
             .db
             .query_one(
-                "INSERT INTO gift_card_pools (client_id, brand_id, pool_name, value_amount)
-                 VALUES ($1, $2, 'Amazon $25', 25.00) RETURNING id",
+                "INSERT INTO gift_card_pools (client_id, brand_id, pool_name, value_amount,
+                     total_cards, available_cards, delivered_cards)
+                 VALUES ($1, $2, 'Amazon $25', 25.00, 0, 0, 0) RETURNING id",
                 &[&client_id, &brand],
             )
             .await

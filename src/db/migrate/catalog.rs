@@ -9,11 +9,16 @@ use tokio_postgres::Client;
 /// One column of an existing table.
 #[derive(Debug, Clone)]
 pub struct Column {
+    /// The type as `format_type` spells it, for the operator (`character varying(40)`).
     pub type_name: String,
+    /// The type's `pg_type` name, which [`super::owned::Kind`] checks (`varchar`).
+    pub typname: String,
     /// The labels, when the column is a Postgres enum.
     pub enum_labels: Option<Vec<String>>,
     /// NOT NULL with no default, not generated, not an identity: an INSERT must name it.
     pub required_on_insert: bool,
+    /// A default, an identity or a generated value fills it when an INSERT leaves it out.
+    pub has_default: bool,
 }
 
 /// One existing table (or partitioned table).
@@ -51,6 +56,19 @@ pub struct Catalog {
     /// For each unique index calltrack still has to build: how many groups of rows would
     /// violate it.
     pub duplicates: HashMap<&'static str, i64>,
+    /// Labels calltrack writes into an enumerated text column that one of the column's
+    /// CHECK constraints refuses.
+    pub refused_labels: Vec<RefusedLabel>,
+}
+
+/// A label a CHECK constraint of the platform's would refuse (`CHECK (call_status IN (...))`
+/// without `canceled`, as the schema document lists the values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedLabel {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub constraint: String,
+    pub label: &'static str,
 }
 
 impl Catalog {
@@ -64,6 +82,8 @@ impl Catalog {
                             WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END,
                         a.attnotnull AND NOT a.atthasdef AND a.attgenerated = ''
                             AND a.attidentity = '',
+                        a.atthasdef OR a.attgenerated <> '' OR a.attidentity <> '',
+                        t.typname::text,
                         pg_has_role(current_user, c.relowner, 'USAGE'),
                         pg_get_userbyid(c.relowner)::text,
                         c.relrowsecurity, c.relforcerowsecurity,
@@ -80,18 +100,20 @@ impl Catalog {
         for row in rows {
             let table = catalog.tables.entry(row.get(0)).or_insert_with(|| Table {
                 columns: HashMap::new(),
-                owned: row.get(5),
-                owner: row.get(6),
-                row_security: row.get(7),
-                forced_row_security: row.get(8),
-                estimated_rows: row.get(9),
+                owned: row.get(7),
+                owner: row.get(8),
+                row_security: row.get(9),
+                forced_row_security: row.get(10),
+                estimated_rows: row.get(11),
             });
             table.columns.insert(
                 row.get(1),
                 Column {
                     type_name: row.get(2),
+                    typname: row.get(6),
                     enum_labels: row.get(3),
                     required_on_insert: row.get(4),
+                    has_default: row.get(5),
                 },
             );
         }
@@ -180,6 +202,7 @@ impl Catalog {
                 catalog.duplicates.insert(index.name, row.get(0));
             }
         }
+        catalog.refused_labels = refused_labels(client, &catalog).await?;
         Ok(catalog)
     }
 
@@ -197,5 +220,104 @@ impl Catalog {
                 i.table == table && i.unique && i.valid && !i.partial && i.key_columns == columns
             })
             .map(|(name, _)| name.as_str())
+    }
+}
+
+/// Evaluates each single-column CHECK constraint of an enumerated text column against the
+/// labels calltrack writes there, without writing anything: the constraint's expression,
+/// with the column replaced by each label, in a plain SELECT.
+async fn refused_labels(client: &Client, catalog: &Catalog) -> anyhow::Result<Vec<RefusedLabel>> {
+    let rows = client
+        .query(
+            "SELECT t.relname::text, a.attname::text, c.conname::text,
+                    pg_get_expr(c.conbin, c.conrelid)
+             FROM pg_constraint c
+             JOIN pg_class t ON t.oid = c.conrelid
+             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = c.conkey[1]
+             WHERE c.contype = 'c' AND cardinality(c.conkey) = 1
+               AND t.relnamespace = current_schema()::regnamespace",
+            &[],
+        )
+        .await
+        .context("reading the check constraints of the current schema failed")?;
+    let mut refused = Vec::new();
+    for wanted in super::owned::ENUMERATED {
+        let enumerated = catalog
+            .tables
+            .get(wanted.table)
+            .and_then(|t| t.columns.get(wanted.column))
+            .is_some_and(|c| c.enum_labels.is_some());
+        if enumerated || wanted.written.is_empty() {
+            continue;
+        }
+        for row in &rows {
+            let (table, column): (&str, &str) = (row.get(0), row.get(1));
+            if table != wanted.table || column != wanted.column {
+                continue;
+            }
+            let constraint: String = row.get(2);
+            let check = with_column_as(row.get(3), wanted.column, "v.label");
+            let sql = format!(
+                "SELECT v.label FROM unnest($1::text[]) AS v (label) WHERE NOT coalesce(({check}), true)"
+            );
+            // An expression this cannot evaluate on its own is left to the platform.
+            let Ok(labels) = client.query(&sql, &[&wanted.written]).await else {
+                continue;
+            };
+            for label in labels.iter().map(|r| r.get::<_, String>(0)) {
+                if let Some(label) = wanted.written.iter().find(|l| **l == label) {
+                    refused.push(RefusedLabel {
+                        table: wanted.table,
+                        column: wanted.column,
+                        constraint: constraint.clone(),
+                        label,
+                    });
+                }
+            }
+        }
+    }
+    Ok(refused)
+}
+
+/// `expression` (as `pg_get_expr` prints it) with each reference to `column`, bare or
+/// double-quoted and outside string literals, replaced by `with`.
+fn with_column_as(expression: &str, column: &str, with: &str) -> String {
+    let mut out = String::with_capacity(expression.len());
+    let mut rest = expression;
+    while let Some(c) = rest.chars().next() {
+        let token_len = match c {
+            // A literal, its doubled quotes included: '' closes and reopens it.
+            '\'' => rest[1..].find('\'').map_or(rest.len(), |end| end + 2),
+            '"' => rest[1..].find('"').map_or(rest.len(), |end| end + 2),
+            c if c.is_alphanumeric() || c == '_' => rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+                .unwrap_or(rest.len()),
+            c => c.len_utf8(),
+        };
+        let (token, tail) = rest.split_at(token_len);
+        let name = token.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
+        if token == column || name == Some(column) {
+            out.push_str(with);
+        } else {
+            out.push_str(token);
+        }
+        rest = tail;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_column_as;
+
+    #[test]
+    fn a_check_expression_has_its_column_replaced_but_not_inside_literals_or_longer_names() {
+        let check = "((call_status = ANY (ARRAY['call_status'::text, 'it''s'::text])) \
+                     AND (\"call_status\" <> old_call_status))";
+        assert_eq!(
+            with_column_as(check, "call_status", "v.label"),
+            "((v.label = ANY (ARRAY['call_status'::text, 'it''s'::text])) \
+             AND (v.label <> old_call_status))"
+        );
     }
 }

@@ -6,7 +6,7 @@
 #[derive(Debug)]
 pub struct PlatformTable {
     pub name: &'static str,
-    pub columns: &'static [&'static str],
+    pub columns: &'static [PlatformColumn],
     /// The columns calltrack's INSERTs fill; any other NOT NULL column without a default
     /// would make them fail. Empty when calltrack never inserts into the table.
     pub inserted: &'static [&'static str],
@@ -14,13 +14,122 @@ pub struct PlatformTable {
     pub altered: bool,
 }
 
-/// Columns whose platform type may be an enum, with the labels calltrack writes or
-/// compares against. A platform enum lacking one of them cannot be adopted.
+/// A platform column calltrack's statements name, and how they use it.
+#[derive(Debug)]
+pub struct PlatformColumn {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub need: Need,
+}
+
+/// What calltrack needs of a platform column beyond its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// The column must exist: its meaning is the platform's, calltrack cannot stand in for it.
+    Present,
+    /// calltrack's inserts leave it to the column's default and read it back as set, so it
+    /// must have one.
+    Defaulted,
+    /// A nullable column calltrack reads that the platform's schema document leaves out. A
+    /// table without it gets it, with this definition: NULL in every existing row is what
+    /// its absence meant (no row was ever soft-deleted).
+    Supplied(&'static str),
+}
+
+/// The types calltrack's code can read and write a column as. `Row::get` panics on a type
+/// the Rust side does not accept and a parameter of the wrong type fails the statement, so a
+/// platform column of another type is refused before anything runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Uuid,
+    /// Read and written as a Rust string.
+    Text,
+    /// An enumeration: read through `::text`, written from literals or the
+    /// `calltrack_as_*` functions, so a Postgres enum serves as well as text.
+    Label,
+    Integer,
+    SmallInt,
+    Boolean,
+    Timestamptz,
+    Date,
+    Numeric,
+    Jsonb,
+    /// Only ever tested for NULL, which works on any type.
+    Any,
+}
+
+impl Kind {
+    /// Whether a column of the type named `typname` (as `pg_type` names it) with
+    /// `is_enum` serves.
+    pub fn accepts(self, typname: &str, is_enum: bool) -> bool {
+        let text = matches!(typname, "text" | "varchar" | "bpchar" | "citext");
+        match self {
+            Self::Uuid => typname == "uuid",
+            Self::Text => text,
+            Self::Label => text || is_enum,
+            Self::Integer => typname == "int4",
+            Self::SmallInt => typname == "int2",
+            Self::Boolean => typname == "bool",
+            Self::Timestamptz => typname == "timestamptz",
+            Self::Date => typname == "date",
+            Self::Numeric => typname == "numeric",
+            Self::Jsonb => typname == "jsonb",
+            Self::Any => true,
+        }
+    }
+
+    /// How the column is read, for the operator.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Uuid => "uuid",
+            Self::Text => "text (text, varchar, char or citext)",
+            Self::Label => "text or an enum",
+            Self::Integer => "integer",
+            Self::SmallInt => "smallint",
+            Self::Boolean => "boolean",
+            Self::Timestamptz => "timestamptz",
+            Self::Date => "date",
+            Self::Numeric => "numeric",
+            Self::Jsonb => "jsonb",
+            Self::Any => "any type",
+        }
+    }
+}
+
+const fn col(name: &'static str, kind: Kind) -> PlatformColumn {
+    PlatformColumn {
+        name,
+        kind,
+        need: Need::Present,
+    }
+}
+
+const fn defaulted(name: &'static str, kind: Kind) -> PlatformColumn {
+    PlatformColumn {
+        name,
+        kind,
+        need: Need::Defaulted,
+    }
+}
+
+const fn supplied(name: &'static str, kind: Kind, definition: &'static str) -> PlatformColumn {
+    PlatformColumn {
+        name,
+        kind,
+        need: Need::Supplied(definition),
+    }
+}
+
+/// Columns whose platform type may be an enum or text with a CHECK constraint, with the
+/// labels calltrack writes or compares against. A platform enum lacking one of them cannot
+/// be adopted (comparing with a label an enum lacks is an error too).
 #[derive(Debug)]
 pub struct Enumerated {
     pub table: &'static str,
     pub column: &'static str,
     pub labels: &'static [&'static str],
+    /// The labels calltrack writes, which a CHECK constraint on the column must allow.
+    pub written: &'static [&'static str],
 }
 
 /// A column calltrack adds to a platform table.
@@ -29,6 +138,8 @@ pub struct OwnedColumn {
     pub table: &'static str,
     pub name: &'static str,
     pub definition: &'static str,
+    /// How calltrack reads it, checked when the platform already has a column of that name.
+    pub kind: Kind,
     /// `updated_at` columns get calltrack's touch trigger, but only when calltrack adds
     /// them: a platform column of that name is the platform's to maintain.
     pub touched: bool,
@@ -58,47 +169,61 @@ pub struct OwnedIndex {
     pub duplicates: Option<&'static str>,
 }
 
+use Kind::{Any, Boolean, Date, Integer, Jsonb, Label, Numeric, SmallInt, Text, Timestamptz, Uuid};
+
+/// A soft delete, as the platform's practices put it: NULL while the row is live.
+const SOFT_DELETE: &str = "timestamptz";
+
+/// The platform's tables calltrack uses, with every column its SQL (`src/db`,
+/// `migrations/adopt`) names and how the Rust side reads it. A test checks them against the
+/// standalone schema V1 to V10 create (which calltrack's statements are written for).
 pub const PLATFORM_TABLES: &[PlatformTable] = &[
     PlatformTable {
         name: "organizations",
-        columns: &["id"],
+        // Granted to calltrack_api, never read: clients.org_id is matched to org_members.
+        columns: &[],
         inserted: &[],
         altered: false,
     },
     PlatformTable {
         name: "clients",
-        columns: &["id", "org_id", "name", "api_key_hash"],
+        columns: &[
+            col("id", Uuid),
+            col("org_id", Uuid),
+            col("name", Text),
+            col("api_key_hash", Text),
+        ],
         inserted: &[],
         altered: false,
     },
     PlatformTable {
         name: "user_roles",
-        columns: &["user_id", "role"],
+        columns: &[col("user_id", Uuid), col("role", Label)],
         inserted: &[],
         altered: false,
     },
     PlatformTable {
         name: "org_members",
-        columns: &["org_id", "user_id"],
+        columns: &[col("org_id", Uuid), col("user_id", Uuid)],
         inserted: &[],
         altered: false,
     },
     PlatformTable {
         name: "client_users",
-        columns: &["client_id", "user_id"],
+        columns: &[col("client_id", Uuid), col("user_id", Uuid)],
         inserted: &[],
         altered: false,
     },
     PlatformTable {
         name: "campaigns",
         columns: &[
-            "id",
-            "client_id",
-            "name",
-            "status",
-            "mail_date",
-            "created_at",
-            "deleted_at",
+            col("id", Uuid),
+            col("client_id", Uuid),
+            col("name", Text),
+            col("status", Label),
+            col("mail_date", Date),
+            col("created_at", Timestamptz),
+            supplied("deleted_at", Any, SOFT_DELETE),
         ],
         inserted: &[],
         altered: false,
@@ -106,12 +231,12 @@ pub const PLATFORM_TABLES: &[PlatformTable] = &[
     PlatformTable {
         name: "campaign_conditions",
         columns: &[
-            "id",
-            "campaign_id",
-            "condition_number",
-            "condition_name",
-            "trigger_type",
-            "is_active",
+            col("id", Uuid),
+            col("campaign_id", Uuid),
+            col("condition_number", Integer),
+            col("condition_name", Text),
+            col("trigger_type", Label),
+            col("is_active", Boolean),
         ],
         inserted: &[],
         altered: false,
@@ -119,12 +244,12 @@ pub const PLATFORM_TABLES: &[PlatformTable] = &[
     PlatformTable {
         name: "campaign_reward_configs",
         columns: &[
-            "id",
-            "campaign_id",
-            "condition_number",
-            "gift_card_pool_id",
-            "reward_description",
-            "sms_template",
+            col("id", Uuid),
+            col("campaign_id", Uuid),
+            col("condition_number", Integer),
+            col("gift_card_pool_id", Uuid),
+            col("reward_description", Text),
+            col("sms_template", Text),
         ],
         inserted: &[],
         altered: false,
@@ -132,35 +257,42 @@ pub const PLATFORM_TABLES: &[PlatformTable] = &[
     PlatformTable {
         name: "recipients",
         columns: &[
-            "id",
-            "campaign_id",
-            "redemption_code",
-            "first_name",
-            "last_name",
-            "phone",
-            "created_at",
-            "deleted_at",
+            col("id", Uuid),
+            col("campaign_id", Uuid),
+            col("redemption_code", Text),
+            col("first_name", Text),
+            col("last_name", Text),
+            col("email", Text),
+            col("phone", Text),
+            col("city", Text),
+            col("state", Text),
+            col("created_at", Timestamptz),
+            supplied("deleted_at", Any, SOFT_DELETE),
         ],
         inserted: &[],
         altered: true,
     },
     PlatformTable {
         name: "gift_card_brands",
-        columns: &["id", "brand_name"],
+        columns: &[
+            col("id", Uuid),
+            col("brand_name", Text),
+            col("default_value", Numeric),
+        ],
         inserted: &[],
         altered: false,
     },
     PlatformTable {
         name: "gift_card_pools",
         columns: &[
-            "id",
-            "client_id",
-            "brand_id",
-            "pool_name",
-            "value_amount",
-            "total_cards",
-            "available_cards",
-            "delivered_cards",
+            col("id", Uuid),
+            col("client_id", Uuid),
+            col("brand_id", Uuid),
+            col("pool_name", Text),
+            col("value_amount", Numeric),
+            col("total_cards", Integer),
+            col("available_cards", Integer),
+            col("delivered_cards", Integer),
         ],
         inserted: &[],
         altered: false,
@@ -168,19 +300,19 @@ pub const PLATFORM_TABLES: &[PlatformTable] = &[
     PlatformTable {
         name: "gift_cards",
         columns: &[
-            "id",
-            "pool_id",
-            "card_code",
-            "pin_code",
-            "value_amount",
-            "status",
-            "recipient_id",
-            "campaign_id",
-            "claimed_at",
-            "delivered_at",
-            "delivery_method",
-            "delivery_address",
-            "created_at",
+            defaulted("id", Uuid),
+            col("pool_id", Uuid),
+            col("card_code", Text),
+            col("pin_code", Text),
+            col("value_amount", Numeric),
+            col("status", Label),
+            col("recipient_id", Uuid),
+            col("campaign_id", Uuid),
+            col("claimed_at", Timestamptz),
+            col("delivered_at", Timestamptz),
+            col("delivery_method", Label),
+            col("delivery_address", Text),
+            col("created_at", Timestamptz),
         ],
         inserted: &["pool_id", "card_code", "pin_code", "value_amount", "status"],
         altered: true,
@@ -188,14 +320,14 @@ pub const PLATFORM_TABLES: &[PlatformTable] = &[
     PlatformTable {
         name: "tracked_phone_numbers",
         columns: &[
-            "id",
-            "campaign_id",
-            "phone_number",
-            "forward_to_number",
-            "provider",
-            "provider_sid",
-            "is_active",
-            "created_at",
+            defaulted("id", Uuid),
+            col("campaign_id", Uuid),
+            col("phone_number", Text),
+            col("forward_to_number", Text),
+            col("provider", Label),
+            col("provider_sid", Text),
+            col("is_active", Boolean),
+            defaulted("created_at", Timestamptz),
         ],
         inserted: &[
             "campaign_id",
@@ -211,25 +343,25 @@ pub const PLATFORM_TABLES: &[PlatformTable] = &[
     PlatformTable {
         name: "call_sessions",
         columns: &[
-            "id",
-            "campaign_id",
-            "tracked_number_id",
-            "recipient_id",
-            "caller_phone",
-            "match_status",
-            "call_status",
-            "call_started_at",
-            "call_answered_at",
-            "call_ended_at",
-            "call_duration_seconds",
-            "recording_url",
-            "recording_sid",
-            "recording_duration",
-            "twilio_call_sid",
-            "agent_user_id",
-            "forward_to_number",
-            "notes",
-            "created_at",
+            defaulted("id", Uuid),
+            col("campaign_id", Uuid),
+            col("tracked_number_id", Uuid),
+            col("recipient_id", Uuid),
+            col("caller_phone", Text),
+            col("match_status", Label),
+            col("call_status", Label),
+            col("call_started_at", Timestamptz),
+            col("call_answered_at", Timestamptz),
+            col("call_ended_at", Timestamptz),
+            col("call_duration_seconds", Integer),
+            col("recording_url", Text),
+            col("recording_sid", Text),
+            col("recording_duration", Integer),
+            col("twilio_call_sid", Text),
+            col("agent_user_id", Uuid),
+            col("forward_to_number", Text),
+            col("notes", Text),
+            defaulted("created_at", Timestamptz),
         ],
         inserted: &[
             "campaign_id",
@@ -240,37 +372,34 @@ pub const PLATFORM_TABLES: &[PlatformTable] = &[
             "call_status",
             "status_rank",
             "call_started_at",
-            "call_answered_at",
-            "call_ended_at",
-            "call_duration_seconds",
             "twilio_call_sid",
             "forward_to_number",
             "screened",
             "caller_verstat",
-            "created_at",
         ],
         altered: true,
     },
     PlatformTable {
         name: "call_conditions_met",
         columns: &[
-            "id",
-            "call_session_id",
-            "campaign_id",
-            "recipient_id",
-            "condition_number",
-            "met_at",
-            "met_by_agent_id",
-            "gift_card_id",
-            "delivery_status",
-            "notes",
-            "created_at",
+            defaulted("id", Uuid),
+            col("call_session_id", Uuid),
+            col("campaign_id", Uuid),
+            col("recipient_id", Uuid),
+            col("condition_number", Integer),
+            col("met_at", Timestamptz),
+            col("met_by_agent_id", Uuid),
+            col("gift_card_id", Uuid),
+            col("delivery_status", Label),
+            col("notes", Text),
+            col("created_at", Timestamptz),
         ],
         inserted: &[
             "call_session_id",
             "campaign_id",
             "recipient_id",
             "condition_number",
+            "met_at",
             "met_by_agent_id",
             "notes",
             "delivery_status",
@@ -280,11 +409,12 @@ pub const PLATFORM_TABLES: &[PlatformTable] = &[
     PlatformTable {
         name: "events",
         columns: &[
-            "campaign_id",
-            "recipient_id",
-            "event_type",
-            "event_data",
-            "created_at",
+            defaulted("id", Uuid),
+            col("campaign_id", Uuid),
+            col("recipient_id", Uuid),
+            col("event_type", Label),
+            col("event_data", Jsonb),
+            col("created_at", Timestamptz),
         ],
         inserted: &[
             "campaign_id",
@@ -309,41 +439,49 @@ pub const ENUMERATED: &[Enumerated] = &[
             "developer",
             "call_center",
         ],
+        written: &[],
     },
     Enumerated {
         table: "call_sessions",
         column: "call_status",
         labels: &crate::domain::CallStatus::STORED,
+        written: &crate::domain::CallStatus::STORED,
     },
     Enumerated {
         table: "call_sessions",
         column: "match_status",
         labels: &["matched", "unmatched"],
+        written: &["matched", "unmatched"],
     },
     Enumerated {
         table: "call_conditions_met",
         column: "delivery_status",
         labels: &["pending", "sent", "delivered", "failed"],
+        written: &["pending", "sent", "delivered", "failed"],
     },
     Enumerated {
         table: "gift_cards",
         column: "status",
         labels: &["available", "claimed", "delivered", "redeemed"],
+        written: &["available", "claimed", "delivered"],
     },
     Enumerated {
         table: "gift_cards",
         column: "delivery_method",
         labels: &["sms"],
+        written: &["sms"],
     },
     Enumerated {
         table: "events",
         column: "event_type",
         labels: &["call"],
+        written: &["call"],
     },
     Enumerated {
         table: "tracked_phone_numbers",
         column: "provider",
         labels: &["twilio"],
+        written: &["twilio"],
     },
 ];
 
@@ -352,150 +490,175 @@ pub const OWNED_COLUMNS: &[OwnedColumn] = &[
         table: "recipients",
         name: "phone_e164",
         definition: "text",
+        kind: Text,
         touched: false,
     },
     OwnedColumn {
         table: "call_sessions",
         name: "status_rank",
         definition: "smallint NOT NULL DEFAULT 0",
+        kind: SmallInt,
         touched: false,
     },
     OwnedColumn {
         table: "call_sessions",
         name: "talk_seconds",
         definition: "integer",
+        kind: Integer,
         touched: false,
     },
     OwnedColumn {
         table: "call_sessions",
         name: "updated_at",
         definition: "timestamptz NOT NULL DEFAULT now()",
+        kind: Timestamptz,
         touched: true,
     },
     OwnedColumn {
         table: "call_sessions",
         name: "recording_status",
         definition: "text",
+        kind: Text,
         touched: false,
     },
     OwnedColumn {
         table: "call_sessions",
         name: "call_outcome",
         definition: "text",
+        kind: Text,
         touched: false,
     },
     OwnedColumn {
         table: "call_sessions",
         name: "leg_status",
         definition: "text",
+        kind: Text,
         touched: false,
     },
     OwnedColumn {
         table: "call_sessions",
         name: "screened",
         definition: "boolean NOT NULL DEFAULT false",
+        kind: Boolean,
         touched: false,
     },
     OwnedColumn {
         table: "call_sessions",
         name: "caller_verstat",
         definition: "text",
+        kind: Text,
         touched: false,
     },
     OwnedColumn {
         table: "call_sessions",
         name: "voicemail_sid",
         definition: "text",
+        kind: Text,
         touched: false,
     },
     OwnedColumn {
         table: "call_sessions",
         name: "voicemail_url",
         definition: "text",
+        kind: Text,
         touched: false,
     },
     OwnedColumn {
         table: "call_sessions",
         name: "voicemail_duration",
         definition: "integer",
+        kind: Integer,
         touched: false,
     },
     OwnedColumn {
         table: "tracked_phone_numbers",
         name: "updated_at",
         definition: "timestamptz NOT NULL DEFAULT now()",
+        kind: Timestamptz,
         touched: true,
     },
     OwnedColumn {
         table: "tracked_phone_numbers",
         name: "released_at",
         definition: "timestamptz",
+        kind: Timestamptz,
         touched: false,
     },
     OwnedColumn {
         table: "tracked_phone_numbers",
         name: "friendly_name",
         definition: "text",
+        kind: Text,
         touched: false,
     },
     OwnedColumn {
         table: "tracked_phone_numbers",
         name: "whisper",
         definition: "text",
+        kind: Text,
         touched: false,
     },
     OwnedColumn {
         table: "tracked_phone_numbers",
         name: "require_keypress",
         definition: "boolean",
+        kind: Boolean,
         touched: false,
     },
     OwnedColumn {
         table: "tracked_phone_numbers",
         name: "voicemail",
         definition: "boolean NOT NULL DEFAULT true",
+        kind: Boolean,
         touched: false,
     },
     OwnedColumn {
         table: "tracked_phone_numbers",
         name: "voicemail_greeting",
         definition: "text",
+        kind: Text,
         touched: false,
     },
     OwnedColumn {
         table: "tracked_phone_numbers",
         name: "business_hours",
         definition: "jsonb",
+        kind: Jsonb,
         touched: false,
     },
     OwnedColumn {
         table: "call_conditions_met",
         name: "reward_status",
         definition: "text NOT NULL DEFAULT 'no_reward_configured'",
+        kind: Text,
         touched: false,
     },
     OwnedColumn {
         table: "call_conditions_met",
         name: "reward_config_id",
         definition: "uuid",
+        kind: Uuid,
         touched: false,
     },
     OwnedColumn {
         table: "call_conditions_met",
         name: "delivery_error_code",
         definition: "integer",
+        kind: Integer,
         touched: false,
     },
     OwnedColumn {
         table: "call_conditions_met",
         name: "delivery_error_message",
         definition: "text",
+        kind: Text,
         touched: false,
     },
     OwnedColumn {
         table: "call_conditions_met",
         name: "updated_at",
         definition: "timestamptz NOT NULL DEFAULT now()",
+        kind: Timestamptz,
         touched: true,
     },
 ];
@@ -664,6 +827,52 @@ mod tests {
                 FUNCTIONS_SQL.contains(&format!("'{table}'")),
                 "{table} keeps its grants"
             );
+        }
+    }
+
+    #[test]
+    fn a_label_may_be_text_or_an_enum_while_text_and_numbers_take_their_own_types_only() {
+        assert!(Label.accepts("app_role", true) && Label.accepts("varchar", false));
+        assert!(!Text.accepts("app_role", true));
+        assert!(Text.accepts("citext", false) && Text.accepts("bpchar", false));
+        assert!(!Integer.accepts("int8", false) && !Integer.accepts("numeric", false));
+        assert!(!Timestamptz.accepts("timestamp", false));
+        assert!(!Uuid.accepts("text", false) && !Jsonb.accepts("json", false));
+        assert!(Any.accepts("timestamp", false));
+    }
+
+    #[test]
+    fn supplied_columns_are_nullable_and_added_without_rewriting_the_table() {
+        let supplied = PLATFORM_TABLES
+            .iter()
+            .flat_map(|t| t.columns)
+            .filter_map(|c| match c.need {
+                Need::Supplied(definition) => Some(definition),
+                _ => None,
+            });
+        for definition in supplied {
+            let upper = definition.to_uppercase();
+            assert!(
+                !upper.contains("NOT NULL") && !upper.contains("DEFAULT"),
+                "{definition}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_owned_columns_kind_is_the_type_it_is_created_with() {
+        for c in OWNED_COLUMNS {
+            let created = match c.definition.split_whitespace().next() {
+                Some("text") => Text,
+                Some("smallint") => SmallInt,
+                Some("integer") => Integer,
+                Some("boolean") => Boolean,
+                Some("timestamptz") => Timestamptz,
+                Some("jsonb") => Jsonb,
+                Some("uuid") => Uuid,
+                other => panic!("{}.{}: {other:?}", c.table, c.name),
+            };
+            assert_eq!(c.kind, created, "{}.{}", c.table, c.name);
         }
     }
 

@@ -4,10 +4,11 @@
 
 use std::fmt;
 
-use super::catalog::Catalog;
+use super::catalog::{Catalog, Column};
 use super::owned::{
-    BASELINE, ENUMERATED, OWNED_COLUMNS, OWNED_CONSTRAINTS, OWNED_INDEXES, OWNED_ROUTINES,
-    OWNED_TABLES, OwnedColumn, OwnedConstraint, OwnedIndex, PLATFORM_TABLES,
+    BASELINE, ENUMERATED, Kind, Need, OWNED_COLUMNS, OWNED_CONSTRAINTS, OWNED_INDEXES,
+    OWNED_ROUTINES, OWNED_TABLES, OwnedConstraint, OwnedIndex, PLATFORM_TABLES, PlatformColumn,
+    PlatformTable,
 };
 use super::{MIGRATIONS, Migration};
 
@@ -21,6 +22,9 @@ pub enum Plan {
     Pending {
         adopted: bool,
         pending: Vec<&'static Migration>,
+        /// For an adopted database: what the platform changed since that calltrack cannot
+        /// work with (a column retyped or dropped). Nothing runs while there is any.
+        problems: Vec<String>,
     },
 }
 
@@ -29,7 +33,7 @@ pub enum Plan {
 pub struct Adoption {
     /// A previous adoption committed its first step and stopped before finishing.
     pub resuming: bool,
-    pub columns: Vec<&'static OwnedColumn>,
+    pub columns: Vec<AddedColumn>,
     pub tables: Vec<&'static str>,
     pub constraints: Vec<&'static OwnedConstraint>,
     /// Constraints of calltrack's that exist but are not validated yet.
@@ -41,6 +45,19 @@ pub struct Adoption {
     /// What the operator should know but does not stop it.
     pub notes: Vec<String>,
     pub later: Vec<&'static Migration>,
+}
+
+/// A column the adoption adds to a platform table.
+#[derive(Debug, Clone, Copy)]
+pub struct AddedColumn {
+    pub table: &'static str,
+    pub name: &'static str,
+    pub definition: &'static str,
+    /// An `updated_at` calltrack adds gets its touch trigger.
+    pub touched: bool,
+    /// A column of the platform's that calltrack reads and this database lacks
+    /// ([`Need::Supplied`]), rather than one of calltrack's own.
+    pub supplied: bool,
 }
 
 #[derive(Debug)]
@@ -80,6 +97,7 @@ impl Plan {
             Some(true) => Plan::Pending {
                 adopted: true,
                 pending: pending(),
+                problems: schema_problems(catalog, Stage::Adopted),
             },
             Some(false) => Plan::Adopt(Box::new(adoption(catalog, true))),
             None if applied.is_empty() && platform_present => {
@@ -89,6 +107,7 @@ impl Plan {
             None => Plan::Pending {
                 adopted: false,
                 pending: pending(),
+                problems: Vec::new(),
             },
         }
     }
@@ -97,7 +116,8 @@ impl Plan {
     pub fn problems(&self) -> &[String] {
         match self {
             Plan::Adopt(adoption) => &adoption.problems,
-            _ => &[],
+            Plan::Pending { problems, .. } => problems,
+            Plan::Standalone { .. } => &[],
         }
     }
 }
@@ -105,48 +125,43 @@ impl Plan {
 /// The error a plan with `problems` is refused with.
 pub fn refusal(problems: &[String]) -> anyhow::Error {
     anyhow::anyhow!(
-        "cannot adopt this database; nothing was changed:\n  - {}",
+        "cannot use this database; nothing was changed:\n  - {}",
         problems.join("\n  - ")
     )
 }
 
-fn adoption(catalog: &Catalog, resuming: bool) -> Adoption {
-    let mut plan = Adoption {
-        resuming,
-        ..Adoption::default()
-    };
+/// Where the database is: about to be adopted (a column calltrack can supply is added then)
+/// or adopted already (its supplied columns were added, so one missing was dropped since).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Adopting,
+    Adopted,
+}
+
+/// What in the platform's tables calltrack cannot work with, whether it is adopting them
+/// now or adopted them earlier: a table or column missing (one calltrack cannot supply), a
+/// column of a type calltrack's code does not read, a column its inserts rely on without a
+/// default, an enum or a CHECK constraint without a label it writes, a NOT NULL column its
+/// inserts leave out.
+/// Read from the catalog alone, so `migrate --check` names all of them before anything
+/// runs, rather than a request failing (or `Row::get` panicking) later.
+pub fn schema_problems(catalog: &Catalog, stage: Stage) -> Vec<String> {
+    let mut problems = Vec::new();
     for table in PLATFORM_TABLES {
         let Some(found) = catalog.tables.get(table.name) else {
-            plan.problems
-                .push(format!("table {} is missing", table.name));
+            problems.push(format!("table {} is missing", table.name));
             continue;
         };
         for column in table.columns {
-            if !found.columns.contains_key(*column) {
-                plan.problems.push(format!(
-                    "table {} has no column {column}, which calltrack reads",
-                    table.name
-                ));
+            match found.columns.get(column.name) {
+                Some(existing) => problems.extend(column_problem(table, column, existing)),
+                None => problems.extend(missing_column(table.name, column, stage)),
             }
         }
-        if table.altered && !found.owned {
-            plan.problems.push(format!(
-                "table {} is owned by {}: calltrack adds columns, indexes and triggers to it, \
-                 which needs its owner's rights (connect as {0} or a member of it)",
-                table.name, found.owner
-            ));
-        }
         if found.forced_row_security {
-            plan.problems.push(format!(
+            problems.push(format!(
                 "table {} forces row-level security, so calltrack's own connection would be \
                  held to the platform's policies",
-                table.name
-            ));
-        }
-        if !found.row_security && table.name != "events" {
-            plan.notes.push(format!(
-                "table {} has row-level security off: calltrack's restricted role sees all of \
-                 its rows, and only calltrack's own queries scope them by client",
                 table.name
             ));
         }
@@ -156,13 +171,22 @@ fn adoption(catalog: &Catalog, resuming: bool) -> Adoption {
                     .iter()
                     .any(|c| c.table == table.name && c.name == name);
                 if column.required_on_insert && !table.inserted.contains(&name.as_str()) && !owned {
-                    plan.problems.push(format!(
+                    problems.push(format!(
                         "column {}.{name} is NOT NULL without a default, and calltrack's \
                          inserts do not fill it (give it a default)",
                         table.name
                     ));
                 }
             }
+        }
+    }
+    for owned in OWNED_COLUMNS {
+        if let Some(existing) = catalog
+            .tables
+            .get(owned.table)
+            .and_then(|t| t.columns.get(owned.name))
+        {
+            problems.extend(mismatch(owned.table, owned.name, owned.kind, existing));
         }
     }
     for wanted in ENUMERATED {
@@ -173,10 +197,21 @@ fn adoption(catalog: &Catalog, resuming: bool) -> Adoption {
         else {
             continue;
         };
+        for refused in catalog
+            .refused_labels
+            .iter()
+            .filter(|r| r.table == wanted.table && r.column == wanted.column)
+        {
+            problems.push(format!(
+                "column {}.{} has a CHECK constraint {} that refuses '{}', which calltrack \
+                 writes (let the constraint allow it)",
+                refused.table, refused.column, refused.constraint, refused.label
+            ));
+        }
         if let Some(labels) = &column.enum_labels {
             for label in wanted.labels {
                 if !labels.iter().any(|l| l == label) {
-                    plan.problems.push(format!(
+                    problems.push(format!(
                         "column {}.{} (enum {}) has no value '{label}', which calltrack \
                          writes (ALTER TYPE {} ADD VALUE '{label}')",
                         wanted.table, wanted.column, column.type_name, column.type_name
@@ -185,9 +220,108 @@ fn adoption(catalog: &Catalog, resuming: bool) -> Adoption {
             }
         }
     }
+    problems
+}
+
+fn missing_column(table: &str, column: &PlatformColumn, stage: Stage) -> Option<String> {
+    match (column.need, stage) {
+        (Need::Supplied(_), Stage::Adopting) => None,
+        (Need::Supplied(definition), Stage::Adopted) => Some(format!(
+            "table {table} has no column {}, which calltrack reads; it added the column when \
+             it adopted the database, so it was dropped since (ALTER TABLE {table} ADD COLUMN \
+             {} {definition})",
+            column.name, column.name
+        )),
+        (Need::Present | Need::Defaulted, _) => Some(format!(
+            "table {table} has no column {}, which calltrack reads",
+            column.name
+        )),
+    }
+}
+
+fn column_problem(
+    table: &PlatformTable,
+    column: &PlatformColumn,
+    existing: &Column,
+) -> Option<String> {
+    if let Some(problem) = mismatch(table.name, column.name, column.kind, existing) {
+        return Some(problem);
+    }
+    // A NOT NULL one is reported as such by the inserts' check.
+    if column.need == Need::Defaulted && !existing.has_default && !existing.required_on_insert {
+        let default = match column.kind {
+            Kind::Uuid => "gen_random_uuid()",
+            _ => "now()",
+        };
+        return Some(format!(
+            "column {}.{} has no default, and calltrack's inserts leave it to one \
+             (ALTER TABLE {0} ALTER COLUMN {1} SET DEFAULT {default})",
+            table.name, column.name
+        ));
+    }
+    None
+}
+
+fn mismatch(table: &str, column: &str, kind: Kind, existing: &Column) -> Option<String> {
+    if kind.accepts(&existing.typname, existing.enum_labels.is_some()) {
+        return None;
+    }
+    Some(format!(
+        "column {table}.{column} is {}, and calltrack reads it as {}",
+        existing.type_name,
+        kind.describe()
+    ))
+}
+
+fn adoption(catalog: &Catalog, resuming: bool) -> Adoption {
+    let mut plan = Adoption {
+        resuming,
+        problems: schema_problems(catalog, Stage::Adopting),
+        ..Adoption::default()
+    };
+    for table in PLATFORM_TABLES {
+        let Some(found) = catalog.tables.get(table.name) else {
+            continue;
+        };
+        let before = plan.columns.len();
+        for column in table.columns {
+            if let Need::Supplied(definition) = column.need
+                && !found.columns.contains_key(column.name)
+            {
+                plan.columns.push(AddedColumn {
+                    table: table.name,
+                    name: column.name,
+                    definition,
+                    touched: false,
+                    supplied: true,
+                });
+            }
+        }
+        let supplies = plan.columns.len() > before;
+        if (table.altered || supplies) && !found.owned {
+            plan.problems.push(format!(
+                "table {} is owned by {}: calltrack adds columns, indexes and triggers to it, \
+                 which needs its owner's rights (connect as {0} or a member of it)",
+                table.name, found.owner
+            ));
+        }
+        if !found.row_security && table.name != "events" {
+            plan.notes.push(format!(
+                "table {} has row-level security off: calltrack's restricted role sees all of \
+                 its rows, and only calltrack's own queries scope them by client",
+                table.name
+            ));
+        }
+    }
     for column in OWNED_COLUMNS {
         if !catalog.has_column(column.table, column.name) {
-            plan.columns.push(column);
+            plan.columns.push(AddedColumn {
+                table: column.table,
+                name: column.name,
+                definition: column.definition,
+                touched: column.touched,
+                supplied: false,
+            });
         } else if !resuming {
             plan.notes.push(format!(
                 "column {}.{} exists already and calltrack will use it as its own",
@@ -289,22 +423,41 @@ impl fmt::Display for Plan {
                 )?;
                 write_migrations(f, "would apply", pending)
             }
-            Plan::Pending { adopted, pending } => {
+            Plan::Pending {
+                adopted,
+                pending,
+                problems,
+            } => {
                 let kind = if *adopted {
                     "adopted platform database"
                 } else {
                     "standalone database"
                 };
-                if pending.is_empty() {
-                    writeln!(f, "{kind}, up to date: nothing to do.")
-                } else {
-                    writeln!(f, "{kind}.")?;
-                    write_migrations(f, "would apply", pending)
+                if pending.is_empty() && problems.is_empty() {
+                    return writeln!(f, "{kind}, up to date: nothing to do.");
                 }
+                writeln!(f, "{kind}.")?;
+                write_migrations(f, "would apply", pending)?;
+                write_problems(
+                    f,
+                    "Cannot use this database until these are fixed:",
+                    problems,
+                )
             }
             Plan::Adopt(plan) => plan.fmt(f),
         }
     }
+}
+
+fn write_problems(f: &mut fmt::Formatter<'_>, heading: &str, problems: &[String]) -> fmt::Result {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    writeln!(f, "{heading}")?;
+    for problem in problems {
+        writeln!(f, "  - {problem}")?;
+    }
+    Ok(())
 }
 
 fn write_migrations(f: &mut fmt::Formatter<'_>, verb: &str, list: &[&Migration]) -> fmt::Result {
@@ -324,7 +477,8 @@ impl fmt::Display for Adoption {
         } else {
             writeln!(
                 f,
-                "The platform's tables exist: calltrack would adopt them, adding only what it owns."
+                "The platform's tables exist: calltrack would adopt them, adding only what it owns \
+                 and the columns it reads that they lack."
             )?;
         }
         if !self.columns.is_empty() {
@@ -333,7 +487,13 @@ impl fmt::Display for Adoption {
                 "columns to add (ADD COLUMN IF NOT EXISTS, no table rewrite):"
             )?;
             for c in &self.columns {
-                writeln!(f, "  {}.{} {}", c.table, c.name, c.definition)?;
+                let whose = if c.supplied {
+                    " (the platform's schema document leaves it out; calltrack reads it, NULL in \
+                     every existing row)"
+                } else {
+                    ""
+                };
+                writeln!(f, "  {}.{} {}{whose}", c.table, c.name, c.definition)?;
             }
         }
         if !self.tables.is_empty() {
@@ -406,11 +566,11 @@ impl fmt::Display for Adoption {
         if self.problems.is_empty() {
             writeln!(f, "Nothing stops the adoption.")
         } else {
-            writeln!(f, "Cannot adopt this database until these are fixed:")?;
-            for problem in &self.problems {
-                writeln!(f, "  - {problem}")?;
-            }
-            Ok(())
+            write_problems(
+                f,
+                "Cannot adopt this database until these are fixed:",
+                &self.problems,
+            )
         }
     }
 }
