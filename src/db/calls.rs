@@ -58,12 +58,12 @@ pub struct IncomingCall<'a> {
 /// than what it holds without a query of its own.
 pub const RECORD_INCOMING_CALL: &str = r"
 WITH num AS (
-    SELECT id, campaign_id, forward_to_number, is_active, whisper, require_keypress,
+    SELECT id, campaign_id, forward_to_number, COALESCE(is_active, false) AS is_active, whisper, require_keypress,
         voicemail, voicemail_greeting, business_hours,
         NULLIF(btrim(whisper), '') IS NOT NULL AND COALESCE(require_keypress, true) AS screens
     FROM tracked_phone_numbers
     WHERE phone_number = $1
-    ORDER BY is_active DESC, created_at DESC
+    ORDER BY is_active DESC NULLS LAST, created_at DESC
     LIMIT 1
 ), rec AS (
     SELECT r.id
@@ -335,12 +335,12 @@ WITH input AS (
 ), num AS (
     SELECT i.ord, n.*
     FROM input i CROSS JOIN LATERAL (
-        SELECT id, campaign_id, forward_to_number, is_active, whisper, require_keypress,
+        SELECT id, campaign_id, forward_to_number, COALESCE(is_active, false) AS is_active, whisper, require_keypress,
             voicemail, voicemail_greeting, business_hours,
             NULLIF(btrim(whisper), '') IS NOT NULL AND COALESCE(require_keypress, true) AS screens
         FROM tracked_phone_numbers
         WHERE phone_number = i.to_number
-        ORDER BY is_active DESC, created_at DESC
+        ORDER BY is_active DESC NULLS LAST, created_at DESC
         LIMIT 1
     ) n
 ), ins AS (

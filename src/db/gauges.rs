@@ -33,7 +33,7 @@ pub async fn read(client: &impl GenericClient) -> Result<Gauges> {
         .context("counting the outbox failed")?;
     let pools = client
         .query(
-            "SELECT id::text, available_cards::bigint FROM gift_card_pools",
+            "SELECT id::text, COALESCE(available_cards, 0)::bigint FROM gift_card_pools",
             &[],
         )
         .await

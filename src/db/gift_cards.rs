@@ -115,7 +115,8 @@ pub async fn import(
     })?;
     tx.execute(
         "UPDATE gift_card_pools
-         SET total_cards = total_cards + $2, available_cards = available_cards + $2
+         SET total_cards = COALESCE(total_cards, 0) + $2,
+             available_cards = COALESCE(available_cards, 0) + $2
          WHERE id = $1",
         &[&pool_id, &added],
     )
@@ -124,7 +125,7 @@ pub async fn import(
     let provisioned = rewards::provision_waiting(&tx, pool_id).await?;
     let available_cards: i32 = tx
         .query_one(
-            "SELECT available_cards FROM gift_card_pools WHERE id = $1",
+            "SELECT COALESCE(available_cards, 0) FROM gift_card_pools WHERE id = $1",
             &[&pool_id],
         )
         .await?

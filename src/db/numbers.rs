@@ -25,7 +25,7 @@ pub struct TrackedNumber {
 }
 
 const COLUMNS: &str = "id, campaign_id, phone_number, forward_to_number, provider::text AS provider, provider_sid, \
-    is_active, friendly_name, released_at, created_at, whisper, require_keypress, voicemail, \
+    COALESCE(is_active, false) AS is_active, friendly_name, released_at, created_at, whisper, require_keypress, voicemail, \
     voicemail_greeting, business_hours";
 
 impl TrackedNumber {
@@ -92,7 +92,7 @@ pub async fn list_for_campaign(
         .query(
             &format!(
                 "SELECT {COLUMNS} FROM tracked_phone_numbers WHERE campaign_id = $1
-                 ORDER BY is_active DESC, created_at DESC"
+                 ORDER BY is_active DESC NULLS LAST, created_at DESC"
             ),
             &[&campaign_id],
         )
@@ -125,9 +125,9 @@ pub async fn get(client: &impl GenericClient, id: Uuid) -> Result<Option<(Tracke
     let row = client
         .query_opt(
             &format!(
-                "SELECT n.{}, c.client_id FROM tracked_phone_numbers n JOIN campaigns c ON c.id = n.campaign_id
-                 WHERE n.id = $1",
-                COLUMNS.replace(", ", ", n.")
+                "SELECT n.*, c.client_id
+                 FROM (SELECT {COLUMNS} FROM tracked_phone_numbers WHERE id = $1) n
+                 JOIN campaigns c ON c.id = n.campaign_id"
             ),
             &[&id],
         )

@@ -57,12 +57,12 @@ impl NumberRoute {
 }
 
 /// The columns [`route_from`] reads, from a row of `tracked_phone_numbers`.
-const ROUTE_COLUMNS: &str = "phone_number, forward_to_number, is_active, whisper, \
+const ROUTE_COLUMNS: &str = "phone_number, forward_to_number, COALESCE(is_active, false), whisper, \
     require_keypress, voicemail, voicemail_greeting, business_hours";
 
 /// The row the voice webhook's statement would pick for a number: the active one, else the
 /// newest ([`super::calls::RECORD_INCOMING_CALL`] orders the same way).
-const PICK_ORDER: &str = "is_active DESC, created_at DESC";
+const PICK_ORDER: &str = "is_active DESC NULLS LAST, created_at DESC";
 
 /// A route from [`ROUTE_COLUMNS`], starting at column `at`.
 fn route_from(row: &Row, at: usize) -> NumberRoute {

@@ -1150,3 +1150,55 @@ async fn batched_calls_and_callbacks_write_the_platforms_status_columns(platform
         11
     );
 }
+
+/// The schema document gives `is_active` and the pool counters no NOT NULL: a row the platform
+/// left NULL is read as switched off and as zero cards, never as a panic in a request.
+#[tokio::test]
+async fn nulls_the_documented_schema_allows_are_read_as_off_and_zero() {
+    let config = platform_database(Platform::DocumentedMinimum).await;
+    adopt(&config).await;
+    let app = TestApp::spawn_on(config.clone(), config.clone(), &[], |_| {}).await;
+    let campaign = app.seed_campaign().await;
+    app.db
+        .execute(
+            "UPDATE tracked_phone_numbers SET is_active = NULL WHERE campaign_id = $1",
+            &[&campaign.id],
+        )
+        .await
+        .unwrap();
+    let pool = app.seed_pool(None, 0).await;
+    app.db
+        .execute(
+            "UPDATE gift_card_pools SET available_cards = NULL, total_cards = NULL WHERE id = $1",
+            &[&pool],
+        )
+        .await
+        .unwrap();
+
+    let call =
+        calltrack::tools::fixtures::SimulatedCall::new(CALLER, TRACKED_NUMBER, "+14155550199");
+    let voice = app.post_signed("/twilio/voice", &call.voice()).await;
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(voice.status(), 200);
+    assert!(
+        voice.text().await.unwrap().contains("no longer in service"),
+        "a number whose is_active is NULL is answered as switched off"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM call_sessions").await, 0);
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics
+            .text()
+            .await
+            .unwrap()
+            .lines()
+            .any(|line| line.contains(&pool.to_string()) && line.ends_with(" 0")),
+        "the pool with NULL counters is gauged at zero"
+    );
+}
