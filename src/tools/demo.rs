@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 use rand::Rng as _;
 use tokio::sync::Mutex;
@@ -91,7 +91,7 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
 
     let sms_sender = FakeTwilio::start().await?;
     timeline.say(format!(
-        "a local stand-in for Twilio's Messages API listens at {} (demo only: no real SMS is sent)",
+        "a local stand-in for Twilio's REST API (messages, numbers, the call log) listens at {} (demo only: nothing reaches Twilio)",
         sms_sender.base_url
     ));
 
@@ -296,8 +296,9 @@ struct FakeState {
     auth_token: Arc<Mutex<Option<secrecy::SecretString>>>,
 }
 
-/// Stands in for Twilio's Messages API in the demo: accepts messages, then reports them
-/// delivered through the signed status callback, as Twilio would.
+/// Stands in for Twilio's REST API in the demo: accepts messages, then reports them delivered
+/// through the signed status callback, as Twilio would; sells, points and releases made-up
+/// numbers; and answers the call log `serve` reads at start-up.
 struct FakeTwilio {
     base_url: String,
     state: FakeState,
@@ -316,6 +317,10 @@ impl FakeTwilio {
                 .route(
                     "/2010-04-01/Accounts/{account}/Messages.json",
                     web::post().to(accept_message),
+                )
+                .route(
+                    "/2010-04-01/Accounts/{account}/Calls.json",
+                    web::get().to(list_calls),
                 )
                 .route(
                     "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json",
@@ -377,6 +382,33 @@ async fn sell_number(body: String) -> HttpResponse {
         "phone_number": number,
         "friendly_name": form.get("FriendlyName"),
         "voice_url": form.get("VoiceUrl"),
+    }))
+}
+
+/// The account's call log, one page of it as Twilio pages it. The demo plays its calls
+/// straight to the server, never through the stand-in, so the log is empty: the first page is
+/// the last one (`next_page_uri` null), and the start-up reconciliation finds nothing to fill.
+async fn list_calls(req: HttpRequest) -> HttpResponse {
+    let query = FormPairs::parse(req.query_string().as_bytes()).unwrap_or_default();
+    let page_size = query
+        .get("PageSize")
+        .and_then(|size| size.parse::<u32>().ok())
+        .unwrap_or(50);
+    let uri = if req.query_string().is_empty() {
+        req.path().to_owned()
+    } else {
+        format!("{}?{}", req.path(), req.query_string())
+    };
+    HttpResponse::Ok().json(serde_json::json!({
+        "calls": [],
+        "page": 0,
+        "page_size": page_size,
+        "start": 0,
+        "end": 0,
+        "uri": uri,
+        "first_page_uri": uri,
+        "previous_page_uri": null,
+        "next_page_uri": null,
     }))
 }
 

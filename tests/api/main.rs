@@ -11,6 +11,7 @@ mod fail_open;
 mod fallback;
 mod faults;
 mod fixtures;
+mod fresh_machine;
 mod gift_cards;
 mod group_commit;
 mod hardening;
