@@ -35,5 +35,6 @@ mod simulate;
 mod sms;
 mod stats;
 mod status;
+mod trial;
 mod voice;
 mod world;
