@@ -1,7 +1,7 @@
 //! `calltrack demo`: the one-command tour. With nothing configured it starts the embedded
 //! database, seeds a demo campaign, serves, plays a call through every webhook, marks a
 //! condition as an agent would, shows the reward SMS, and keeps serving until Ctrl-C.
-//! A local stand-in answers Twilio's Messages API for the demo only.
+//! A local stand-in answers Twilio's REST API (messages, numbers, the call log) for the demo only.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
