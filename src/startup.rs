@@ -400,7 +400,7 @@ pub async fn serve(settings: Settings, trial: Option<LocalTrial>) -> anyhow::Res
         migrations.abort();
     }
     tracing::info!("stopped serving");
-    database.shutdown()?;
+    database.shutdown_when_idle(Duration::from_secs(5)).await?;
     result
 }
 

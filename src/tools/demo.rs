@@ -30,6 +30,9 @@ const DEMO_DATABASE: &str = "calltrack_demo";
 const TRACKED: &str = "+18005550100";
 const BUSINESS: &str = "+14155550199";
 const CALLER: &str = "+14155550123";
+/// How long Ctrl-C waits for the demo's connections to close before the embedded database
+/// stops under them.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// How long the console URLs the demo prints stay signed in.
 const TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(12);
 
@@ -69,7 +72,7 @@ pub async fn run(settings: DemoSettings) -> anyhow::Result<()> {
     });
     let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
     let result = tour(&timeline, &database, bind).await;
-    if let Err(error) = database.shutdown() {
+    if let Err(error) = database.shutdown_when_idle(CLOSE_WAIT).await {
         eprintln!("stopping the embedded database failed: {error:#}");
     }
     result
