@@ -10,10 +10,21 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("{0} is required but not set")]
-    Missing(&'static str),
+    /// Every required variable of the command that is unset, in the order the command names
+    /// them: one message, so a first start is not a round of fixing one variable at a time.
+    #[error("{} required but not set", missing_list(.0))]
+    Missing(Vec<&'static str>),
     #[error("{name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+}
+
+/// `A is`, `A and B are`, `A, B and C are`.
+fn missing_list(names: &[&'static str]) -> String {
+    match names {
+        [] => "nothing is".to_owned(),
+        [one] => format!("{one} is"),
+        [first @ .., last] => format!("{} and {last} are", first.join(", ")),
+    }
 }
 
 fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -38,9 +49,7 @@ impl DatabaseSource {
         match env("DATABASE_URL") {
             Some(url) => Self::Url(url.into()),
             None => Self::Embedded {
-                data_dir: env("CALLTRACK_DATA_DIR")
-                    .unwrap_or_else(|| ".calltrack".into())
-                    .into(),
+                data_dir: data_dir(&env),
             },
         }
     }
@@ -166,14 +175,25 @@ impl TwilioSettings {
     /// SMS sender are optional.
     pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = non_empty(raw_env);
+        let [account_sid, auth_token] =
+            required(&env, ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"])?;
+        Ok(Self::with_credentials(&env, account_sid, auth_token))
+    }
+
+    /// The rest of the settings around credentials the caller has already required.
+    fn with_credentials(
+        env: &impl Fn(&str) -> Option<String>,
+        account_sid: String,
+        auth_token: String,
+    ) -> Self {
         let sms_sender = match (env("TWILIO_SMS_FROM"), env("TWILIO_MESSAGING_SERVICE_SID")) {
             (_, Some(sid)) => Some(SmsSender::MessagingService(sid)),
             (Some(from), None) => Some(SmsSender::From(from)),
             (None, None) => None,
         };
-        Ok(Self {
-            account_sid: required(&env, "TWILIO_ACCOUNT_SID")?,
-            auth_token: required(&env, "TWILIO_AUTH_TOKEN")?.into(),
+        Self {
+            account_sid,
+            auth_token: auth_token.into(),
             api_base_url: env("TWILIO_API_BASE_URL")
                 .unwrap_or_else(|| "https://api.twilio.com".into())
                 .trim_end_matches('/')
@@ -181,7 +201,7 @@ impl TwilioSettings {
             sms_sender,
             secondary_auth_token: env("TWILIO_AUTH_TOKEN_SECONDARY").map(Into::into),
             request_timeout: crate::twilio::client::REQUEST_TIMEOUT,
-        })
+        }
     }
 }
 
@@ -290,6 +310,15 @@ pub struct Settings {
     pub webhook_writers: usize,
 }
 
+/// The variables `serve` cannot start without (unless a local trial supplies them, see
+/// [`crate::trial`]).
+pub const SERVE_REQUIRES: [&str; 4] = [
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "JWT_SECRET",
+    "GIFT_CARD_KEY",
+];
+
 /// Default of `WEBHOOK_WRITERS`.
 pub const DEFAULT_WEBHOOK_WRITERS: usize = 2;
 
@@ -299,6 +328,7 @@ impl Settings {
     /// `TWILIO_AUTH_TOKEN`, `JWT_SECRET` and `GIFT_CARD_KEY`.
     pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = non_empty(raw_env);
+        let [account_sid, auth_token, jwt_secret, gift_card_key] = required(&env, SERVE_REQUIRES)?;
         let bind_addr = bind_addr(&env)?;
         let public_base_url = public_base_url(&env, bind_addr)?;
         let record_calls = flag(&env, "RECORD_CALLS", true)?;
@@ -339,9 +369,9 @@ impl Settings {
             database: DatabaseSource::from_lookup(&env),
             bind_addr,
             public_base_url,
-            twilio: TwilioSettings::from_lookup(&env)?,
-            jwt_secret: required(&env, "JWT_SECRET")?.into(),
-            gift_card_key: Arc::new(gift_card_key(&env)?),
+            twilio: TwilioSettings::with_credentials(&env, account_sid, auth_token),
+            jwt_secret: jwt_secret.into(),
+            gift_card_key: Arc::new(parse_gift_card_key(&gift_card_key)?),
             voice: VoiceSettings {
                 record_calls,
                 recording_notice,
@@ -362,13 +392,8 @@ impl Settings {
                 })
                 .transpose()?,
             http: HttpLimits::default(),
-            spool_dir: env("CALLTRACK_SPOOL_DIR").map_or_else(
-                || {
-                    PathBuf::from(env("CALLTRACK_DATA_DIR").unwrap_or_else(|| ".calltrack".into()))
-                        .join("spool")
-                },
-                PathBuf::from,
-            ),
+            spool_dir: env("CALLTRACK_SPOOL_DIR")
+                .map_or_else(|| data_dir(&env).join("spool"), PathBuf::from),
             routing_poll_interval: crate::workers::routing::POLL_INTERVAL,
             reconcile_on_start: flag(&env, "RECONCILE_ON_START", true)?,
             webhook_writers,
@@ -389,10 +414,11 @@ impl NumbersSettings {
     /// Requires `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN`.
     pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = non_empty(raw_env);
+        let twilio = TwilioSettings::from_lookup(&env)?;
         Ok(Self {
             database: DatabaseSource::from_lookup(&env),
             public_base_url: public_base_url(&env, bind_addr(&env)?)?,
-            twilio: TwilioSettings::from_lookup(&env)?,
+            twilio,
         })
     }
 }
@@ -426,9 +452,10 @@ impl GiftCardImportSettings {
     /// Requires `GIFT_CARD_KEY`.
     pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = non_empty(raw_env);
+        let [key] = required(&env, ["GIFT_CARD_KEY"])?;
         Ok(Self {
             database: DatabaseSource::from_lookup(&env),
-            gift_card_key: Arc::new(gift_card_key(&env)?),
+            gift_card_key: Arc::new(parse_gift_card_key(&key)?),
         })
     }
 }
@@ -446,9 +473,10 @@ impl SimulateSettings {
     /// Requires `TWILIO_AUTH_TOKEN`.
     pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = non_empty(raw_env);
+        let [auth_token] = required(&env, ["TWILIO_AUTH_TOKEN"])?;
         Ok(Self {
             public_base_url: public_base_url(&env, bind_addr(&env)?)?,
-            auth_token: required(&env, "TWILIO_AUTH_TOKEN")?.into(),
+            auth_token: auth_token.into(),
         })
     }
 }
@@ -488,16 +516,38 @@ impl BenchSettings {
     }
 }
 
+/// `CALLTRACK_DATA_DIR`, default `./.calltrack`: the embedded cluster, the spool and the
+/// local trial's secrets live there.
+pub fn data_dir(env: &impl Fn(&str) -> Option<String>) -> PathBuf {
+    env("CALLTRACK_DATA_DIR")
+        .filter(|dir| !dir.trim().is_empty())
+        .map_or_else(|| PathBuf::from(".calltrack"), PathBuf::from)
+}
+
 /// `raw_env` with empty and blank values counted as unset.
-fn non_empty(raw_env: &impl Fn(&str) -> Option<String>) -> impl Fn(&str) -> Option<String> {
+pub(crate) fn non_empty(
+    raw_env: &impl Fn(&str) -> Option<String>,
+) -> impl Fn(&str) -> Option<String> {
     move |name: &str| raw_env(name).filter(|v| !v.trim().is_empty())
 }
 
-fn required(
+/// The values of `names`, or [`ConfigError::Missing`] naming every one that is unset.
+fn required<const N: usize>(
     env: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-) -> Result<String, ConfigError> {
-    env(name).ok_or(ConfigError::Missing(name))
+    names: [&'static str; N],
+) -> Result<[String; N], ConfigError> {
+    let values = names.map(env);
+    let missing: Vec<&'static str> = names
+        .iter()
+        .zip(&values)
+        .filter(|(_, value)| value.is_none())
+        .map(|(name, _)| *name)
+        .collect();
+    if missing.is_empty() {
+        Ok(values.map(Option::unwrap_or_default))
+    } else {
+        Err(ConfigError::Missing(missing))
+    }
 }
 
 /// A `true`/`false` variable (also `1`/`0`, `yes`/`no`, any case), `default` when unset.
@@ -532,12 +582,6 @@ fn public_base_url(
         Some(url) => PublicBaseUrl::parse(&url),
         None => PublicBaseUrl::parse(&format!("http://{bind_addr}")),
     }
-}
-
-fn gift_card_key(
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<SecretBox<[u8; 32]>, ConfigError> {
-    parse_gift_card_key(&required(env, "GIFT_CARD_KEY")?)
 }
 
 /// Decodes `GIFT_CARD_KEY`: base64 of exactly 32 bytes.
@@ -620,21 +664,40 @@ mod tests {
 
     #[test]
     fn each_missing_required_variable_is_named() {
-        for name in [
-            "TWILIO_ACCOUNT_SID",
-            "TWILIO_AUTH_TOKEN",
-            "JWT_SECRET",
-            "GIFT_CARD_KEY",
-        ] {
+        for name in SERVE_REQUIRES {
             let vars: Vec<_> = complete().into_iter().filter(|(k, _)| *k != name).collect();
-            assert_eq!(
-                Settings::from_lookup(&lookup(&vars)).unwrap_err(),
-                ConfigError::Missing(name)
-            );
+            let error = Settings::from_lookup(&lookup(&vars)).unwrap_err();
+            assert_eq!(error, ConfigError::Missing(vec![name]));
+            assert_eq!(error.to_string(), format!("{name} is required but not set"));
         }
     }
 
-    /// Asserts that `read` succeeds with `vars` and names each of `names` when it is missing.
+    #[test]
+    fn every_missing_required_variable_is_named_in_one_message() {
+        let vars = [("JWT_SECRET", "secret"), ("BIND_ADDR", "127.0.0.1:9000")];
+        let error = Settings::from_lookup(&lookup(&vars)).unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::Missing(vec![
+                "TWILIO_ACCOUNT_SID",
+                "TWILIO_AUTH_TOKEN",
+                "GIFT_CARD_KEY"
+            ])
+        );
+        assert_eq!(
+            error.to_string(),
+            "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and GIFT_CARD_KEY are required but not set"
+        );
+    }
+
+    #[test]
+    fn missing_variables_are_reported_before_invalid_ones() {
+        let error = Settings::from_lookup(&lookup(&[("BIND_ADDR", "nope")])).unwrap_err();
+        assert_eq!(error, ConfigError::Missing(SERVE_REQUIRES.to_vec()));
+    }
+
+    /// Asserts that `read` succeeds with `vars`, names each of `names` when it is missing,
+    /// and names all of them at once when all are missing.
     fn requires_exactly<T: std::fmt::Debug>(
         read: impl Fn(&dyn Fn(&str) -> Option<String>) -> Result<T, ConfigError>,
         vars: &[(&'static str, &'static str)],
@@ -646,10 +709,19 @@ mod tests {
             let rest: Vec<_> = vars.iter().copied().filter(|(k, _)| k != name).collect();
             assert_eq!(
                 read(&lookup(&rest)).unwrap_err(),
-                ConfigError::Missing(name),
+                ConfigError::Missing(vec![name]),
                 "{name}"
             );
         }
+        let none: Vec<_> = vars
+            .iter()
+            .copied()
+            .filter(|(k, _)| !names.contains(k))
+            .collect();
+        assert_eq!(
+            read(&lookup(&none)).unwrap_err(),
+            ConfigError::Missing(names.to_vec())
+        );
     }
 
     #[test]

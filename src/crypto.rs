@@ -10,6 +10,15 @@ use base64::{Engine as _, engine::general_purpose::STANDARD};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
 const VERSION_PREFIX: &str = "v1:";
+
+/// `bytes` random bytes in base64, from the thread's cryptographically secure generator:
+/// secrets made up at run time (the local trial's, the demo's), never carried in the binary.
+pub fn random_secret(bytes: usize) -> String {
+    use rand::RngCore as _;
+    let mut buf = vec![0_u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    STANDARD.encode(buf)
+}
 const NONCE_LEN: usize = 12;
 
 /// Encrypts and decrypts card secrets with `GIFT_CARD_KEY`.

@@ -14,5 +14,6 @@ pub mod spool;
 pub mod startup;
 pub mod telemetry;
 pub mod tools;
+pub mod trial;
 pub mod twilio;
 pub mod workers;

@@ -5,10 +5,10 @@ use clap::Parser as _;
 use calltrack::cli::{Cli, Command, GiftCardsCommand, SimulateCommand};
 use calltrack::config::{
     self, BenchSettings, DatabaseSource, DemoSettings, GiftCardImportSettings, LogFormat,
-    NumbersSettings, ReconcileSettings, Settings, SimulateSettings,
+    NumbersSettings, ReconcileSettings,
 };
 use calltrack::tools::{bench, demo, numbers_cli, reconcile_cli, simulate, soak};
-use calltrack::{gift_cards, startup, telemetry};
+use calltrack::{gift_cards, startup, telemetry, trial};
 
 /// A webhook makes many small, short-lived allocations (form pairs, strings, rows, log
 /// lines); with mimalloc in place of glibc's allocator the server spends less CPU per
@@ -43,7 +43,10 @@ async fn main() -> ExitCode {
 /// Reads the command's own settings from `env`, then runs it.
 async fn run(command: Command, env: &impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
     match command {
-        Command::Serve => startup::serve(Settings::from_lookup(env)?).await,
+        Command::Serve => {
+            let (settings, trial) = trial::serve_settings(env)?;
+            startup::serve(settings, trial).await
+        }
         Command::Migrate { check: false } => {
             startup::migrate(&DatabaseSource::from_lookup(env)).await
         }
@@ -53,7 +56,7 @@ async fn run(command: Command, env: &impl Fn(&str) -> Option<String>) -> anyhow:
         Command::Demo => demo::run(DemoSettings::from_lookup(env)?).await,
         Command::Simulate {
             what: SimulateCommand::Call(args),
-        } => simulate::call(args, SimulateSettings::from_lookup(env)?).await,
+        } => simulate::call(args, trial::simulate_settings(env)?).await,
         Command::Bench(args) => bench::run(args, BenchSettings::from_lookup(env)).await,
         Command::Soak(args) => soak::run(args).await,
         Command::Numbers { command } => {

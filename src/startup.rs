@@ -22,6 +22,7 @@ use crate::routes::error::ApiError;
 use crate::routes::middleware::{self, BodyDeadline, RequestSpan};
 use crate::routes::{self, AppState};
 use crate::spool::Spool;
+use crate::trial::LocalTrial;
 use crate::twilio::client::TwilioClient;
 use crate::twilio::extract::WebhookVerifier;
 use crate::twilio::twiml::Twiml;
@@ -330,9 +331,13 @@ pub async fn open_and_migrate(
 
 /// `calltrack serve`: migrate, serve until SIGINT or SIGTERM, stop the embedded database.
 /// A database that cannot be reached at start does not stop it: the service takes calls from
-/// its routing snapshot and spool, and migrates once the database answers.
-pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+/// its routing snapshot and spool, and migrates once the database answers. A local `trial`
+/// is announced first and, once its listener is bound, prints its sign-in URLs.
+pub async fn serve(settings: Settings, trial: Option<LocalTrial>) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
+    if let Some(trial) = &trial {
+        trial.announce();
+    }
     let descriptors = raise_descriptor_limit();
     let mut settings = settings;
     settings
@@ -371,6 +376,17 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build_with_writers(&settings, pool.clone(), writer_pool)
         .await?
         .after_migration(schema_ready_rx);
+    if let Some(trial) = &trial
+        && let Err(error) = trial
+            .welcome(&pool, &settings.jwt_secret, app.local_addr()?)
+            .await
+    {
+        // Calls and the API still work; only the trial's sample business and links are missing.
+        tracing::warn!(
+            error = format!("{:#}", anyhow::Error::from(error)),
+            "the local trial's business could not be set up"
+        );
+    }
     let owed_releases = tokio::spawn(crate::workers::releases::settle_owed_releases_forever(
         Numbers {
             pool: pool.clone(),
@@ -390,7 +406,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         migrations.abort();
     }
     tracing::info!("stopped serving");
-    database.shutdown()?;
+    database.shutdown_when_idle(Duration::from_secs(5)).await?;
     result
 }
 

@@ -2,7 +2,7 @@
 
 mod jwt;
 
-pub use jwt::{Claims, JwtError, JwtVerifier};
+pub use jwt::{Claims, JwtError, JwtVerifier, issue as issue_token};
 
 use uuid::Uuid;
 

@@ -18,6 +18,8 @@ pub mod routing;
 pub mod sessions;
 pub mod spool_markers;
 pub mod stats;
+pub mod trial;
+pub mod users;
 
 pub use embedded::EmbeddedCluster;
 pub use error::{Error, Result};

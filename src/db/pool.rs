@@ -47,6 +47,49 @@ impl Database {
     pub fn shutdown(&self) -> anyhow::Result<()> {
         self.embedded.as_ref().map_or(Ok(()), EmbeddedCluster::stop)
     }
+
+    /// As [`Self::shutdown`], once the connections this process has let go of are closed, or
+    /// after `within`. A dropped client closes its connection in the background; stopping the
+    /// server first ends that connection with the server's shutdown notice, which its driver
+    /// reports as a warning, and a clean stop would then print one.
+    pub async fn shutdown_when_idle(&self, within: Duration) -> anyhow::Result<()> {
+        if self
+            .embedded
+            .as_ref()
+            .is_some_and(EmbeddedCluster::started_here)
+        {
+            wait_for_other_sessions_to_end(&self.config, within).await;
+        }
+        self.shutdown()
+    }
+}
+
+/// Polls until no client session but this one is connected, or `within` passes; its own
+/// connection is closed before it returns.
+async fn wait_for_other_sessions_to_end(config: &tokio_postgres::Config, within: Duration) {
+    let Ok((client, connection)) = config.connect(NoTls).await else {
+        return;
+    };
+    let driver = tokio::spawn(connection);
+    let until = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < until {
+        let others = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await;
+        match others {
+            Ok(row) if row.get::<_, i64>(0) > 0 => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            _ => break,
+        }
+    }
+    drop(client);
+    // The connection's future ends once its client is gone and it has said goodbye.
+    let _ = driver.await;
 }
 
 /// A pool over `config`. Statements are prepared once per connection and cached.

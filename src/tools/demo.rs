@@ -1,23 +1,24 @@
 //! `calltrack demo`: the one-command tour. With nothing configured it starts the embedded
 //! database, seeds a demo campaign, serves, plays a call through every webhook, marks a
 //! condition as an agent would, shows the reward SMS, and keeps serving until Ctrl-C.
-//! A local stand-in answers Twilio's Messages API for the demo only.
+//! A local stand-in answers Twilio's REST API (messages, numbers, the call log) for the demo only.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
-use jsonwebtoken::{EncodingKey, Header, encode};
 use rand::Rng as _;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use crate::auth::issue_token;
 use crate::config::{self, DemoSettings, PublicBaseUrl, Settings};
 use crate::crypto::CardCipher;
 use crate::db::{self, Database};
+use crate::domain::Role;
 use crate::startup::{Application, shutdown_signal};
 use crate::tools::fixtures::{random_sid, sms_status};
 use crate::tools::simulate::{self, Outcome, Target};
@@ -29,6 +30,11 @@ const DEMO_DATABASE: &str = "calltrack_demo";
 const TRACKED: &str = "+18005550100";
 const BUSINESS: &str = "+14155550199";
 const CALLER: &str = "+14155550123";
+/// How long Ctrl-C waits for the demo's connections to close before the embedded database
+/// stops under them.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// How long the console URLs the demo prints stay signed in.
+const TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(12);
 
 /// Prints a timeline line with the seconds since the demo started.
 struct Timeline(Instant);
@@ -66,7 +72,7 @@ pub async fn run(settings: DemoSettings) -> anyhow::Result<()> {
     });
     let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
     let result = tour(&timeline, &database, bind).await;
-    if let Err(error) = database.shutdown() {
+    if let Err(error) = database.shutdown_when_idle(CLOSE_WAIT).await {
         eprintln!("stopping the embedded database failed: {error:#}");
     }
     result
@@ -88,12 +94,11 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
 
     let sms_sender = FakeTwilio::start().await?;
     timeline.say(format!(
-        "a local stand-in for Twilio's Messages API listens at {} (demo only: no real SMS is sent)",
+        "a local stand-in for Twilio's REST API (messages, numbers, the call log) listens at {} (demo only: nothing reaches Twilio)",
         sms_sender.base_url
     ));
 
     let auth_token = random_secret(24);
-    let jwt_secret = random_secret(32);
     let listener = tokio::net::TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
     drop(listener);
@@ -104,7 +109,7 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
         ("TWILIO_AUTH_TOKEN", auth_token.clone()),
         ("TWILIO_API_BASE_URL", sms_sender.base_url.clone()),
         ("TWILIO_SMS_FROM", TRACKED.to_owned()),
-        ("JWT_SECRET", jwt_secret.clone()),
+        ("JWT_SECRET", random_secret(32)),
         ("GIFT_CARD_KEY", random_secret(32)),
         ("OUTBOX_POLL_MS", "200".to_owned()),
     ]);
@@ -120,11 +125,9 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
             (cipher.encrypt(&code), cipher.encrypt(&pin))
         })
         .collect();
-    let agent = Uuid::new_v4();
     seed::demo_campaign(
         &client,
         &seed::DemoWorld {
-            agent,
             tracked: TRACKED,
             business: BUSINESS,
             provider_sid: &random_sid("PN"),
@@ -153,14 +156,18 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
         })
         .collect();
     let history = seed::demo_history(&client, campaign_id, tracked_id, &history_cards).await?;
-    let manager = Uuid::new_v4();
-    seed::demo_manager(&client, manager, client_id).await?;
+    // The people who sign in: a call-center agent and a company owner of the demo client.
+    let pool = db::pool::pool(config.clone(), 16)?;
+    let (agent, manager) = (Uuid::new_v4(), Uuid::new_v4());
+    let conn = pool.get().await?;
+    db::users::grant_client_role(&conn, agent, Role::CallCenter, client_id).await?;
+    db::users::grant_client_role(&conn, manager, Role::CompanyOwner, client_id).await?;
+    drop(conn);
     timeline.say(format!(
         "seeded last week's history for the charts: the campaign mailed 8 days ago, {} calls since with mixed outcomes, {} conditions met, and a company owner for the manager console",
         history.calls, history.conditions_met
     ));
 
-    let pool = db::pool::pool(config.clone(), 16)?;
     let app = Application::build(&settings, pool.clone()).await?;
     let server = tokio::spawn(app.run_until(shutdown_signal()?));
     timeline.say(format!("calltrack is serving at http://{addr}"));
@@ -198,7 +205,7 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
         summary.recorded,
     ));
 
-    let token = agent_token(&jwt_secret, agent)?;
+    let token = issue_token(&settings.jwt_secret, agent, TOKEN_LIFETIME)?;
     let http = reqwest::Client::new();
     let marked: serde_json::Value = http
         .post(format!("http://{addr}/api/v1/call-sessions/{session}/conditions"))
@@ -228,7 +235,7 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
     println!();
     println!("Agent console: http://{addr}/agent#token={token}");
     println!("  (or open http://{addr}/agent and paste this platform token)");
-    let manager_token = agent_token(&jwt_secret, manager)?;
+    let manager_token = issue_token(&settings.jwt_secret, manager, TOKEN_LIFETIME)?;
     println!("Manager console: http://{addr}/manage#token={manager_token}");
     println!(
         "  (a company owner of the demo client; numbers bought there come from the local stand-in)"
@@ -258,20 +265,6 @@ fn demo_card() -> (String, String) {
     let code = format!("DEMO-{}-{}-{}", group(), group(), group());
     let pin = format!("{:04}", rand::thread_rng().gen_range(0..10_000));
     (code, pin)
-}
-
-fn agent_token(secret: &str, agent: Uuid) -> anyhow::Result<String> {
-    let claims = serde_json::json!({
-        "sub": agent,
-        "aud": "authenticated",
-        "role": "authenticated",
-        "exp": chrono::Utc::now().timestamp() + 12 * 3600,
-    });
-    Ok(encode(
-        &Header::default(),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )?)
 }
 
 async fn wait_for_delivery(
@@ -306,8 +299,9 @@ struct FakeState {
     auth_token: Arc<Mutex<Option<secrecy::SecretString>>>,
 }
 
-/// Stands in for Twilio's Messages API in the demo: accepts messages, then reports them
-/// delivered through the signed status callback, as Twilio would.
+/// Stands in for Twilio's REST API in the demo: accepts messages, then reports them delivered
+/// through the signed status callback, as Twilio would; sells, points and releases made-up
+/// numbers; and answers the call log `serve` reads at start-up.
 struct FakeTwilio {
     base_url: String,
     state: FakeState,
@@ -326,6 +320,10 @@ impl FakeTwilio {
                 .route(
                     "/2010-04-01/Accounts/{account}/Messages.json",
                     web::post().to(accept_message),
+                )
+                .route(
+                    "/2010-04-01/Accounts/{account}/Calls.json",
+                    web::get().to(list_calls),
                 )
                 .route(
                     "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json",
@@ -387,6 +385,33 @@ async fn sell_number(body: String) -> HttpResponse {
         "phone_number": number,
         "friendly_name": form.get("FriendlyName"),
         "voice_url": form.get("VoiceUrl"),
+    }))
+}
+
+/// The account's call log, one page of it as Twilio pages it. The demo plays its calls
+/// straight to the server, never through the stand-in, so the log is empty: the first page is
+/// the last one (`next_page_uri` null), and the start-up reconciliation finds nothing to fill.
+async fn list_calls(req: HttpRequest) -> HttpResponse {
+    let query = FormPairs::parse(req.query_string().as_bytes()).unwrap_or_default();
+    let page_size = query
+        .get("PageSize")
+        .and_then(|size| size.parse::<u32>().ok())
+        .unwrap_or(50);
+    let uri = if req.query_string().is_empty() {
+        req.path().to_owned()
+    } else {
+        format!("{}?{}", req.path(), req.query_string())
+    };
+    HttpResponse::Ok().json(serde_json::json!({
+        "calls": [],
+        "page": 0,
+        "page_size": page_size,
+        "start": 0,
+        "end": 0,
+        "uri": uri,
+        "first_page_uri": uri,
+        "previous_page_uri": null,
+        "next_page_uri": null,
     }))
 }
 

@@ -15,13 +15,6 @@ pub mod seed;
 pub mod simulate;
 pub mod soak;
 
-use base64::{Engine as _, engine::general_purpose::STANDARD};
-use rand::RngCore as _;
-
-/// `bytes` random bytes in base64: the tools make up their secrets (auth token, JWT secret,
-/// gift-card key) at run time rather than carry any in the binary.
-pub fn random_secret(bytes: usize) -> String {
-    let mut buf = vec![0_u8; bytes];
-    rand::thread_rng().fill_bytes(&mut buf);
-    STANDARD.encode(buf)
-}
+/// Random secrets in base64; the tools make up theirs (auth token, JWT secret, gift-card key)
+/// at run time rather than carry any in the binary.
+pub use crate::crypto::random_secret;

@@ -103,7 +103,6 @@ pub async fn bench_population(
 
 /// What the demo world is made of.
 pub struct DemoWorld<'a> {
-    pub agent: Uuid,
     pub tracked: &'a str,
     pub business: &'a str,
     pub provider_sid: &'a str,
@@ -112,12 +111,11 @@ pub struct DemoWorld<'a> {
 }
 
 /// The demo's organization, client, campaign, recipients, conditions, reward config, pool,
-/// cards, tracked number and call-center agent.
+/// cards and tracked number.
 pub async fn demo_campaign(
     client: &tokio_postgres::Client,
     demo: &DemoWorld<'_>,
 ) -> anyhow::Result<()> {
-    let agent = demo.agent;
     let row = client
         .query_one(
             "WITH o AS (INSERT INTO organizations (name, type) VALUES ('Demo Agency', 'agency') RETURNING id),
@@ -127,11 +125,11 @@ pub async fn demo_campaign(
                   b AS (INSERT INTO gift_card_brands (brand_name, default_value, is_active) VALUES ('Amazon', 25, true) RETURNING id),
                   p AS (INSERT INTO gift_card_pools (client_id, brand_id, pool_name, value_amount)
                         SELECT c.id, b.id, 'Amazon $25', 25.00 FROM c, b RETURNING id)
-             SELECT c.id, k.id, p.id FROM c, k, p",
+             SELECT k.id, p.id FROM c, k, p",
             &[],
         )
         .await?;
-    let (client_id, campaign, pool): (Uuid, Uuid, Uuid) = (row.get(0), row.get(1), row.get(2));
+    let (campaign, pool): (Uuid, Uuid) = (row.get(0), row.get(1));
     client
         .execute(
             "INSERT INTO recipients (campaign_id, redemption_code, first_name, last_name, phone, city, state)
@@ -176,19 +174,6 @@ pub async fn demo_campaign(
             "INSERT INTO tracked_phone_numbers (campaign_id, phone_number, forward_to_number, provider_sid)
              VALUES ($1, $2, $3, $4)",
             &[&campaign, &demo.tracked, &demo.business, &demo.provider_sid],
-        )
-        .await?;
-    client
-        .execute(
-            "INSERT INTO user_roles (user_id, role) VALUES ($1, 'call_center');
-             ",
-            &[&agent],
-        )
-        .await?;
-    client
-        .execute(
-            "INSERT INTO client_users (client_id, user_id) VALUES ($1, $2)",
-            &[&client_id, &agent],
         )
         .await?;
     Ok(())
@@ -465,25 +450,4 @@ pub async fn demo_history(
         calls,
         conditions_met: met,
     })
-}
-
-/// A company owner of the demo client, who signs in to the manager console.
-pub async fn demo_manager(
-    client: &tokio_postgres::Client,
-    user: Uuid,
-    client_id: Uuid,
-) -> anyhow::Result<()> {
-    client
-        .execute(
-            "INSERT INTO user_roles (user_id, role) VALUES ($1, 'company_owner')",
-            &[&user],
-        )
-        .await?;
-    client
-        .execute(
-            "INSERT INTO client_users (client_id, user_id) VALUES ($1, $2)",
-            &[&client_id, &user],
-        )
-        .await?;
-    Ok(())
 }
