@@ -1,6 +1,7 @@
 //! The only module that knows Twilio's wire format: form fields, signatures, TwiML and the
 //! REST API.
 
+pub mod carried;
 pub mod client;
 pub mod errors;
 pub mod extract;
