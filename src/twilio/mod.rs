@@ -3,6 +3,7 @@
 
 pub mod carried;
 pub mod client;
+pub mod dial_action;
 pub mod errors;
 pub mod extract;
 pub mod fallback;
