@@ -19,7 +19,7 @@ use crate::db::calls::{self, CallProgress, IncomingCall, NumberLookup, Recording
 use crate::db::outbox::{self, ReportOutcome};
 use crate::db::parked::{self, ParkedCallback};
 use crate::db::{self, PgPool};
-use crate::domain::{CallFlow, CallSid, CallStatus};
+use crate::domain::{CallFlow, CallSid, CallStatus, DialFlow};
 use crate::spool::{Record, RecordKind, Spool, SpoolError};
 use crate::twilio::form::FormPairs;
 use crate::twilio::payloads::{
@@ -61,9 +61,9 @@ pub enum VoiceAnswer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterDial {
     Hangup,
-    /// The business did not take the call: the caller may leave a message.
+    /// The business did not take the call: the caller may leave a message after `greeting`.
     Voicemail {
-        flow: CallFlow,
+        greeting: String,
     },
 }
 
@@ -190,22 +190,24 @@ impl Calls {
     }
 
     /// What follows the forwarded leg: voicemail when the business did not take the call and
-    /// the number has it. The flow comes from the routing copy; whether a screened call was
-    /// accepted from the database, within the deadline (without it, no voicemail: a caller
-    /// who talked to the business hears nothing more rather than a greeting).
-    pub async fn after_dial(&self, dial: &DialAction) -> AfterDial {
-        let Some(flow) = dial
-            .to
-            .as_ref()
-            .and_then(|to| self.routing.lookup(to))
-            .map(|route| route.flow)
-            .filter(|flow| flow.voicemail)
-        else {
+    /// the flow the call was forwarded with has it. That flow is `carried` by the dial action
+    /// URL; one that does not carry it (calls in flight across an upgrade, a greeting too long
+    /// to carry, a fallback forward of a number unknown to the copy) reads the routing copy.
+    /// Whether a screened call was accepted comes from the database, within the deadline
+    /// (without it, no voicemail: a caller who talked to the business hears nothing more
+    /// rather than a greeting).
+    pub async fn after_dial(&self, dial: &DialAction, carried: Option<DialFlow>) -> AfterDial {
+        let flow = carried.or_else(|| {
+            tracing::info!("dial action URL carries no call flow; reading the routing copy");
+            let to = dial.to.as_ref()?;
+            Some(self.routing.lookup(to)?.flow.dial_flow())
+        });
+        let Some(flow) = flow.filter(|flow| flow.voicemail) else {
             return AfterDial::Hangup;
         };
         let not_taken = match dial.outcome.status {
             CallStatus::NoAnswer | CallStatus::Busy | CallStatus::Failed => true,
-            CallStatus::Completed if flow.screens() => {
+            CallStatus::Completed if flow.screened => {
                 let answered = self
                     .within(async {
                         let client = self.pool.get().await?;
@@ -217,7 +219,9 @@ impl Calls {
             _ => false,
         };
         if not_taken {
-            AfterDial::Voicemail { flow }
+            AfterDial::Voicemail {
+                greeting: flow.greeting().to_owned(),
+            }
         } else {
             AfterDial::Hangup
         }

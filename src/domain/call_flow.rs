@@ -68,9 +68,17 @@ impl CallFlow {
     }
 
     pub fn greeting(&self) -> &str {
-        self.voicemail_greeting
-            .as_deref()
-            .unwrap_or(DEFAULT_VOICEMAIL_GREETING)
+        greeting_or_default(self.voicemail_greeting.as_deref())
+    }
+
+    /// What the `<Dial action>` of a call forwarded with this flow follows.
+    pub fn dial_flow(&self) -> DialFlow {
+        DialFlow {
+            voicemail: self.voicemail,
+            // Only a voicemail says it; without one it would be dead weight in the URL.
+            voicemail_greeting: self.voicemail_greeting.clone().filter(|_| self.voicemail),
+            screened: self.screens(),
+        }
     }
 
     /// Whether the business is open at `at`; without hours, always.
@@ -79,6 +87,27 @@ impl CallFlow {
             .as_ref()
             .is_none_or(|hours| hours.is_open_at(at))
     }
+}
+
+/// The part of a call flow the `<Dial action>` follows once the forwarded leg ended: whether
+/// the caller may leave a message, with which greeting, and whether a key press rather than
+/// the pick-up decided that the business took the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialFlow {
+    pub voicemail: bool,
+    /// `None` for the default greeting.
+    pub voicemail_greeting: Option<String>,
+    pub screened: bool,
+}
+
+impl DialFlow {
+    pub fn greeting(&self) -> &str {
+        greeting_or_default(self.voicemail_greeting.as_deref())
+    }
+}
+
+fn greeting_or_default(greeting: Option<&str>) -> &str {
+    greeting.unwrap_or(DEFAULT_VOICEMAIL_GREETING)
 }
 
 /// The longest whisper or greeting accepted: spoken text, not a document.
@@ -197,5 +226,37 @@ mod tests {
     fn the_default_greeting_stands_in_for_a_missing_one() {
         let flow = CallFlow::default();
         assert_eq!(flow.greeting(), DEFAULT_VOICEMAIL_GREETING);
+        assert_eq!(flow.dial_flow().greeting(), DEFAULT_VOICEMAIL_GREETING);
+    }
+
+    #[test]
+    fn the_dial_flow_keeps_the_greeting_only_with_voicemail_and_screens_with_the_flow() {
+        let whispering = |voicemail| {
+            CallFlow::from_columns(
+                Some("Call from the mailer".into()),
+                None,
+                voicemail,
+                Some("Leave a message.".into()),
+                None,
+            )
+        };
+
+        assert_eq!(
+            whispering(true).dial_flow(),
+            DialFlow {
+                voicemail: true,
+                voicemail_greeting: Some("Leave a message.".into()),
+                screened: true,
+            }
+        );
+        assert_eq!(
+            whispering(false).dial_flow(),
+            DialFlow {
+                voicemail: false,
+                voicemail_greeting: None,
+                screened: true,
+            }
+        );
+        assert!(!CallFlow::default().dial_flow().screened);
     }
 }

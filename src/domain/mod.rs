@@ -15,7 +15,7 @@ mod time_range;
 
 pub use business_hours::{BusinessHours, BusinessHoursError};
 pub use call_flow::{
-    CallFlow, DEFAULT_VOICEMAIL_GREETING, FlowChange, FlowError, MAX_SPOKEN_CHARS,
+    CallFlow, DEFAULT_VOICEMAIL_GREETING, DialFlow, FlowChange, FlowError, MAX_SPOKEN_CHARS,
 };
 pub use call_sid::{CallSid, CallSidError};
 pub use call_status::{CallStatus, CallStatusError, DialOutcome, StatusRank};

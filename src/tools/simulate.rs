@@ -181,7 +181,7 @@ pub async fn call(args: CallArgs, settings: SimulateSettings) -> anyhow::Result<
 
 /// Plays a whole call with `outcome`, in the order Twilio sends its webhooks: the voice
 /// webhook, the forwarded leg's status callbacks (and its screening when the answer screens),
-/// the dial action, the voicemail when the dial action offers one, the parent's final status
+/// the dial action (to the URL the answer gave, query and all), the voicemail when the dial action offers one, the parent's final status
 /// and the recording. Stops after the voice webhook when the answer does not forward the
 /// call (unless it goes straight to a voicemail that `outcome` wants to leave). Fails when
 /// the server's answers cannot give `outcome`: no screening for `screened`, no `<Record>` for
@@ -218,6 +218,11 @@ pub async fn play(
     };
     call.forward_to = dialled_number(&voice.body).unwrap_or_default();
     let records = voice.body.contains("record=");
+    // Its query carries the flow the answer used, which decides the voicemail.
+    let dial_action = element(&voice.body, "Dial")
+        .and_then(|dial| attribute(dial, "action"))
+        .context("the server's <Dial> has no action for the end of the forwarded leg")?;
+    let dial_action = target.path_of(&dial_action)?;
     let screen_url = attribute(number, "url");
     if outcome == Outcome::Screened && screen_url.is_none() {
         bail!(
@@ -264,7 +269,7 @@ pub async fn play(
                 .await?;
             player
                 .post(
-                    "/twilio/dial-complete",
+                    &dial_action,
                     "dial action: completed",
                     &call.dial_action("completed", talk_seconds, records),
                 )
@@ -301,7 +306,7 @@ pub async fn play(
                 .await?;
             let after = player
                 .post(
-                    "/twilio/dial-complete",
+                    &dial_action,
                     "dial action: no-answer",
                     &call.dial_action("no-answer", 0, false),
                 )
@@ -316,7 +321,7 @@ pub async fn play(
                 (Outcome::Voicemail, None) => {
                     player.hang_up(&call, rang_out + 1).await?;
                     bail!(
-                        "the dial action answered no <Record>: voicemail is off for {to} (or the server does not know the number yet), so no message could be left"
+                        "the dial action answered no <Record>: voicemail is off for {to} in the flow the call was forwarded with, so no message could be left"
                     );
                 }
                 // The caller hangs up at the greeting, or on the hang-up.
@@ -335,7 +340,7 @@ pub async fn play(
                 .await?;
             player
                 .post(
-                    "/twilio/dial-complete",
+                    &dial_action,
                     "dial action: canceled",
                     &call.dial_action("canceled", 0, false),
                 )

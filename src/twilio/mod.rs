@@ -1,7 +1,9 @@
 //! The only module that knows Twilio's wire format: form fields, signatures, TwiML and the
 //! REST API.
 
+pub mod carried;
 pub mod client;
+pub mod dial_action;
 pub mod errors;
 pub mod extract;
 pub mod fallback;

@@ -2,19 +2,15 @@
 //! business when it picks up. It carries what the voice answer decided (the whisper, and
 //! whether a key press takes the call), so the screening webhook follows the flow the call
 //! was forwarded with even on an instance whose routing copy has not seen a change yet.
-//! Twilio signs the whole URL, query included, so a changed whisper fails the signature.
+//! Twilio signs the whole URL, query included, so a changed whisper fails the signature
+//! (see [`super::carried`]).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
+use super::carried::{self, Query, Read};
 use crate::config::PublicBaseUrl;
 use crate::domain::{CallFlow, CallSid, E164};
 
 /// The path Twilio posts to when the business picks up a forwarded call.
 pub const PATH: &str = "/twilio/screen";
-
-/// Twilio refuses callback URLs longer than this.
-const MAX_URL_CHARS: usize = 4000;
 
 const NUMBER: &str = "number";
 const PARENT: &str = "parent";
@@ -41,9 +37,7 @@ pub struct ScreenQuery {
 }
 
 /// The `<Number url>` of a call to `tracked` (the caller's `parent`) forwarded with `flow`;
-/// `None` when the flow has no whisper. The whisper travels as base64url of its UTF-8: at
-/// most 4/3 of its bytes, where percent-encoding can take nine characters for one character
-/// of non-Latin script, and nothing in it needs escaping in a query or in XML. A whisper too
+/// `None` when the flow has no whisper. The whisper travels as [`carried`] text; one too
 /// long for Twilio's URL limit (only ever written by hand; the API caps it) is left out, and
 /// the screening webhook then reads the flow from its routing copy.
 pub fn url(
@@ -53,67 +47,34 @@ pub fn url(
     flow: &CallFlow,
 ) -> Option<String> {
     let whisper = flow.whisper.as_deref()?;
-    let call = [(NUMBER, tracked.as_str()), (PARENT, parent.as_str())];
-    let encoded = URL_SAFE_NO_PAD.encode(whisper);
-    let keypress = if flow.require_keypress { "1" } else { "0" };
-    let carried = with_query(
-        base,
-        call.iter()
-            .copied()
-            .chain([(WHISPER, encoded.as_str()), (KEYPRESS, keypress)]),
-    );
-    if carried.len() <= MAX_URL_CHARS {
-        return Some(carried);
-    }
-    tracing::warn!(
-        whisper.bytes = whisper.len(),
-        "whisper too long to carry in the screening URL; the screening reads the routing copy"
-    );
-    Some(with_query(base, call))
-}
-
-fn with_query<'a>(
-    base: &PublicBaseUrl,
-    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> String {
-    let query = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
-    base.join(&format!("{PATH}?{query}"))
+    let call = Query::new()
+        .plain(NUMBER, tracked.as_str())
+        .plain(PARENT, parent.as_str());
+    let screening = Query::new()
+        .text(WHISPER, whisper)
+        .flag(KEYPRESS, flow.require_keypress);
+    Some(carried::url(base, PATH, &call, &screening))
 }
 
 /// Reads a screening request's raw query. A parameter that is missing, repeated or does not
 /// parse reads as `None`; the screening is read only when both its parameters are there.
 pub fn read(raw_query: &str) -> ScreenQuery {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(raw_query.as_bytes())
-        .into_owned()
-        .collect();
-    let once = |key: &str| {
-        let mut values = pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v);
-        let value = values.next()?;
-        values.next().is_none().then_some(value.as_str())
-    };
-    let whisper = once(WHISPER)
-        .and_then(|encoded| URL_SAFE_NO_PAD.decode(encoded).ok())
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .filter(|whisper| !whisper.trim().is_empty());
-    let keypress = match once(KEYPRESS) {
-        Some("1") => Some(true),
-        Some("0") => Some(false),
-        _ => None,
-    };
+    let query = Read::parse(raw_query);
+    let screening = query
+        .text(WHISPER)
+        .zip(query.flag(KEYPRESS))
+        .map(|(whisper, keypress)| Screening { whisper, keypress });
     ScreenQuery {
-        number: once(NUMBER).and_then(|n| E164::parse(n).ok()),
-        parent: once(PARENT).and_then(|p| CallSid::parse(p).ok()),
-        screening: whisper
-            .zip(keypress)
-            .map(|(whisper, keypress)| Screening { whisper, keypress }),
+        number: query.once(NUMBER).and_then(|n| E164::parse(n).ok()),
+        parent: query.once(PARENT).and_then(|p| CallSid::parse(p).ok()),
+        screening,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::twilio::carried::MAX_URL_CHARS;
 
     fn base() -> PublicBaseUrl {
         PublicBaseUrl::parse("https://calltrack.example.com/prefix").unwrap()

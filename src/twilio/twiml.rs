@@ -245,20 +245,24 @@ mod tests {
     #[test]
     fn a_whispered_forward_screens_the_business_and_voicemail_records_the_caller() {
         let twiml = Twiml::new().unwrap();
+        let base = crate::config::PublicBaseUrl::parse("https://calltrack.example.com").unwrap();
+        let flow = crate::domain::CallFlow::from_columns(
+            Some("Call from the spring mailer.".into()),
+            None,
+            true,
+            Some("Acme Roofing. Leave a message.".into()),
+            None,
+        );
         let screen_url = crate::twilio::screening::url(
-            &crate::config::PublicBaseUrl::parse("https://calltrack.example.com").unwrap(),
+            &base,
             &crate::domain::E164::parse("+18005550123").unwrap(),
             &crate::domain::CallSid::parse("CA0123456789abcdef0123456789abcdef").unwrap(),
-            &crate::domain::CallFlow::from_columns(
-                Some("Call from the spring mailer.".into()),
-                None,
-                true,
-                None,
-                None,
-            ),
+            &flow,
         );
+        let dial_action_url = crate::twilio::dial_action::url(&base, &flow.dial_flow());
         let screened = ForwardCall {
             screen_url: screen_url.as_deref(),
+            dial_action_url: &dial_action_url,
             ..call(None, true)
         };
         insta::assert_snapshot!("forward_screened", twiml.forward(&screened).unwrap());

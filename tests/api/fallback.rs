@@ -39,6 +39,9 @@ async fn text_of(response: reqwest::Response) -> (u16, String, String) {
 async fn the_fallback_forwards_to_its_signed_number_exactly_as_the_voice_webhook_would() {
     let app = TestApp::spawn().await;
     app.seed_campaign().await;
+    // The flow (carried to the dial action) comes from the copy; without it the fallback
+    // forwards plainly and leaves the voicemail to the copy at the dial action.
+    app.wait_for_routing(TRACKED_NUMBER).await;
 
     let fallback = app.post_signed(FALLBACK, &call().voice()).await;
     let (status, content_type, fallback_twiml) = text_of(fallback).await;

@@ -1,7 +1,7 @@
 //! The routing copy is never older than what its process last answered or wrote: a number it
 //! just forwarded a call for, or changed through its own API, is forwarded the same way when
-//! the database goes away a moment later; and the screening follows the flow the voice
-//! answer used, on whichever instance it lands.
+//! the database goes away a moment later; and the screening and the dial action follow the
+//! flow the voice answer used, on whichever instance they land.
 //!
 //! Most servers here poll the routing version once an hour, so the copy can only have
 //! learned what it holds from the live path.
@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use calltrack::config::Settings;
 use calltrack::tools::fixtures::SimulatedCall;
+use chrono::Utc;
 use serde_json::json;
 
 use crate::call_flow::url_in;
@@ -125,14 +126,50 @@ async fn client_of_tracked_number(app: &TestApp) -> uuid::Uuid {
 }
 
 async fn set_whisper(app: &TestApp, tracked_number_id: uuid::Uuid, auth: &Auth) {
+    set_flow(app, tracked_number_id, auth, json!({ "whisper": WHISPER })).await;
+}
+
+async fn set_flow(
+    app: &TestApp,
+    tracked_number_id: uuid::Uuid,
+    auth: &Auth,
+    flow: serde_json::Value,
+) {
     let (status, body) = app
         .api_patch(
             &format!("/api/v1/tracked-numbers/{tracked_number_id}"),
             auth,
-            &json!({ "whisper": WHISPER }),
+            &flow,
         )
         .await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// Two instances on one database that never reload their copies, and a manager of the
+/// tracked number's client.
+async fn two_instances() -> (TestApp, TestApp, uuid::Uuid, Auth) {
+    let db_config = test_database().await;
+    let one = TestApp::spawn_on(db_config.clone(), db_config.clone(), &[], no_reload).await;
+    let other = TestApp::spawn_on(db_config.clone(), db_config, &[], no_reload).await;
+    let campaign = one.seed_campaign().await;
+    let auth = manager(&one, client_of_tracked_number(&one).await).await;
+    (one, other, campaign.tracked_number_id, auth)
+}
+
+/// Posts the forward's `<Dial action>` with `dial_status` as Twilio does when the forwarded
+/// leg ends.
+async fn dial_complete(
+    app: &TestApp,
+    call: &SimulatedCall,
+    forward: &str,
+    dial_status: &str,
+) -> String {
+    let path = url_in(&forward.replace("CA…", &call.call_sid), "action");
+    let response = app
+        .post_signed(&path, &call.dial_action(dial_status, 0, false))
+        .await;
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().await.unwrap()
 }
 
 #[tokio::test]
@@ -314,5 +351,82 @@ async fn a_screening_url_that_does_not_carry_the_whisper_screens_from_the_routin
     assert!(
         screening.contains("<Gather") && screening.contains(WHISPER),
         "{screening}"
+    );
+}
+
+const FIRST_GREETING: &str = "Acme Roofing, first flow. Leave a message.";
+const CHANGED_GREETING: &str = "Acme Roofing, changed flow. Leave a message.";
+
+#[tokio::test]
+async fn a_dial_action_on_another_instance_offers_the_voicemail_the_call_was_answered_with() {
+    let (one, other, number, auth) = two_instances().await;
+    let first = json!({ "voicemail": true, "voicemail_greeting": FIRST_GREETING });
+    set_flow(&one, number, &auth, first).await;
+    let (call, forward) = answer(&one).await;
+
+    // Changed through the other instance while the call rings: its copy has the change.
+    let changed = json!({ "voicemail": false, "voicemail_greeting": CHANGED_GREETING });
+    set_flow(&other, number, &auth, changed).await;
+    let after = dial_complete(&other, &call, &forward, "no-answer").await;
+
+    assert!(
+        after.contains("<Record") && after.contains(FIRST_GREETING),
+        "{after}"
+    );
+    assert!(!after.contains(CHANGED_GREETING), "{after}");
+}
+
+#[tokio::test]
+async fn a_dial_action_on_another_instance_offers_no_voicemail_when_the_call_was_answered_without()
+{
+    let (one, other, number, auth) = two_instances().await;
+    set_flow(&one, number, &auth, json!({ "voicemail": false })).await;
+    let (call, forward) = answer(&one).await;
+
+    let changed = json!({ "voicemail": true, "voicemail_greeting": CHANGED_GREETING });
+    set_flow(&other, number, &auth, changed).await;
+    let after = dial_complete(&other, &call, &forward, "no-answer").await;
+
+    assert!(
+        after.contains("<Hangup/>") && !after.contains("<Record"),
+        "{after}"
+    );
+}
+
+#[tokio::test]
+async fn a_screened_call_nobody_accepted_goes_to_voicemail_after_the_whisper_was_removed_elsewhere()
+{
+    let (one, other, number, auth) = two_instances().await;
+    set_whisper(&one, number, &auth).await;
+    let (call, forward) = answer(&one).await;
+    // The business's own voicemail picked up the leg and pressed nothing.
+    one.post_signed("/twilio/status", &call.child_completed(9, Utc::now()))
+        .await;
+
+    set_flow(&other, number, &auth, json!({ "whisper": null })).await;
+    let after = dial_complete(&other, &call, &forward, "completed").await;
+
+    assert!(
+        after.contains("<Record") && after.contains(calltrack::domain::DEFAULT_VOICEMAIL_GREETING),
+        "a completed leg nobody accepted is not a call taken: {after}"
+    );
+}
+
+#[tokio::test]
+async fn a_dial_action_url_that_does_not_carry_the_flow_follows_the_routing_copy() {
+    let (one, other, number, auth) = two_instances().await;
+    let (call, _) = answer(&one).await;
+    let changed = json!({ "voicemail": true, "voicemail_greeting": CHANGED_GREETING });
+    set_flow(&other, number, &auth, changed).await;
+
+    // As built for calls forwarded before the flow travelled in the URL.
+    let response = other
+        .post_signed("/twilio/dial-complete", &call.dial_action("busy", 0, false))
+        .await;
+    let after = response.text().await.unwrap();
+
+    assert!(
+        after.contains("<Record") && after.contains(CHANGED_GREETING),
+        "{after}"
     );
 }

@@ -289,7 +289,7 @@ async fn connection_overrides_are_accepted_signed_or_not_and_go_back_out_in_call
     let twiml = response.text().await.unwrap();
     assert!(
         twiml.contains(&format!(
-            r#"action="{base}/twilio/dial-complete#rc=2&amp;rp=all""#
+            r#"action="{base}/twilio/dial-complete?voicemail=1&amp;screened=0#rc=2&amp;rp=all""#
         )),
         "{twiml}"
     );

@@ -48,19 +48,18 @@ pub async fn voice_fallback(
         // be, so it is not spooled.
         state.calls.spool_fallback_call(&form).await;
     }
-    // The flow (a whisper) from the routing copy when it knows the number; the number
-    // forwards plainly otherwise.
+    // The flow (a whisper, the voicemail) from the routing copy when it knows the number;
+    // the number forwards plainly otherwise.
     let call = voice
         .as_ref()
         .and_then(|v| v.to.as_ref().map(|to| (to, &v.call_sid)));
     let flow = call
         .and_then(|(to, _)| state.calls.routing.lookup(to))
-        .map(|route| route.flow)
-        .unwrap_or_default();
+        .map(|route| route.flow);
     Ok(twiml_response(forward_twiml(
         &state,
         forward_to.as_str(),
-        &flow,
+        flow.as_ref(),
         call,
     )?))
 }

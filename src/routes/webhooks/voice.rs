@@ -32,12 +32,12 @@ pub async fn incoming_call(
             flow,
         } => {
             let call = voice.to.as_ref().map(|to| (to, &voice.call_sid));
-            forward_twiml(&state, &forward_to_number, &flow, call)?
+            forward_twiml(&state, &forward_to_number, Some(&flow), call)?
         }
         VoiceAnswer::Closed { flow } => {
             tracing::info!("call outside business hours");
             if flow.voicemail {
-                voicemail_twiml(&state, &flow)?
+                voicemail_twiml(&state, flow.greeting())?
             } else {
                 state.twiml.closed(flow.greeting())?
             }
