@@ -259,6 +259,7 @@ fn start_server(
             .app_data(deadline.clone())
             .configure(routes::configure)
             .default_service(web::to(not_found))
+            .wrap(from_fn(middleware::api_headers))
             .wrap(from_fn(middleware::body_deadline))
             .wrap(from_fn(middleware::track_http))
             .wrap(TracingLogger::<RequestSpan>::new())

@@ -242,3 +242,98 @@ async fn a_request_id_is_echoed_or_made() {
     let id = made.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
 }
+
+/// The caching and sniffing headers of one answer, for a readable failure.
+fn privacy_headers(response: &reqwest::Response) -> (u16, Option<String>, Option<String>) {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    (
+        response.status().as_u16(),
+        header("cache-control"),
+        header("x-content-type-options"),
+    )
+}
+
+#[tokio::test]
+async fn every_api_answer_refusals_included_is_kept_out_of_caches_and_not_sniffed() {
+    let app = TestApp::spawn().await;
+    let world = app.world(1).await;
+    let agent = crate::world::token(world.agent);
+    let base = &app.address;
+    let conditions = format!(
+        "{base}/api/v1/call-sessions/{}/conditions",
+        world.session_id
+    );
+    let requests = [
+        app.http
+            .get(format!("{base}/api/v1/call-sessions"))
+            .bearer_auth(&agent),
+        app.http.get(format!("{base}/api/v1/openapi.json")),
+        app.http.get(format!("{base}/api/v1/call-sessions")),
+        app.http
+            .get(format!(
+                "{base}/api/v1/call-sessions/{}",
+                uuid::Uuid::new_v4()
+            ))
+            .bearer_auth(&agent),
+        app.http
+            .get(format!("{base}/api/v1/nothing-here"))
+            .bearer_auth(&agent),
+        app.http
+            .post(&conditions)
+            .bearer_auth(&agent)
+            .header("content-type", "application/json")
+            .body("{\"condition_number\": "),
+        app.http
+            .post(&conditions)
+            .bearer_auth(&agent)
+            .header("content-type", "text/plain")
+            .body("condition_number=1"),
+        app.http
+            .delete(format!(
+                "{base}/api/v1/campaigns/{}/tracked-numbers",
+                world.campaign.id
+            ))
+            .bearer_auth(&agent),
+    ];
+    let mut answers = Vec::new();
+    for request in requests {
+        answers.push(privacy_headers(&request.send().await.unwrap()));
+    }
+
+    let private = |status: u16| {
+        (
+            status,
+            Some("no-store".to_owned()),
+            Some("nosniff".to_owned()),
+        )
+    };
+    assert_eq!(
+        answers,
+        [200, 200, 401, 404, 404, 400, 415, 405].map(private)
+    );
+}
+
+#[tokio::test]
+async fn an_api_answer_while_the_database_is_away_is_kept_out_of_caches_too() {
+    let db_config = crate::helpers::test_database().await;
+    let away: tokio_postgres::Config = "postgres://postgres@127.0.0.1:1/postgres".parse().unwrap();
+    let app = TestApp::spawn_on(away, db_config, &[], |_| {}).await;
+
+    let response = app
+        .http
+        .get(format!("{}/api/v1/call-sessions", app.address))
+        .bearer_auth(crate::world::token(uuid::Uuid::new_v4()))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        privacy_headers(&response),
+        (503, Some("no-store".to_owned()), Some("nosniff".to_owned()))
+    );
+}
