@@ -96,6 +96,35 @@ impl fmt::Display for DialableNumber {
     }
 }
 
+/// A North American area code to buy a number in: three digits, the first 2 to 9 (an area code
+/// never starts with 0 or 1), and not an N11 service code (211 to 911), which holds no numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AreaCode(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("must be three digits, the first 2 to 9, and not a service code such as 411")]
+pub struct AreaCodeError;
+
+impl AreaCode {
+    pub fn parse(raw: &str) -> Result<Self, AreaCodeError> {
+        let code = raw.trim();
+        match code.as_bytes() {
+            [b'2'..=b'9', second, third]
+                if second.is_ascii_digit()
+                    && third.is_ascii_digit()
+                    && (*second, *third) != (b'1', b'1') =>
+            {
+                Ok(Self(code.to_owned()))
+            }
+            _ => Err(AreaCodeError),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// `+1`, then ten digits whose first is 2–9 (an area code never starts with 0 or 1).
 fn is_plain_nanp(raw: &str) -> bool {
     let bytes = raw.as_bytes();
@@ -278,6 +307,29 @@ mod tests {
             DialableNumber::parse("+14155550199 ext. 12"),
             Err(DialableError::Extension)
         );
+    }
+
+    #[test]
+    fn area_codes_are_three_digits_that_can_hold_numbers() {
+        for raw in ["415", "212", " 800 ", "999"] {
+            assert_eq!(
+                AreaCode::parse(raw).map(|c| c.as_str().to_owned()),
+                Ok(raw.trim().to_owned())
+            );
+        }
+        for raw in [
+            "",
+            "41",
+            "4155",
+            "015",
+            "115",
+            "411",
+            "911",
+            "4a5",
+            "４１５",
+        ] {
+            assert_eq!(AreaCode::parse(raw), Err(AreaCodeError), "{raw}");
+        }
     }
 
     #[test]

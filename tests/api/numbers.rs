@@ -219,7 +219,8 @@ async fn a_choice_twilio_cannot_fill_is_a_422_with_twilios_code_and_message_and_
         (
             21451,
             "Invalid area code",
-            json!({ "area_code": "111", "forward_to_number": "+14155550199" }),
+            // Well formed, so only Twilio can say it is no area code (111 never leaves here).
+            json!({ "area_code": "290", "forward_to_number": "+14155550199" }),
         ),
         (
             21422,

@@ -8,7 +8,7 @@ use super::types::{
 use super::{parse_id, text};
 use crate::app::Caller;
 use crate::app::numbers::BuyRequest;
-use crate::domain::DialableNumber;
+use crate::domain::{AreaCode, DialableNumber};
 use crate::routes::AppState;
 use crate::routes::error::{ApiError, ErrorBody};
 use crate::routes::extract::Manager;
@@ -52,18 +52,12 @@ pub async fn buy(
 ) -> Result<HttpResponse, ApiError> {
     let campaign_id = parse_id(&id)?;
     let forward = forward_to(&body.forward_to_number)?;
-    let flow = body
-        .flow_change()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let area_code = body.area_code.as_deref().map(area_code).transpose()?;
+    let exact = body.phone_number.as_deref().map(phone_number).transpose()?;
+    let flow = body.flow_change()?;
     let mut request = BuyRequest::parse(
-        body.area_code
-            .as_deref()
-            .map(|v| text("area_code", v))
-            .transpose()?,
-        body.phone_number
-            .as_deref()
-            .map(|v| text("phone_number", v))
-            .transpose()?,
+        area_code.as_ref().map(AreaCode::as_str),
+        exact.as_ref().map(DialableNumber::as_str),
         forward.as_str(),
     )?;
     request.flow = flow;
@@ -97,9 +91,7 @@ pub async fn update(
         .as_deref()
         .map(forward_to)
         .transpose()?;
-    let flow = body
-        .flow_change()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let flow = body.flow_change()?;
     if body.forward_to_number.is_none() && body.is_active.is_none() && flow.is_empty() {
         return Err(ApiError::bad_request(
             "give forward_to_number, is_active or a call-flow setting",
@@ -125,6 +117,19 @@ fn forward_to(raw: &str) -> Result<DialableNumber, ApiError> {
         code: "invalid_forward_to_number",
         message: format!("forward_to_number {e}"),
     })
+}
+
+/// A number to buy exactly, held to its numbering plan like the forward-to number.
+fn phone_number(raw: &str) -> Result<DialableNumber, ApiError> {
+    DialableNumber::parse(text("phone_number", raw)?).map_err(|e| ApiError::Unprocessable {
+        code: "invalid_phone_number",
+        message: format!("phone_number {e}"),
+    })
+}
+
+fn area_code(raw: &str) -> Result<AreaCode, ApiError> {
+    AreaCode::parse(text("area_code", raw)?)
+        .map_err(|e| ApiError::bad_request(format!("area_code {e}")))
 }
 
 /// Releases the number at Twilio; the row stays, inactive, for history.

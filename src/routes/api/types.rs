@@ -15,6 +15,7 @@ use crate::db::numbers::TrackedNumber;
 use crate::db::rewards::{ConditionMet, RewardStatus};
 use crate::db::sessions::{CallSession, Condition, Recipient};
 use crate::db::stats::{CallStats, CampaignSummary, SeriesPoint};
+use crate::routes::error::ApiError;
 
 /// A stored value the API has no name for: a bug or a foreign writer, answered as a 500.
 #[derive(Debug, thiserror::Error)]
@@ -530,13 +531,22 @@ where
 
 /// The call-flow fields of a buy or update request, validated.
 pub trait FlowFields {
-    fn flow_change(&self) -> Result<crate::domain::FlowChange, crate::domain::FlowError>;
+    /// A `400` in words for a bad setting, or for text PostgreSQL cannot store.
+    fn flow_change(&self) -> Result<crate::domain::FlowChange, ApiError>;
 }
 
 macro_rules! flow_fields {
     ($($request:ty),+) => {$(
         impl FlowFields for $request {
-            fn flow_change(&self) -> Result<crate::domain::FlowChange, crate::domain::FlowError> {
+            fn flow_change(&self) -> Result<crate::domain::FlowChange, ApiError> {
+                for (field, value) in [
+                    ("whisper", &self.whisper),
+                    ("voicemail_greeting", &self.voicemail_greeting),
+                ] {
+                    if let Some(Some(value)) = value {
+                        super::text(field, value)?;
+                    }
+                }
                 crate::domain::FlowChange::parse(
                     self.whisper.as_ref().map(Option::as_deref),
                     self.require_keypress,
@@ -544,6 +554,7 @@ macro_rules! flow_fields {
                     self.voicemail_greeting.as_ref().map(Option::as_deref),
                     self.business_hours.as_ref().map(Option::as_ref),
                 )
+                .map_err(|e| ApiError::bad_request(e.to_string()))
             }
         }
     )+};
