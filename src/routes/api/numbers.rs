@@ -42,7 +42,7 @@ pub async fn list(
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody, description = "`forward_to_number` is not a dialable number (`invalid_forward_to_number`; nothing was asked of Twilio), the number would forward to itself (`forward_to_self`), or Twilio refused the choice in a way the caller can fix (`twilio_refused` with `twilio_code` 21421 invalid number, 21422 number not available, 21451 invalid area code, 21452 no numbers in the area code)"),
+              (status = 422, body = ErrorBody, description = "`forward_to_number` or `phone_number` is not a dialable number (`invalid_forward_to_number`, `invalid_phone_number`; nothing was asked of Twilio), the number would forward to itself (`forward_to_self`), or Twilio refused the choice in a way the caller can fix (`twilio_refused` with `twilio_code` 21421 invalid number, 21422 number not available, 21451 invalid area code, 21452 no numbers in the area code)"),
               (status = 502, body = ErrorBody, description = "Twilio refused otherwise (`twilio_error` with `twilio_code`), failed or was unreachable (`twilio_unavailable`), or its answer was lost and the purchase was not found at Twilio (`twilio_outcome_unknown`); nothing was stored")))]
 pub async fn buy(
     state: web::Data<AppState>,
