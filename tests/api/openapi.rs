@@ -940,7 +940,14 @@ fn body_for(component: &str, draw: &Draw, known: &Known) -> Value {
             if let Some(active) = settings.is_active {
                 body.insert("is_active".into(), json!(active));
             }
-            if exact || body.is_empty() {
+            // `null` clears a text setting, but leaves a switch as it is.
+            let changes = ["whisper", "voicemail_greeting", "business_hours"]
+                .iter()
+                .any(|k| body.contains_key(*k))
+                || ["require_keypress", "voicemail", "is_active"]
+                    .iter()
+                    .any(|k| body.get(*k).is_some_and(|v| !v.is_null()));
+            if exact || !changes {
                 // Never the tracked number itself (TRACKED_NUMBER is not in the pool).
                 body.insert("forward_to_number".into(), json!(forward_to));
             }
