@@ -272,8 +272,9 @@ fn start_server(
         .shutdown_timeout(limits.shutdown_timeout.as_secs())
         .max_concurrent_connections(limits.max_connections_per_worker());
     for listener in std::iter::once(listener).chain(metrics_listener) {
+        let addr = listener.local_addr()?;
         server = routes::head_timeout::listen(server, listener, limits, factory.clone())
-            .context("cannot serve on the listener")?;
+            .with_context(|| format!("cannot serve on {addr}"))?;
     }
     Ok(server.run())
 }

@@ -3,12 +3,15 @@
 //! actix-http times the head of a connection's first request only (`client_request_timeout`);
 //! once a keep-alive answer has gone out, a client that sends the next head a byte at a time
 //! holds the connection for as long as it likes, and enough of them lock every other client out
-//! under the connection cap. Here each accepted stream is wrapped in a [`HeadTimed`] that shares
-//! a [`Clock`] with the requests read from it: the first byte read while no request is in
-//! flight starts the head timeout, handing the application a request stops it, and a connection
-//! whose time runs out is closed. The clock is read only when a head starts, when a request
-//! starts and ends, and when its timer fires, so a busy keep-alive connection pays two reads of
-//! the clock per request and seldom a timer reset.
+//! under the connection cap. Here each accepted stream is wrapped in a `HeadTimed` that shares
+//! a `Clock` with the requests read from it: the first byte read while no request is in flight
+//! starts the head timeout, handing the application a request stops it, and a connection whose
+//! time runs out is closed. A connection with no request in flight is also closed the
+//! keep-alive after its last answer, whatever it holds: bytes of a next head that came in while
+//! the last request was in flight (a pipelined head that then stalls) start no head timeout,
+//! and actix drops its own keep-alive timer once bytes wait in its buffer. The clock is read
+//! only when a head starts, when a request starts and ends, and when its timer fires, so a
+//! request costs two reads of the clock and at most one timer reset.
 
 use std::cell::Cell;
 use std::io;
@@ -98,11 +101,11 @@ impl Clock {
 
 /// An accepted stream whose reads fail with `TimedOut` once its [`Clock`] runs out, which
 /// makes actix-http drop the connection.
-pub struct HeadTimed {
+struct HeadTimed {
     io: TcpStream,
     clock: Rc<Clock>,
-    /// Fires no later than the clock's deadline. Moved later only when it fires, so a request
-    /// costs no timer reset unless it is slower than the head timeout.
+    /// Fires no later than the clock's deadline. Moved later only when it fires, and earlier
+    /// only when a head starts before it would fire.
     timer: Pin<Box<Sleep>>,
 }
 
@@ -220,7 +223,7 @@ impl Drop for InFlight {
 pin_project_lite::pin_project! {
     /// An answer's body, holding its request in flight until the body has been sent (or the
     /// connection dropped it).
-    pub struct Tracked<B> {
+    struct Tracked<B> {
         #[pin]
         body: B,
         in_flight: Option<InFlight>,
