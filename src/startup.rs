@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, web};
 use anyhow::Context as _;
 use tokio::sync::watch;
 use tracing_actix_web::TracingLogger;
@@ -247,8 +247,9 @@ async fn open_spool(dir: &std::path::Path) -> anyhow::Result<Spool> {
     }
 }
 
-/// Builds the actix server over the bound listeners. Kept out of `run_until` so that future
-/// holds none of the per-worker (not `Send`) application types.
+/// Builds the actix server over the bound listeners, every request head timed (see
+/// [`routes::head_timeout`]). Kept out of `run_until` so that future holds none of the
+/// per-worker (not `Send`) application types.
 fn start_server(
     state: AppState,
     verifier: web::Data<WebhookVerifier>,
@@ -265,25 +266,21 @@ fn start_server(
             .app_data(deadline.clone())
             .configure(routes::configure)
             .default_service(web::to(not_found))
+            .wrap(from_fn(middleware::api_headers))
             .wrap(from_fn(middleware::body_deadline))
             .wrap(from_fn(middleware::track_http))
             .wrap(TracingLogger::<RequestSpan>::new())
             .wrap(from_fn(middleware::request_id))
     };
-    let mut server = HttpServer::new(factory)
+    let mut server = actix_server::Server::build()
         .workers(limits.workers)
         .disable_signals()
         .shutdown_timeout(limits.shutdown_timeout.as_secs())
-        .client_request_timeout(limits.header_timeout)
-        .client_disconnect_timeout(Duration::from_secs(1))
-        .keep_alive(limits.keep_alive)
-        .max_connections(limits.max_connections_per_worker())
-        .listen(listener)
-        .context("cannot serve on the listener")?;
-    if let Some(listener) = metrics_listener {
-        server = server
-            .listen(listener)
-            .context("cannot serve on the metrics listener")?;
+        .max_concurrent_connections(limits.max_connections_per_worker());
+    for listener in std::iter::once(listener).chain(metrics_listener) {
+        let addr = listener.local_addr()?;
+        server = routes::head_timeout::listen(server, listener, limits, factory.clone())
+            .with_context(|| format!("cannot serve on {addr}"))?;
     }
     Ok(server.run())
 }

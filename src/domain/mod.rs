@@ -23,7 +23,9 @@ pub use look_back::{LookBack, LookBackError};
 pub use message::{
     DeliveryReport, FailureReason, MessageSid, MessageSidError, SMS_MAX_ATTEMPTS, sms_retry_delay,
 };
-pub use phone::{CallerId, E164, PhoneError, mask_phone};
+pub use phone::{
+    AreaCode, AreaCodeError, CallerId, DialableError, DialableNumber, E164, PhoneError, mask_phone,
+};
 pub use role::Role;
 pub use series::{Bucket, MAX_BUCKETS, SeriesError, SeriesWindow};
 pub use sms_template::{RewardDetails, SmsBody, SmsTemplate};

@@ -46,6 +46,85 @@ impl E164 {
     }
 }
 
+/// A number a call can be forwarded to: a phone number in use in its country's numbering plan
+/// (libphonenumber's metadata), in E.164. Stricter than [`E164`], which reads whatever a caller
+/// ID or a mailing list holds: a forward-to number that cannot be dialled would only fail at
+/// Twilio, on a caller's call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialableNumber(E164);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DialableError {
+    #[error("is not a phone number; give it with its country code, such as +14155550123")]
+    NotANumber,
+    #[error(
+        "is not a number in use in its country's numbering plan (check the country code, the \
+         area code and the count of digits)"
+    )]
+    NotInUse,
+    #[error("has an extension, which a forwarded call cannot dial")]
+    Extension,
+}
+
+impl DialableNumber {
+    /// Reads the number as [`E164::parse`] does (US numbers may leave out `+1`), then holds it
+    /// to its country's numbering plan.
+    pub fn parse(raw: &str) -> Result<Self, DialableError> {
+        let number = phonenumber::parse(Some(country::Id::US), raw.trim())
+            .map_err(|_| DialableError::NotANumber)?;
+        if number.extension().is_some() {
+            return Err(DialableError::Extension);
+        }
+        if !phonenumber::is_valid(&number) {
+            return Err(DialableError::NotInUse);
+        }
+        Ok(Self(E164(number.format().mode(Mode::E164).to_string())))
+    }
+
+    pub fn as_e164(&self) -> &E164 {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Display for DialableNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A North American area code to buy a number in: three digits, the first 2 to 9 (an area code
+/// never starts with 0 or 1), and not an N11 service code (211 to 911), which holds no numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AreaCode(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("must be three digits, the first 2 to 9, and not a service code such as 411")]
+pub struct AreaCodeError;
+
+impl AreaCode {
+    pub fn parse(raw: &str) -> Result<Self, AreaCodeError> {
+        let code = raw.trim();
+        match code.as_bytes() {
+            [b'2'..=b'9', second, third]
+                if second.is_ascii_digit()
+                    && third.is_ascii_digit()
+                    && (*second, *third) != (b'1', b'1') =>
+            {
+                Ok(Self(code.to_owned()))
+            }
+            _ => Err(AreaCodeError),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// `+1`, then ten digits whose first is 2–9 (an area code never starts with 0 or 1).
 fn is_plain_nanp(raw: &str) -> bool {
     let bytes = raw.as_bytes();
@@ -185,6 +264,71 @@ mod tests {
     fn non_numbers_are_refused() {
         for raw in ["", "n/a", "client:alice", "12"] {
             assert!(E164::parse(raw).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn dialable_numbers_are_read_in_any_format_into_e164() {
+        for (raw, e164) in [
+            ("+14155550199", "+14155550199"),
+            ("(212) 555-0142", "+12125550142"),
+            ("+1 (212) 555-0142", "+12125550142"),
+            ("+18005550123", "+18005550123"),
+            ("+44 20 7946 0958", "+442079460958"),
+        ] {
+            assert_eq!(
+                DialableNumber::parse(raw).map(|n| n.as_str().to_owned()),
+                Ok(e164.to_owned()),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_outside_their_countrys_numbering_plan_are_not_dialable() {
+        // The outside probe's two: seven digits after +1, and an area code starting with 0.
+        for raw in ["+13079276", "+1015961", "+1415555019", "+141555501999"] {
+            assert_eq!(
+                DialableNumber::parse(raw),
+                Err(DialableError::NotInUse),
+                "{raw}"
+            );
+        }
+        // A caller ID is read more loosely: the difference is the point of the type.
+        assert!(E164::parse("+13079276").is_ok());
+        for raw in ["", "n/a", "client:alice", "+999123456"] {
+            assert_eq!(
+                DialableNumber::parse(raw),
+                Err(DialableError::NotANumber),
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            DialableNumber::parse("+14155550199 ext. 12"),
+            Err(DialableError::Extension)
+        );
+    }
+
+    #[test]
+    fn area_codes_are_three_digits_that_can_hold_numbers() {
+        for raw in ["415", "212", " 800 ", "999"] {
+            assert_eq!(
+                AreaCode::parse(raw).map(|c| c.as_str().to_owned()),
+                Ok(raw.trim().to_owned())
+            );
+        }
+        for raw in [
+            "",
+            "41",
+            "4155",
+            "015",
+            "115",
+            "411",
+            "911",
+            "4a5",
+            "４１５",
+        ] {
+            assert_eq!(AreaCode::parse(raw), Err(AreaCodeError), "{raw}");
         }
     }
 

@@ -3,6 +3,7 @@ use std::net::SocketAddr;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
+use super::head_timeout::Listener;
 use crate::db::gauges;
 use crate::metrics::handle;
 
@@ -10,10 +11,10 @@ use crate::metrics::handle;
 /// the database is unreachable the HTTP metrics are still served.
 pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     // With a private metrics listener, the public one does not serve them at all.
-    if state
-        .metrics_addr
-        .is_some_and(|addr| !same_listener(addr, req.app_config().local_addr()))
-    {
+    if state.metrics_addr.is_some_and(|addr| {
+        !req.conn_data::<Listener>()
+            .is_some_and(|on| same_listener(addr, on.0))
+    }) {
         return HttpResponse::NotFound().finish();
     }
     let calls = &state.calls;

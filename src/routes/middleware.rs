@@ -1,4 +1,5 @@
-//! What every request passes through: its id, its span, its metrics and a deadline on its body.
+//! What every request passes through: its id, its span, its metrics, a deadline on its body,
+//! and the JSON API's caching and sniffing headers.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{CACHE_CONTROL, HeaderName, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage as _, web};
 use futures::Stream;
@@ -15,6 +16,9 @@ use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Where the JSON API lives; its unknown routes answer in its error shape too.
+const API_PREFIX: &str = "/api/";
 
 /// The id of one request: the caller's `x-request-id` when it is a sane token, else a new one.
 #[derive(Debug, Clone)]
@@ -169,4 +173,22 @@ impl Stream for DeadlinePayload {
         }
         Poll::Pending
     }
+}
+
+/// Marks every JSON API answer, refusals included, as not to be stored by any cache (its
+/// answers carry callers' numbers and recipients' names) and not to be sniffed as another type.
+/// Installed innermost, where every refusal (an extractor's, a handler's, an unknown route's)
+/// is already an answer rather than an error.
+pub async fn api_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let api = req.path().starts_with(API_PREFIX);
+    let mut response = next.call(req).await?;
+    if api {
+        let headers = response.headers_mut();
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    }
+    Ok(response)
 }

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod head_timeout;
 pub mod health;
 pub mod manage;
 pub mod metrics;

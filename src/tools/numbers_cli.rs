@@ -6,6 +6,7 @@ use crate::app::Caller as Actor;
 use crate::app::numbers::{BuyRequest, Numbers};
 use crate::config::NumbersSettings;
 use crate::db::numbers::TrackedNumber;
+use crate::domain::DialableNumber;
 use crate::startup::open_and_migrate;
 use crate::twilio::client::{AvailableSearch, TwilioClient};
 
@@ -25,9 +26,9 @@ pub enum NumbersCommand {
         /// Exactly this number (E.164).
         #[arg(long)]
         phone_number: Option<String>,
-        /// Where calls are forwarded (E.164).
-        #[arg(long)]
-        forward_to: String,
+        /// Where calls are forwarded (E.164); refused unless it is a dialable number.
+        #[arg(long, value_parser = dialable)]
+        forward_to: DialableNumber,
     },
     /// Search Twilio for local numbers for sale, to choose one for `buy --phone-number`.
     Search {
@@ -55,6 +56,12 @@ pub enum NumbersCommand {
     },
 }
 
+/// Refuses a forward-to number nobody can dial while the command line is read, before the
+/// database or Twilio is touched.
+fn dialable(raw: &str) -> Result<DialableNumber, String> {
+    DialableNumber::parse(raw).map_err(|e| format!("the number {e}"))
+}
+
 /// Runs one `numbers` subcommand against the database and Twilio account of `settings`.
 pub async fn run(command: NumbersCommand, settings: NumbersSettings) -> anyhow::Result<()> {
     let (database, pool) = open_and_migrate(&settings.database, 2).await?;
@@ -72,8 +79,11 @@ pub async fn run(command: NumbersCommand, settings: NumbersSettings) -> anyhow::
             forward_to,
         } => {
             async {
-                let request =
-                    BuyRequest::parse(area_code.as_deref(), phone_number.as_deref(), &forward_to)?;
+                let request = BuyRequest::parse(
+                    area_code.as_deref(),
+                    phone_number.as_deref(),
+                    forward_to.as_str(),
+                )?;
                 let bought = numbers.buy(Actor::Operator, campaign, &request).await?;
                 print_numbers(&[bought]);
                 Ok(())

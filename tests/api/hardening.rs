@@ -48,7 +48,7 @@ async fn invented_http_methods_are_counted_under_one_label() {
 #[tokio::test]
 async fn connections_that_never_finish_their_headers_are_cut_off() {
     let app = TestApp::spawn_tuned(&[], |settings| {
-        settings.http.header_timeout = Duration::from_millis(400);
+        settings.http.header_timeout = HEAD_TIMEOUT;
     })
     .await;
     let mut idle = Vec::new();
@@ -241,4 +241,265 @@ async fn a_request_id_is_echoed_or_made() {
         .unwrap();
     let id = made.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+}
+
+/// The caching and sniffing headers of one answer, for a readable failure.
+fn privacy_headers(response: &reqwest::Response) -> (u16, Option<String>, Option<String>) {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    (
+        response.status().as_u16(),
+        header("cache-control"),
+        header("x-content-type-options"),
+    )
+}
+
+#[tokio::test]
+async fn every_api_answer_refusals_included_is_kept_out_of_caches_and_not_sniffed() {
+    let app = TestApp::spawn().await;
+    let world = app.world(1).await;
+    let agent = crate::world::token(world.agent);
+    let base = &app.address;
+    let conditions = format!(
+        "{base}/api/v1/call-sessions/{}/conditions",
+        world.session_id
+    );
+    let requests = [
+        app.http
+            .get(format!("{base}/api/v1/call-sessions"))
+            .bearer_auth(&agent),
+        app.http.get(format!("{base}/api/v1/openapi.json")),
+        app.http.get(format!("{base}/api/v1/call-sessions")),
+        app.http
+            .get(format!(
+                "{base}/api/v1/call-sessions/{}",
+                uuid::Uuid::new_v4()
+            ))
+            .bearer_auth(&agent),
+        app.http
+            .get(format!("{base}/api/v1/nothing-here"))
+            .bearer_auth(&agent),
+        app.http
+            .post(&conditions)
+            .bearer_auth(&agent)
+            .header("content-type", "application/json")
+            .body("{\"condition_number\": "),
+        app.http
+            .post(&conditions)
+            .bearer_auth(&agent)
+            .header("content-type", "text/plain")
+            .body("condition_number=1"),
+        app.http
+            .delete(format!(
+                "{base}/api/v1/campaigns/{}/tracked-numbers",
+                world.campaign.id
+            ))
+            .bearer_auth(&agent),
+    ];
+    let mut answers = Vec::new();
+    for request in requests {
+        answers.push(privacy_headers(&request.send().await.unwrap()));
+    }
+
+    let private = |status: u16| {
+        (
+            status,
+            Some("no-store".to_owned()),
+            Some("nosniff".to_owned()),
+        )
+    };
+    assert_eq!(
+        answers,
+        [200, 200, 401, 404, 404, 400, 415, 405].map(private)
+    );
+}
+
+#[tokio::test]
+async fn an_api_answer_while_the_database_is_away_is_kept_out_of_caches_too() {
+    let db_config = crate::helpers::test_database().await;
+    let away: tokio_postgres::Config = "postgres://postgres@127.0.0.1:1/postgres".parse().unwrap();
+    let app = TestApp::spawn_on(away, db_config, &[], |_| {}).await;
+
+    let response = app
+        .http
+        .get(format!("{}/api/v1/call-sessions", app.address))
+        .bearer_auth(crate::world::token(uuid::Uuid::new_v4()))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        privacy_headers(&response),
+        (503, Some("no-store".to_owned()), Some("nosniff".to_owned()))
+    );
+}
+
+/// Reads one answer: its head and a body of its `Content-Length`.
+async fn read_answer(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    loop {
+        if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+            if answer.len() >= end + 4 + length {
+                return String::from_utf8_lossy(&answer).into_owned();
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
+            .await
+            .expect("no answer in time")
+            .unwrap();
+        assert!(n > 0, "closed before answering: {answer:?}");
+        answer.extend_from_slice(&buffer[..n]);
+    }
+}
+
+/// How a connection that sends a request head a byte at a time ends.
+#[derive(Debug, PartialEq)]
+enum Trickled {
+    /// The server closed it after `sent` bytes of the head.
+    Closed { sent: usize },
+    /// The server answered the head.
+    Answered(String),
+}
+
+/// Sends `head` a byte every `pause`, watching after each for the server to close or answer.
+async fn trickle(mut stream: TcpStream, head: &[u8], pause: Duration) -> Trickled {
+    let mut buffer = [0u8; 512];
+    for sent in 0..head.len() {
+        if stream.write_all(&head[sent..=sent]).await.is_err() {
+            return Trickled::Closed { sent };
+        }
+        match tokio::time::timeout(pause, stream.read(&mut buffer)).await {
+            Err(_) => {}
+            Ok(Ok(0) | Err(_)) => return Trickled::Closed { sent: sent + 1 },
+            Ok(Ok(n)) => return Trickled::Answered(String::from_utf8_lossy(&buffer[..n]).into()),
+        }
+    }
+    match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await {
+        Ok(Ok(n)) if n > 0 => Trickled::Answered(String::from_utf8_lossy(&buffer[..n]).into()),
+        _ => Trickled::Closed { sent: head.len() },
+    }
+}
+
+const HEALTH_CHECK: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+
+/// A second at least: actix-http reads its first-request head deadline off a clock it
+/// updates every 500 ms, so a shorter timeout can refuse a new connection's head at once.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[tokio::test]
+async fn kept_alive_connections_that_trickle_their_next_head_are_closed_before_it_completes() {
+    let app = TestApp::spawn_tuned(&[], |settings| {
+        settings.http.header_timeout = HEAD_TIMEOUT;
+    })
+    .await;
+    // At a byte every 100 ms this head takes 8 s: eight times the head timeout.
+    let slow_head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: {}\r\n\r\n",
+        "z".repeat(36)
+    );
+    assert_eq!(slow_head.len(), 80);
+
+    let connections = (0..20).map(|_| async {
+        let mut stream = TcpStream::connect(host_port(&app)).await.unwrap();
+        stream.write_all(HEALTH_CHECK).await.unwrap();
+        let first = read_answer(&mut stream).await;
+        assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+        trickle(stream, slow_head.as_bytes(), Duration::from_millis(100)).await
+    });
+    let ends = futures::future::join_all(connections).await;
+
+    for end in &ends {
+        assert!(
+            matches!(end, Trickled::Closed { sent } if *sent < slow_head.len()),
+            "{end:?}"
+        );
+    }
+    let health = app
+        .http
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn a_kept_alive_client_that_pauses_between_requests_and_before_a_body_is_served() {
+    let app = TestApp::spawn_tuned(&[], |settings| {
+        settings.http.header_timeout = HEAD_TIMEOUT;
+    })
+    .await;
+    let mut stream = TcpStream::connect(host_port(&app)).await.unwrap();
+    let pause = HEAD_TIMEOUT * 3 / 2;
+
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        stream.write_all(HEALTH_CHECK).await.unwrap();
+        answers.push(read_answer(&mut stream).await);
+        tokio::time::sleep(pause).await;
+    }
+    // A body may follow its head later than the head timeout: the body has a deadline of its own.
+    let body = "CallSid=CA0123&CallStatus=completed";
+    stream
+        .write_all(
+            format!(
+                "POST /twilio/status HTTP/1.1\r\nHost: x\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\n\
+                 Content-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(pause).await;
+    stream.write_all(body.as_bytes()).await.unwrap();
+    answers.push(read_answer(&mut stream).await);
+    stream.write_all(HEALTH_CHECK).await.unwrap();
+    answers.push(read_answer(&mut stream).await);
+
+    let statuses: Vec<&str> = answers.iter().map(|a| &a[..12]).collect();
+    assert_eq!(
+        statuses,
+        [
+            "HTTP/1.1 200",
+            "HTTP/1.1 200",
+            // Unsigned: refused, but answered on the same connection.
+            "HTTP/1.1 403",
+            "HTTP/1.1 200"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_pipelined_head_that_stalls_is_closed_when_the_keep_alive_runs_out() {
+    let app = TestApp::spawn_tuned(&[], |settings| {
+        settings.http.header_timeout = HEAD_TIMEOUT;
+        settings.http.keep_alive = HEAD_TIMEOUT * 2;
+    })
+    .await;
+    let mut stream = TcpStream::connect(host_port(&app)).await.unwrap();
+    // One write: a whole request, then the first byte of the next, which the server reads
+    // while answering the first and which therefore starts no head timeout of its own.
+    let mut pipelined = HEALTH_CHECK.to_vec();
+    pipelined.push(b'G');
+    stream.write_all(&pipelined).await.unwrap();
+    let first = read_answer(&mut stream).await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+
+    let mut buffer = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
+        .await
+        .expect("a stalled pipelined head kept its connection open");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
 }

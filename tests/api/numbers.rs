@@ -219,7 +219,8 @@ async fn a_choice_twilio_cannot_fill_is_a_422_with_twilios_code_and_message_and_
         (
             21451,
             "Invalid area code",
-            json!({ "area_code": "111", "forward_to_number": "+14155550199" }),
+            // Well formed, so only Twilio can say it is no area code (111 never leaves here).
+            json!({ "area_code": "290", "forward_to_number": "+14155550199" }),
         ),
         (
             21422,
@@ -937,4 +938,91 @@ async fn a_manager_sets_and_clears_a_numbers_call_flow_without_touching_twilio()
             .contains("America/Chicgo"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn a_forward_to_number_nobody_can_dial_is_a_422_and_twilio_is_never_asked() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    app.db
+        .execute(
+            "UPDATE tracked_phone_numbers SET provider_sid = $1",
+            &[&BOUGHT_SID],
+        )
+        .await
+        .unwrap();
+    // This Twilio would sell and re-point anything: only the service can refuse.
+    Mock::given(wiremock::matchers::any())
+        .respond_with(sold("+14155550123"))
+        .mount(&app.twilio)
+        .await;
+    let auth = manager(&app, &world).await;
+
+    let mut answers = Vec::new();
+    // The outside probe's two: seven digits after +1, and an area code starting with 0.
+    for bad in ["+13079276", "+1015961"] {
+        for choice in [
+            json!({ "area_code": "415", "forward_to_number": bad }),
+            json!({ "phone_number": "+14155550123", "forward_to_number": bad }),
+        ] {
+            answers.push(buy(&app, &world, &auth, choice).await);
+        }
+        answers.push(
+            app.api_patch(
+                &tracked_number_url(&world),
+                &auth,
+                &json!({ "forward_to_number": bad, "is_active": true }),
+            )
+            .await,
+        );
+    }
+
+    for (status, body) in &answers {
+        assert_eq!(*status, 422, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_forward_to_number");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("forward_to_number is not a number in use"),
+            "{message}"
+        );
+    }
+    assert_eq!(app.twilio.received_requests().await.unwrap().len(), 0);
+    assert_eq!(numbers_of(&app, world.campaign.id).await, 1);
+    let forward: String = app
+        .db
+        .query_one("SELECT forward_to_number FROM tracked_phone_numbers", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(forward, crate::helpers::FORWARD_TO);
+}
+
+#[tokio::test]
+async fn the_command_line_refuses_a_forward_to_number_nobody_can_dial_before_asking_twilio() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(sold("+14155550123"))
+        .mount(&app.twilio)
+        .await;
+
+    let bought = tokio::process::Command::new(env!("CARGO_BIN_EXE_calltrack"))
+        .args(["numbers", "buy", "--campaign"])
+        .arg(world.campaign.id.to_string())
+        .args(["--area-code", "415", "--forward-to", "+13079276"])
+        .env("DATABASE_URL", crate::helpers::conninfo(&app.db_config))
+        .env("TWILIO_ACCOUNT_SID", ACCOUNT)
+        .env("TWILIO_AUTH_TOKEN", crate::helpers::AUTH_TOKEN)
+        .env("TWILIO_API_BASE_URL", app.twilio.uri())
+        .env("PUBLIC_BASE_URL", PUBLIC_BASE_URL)
+        .output()
+        .await
+        .unwrap();
+
+    assert!(!bought.status.success());
+    let stderr = String::from_utf8_lossy(&bought.stderr);
+    assert!(stderr.contains("--forward-to"), "{stderr}");
+    assert!(stderr.contains("not a number in use"), "{stderr}");
+    assert_eq!(app.twilio.received_requests().await.unwrap().len(), 0);
+    assert_eq!(numbers_of(&app, world.campaign.id).await, 1);
 }

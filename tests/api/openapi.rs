@@ -1,8 +1,11 @@
 //! The served OpenAPI document is valid, and true: every answer of every operation, for
-//! generated requests good and bad, is one the document lists, with a body of its schema.
+//! generated requests good and bad, is one the document lists, with a body of its schema; a
+//! request the document allows is never refused as invalid, and values it forbids are refused,
+//! so a client generated from it never sends what the server refuses.
 
 use std::collections::{BTreeSet, HashMap};
 
+use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
@@ -394,4 +397,813 @@ async fn every_answer_of_every_operation_is_one_the_document_lists() {
     for expected in [200, 400, 401, 403, 404] {
         assert!(statuses.contains(&expected), "no {expected} among {seen:?}");
     }
+}
+
+/// Validates values against the served document's schemas, formats included, so `$ref`s into
+/// its components resolve.
+struct Schemas<'d> {
+    doc: &'d Value,
+}
+
+impl Schemas<'_> {
+    fn validator(&self, schema: &Value) -> jsonschema::Validator {
+        let mut root = json!({ "components": self.doc["components"].clone() });
+        for (k, v) in schema.as_object().unwrap() {
+            root[k] = v.clone();
+        }
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(&root)
+            .unwrap()
+    }
+
+    fn operation(&self, method: &str, path: &str) -> &Value {
+        &self.doc["paths"][path][method]
+    }
+
+    /// Why `request` is not one the document allows, if it is not.
+    fn refusal(&self, request: &ApiRequest) -> Option<String> {
+        let op = self.operation(request.method, request.path);
+        let mut why = Vec::new();
+        let mut given: Vec<(&str, &Value)> =
+            request.query.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let id = json!(request.id);
+        if request.path.contains("{id}") {
+            given.push(("id", &id));
+        }
+        for (name, value) in given {
+            let schema = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .map(|p| &p["schema"]);
+            match schema {
+                None => why.push(format!("no parameter {name}")),
+                Some(schema) => why.extend(
+                    self.validator(schema)
+                        .iter_errors(value)
+                        .map(|e| format!("{name}: {e}")),
+                ),
+            }
+        }
+        match (&request.body, op.get("requestBody")) {
+            (Some(body), Some(declared)) => {
+                let schema = &declared["content"]["application/json"]["schema"];
+                why.extend(
+                    self.validator(schema)
+                        .iter_errors(body)
+                        .map(|e| format!("body: {e} at {}", e.instance_path)),
+                );
+            }
+            (None, None) => {}
+            (Some(_), None) => why.push("a body the operation does not take".into()),
+            (None, Some(_)) => why.push("no body".into()),
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+}
+
+/// One request to one operation: its id, query (typed as the document types it) and body.
+#[derive(Debug, Clone)]
+struct ApiRequest {
+    method: &'static str,
+    path: &'static str,
+    id: String,
+    query: Vec<(String, Value)>,
+    body: Option<Value>,
+}
+
+impl ApiRequest {
+    async fn send(&self, app: &TestApp, auth: &str) -> (u16, Value) {
+        let mut url = reqwest::Url::parse(&format!(
+            "{}{}",
+            app.address,
+            self.path.replace("{id}", &self.id)
+        ))
+        .unwrap();
+        for (name, value) in &self.query {
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            url.query_pairs_mut().append_pair(name, &text);
+        }
+        let mut request = app
+            .http
+            .request(self.method.to_uppercase().parse().unwrap(), url)
+            .bearer_auth(auth);
+        if let Some(body) = &self.body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+}
+
+/// The operations with an id in their path, and which of the world's ids each takes.
+fn id_kind(path: &str) -> Option<IdKind> {
+    if path.starts_with("/api/v1/call-sessions/") {
+        Some(IdKind::Session)
+    } else if path.starts_with("/api/v1/campaigns/") {
+        Some(IdKind::Campaign)
+    } else if path.starts_with("/api/v1/tracked-numbers/") {
+        Some(IdKind::TrackedNumber)
+    } else {
+        None
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum IdKind {
+    Session,
+    Campaign,
+    TrackedNumber,
+}
+
+/// An instant as the server reads it and as a client wrote it.
+#[derive(Debug, Clone)]
+struct Stamp {
+    at: DateTime<Utc>,
+    text: String,
+}
+
+fn stamp_in(at: DateTime<Utc>, offset_seconds: i32, lower_case: bool) -> Stamp {
+    let offset = FixedOffset::east_opt(offset_seconds).unwrap();
+    let mut text = at
+        .with_timezone(&offset)
+        .to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    if lower_case {
+        text = text.replace('T', "t").replace('Z', "z");
+    }
+    Stamp { at, text }
+}
+
+/// Instants from the first to the last day PostgreSQL and the server take, written in several
+/// offsets, and the extremes written exactly.
+fn stamp() -> impl Strategy<Value = Stamp> {
+    let first = NaiveDate::from_ymd_opt(1, 1, 2)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let last = NaiveDate::from_ymd_opt(9999, 12, 30)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let extreme = |text: &str| {
+        let at = text.parse::<DateTime<Utc>>().unwrap();
+        Just(Stamp {
+            at,
+            text: text.to_owned(),
+        })
+    };
+    prop_oneof![
+        1 => extreme("0001-01-01T00:00:00Z"),
+        1 => extreme("9999-12-31T23:59:59.999999999Z"),
+        1 => extreme("0001-01-01T05:00:00-04:00"),
+        1 => extreme("9999-12-31T20:00:00+03:00"),
+        12 => (
+            first.timestamp()..last.timestamp(),
+            prop_oneof![Just(0u32), 0u32..1_000_000_000],
+            prop::sample::select(vec![0, 19_800, -28_800, 50_400, -43_200]),
+            any::<bool>(),
+        )
+            .prop_map(|(seconds, nanos, offset, lower)| {
+                stamp_in(DateTime::from_timestamp(seconds, nanos).unwrap(), offset, lower)
+            }),
+    ]
+}
+
+/// A day's opening intervals: sorted distinct minute marks paired up, so each starts before it
+/// ends and none overlaps the next.
+fn opening_day() -> impl Strategy<Value = Value> {
+    prop::collection::btree_set(0u16..=1440, 0..=6).prop_map(|marks| {
+        let marks: Vec<u16> = marks.into_iter().collect();
+        let clock = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+        Value::from(
+            marks
+                .chunks_exact(2)
+                .map(|pair| json!([clock(pair[0]), clock(pair[1])]))
+                .collect::<Vec<_>>(),
+        )
+    })
+}
+
+fn business_hours() -> impl Strategy<Value = Value> {
+    (
+        prop::sample::select(vec![
+            "America/Chicago",
+            "UTC",
+            "Europe/London",
+            "Asia/Kolkata",
+        ]),
+        prop::collection::btree_map(
+            prop::sample::select(vec!["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
+            opening_day(),
+            0..=7,
+        ),
+    )
+        .prop_map(|(timezone, weekly)| json!({ "timezone": timezone, "weekly": weekly }))
+}
+
+/// Text the document allows for a setting or a note: no NUL, at most `max` characters.
+fn text(max: usize) -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => "[ -~]{0,40}",
+        1 => "[\\PC\\s]{0,20}",
+        1 => Just("é".repeat(max)),
+    ]
+    .prop_map(move |t: String| t.chars().filter(|c| *c != '\0').take(max).collect())
+}
+
+/// Numbers in use in their numbering plans (the test checks each with the server's own type).
+const DIALABLE: [&str; 5] = [
+    "+14155550199",
+    "+12125550142",
+    "+13125550123",
+    "+442079460958",
+    "+18005550124",
+];
+
+fn maybe<T: std::fmt::Debug + Clone + 'static>(
+    inner: impl Strategy<Value = T> + 'static,
+) -> impl Strategy<Value = Option<T>> {
+    prop::option::of(inner)
+}
+
+/// Everything a request may carry; [`assemble`] takes what the chosen operation uses.
+#[derive(Debug, Clone)]
+struct Draw {
+    operation: usize,
+    known_id: bool,
+    query: QueryDraw,
+    window: (Option<Stamp>, Option<Stamp>, bool, u16),
+    code: (bool, String, u8),
+    mark: (i32, Option<String>),
+    number: (bool, usize, usize, String),
+    flow: FlowDraw,
+}
+
+/// Which filters and page a list request gives (indexes pick from the document's enums).
+#[derive(Debug, Clone, Copy)]
+struct QueryDraw {
+    campaign_is_known: Option<bool>,
+    call_status: Option<usize>,
+    match_status: Option<usize>,
+    call_outcome: Option<usize>,
+    limit: Option<i64>,
+    cursor: Option<usize>,
+}
+
+/// A number's settings: each left out, `null`, or a value.
+#[derive(Debug, Clone)]
+struct FlowDraw {
+    whisper: Option<Option<String>>,
+    require_keypress: Option<Option<bool>>,
+    voicemail: Option<Option<bool>>,
+    voicemail_greeting: Option<Option<String>>,
+    business_hours: Option<Option<Value>>,
+    is_active: Option<Option<bool>>,
+}
+
+fn query_draw() -> impl Strategy<Value = QueryDraw> {
+    (
+        maybe(any::<bool>()),
+        maybe(0usize..16),
+        maybe(0usize..16),
+        maybe(0usize..16),
+        maybe(1i64..=200),
+        maybe(0usize..4),
+    )
+        .prop_map(
+            |(campaign_is_known, call_status, match_status, call_outcome, limit, cursor)| {
+                QueryDraw {
+                    campaign_is_known,
+                    call_status,
+                    match_status,
+                    call_outcome,
+                    limit,
+                    cursor,
+                }
+            },
+        )
+}
+
+fn flow_draw() -> impl Strategy<Value = FlowDraw> {
+    (
+        maybe(maybe(text(500))),
+        maybe(maybe(any::<bool>())),
+        maybe(maybe(any::<bool>())),
+        maybe(maybe(text(500))),
+        maybe(maybe(business_hours())),
+        maybe(maybe(any::<bool>())),
+    )
+        .prop_map(
+            |(
+                whisper,
+                require_keypress,
+                voicemail,
+                voicemail_greeting,
+                business_hours,
+                is_active,
+            )| {
+                FlowDraw {
+                    whisper,
+                    require_keypress,
+                    voicemail,
+                    voicemail_greeting,
+                    business_hours,
+                    is_active,
+                }
+            },
+        )
+}
+
+fn draw(operations: usize) -> impl Strategy<Value = Draw> {
+    (
+        0..operations,
+        prop::bool::weighted(0.9),
+        query_draw(),
+        (maybe(stamp()), maybe(stamp()), any::<bool>(), 0u16..=700),
+        (any::<bool>(), "[!-~]{1,10}", 0u8..3),
+        (
+            prop_oneof![3 => 1i32..=4, 1 => 1i32..=i32::MAX],
+            maybe(text(2000)),
+        ),
+        (
+            any::<bool>(),
+            0..DIALABLE.len(),
+            0..DIALABLE.len(),
+            "[2-9][0-9]{2}",
+        ),
+        flow_draw(),
+    )
+        .prop_map(
+            |(operation, known_id, query, window, code, mark, number, flow)| Draw {
+                operation,
+                known_id,
+                query,
+                window,
+                code,
+                mark,
+                number,
+                flow,
+            },
+        )
+}
+
+/// What the world offers a request: its ids, a real cursor, a recipient's real code.
+struct Known {
+    session: Uuid,
+    campaign: Uuid,
+    tracked_number: Uuid,
+    cursors: Vec<String>,
+    redemption_code: String,
+}
+
+/// Builds the request `draw` describes for `operation`: only parameters the operation takes,
+/// the document's enums, `from` not after `to`, at most 744 buckets, and an area code or a
+/// number to buy (never both), a forward-to number that is not the number itself.
+fn assemble(
+    doc: &Value,
+    (method, path): (&'static str, &'static str),
+    draw: &Draw,
+    known: &Known,
+) -> ApiRequest {
+    let op = &doc["paths"][path][method];
+    let takes = |name: &str| {
+        op["parameters"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["name"] == name && p["in"] == "query"))
+    };
+    let enum_of = |name: &str| -> Vec<Value> {
+        let schema = &doc["components"]["schemas"][name]["enum"];
+        schema.as_array().cloned().unwrap_or_default()
+    };
+    let pick = |values: Vec<Value>, i: usize| values[i % values.len()].clone();
+    let id = match (id_kind(path), draw.known_id) {
+        (Some(IdKind::Session), true) => known.session.to_string(),
+        (Some(IdKind::Campaign), true) => known.campaign.to_string(),
+        (Some(IdKind::TrackedNumber), true) => known.tracked_number.to_string(),
+        _ => Uuid::new_v4().to_string(),
+    };
+    let q = draw.query;
+    let mut query: Vec<(String, Value)> = Vec::new();
+    let mut put = |name: &str, value: Option<Value>| {
+        if let Some(value) = value.filter(|_| takes(name)) {
+            query.push((name.to_owned(), value));
+        }
+    };
+    let campaign = |known_one: bool| {
+        json!(if known_one {
+            known.campaign
+        } else {
+            Uuid::new_v4()
+        })
+    };
+    put("campaign_id", q.campaign_is_known.map(campaign));
+    put(
+        "call_status",
+        q.call_status.map(|i| pick(enum_of("CallStatus"), i)),
+    );
+    put(
+        "match_status",
+        q.match_status.map(|i| pick(enum_of("MatchStatus"), i)),
+    );
+    put(
+        "call_outcome",
+        q.call_outcome.map(|i| pick(enum_of("CallOutcome"), i)),
+    );
+    put("limit", q.limit.map(Value::from));
+    put(
+        "cursor",
+        q.cursor
+            .map(|i| json!(known.cursors[i % known.cursors.len()])),
+    );
+    let (from, to, hourly, span) = draw.window.clone();
+    if path.ends_with("/series") {
+        let bucket = if hourly {
+            chrono::Duration::hours(1)
+        } else {
+            chrono::Duration::days(1)
+        };
+        put("bucket", Some(json!(if hourly { "hour" } else { "day" })));
+        // At most 744 buckets: `from` within `span` buckets before `to`, or before now.
+        let earliest = "0001-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let before =
+            |end: DateTime<Utc>| stamp_in((end - bucket * i32::from(span)).max(earliest), 0, false);
+        match (from, to) {
+            (Some(_), Some(to)) => {
+                put("from", Some(json!(before(to.at).text)));
+                put("to", Some(json!(to.text)));
+            }
+            (Some(_), None) => put("from", Some(json!(before(Utc::now()).text))),
+            (None, Some(to)) => put("to", Some(json!(to.text))),
+            (None, None) => {}
+        }
+    } else {
+        let (from, to) = match (from, to) {
+            (Some(a), Some(b)) if a.at > b.at => (Some(b), Some(a)),
+            pair => pair,
+        };
+        put("from", from.map(|s| json!(s.text)));
+        put("to", to.map(|s| json!(s.text)));
+    }
+    let body = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .and_then(|reference| reference.rsplit('/').next())
+        .map(|component| body_for(component, draw, known));
+    ApiRequest {
+        method,
+        path,
+        id,
+        query,
+        body,
+    }
+}
+
+fn body_for(component: &str, draw: &Draw, known: &Known) -> Value {
+    let mut body = serde_json::Map::new();
+    let settings = draw.flow.clone();
+    let flow = |body: &mut serde_json::Map<String, Value>| {
+        let mut set = |name: &str, value: Option<Value>| {
+            if let Some(value) = value {
+                body.insert(name.to_owned(), value);
+            }
+        };
+        set("whisper", settings.whisper.clone().map(|w| json!(w)));
+        set(
+            "require_keypress",
+            settings.require_keypress.map(|k| json!(k)),
+        );
+        set("voicemail", settings.voicemail.map(|v| json!(v)));
+        set(
+            "voicemail_greeting",
+            settings.voicemail_greeting.clone().map(|g| json!(g)),
+        );
+        set(
+            "business_hours",
+            settings.business_hours.clone().map(|h| json!(h)),
+        );
+    };
+    let (exact, phone, forward, area_code) = draw.number.clone();
+    // Never the number itself: the pool has five, and the number bought is not the forward.
+    let forward_to = DIALABLE[if forward == phone {
+        (forward + 1) % DIALABLE.len()
+    } else {
+        forward
+    }];
+    match component {
+        "LinkRecipientRequest" => {
+            let (real, made, padding) = draw.code.clone();
+            let code = if real {
+                known.redemption_code.clone()
+            } else {
+                made
+            };
+            body.insert(
+                "redemption_code".into(),
+                json!(format!(
+                    "{}{code}{}",
+                    " ".repeat(padding.into()),
+                    " ".repeat(padding.into())
+                )),
+            );
+        }
+        "MarkConditionRequest" => {
+            let (number, notes) = draw.mark.clone();
+            body.insert("condition_number".into(), json!(number));
+            if let Some(notes) = notes {
+                body.insert("notes".into(), json!(notes));
+            }
+        }
+        "BuyNumberRequest" => {
+            if exact {
+                body.insert("phone_number".into(), json!(DIALABLE[phone]));
+            } else {
+                // The pattern's own exclusion: N11 codes hold no numbers.
+                let code = if area_code.ends_with("11") {
+                    "415".to_owned()
+                } else {
+                    area_code
+                };
+                body.insert("area_code".into(), json!(code));
+            }
+            body.insert("forward_to_number".into(), json!(forward_to));
+            flow(&mut body);
+        }
+        "UpdateNumberRequest" => {
+            flow(&mut body);
+            if let Some(active) = settings.is_active {
+                body.insert("is_active".into(), json!(active));
+            }
+            // `null` clears a text setting, but leaves a switch as it is.
+            let changes = ["whisper", "voicemail_greeting", "business_hours"]
+                .iter()
+                .any(|k| body.contains_key(*k))
+                || ["require_keypress", "voicemail", "is_active"]
+                    .iter()
+                    .any(|k| body.get(*k).is_some_and(|v| !v.is_null()));
+            if exact || !changes {
+                // Never the tracked number itself (TRACKED_NUMBER is not in the pool).
+                body.insert("forward_to_number".into(), json!(forward_to));
+            }
+        }
+        other => panic!("no generator for {other}"),
+    }
+    Value::Object(body)
+}
+
+/// 422s that depend on the world's state rather than on the request's form: marking a
+/// condition that is not active in the campaign.
+const STATE_REFUSALS: [&str; 1] = ["inactive_condition"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_the_document_allows_are_never_refused_as_invalid() {
+    let app = TestApp::spawn().await;
+    let world = app.world(3).await;
+    for number in DIALABLE {
+        assert!(
+            calltrack::domain::DialableNumber::parse(number).is_ok(),
+            "{number}"
+        );
+    }
+    // A second call and a second campaign, so both lists have a next page and a real cursor.
+    app.start_call("+14155550101").await;
+    app.db
+        .execute(
+            "INSERT INTO campaigns (client_id, name) VALUES ($1, 'Autumn mailer')",
+            &[&world.client_id],
+        )
+        .await
+        .unwrap();
+    let owner = token(
+        app.seed_user(&["company_owner"], Some(world.client_id), None)
+            .await,
+    );
+    let mut cursors = Vec::new();
+    for list in ["/api/v1/call-sessions?limit=1", "/api/v1/campaigns?limit=1"] {
+        let page: Value = app
+            .http
+            .get(format!("{}{list}", app.address))
+            .bearer_auth(&owner)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        cursors.push(page["next_cursor"].as_str().unwrap().to_owned());
+    }
+    let known = Known {
+        session: world.session_id,
+        campaign: world.campaign.id,
+        tracked_number: world.campaign.tracked_number_id,
+        cursors,
+        redemption_code: app.redemption_code(world.recipient_id).await,
+    };
+    let doc = served_document(&app).await;
+    let schemas = Schemas { doc: &doc };
+    let endpoints: Vec<(&'static str, &'static str)> = operations(&doc)
+        .into_iter()
+        .map(|op| {
+            let path: &'static str = Box::leak(op.path.into_boxed_str());
+            (op.method, path)
+        })
+        .collect();
+
+    let handle = tokio::runtime::Handle::current();
+    let mut runner = TestRunner::new(Config {
+        cases: 250,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let answered = std::sync::Mutex::new(BTreeSet::new());
+    let result = tokio::task::block_in_place(|| {
+        runner
+            .run(&draw(endpoints.len()), |draw| {
+                let request = assemble(&doc, endpoints[draw.operation], &draw, &known);
+                if let Some(why) = schemas.refusal(&request) {
+                    return Err(TestCaseError::fail(format!(
+                        "the generator made a request the document forbids ({why}): {request:?}"
+                    )));
+                }
+                let (status, body) = handle.block_on(request.send(&app, &owner));
+                let code = body["error"]["code"].as_str().unwrap_or_default();
+                let refused = status == 400 || (status == 422 && !STATE_REFUSALS.contains(&code));
+                prop_assert!(
+                    !refused && status != 500,
+                    "{} {} answered {status} {body} to {request:?}",
+                    request.method,
+                    request.path
+                );
+                answered.lock().unwrap().insert((request.path, status));
+                Ok(())
+            })
+            .map_err(|error| error.to_string())
+    });
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+    // The requests went past the front door: pages, details and changes were served.
+    let seen = answered.into_inner().unwrap();
+    for (path, status) in [
+        ("/api/v1/call-sessions", 200),
+        ("/api/v1/campaigns/{id}/call-stats/series", 200),
+        ("/api/v1/tracked-numbers/{id}", 200),
+        ("/api/v1/call-sessions/{id}/conditions", 201),
+    ] {
+        assert!(
+            seen.contains(&(path, status)),
+            "no {status} from {path} among {seen:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn values_the_document_forbids_are_refused() {
+    let app = TestApp::spawn().await;
+    let world = app.world(0).await;
+    let owner = token(
+        app.seed_user(&["company_owner"], Some(world.client_id), None)
+            .await,
+    );
+    let doc = served_document(&app).await;
+    let schemas = Schemas { doc: &doc };
+    let get = |path: &'static str, id: Uuid, query: Value| ApiRequest {
+        method: "get",
+        path,
+        id: id.to_string(),
+        query: query
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        body: None,
+    };
+    let with_body = |method: &'static str, path: &'static str, id: Uuid, body: Value| ApiRequest {
+        method,
+        path,
+        id: id.to_string(),
+        query: Vec::new(),
+        body: Some(body),
+    };
+    let (campaign, session, number) = (
+        world.campaign.id,
+        world.session_id,
+        world.campaign.tracked_number_id,
+    );
+    let sessions = "/api/v1/call-sessions";
+    let series = "/api/v1/campaigns/{id}/call-stats/series";
+    let stats = "/api/v1/campaigns/{id}/call-stats";
+    let export = "/api/v1/campaigns/{id}/call-sessions.csv";
+    let link = "/api/v1/call-sessions/{id}/recipient";
+    let mark = "/api/v1/call-sessions/{id}/conditions";
+    let buy = "/api/v1/campaigns/{id}/tracked-numbers";
+    let update = "/api/v1/tracked-numbers/{id}";
+    let listing = |query: Value| get(sessions, campaign, query);
+    let linking = |body: Value| with_body("post", link, session, body);
+    let marking = |body: Value| with_body("post", mark, session, body);
+    let updating = |body: Value| with_body("patch", update, number, body);
+    let buying_exactly = |body: Value| with_body("post", buy, campaign, body);
+    // A good purchase, but for what `extra` adds or changes.
+    let buying = |extra: Value| {
+        let mut body = json!({ "area_code": "415", "forward_to_number": "+14155550199" });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        buying_exactly(body)
+    };
+    let hours = |weekly: Value| json!({ "business_hours": { "timezone": "America/Chicago", "weekly": weekly } });
+    let forbidden = [
+        listing(json!({ "limit": 0 })),
+        listing(json!({ "limit": 201 })),
+        listing(json!({ "limit": "ten" })),
+        listing(json!({ "cursor": "" })),
+        listing(json!({ "cursor": "abc" })),
+        listing(json!({ "cursor": "!".repeat(90) })),
+        listing(json!({ "cursor": "A".repeat(97) })),
+        listing(json!({ "from": "" })),
+        listing(json!({ "from": "yesterday" })),
+        listing(json!({ "from": "0000-06-01T00:00:00Z" })),
+        listing(json!({ "from": "2026-13-01T00:00:00Z" })),
+        listing(json!({ "from": "2026-02-30T00:00:00Z" })),
+        listing(json!({ "to": "0001-01-01T00:30:00+01:00" })),
+        listing(json!({ "to": "9999-12-31T23:30:00-01:00" })),
+        listing(json!({ "call_status": "queued" })),
+        listing(json!({ "match_status": "maybe" })),
+        listing(json!({ "call_outcome": "hung-up" })),
+        listing(json!({ "campaign_id": "campaign-1" })),
+        get("/api/v1/campaigns", campaign, json!({ "limit": 0 })),
+        get("/api/v1/campaigns", campaign, json!({ "cursor": "" })),
+        get(series, campaign, json!({ "bucket": "week" })),
+        get(series, campaign, json!({ "bucket": "" })),
+        get(series, campaign, json!({ "to": "10000-01-01T00:00:00Z" })),
+        get(stats, campaign, json!({ "from": "-4713-01-01T00:00:00Z" })),
+        get(export, campaign, json!({ "to": "2026-01-01" })),
+        linking(json!({})),
+        linking(json!({ "redemption_code": "" })),
+        linking(json!({ "redemption_code": "  \t " })),
+        linking(json!({ "redemption_code": "\u{85}" })),
+        linking(json!({ "redemption_code": "A1\u{0}" })),
+        linking(json!({ "redemption_code": "x".repeat(201) })),
+        linking(json!({ "redemption_code": 42 })),
+        linking(json!({ "redemption_code": "A1", "code": "A1" })),
+        marking(json!({})),
+        marking(json!({ "condition_number": 0 })),
+        marking(json!({ "condition_number": 2_147_483_648_i64 })),
+        marking(json!({ "condition_number": "1" })),
+        marking(json!({ "condition_number": 1, "notes": "a\u{0}" })),
+        marking(json!({ "condition_number": 1, "notes": "n".repeat(2001) })),
+        buying_exactly(json!({ "forward_to_number": "+14155550199" })),
+        buying_exactly(json!({ "area_code": "415" })),
+        buying(json!({ "phone_number": "+14155550123" })),
+        buying(json!({ "area_code": "015" })),
+        buying(json!({ "area_code": "411" })),
+        buying(json!({ "area_code": "4155" })),
+        buying_exactly(json!({ "phone_number": "n/a", "forward_to_number": "+14155550199" })),
+        buying(json!({ "forward_to_number": "call me" })),
+        buying(json!({ "whisper": "a\u{0}" })),
+        buying(json!({ "whisper": "w".repeat(501) })),
+        buying(json!({ "business_hours": { "timezone": "Mars/Olympus", "weekly": {} } })),
+        buying(hours(json!({ "mon": [["08:00", "25:00"]] }))),
+        buying(hours(json!({ "mon": [["24:00", "24:00"]] }))),
+        buying(hours(json!({ "mon": [["22:00", "00:00"]] }))),
+        buying(hours(json!({ "fun": [] }))),
+        buying(hours(json!({ "mon": [["08:00"]] }))),
+        buying(json!({ "recording": true })),
+        updating(json!({})),
+        updating(json!({ "forward_to_number": null })),
+        updating(json!({ "is_active": null, "voicemail": null })),
+        updating(json!({ "is_active": "yes" })),
+        updating(json!({ "forward_to_number": "14155550199x" })),
+        updating(json!({ "voicemail_greeting": "g\u{0}" })),
+        updating(json!({ "whisper": "w".repeat(501) })),
+    ];
+
+    let mut wrong = Vec::new();
+    for request in &forbidden {
+        assert!(
+            schemas.refusal(request).is_some(),
+            "the document allows what this test calls forbidden: {request:?}"
+        );
+        let (status, body) = request.send(&app, &owner).await;
+        if ![400, 422].contains(&status) {
+            wrong.push(format!("{status} {body} for {request:?}"));
+        }
+    }
+    assert_eq!(wrong, Vec::<String>::new());
+    // Ids that are not UUIDs cannot name anything: the document says uuid, the server 404.
+    let not_an_id = ApiRequest {
+        id: "42".into(),
+        ..get("/api/v1/campaigns/{id}", campaign, json!({}))
+    };
+    assert!(schemas.refusal(&not_an_id).is_some());
+    assert_eq!(not_an_id.send(&app, &owner).await.0, 404);
+    // Nothing a refused request carried reached Twilio or the numbers.
+    assert_eq!(app.twilio.received_requests().await.unwrap().len(), 0);
 }

@@ -8,6 +8,7 @@ use super::types::{
 use super::{parse_id, text};
 use crate::app::Caller;
 use crate::app::numbers::BuyRequest;
+use crate::domain::{AreaCode, DialableNumber};
 use crate::routes::AppState;
 use crate::routes::error::{ApiError, ErrorBody};
 use crate::routes::extract::Manager;
@@ -41,7 +42,7 @@ pub async fn list(
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody, description = "the number would forward to itself (`forward_to_self`), or Twilio refused the choice in a way the caller can fix (`twilio_refused` with `twilio_code` 21421 invalid number, 21422 number not available, 21451 invalid area code, 21452 no numbers in the area code)"),
+              (status = 422, body = ErrorBody, description = "`forward_to_number` or `phone_number` is not a dialable number (`invalid_forward_to_number`, `invalid_phone_number`; nothing was asked of Twilio), the number would forward to itself (`forward_to_self`), or Twilio refused the choice in a way the caller can fix (`twilio_refused` with `twilio_code` 21421 invalid number, 21422 number not available, 21451 invalid area code, 21452 no numbers in the area code)"),
               (status = 502, body = ErrorBody, description = "Twilio refused otherwise (`twilio_error` with `twilio_code`), failed or was unreachable (`twilio_unavailable`), or its answer was lost and the purchase was not found at Twilio (`twilio_outcome_unknown`); nothing was stored")))]
 pub async fn buy(
     state: web::Data<AppState>,
@@ -50,19 +51,14 @@ pub async fn buy(
     web::Json(body): web::Json<BuyNumberRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let campaign_id = parse_id(&id)?;
-    let flow = body
-        .flow_change()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let forward = forward_to(&body.forward_to_number)?;
+    let area_code = body.area_code.as_deref().map(area_code).transpose()?;
+    let exact = body.phone_number.as_deref().map(phone_number).transpose()?;
+    let flow = body.flow_change()?;
     let mut request = BuyRequest::parse(
-        body.area_code
-            .as_deref()
-            .map(|v| text("area_code", v))
-            .transpose()?,
-        body.phone_number
-            .as_deref()
-            .map(|v| text("phone_number", v))
-            .transpose()?,
-        text("forward_to_number", &body.forward_to_number)?,
+        area_code.as_ref().map(AreaCode::as_str),
+        exact.as_ref().map(DialableNumber::as_str),
+        forward.as_str(),
     )?;
     request.flow = flow;
     let stored = state
@@ -81,7 +77,8 @@ pub async fn buy(
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+              (status = 422, body = ErrorBody, description = "`forward_to_number` is not a dialable number (`invalid_forward_to_number`; nothing was asked of Twilio), or is the number itself (`forward_to_self`)"),
+              (status = 502, body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
     Manager(principal): Manager,
@@ -89,30 +86,50 @@ pub async fn update(
     web::Json(body): web::Json<UpdateNumberRequest>,
 ) -> Result<web::Json<TrackedNumberOut>, ApiError> {
     let id = parse_id(&id)?;
-    let flow = body
-        .flow_change()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let forward = body
+        .forward_to_number
+        .as_deref()
+        .map(forward_to)
+        .transpose()?;
+    let flow = body.flow_change()?;
     if body.forward_to_number.is_none() && body.is_active.is_none() && flow.is_empty() {
         return Err(ApiError::bad_request(
             "give forward_to_number, is_active or a call-flow setting",
         ));
     }
-    let forward_to = body
-        .forward_to_number
-        .as_deref()
-        .map(|v| text("forward_to_number", v))
-        .transpose()?;
     let updated = state
         .numbers
         .update(
             Caller::Api(&principal),
             id,
-            forward_to,
+            forward.as_ref().map(DialableNumber::as_str),
             body.is_active,
             &flow,
         )
         .await?;
     Ok(web::Json(updated.into()))
+}
+
+/// The forward-to number, held to its country's numbering plan before Twilio is asked anything
+/// or anything is written: Twilio would take a number it cannot dial and fail the calls later.
+fn forward_to(raw: &str) -> Result<DialableNumber, ApiError> {
+    DialableNumber::parse(text("forward_to_number", raw)?).map_err(|e| ApiError::Unprocessable {
+        code: "invalid_forward_to_number",
+        message: format!("forward_to_number {e}"),
+    })
+}
+
+/// A number to buy exactly, held to its numbering plan like the forward-to number.
+fn phone_number(raw: &str) -> Result<DialableNumber, ApiError> {
+    DialableNumber::parse(text("phone_number", raw)?).map_err(|e| ApiError::Unprocessable {
+        code: "invalid_phone_number",
+        message: format!("phone_number {e}"),
+    })
+}
+
+fn area_code(raw: &str) -> Result<AreaCode, ApiError> {
+    AreaCode::parse(text("area_code", raw)?)
+        .map_err(|e| ApiError::bad_request(format!("area_code {e}")))
 }
 
 /// Releases the number at Twilio; the row stays, inactive, for history.

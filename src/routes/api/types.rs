@@ -15,6 +15,7 @@ use crate::db::numbers::TrackedNumber;
 use crate::db::rewards::{ConditionMet, RewardStatus};
 use crate::db::sessions::{CallSession, Condition, Recipient};
 use crate::db::stats::{CallStats, CampaignSummary, SeriesPoint};
+use crate::routes::error::ApiError;
 
 /// A stored value the API has no name for: a bug or a foreign writer, answered as a 500.
 #[derive(Debug, thiserror::Error)]
@@ -220,14 +221,17 @@ pub struct ListQuery {
     pub match_status: Option<MatchStatus>,
     /// Only calls with this outcome.
     pub call_outcome: Option<CallOutcome>,
-    /// Only calls created at or after this instant (RFC 3339, years 1 to 9999).
+    /// Only calls created at or after this instant (RFC 3339, years 1 to 9999 in UTC); not
+    /// after `to`, which the schema cannot state (`400`).
     pub from: Option<DateTime<Utc>>,
-    /// Only calls created before this instant (RFC 3339, years 1 to 9999).
+    /// Only calls created before this instant (RFC 3339, years 1 to 9999 in UTC); not before
+    /// `from`.
     pub to: Option<DateTime<Utc>>,
     /// Page size (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page, as it came; one this API did not issue is a
+    /// `400`.
     pub cursor: Option<String>,
 }
 
@@ -356,15 +360,16 @@ impl TryFrom<SessionDetail> for SessionDetailOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkRecipientRequest {
-    /// The code printed on the recipient's mail piece.
-    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    /// The code printed on the recipient's mail piece; not blank.
+    #[schema(min_length = 1, max_length = 200)]
     pub redemption_code: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarkConditionRequest {
-    #[schema(minimum = 1)]
+    /// An active condition of the session's campaign (else `422` `inactive_condition`).
+    #[schema(minimum = 1, maximum = 2_147_483_647)]
     pub condition_number: i32,
     #[schema(max_length = 2000)]
     pub notes: Option<String>,
@@ -463,14 +468,15 @@ pub struct NumberList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BuyNumberRequest {
-    /// Buy any local number in this US area code (give this or `phone_number`).
-    #[schema(pattern = "^[0-9]{3}$")]
+    /// Buy any local number in this North American area code; give exactly one of this and
+    /// `phone_number`.
     pub area_code: Option<String>,
-    /// Buy exactly this number (give this or `area_code`).
-    #[schema(pattern = "[0-9]", max_length = 32)]
+    /// Buy exactly this number, E.164; give exactly one of this and `area_code`. It must be a
+    /// number in use in its country's numbering plan (`422` `invalid_phone_number`), which the
+    /// pattern cannot check, and not the forward-to number (`422` `forward_to_self`).
     pub phone_number: Option<String>,
-    /// Where calls to the number are forwarded.
-    #[schema(pattern = "[0-9]", max_length = 32)]
+    /// Where calls to the number are forwarded, E.164: a number in use in its country's
+    /// numbering plan (`422` `invalid_forward_to_number`), which the pattern cannot check.
     pub forward_to_number: String,
     /// Spoken to the business when it picks up; `null` or blank removes it.
     #[serde(default, deserialize_with = "present")]
@@ -493,11 +499,14 @@ pub struct BuyNumberRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-// At least one field: set in `openapi::AtLeastOneField`, because utoipa-gen 5.5 writes
-// `min_properties` out as `maxProperties`.
+// At least one change: stated in `openapi::server_rules`, beside the patterns.
 pub struct UpdateNumberRequest {
-    #[schema(pattern = "[0-9]", max_length = 32)]
+    /// Where calls are forwarded from now on, E.164: a number in use in its country's
+    /// numbering plan (`422` `invalid_forward_to_number`), not the number itself (`422`
+    /// `forward_to_self`); `null` leaves it as it is.
     pub forward_to_number: Option<String>,
+    /// `false` stops taking calls; `true` takes them again (`409` for a released number);
+    /// `null` leaves it as it is.
     pub is_active: Option<bool>,
     /// Spoken to the business when it picks up; `null` or blank removes it.
     #[serde(default, deserialize_with = "present")]
@@ -530,13 +539,22 @@ where
 
 /// The call-flow fields of a buy or update request, validated.
 pub trait FlowFields {
-    fn flow_change(&self) -> Result<crate::domain::FlowChange, crate::domain::FlowError>;
+    /// A `400` in words for a bad setting, or for text PostgreSQL cannot store.
+    fn flow_change(&self) -> Result<crate::domain::FlowChange, ApiError>;
 }
 
 macro_rules! flow_fields {
     ($($request:ty),+) => {$(
         impl FlowFields for $request {
-            fn flow_change(&self) -> Result<crate::domain::FlowChange, crate::domain::FlowError> {
+            fn flow_change(&self) -> Result<crate::domain::FlowChange, ApiError> {
+                for (field, value) in [
+                    ("whisper", &self.whisper),
+                    ("voicemail_greeting", &self.voicemail_greeting),
+                ] {
+                    if let Some(Some(value)) = value {
+                        super::text(field, value)?;
+                    }
+                }
                 crate::domain::FlowChange::parse(
                     self.whisper.as_ref().map(Option::as_deref),
                     self.require_keypress,
@@ -544,6 +562,7 @@ macro_rules! flow_fields {
                     self.voicemail_greeting.as_ref().map(Option::as_deref),
                     self.business_hours.as_ref().map(Option::as_ref),
                 )
+                .map_err(|e| ApiError::bad_request(e.to_string()))
             }
         }
     )+};
@@ -554,9 +573,11 @@ flow_fields!(BuyNumberRequest, UpdateNumberRequest);
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
-    /// Only calls created at or after this instant (RFC 3339, years 1 to 9999).
+    /// Only calls created at or after this instant (RFC 3339, years 1 to 9999 in UTC); not
+    /// after `to`, which the schema cannot state (`400`).
     pub from: Option<DateTime<Utc>>,
-    /// Only calls created before this instant (RFC 3339, years 1 to 9999).
+    /// Only calls created before this instant (RFC 3339, years 1 to 9999 in UTC); not before
+    /// `from`.
     pub to: Option<DateTime<Utc>>,
 }
 
@@ -617,12 +638,15 @@ impl From<CallStats> for CallStatsOut {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SeriesQuery {
-    /// The first bucket holds this instant (RFC 3339); default: 30 days (48 hours) before `to`.
+    /// The first bucket holds this instant (RFC 3339, years 1 to 9999 in UTC); default: 30
+    /// days (48 hours) before `to`. Not after `to`, and at most 744 buckets from `to` (or
+    /// from now): rules the schema cannot state (`400`).
     pub from: Option<DateTime<Utc>>,
-    /// The last bucket holds the instant just before this one (RFC 3339); default: now.
+    /// The last bucket holds the instant just before this one (RFC 3339, years 1 to 9999 in
+    /// UTC); default: now.
     pub to: Option<DateTime<Utc>>,
-    /// `day` (default) or `hour`; at most 744 buckets.
-    #[param(value_type = Option<String>, pattern = "^(day|hour)$")]
+    /// `day` (default) or `hour`.
+    #[param(value_type = Option<String>)]
     pub bucket: Option<String>,
 }
 
@@ -690,7 +714,8 @@ pub struct CampaignListQuery {
     /// Page size (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page, as it came; one this API did not issue is a
+    /// `400`.
     pub cursor: Option<String>,
 }
 
@@ -756,9 +781,11 @@ pub struct CampaignPage {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// Only calls created at or after this instant (RFC 3339, years 1 to 9999).
+    /// Only calls created at or after this instant (RFC 3339, years 1 to 9999 in UTC); not
+    /// after `to`, which the schema cannot state (`400`).
     pub from: Option<DateTime<Utc>>,
-    /// Only calls created before this instant (RFC 3339, years 1 to 9999).
+    /// Only calls created before this instant (RFC 3339, years 1 to 9999 in UTC); not before
+    /// `from`.
     pub to: Option<DateTime<Utc>>,
     pub call_outcome: Option<CallOutcome>,
     pub match_status: Option<MatchStatus>,
