@@ -17,7 +17,7 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, Request, ResponseTemplate};
 
-use crate::helpers::{TRACKED_NUMBER, TestApp, conninfo, test_database};
+use crate::helpers::{Campaign, TRACKED_NUMBER, TestApp, conninfo, test_database};
 use crate::numbers::{BOUGHT_SID, number_path, numbers_path, sold};
 use crate::world::{Auth, CALLER, GIFT_CARD_KEY};
 
@@ -113,6 +113,32 @@ pub async fn platform_database(platform: Platform) -> tokio_postgres::Config {
 pub async fn adopt(config: &tokio_postgres::Config) -> Vec<i32> {
     let mut client = db::pool::connect(config).await.unwrap();
     db::migrate::run(&mut client).await.unwrap()
+}
+
+/// The campaign of [`TestApp::seed_campaign`], its client, a recipient typed as a mail house
+/// would, and an agent's condition 1.
+async fn seed_platform_campaign(app: &TestApp) -> (Campaign, Uuid, Uuid) {
+    let campaign = app.seed_campaign().await;
+    let client_id: Uuid = app
+        .db
+        .query_one(
+            "SELECT client_id FROM campaigns WHERE id = $1",
+            &[&campaign.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let recipient = app.seed_recipient(&campaign, "(415) 555-0100").await;
+    app.db
+        .execute(
+            "INSERT INTO campaign_conditions (campaign_id, condition_number, condition_name,
+                 trigger_type, is_active)
+             VALUES ($1, 1, 'Booked an appointment', 'call', true)",
+            &[&campaign.id],
+        )
+        .await
+        .unwrap();
+    (campaign, client_id, recipient)
 }
 
 /// A platform user: a row of auth.users (the user-id columns reference it) with `role`.
@@ -229,26 +255,7 @@ async fn a_platform_database_is_adopted_and_carries_a_call_through_to_the_delive
         })
         .mount(&app.twilio)
         .await;
-    let campaign = app.seed_campaign().await;
-    let client_id: Uuid = app
-        .db
-        .query_one(
-            "SELECT client_id FROM campaigns WHERE id = $1",
-            &[&campaign.id],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let recipient = app.seed_recipient(&campaign, "(415) 555-0100").await;
-    app.db
-        .execute(
-            "INSERT INTO campaign_conditions (campaign_id, condition_number, condition_name,
-                 trigger_type, is_active)
-             VALUES ($1, 1, 'Booked an appointment', 'call', true)",
-            &[&campaign.id],
-        )
-        .await
-        .unwrap();
+    let (campaign, client_id, recipient) = seed_platform_campaign(&app).await;
     let pool = app.seed_pool(Some(client_id), 0).await;
     app.db
         .execute(
@@ -427,26 +434,7 @@ async fn the_consoles_api_calls_and_the_numbers_api_work_on_the_adopted_database
     let config = platform_database(platform).await;
     adopt(&config).await;
     let app = TestApp::spawn_on(config.clone(), config, &[], |_| {}).await;
-    let campaign = app.seed_campaign().await;
-    let client_id: Uuid = app
-        .db
-        .query_one(
-            "SELECT client_id FROM campaigns WHERE id = $1",
-            &[&campaign.id],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let recipient = app.seed_recipient(&campaign, "(415) 555-0100").await;
-    app.db
-        .execute(
-            "INSERT INTO campaign_conditions (campaign_id, condition_number, condition_name,
-                 trigger_type, is_active)
-             VALUES ($1, 1, 'Booked an appointment', 'call', true)",
-            &[&campaign.id],
-        )
-        .await
-        .unwrap();
+    let (campaign, client_id, recipient) = seed_platform_campaign(&app).await;
     let agent = Auth::user(platform_user(&app.db, "call_center", client_id).await);
     let manager = Auth::user(platform_user(&app.db, "company_owner", client_id).await);
     app.wait_for_routing(TRACKED_NUMBER).await;
