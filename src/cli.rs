@@ -35,33 +35,28 @@ pub enum Command {
     /// Buy, list and release tracked numbers at Twilio.
     Numbers {
         #[command(subcommand)]
-        command: crate::tools::numbers_cli::NumbersCommand,
+        command: crate::commands::numbers::NumbersCommand,
     },
     /// Fill in, from Twilio's call log, the calls and final statuses the service never
     /// received (say, while no instance was up).
-    Reconcile(crate::tools::reconcile_cli::ReconcileArgs),
+    Reconcile(crate::commands::reconcile::ReconcileArgs),
     /// Manage gift-card inventory.
     GiftCards {
         #[command(subcommand)]
         command: GiftCardsCommand,
     },
-    /// Seed a benchmark database and measure webhook throughput against direct SQL.
-    Bench(crate::tools::bench::BenchArgs),
-    /// Soak under faults: mixed call traffic against a serve child on a private PostgreSQL
-    /// cluster that is stopped and started twice; fails if anything answered was lost.
-    Soak(crate::tools::soak::SoakArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SimulateCommand {
     /// One inbound call with the outcome asked for: voice webhook, child-leg status
     /// callbacks, screening, dial action, voicemail, recording, as the server's TwiML leads.
-    Call(crate::tools::simulate::CallArgs),
+    Call(crate::commands::simulate::CallArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum GiftCardsCommand {
     /// Load cards from a CSV file into a pool; codes and PINs are encrypted before they
     /// reach the database, and waiting rewards of the pool are provisioned.
-    Import(crate::gift_cards::ImportArgs),
+    Import(crate::commands::gift_cards::ImportArgs),
 }

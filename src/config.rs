@@ -38,7 +38,12 @@ fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
 #[derive(Debug, Clone)]
 pub enum DatabaseSource {
     Url(SecretString),
-    Embedded { data_dir: PathBuf },
+    /// A database already located by the caller: the demo's database on the cluster it
+    /// started, a test's clone of the migrated template.
+    Located(tokio_postgres::Config),
+    Embedded {
+        data_dir: PathBuf,
+    },
 }
 
 impl DatabaseSource {
@@ -293,6 +298,14 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// `VOICE_DEADLINE_MS`: how long a webhook (and any request) waits for the database.
     pub db_deadline: std::time::Duration,
+    /// How long one statement may run: `VOICE_DEADLINE_MS` too, so PostgreSQL stops the work
+    /// a webhook gave up on (a test lengthens it to let a write outlive its webhook).
+    pub statement_deadline: std::time::Duration,
+    /// Connections of the request pool; the group-commit writers have their own.
+    pub pool_size: usize,
+    /// How long the start waits for a first connection before it goes on without the
+    /// database (calls are then taken from the routing snapshot and the spool).
+    pub start_connect_timeout: std::time::Duration,
     pub log_format: LogFormat,
     /// `METRICS_BIND_ADDR`: serve `/metrics` only on this private listener.
     pub metrics_bind_addr: Option<SocketAddr>,
@@ -318,6 +331,12 @@ pub const SERVE_REQUIRES: [&str; 4] = [
     "JWT_SECRET",
     "GIFT_CARD_KEY",
 ];
+
+/// Connections kept to PostgreSQL by one `serve` process's request pool.
+pub const DEFAULT_POOL_SIZE: usize = 32;
+
+/// How long `serve` waits for a first connection at start.
+pub const START_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Default of `WEBHOOK_WRITERS`.
 pub const DEFAULT_WEBHOOK_WRITERS: usize = 2;
@@ -377,6 +396,9 @@ impl Settings {
                 recording_notice,
             },
             db_deadline: std::time::Duration::from_millis(deadline_ms),
+            statement_deadline: std::time::Duration::from_millis(deadline_ms),
+            pool_size: DEFAULT_POOL_SIZE,
+            start_connect_timeout: START_CONNECT_TIMEOUT,
             outbox: OutboxSettings {
                 poll_interval: std::time::Duration::from_millis(poll_ms),
             },
@@ -497,22 +519,6 @@ impl DemoSettings {
             database: DatabaseSource::from_lookup(&env),
             bind_addr: bind_addr(&env)?,
         })
-    }
-}
-
-/// What `bench` takes from the environment: only the database server; it serves on a free
-/// port with secrets of its own.
-#[derive(Debug, Clone)]
-pub struct BenchSettings {
-    pub database: DatabaseSource,
-}
-
-impl BenchSettings {
-    /// Requires nothing.
-    pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Self {
-        Self {
-            database: DatabaseSource::from_lookup(raw_env),
-        }
     }
 }
 
@@ -823,8 +829,6 @@ mod tests {
         let settings = DemoSettings::from_lookup(&lookup(&[])).unwrap();
         assert_eq!(settings.bind_addr.to_string(), "127.0.0.1:8080");
         assert!(matches!(settings.database, DatabaseSource::Embedded { .. }));
-        let bench = BenchSettings::from_lookup(&lookup(&[]));
-        assert!(matches!(bench.database, DatabaseSource::Embedded { .. }));
         assert!(DemoSettings::from_lookup(&lookup(&[("BIND_ADDR", "nope")])).is_err());
     }
 

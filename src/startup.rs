@@ -1,4 +1,5 @@
-//! Building and running the HTTP application, and the `serve` and `migrate` commands.
+//! Assembling the running service from its settings: the one function `serve`, the demo and
+//! every test server call, so what is tested is what runs.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,21 +23,20 @@ use crate::routes::error::ApiError;
 use crate::routes::middleware::{self, BodyDeadline, RequestSpan};
 use crate::routes::{self, AppState};
 use crate::spool::Spool;
-use crate::trial::LocalTrial;
 use crate::twilio::client::TwilioClient;
 use crate::twilio::extract::WebhookVerifier;
 use crate::twilio::twiml::Twiml;
 use crate::workers::OutboxWorker;
 use crate::workers::replay::ReplayWorker;
 
-/// Connections kept to PostgreSQL by one `serve` process.
-const POOL_SIZE: usize = 32;
-
-/// Descriptors kept back from HTTP connections for the pool, the spool and the log.
-const RESERVED_DESCRIPTORS: u64 = 256;
-
-/// A bound, ready-to-run server and the background workers that run beside it.
+/// A bound, ready-to-run server, its database and the background workers that run beside it.
 pub struct Application {
+    /// The database it was built on; an embedded cluster it started stops with it.
+    database: Database,
+    /// Applies the migrations once the database answers, when it did not at start.
+    late_migration: Option<tokio::task::JoinHandle<()>>,
+    /// The owed number releases worker's view of the numbers.
+    owed_releases: Numbers,
     listener: std::net::TcpListener,
     metrics_listener: Option<std::net::TcpListener>,
     state: AppState,
@@ -51,18 +51,66 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds `settings.bind_addr` (port 0 picks a free port) and builds the routes over `pool`,
-    /// the webhooks' group-commit writers included.
-    pub async fn build(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
-        Self::build_with_writers(settings, pool.clone(), pool).await
+    /// Opens the database of `settings` (starting the embedded cluster when there is no
+    /// `DATABASE_URL`), applies the migrations, or, when the database does not answer within
+    /// `settings.start_connect_timeout`, goes on without it and migrates once it does; builds the
+    /// request pool and the webhooks' group-commit writers with the settings' deadlines; binds
+    /// `settings.bind_addr` (port 0 picks a free port) and builds the routes and workers.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let source = settings.database.clone();
+        let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
+        let (schema_ready, schema_ready_rx) = watch::channel(false);
+        let late_migration = match migrate_database(
+            &database.config,
+            settings.start_connect_timeout,
+        )
+        .await
+        {
+            Ok(()) => {
+                let _ = schema_ready.send(true);
+                None
+            }
+            Err(MigrateError::Unreachable(error)) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "database unreachable at start; taking calls from the routing snapshot and the spool until it answers"
+                );
+                Some(tokio::spawn(migrate_when_reachable(
+                    database.config.clone(),
+                    settings.start_connect_timeout,
+                    schema_ready,
+                )))
+            }
+            Err(MigrateError::Failed(error)) => return Err(error),
+        };
+        let deadlines = db::pool::Deadlines {
+            connection: settings.db_deadline,
+            statement: settings.statement_deadline,
+        };
+        let pool = db::pool::bounded_pool(database.config.clone(), settings.pool_size, deadlines)?;
+        let writer_pool = db::pool::webhook_writer_pool(
+            database.config.clone(),
+            crate::app::group_commit::Writers::connections(settings.webhook_writers),
+            deadlines,
+        )?;
+        Self::assemble(
+            settings,
+            database,
+            pool,
+            writer_pool,
+            schema_ready_rx,
+            late_migration,
+        )
+        .await
     }
 
-    /// As [`Self::build`], with the group-commit writers on `writer_pool` of their own
-    /// ([`db::pool::webhook_writer_pool`]), as `serve` runs them.
-    pub async fn build_with_writers(
-        settings: &Settings,
+    async fn assemble(
+        settings: Settings,
+        database: Database,
         pool: PgPool,
         writer_pool: PgPool,
+        schema_ready: watch::Receiver<bool>,
+        late_migration: Option<tokio::task::JoinHandle<()>>,
     ) -> anyhow::Result<Self> {
         let listener = std::net::TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
@@ -82,6 +130,7 @@ impl Application {
             routing: None,
         };
         let reconcile_on_start = settings.reconcile_on_start.then(|| twilio.clone());
+        let owed_releases = numbers.clone();
         let outbox = OutboxWorker::new(
             pool.clone(),
             twilio,
@@ -138,6 +187,9 @@ impl Application {
         // Installed before the first request so no early count is lost.
         crate::metrics::handle();
         Ok(Self {
+            database,
+            late_migration,
+            owed_releases,
             listener,
             metrics_listener,
             state,
@@ -146,22 +198,20 @@ impl Application {
             outbox,
             replay,
             routing_poll_interval: settings.routing_poll_interval,
-            schema_ready: watch::channel(true).1,
+            schema_ready,
             reconcile_on_start,
         })
     }
 
-    /// Holds the spool replay, the routing refresh and the start-up reconciliation back until
-    /// `ready` turns true: `serve`
-    /// started while the database was away, and its migrations have not run yet.
-    #[must_use]
-    pub fn after_migration(mut self, ready: watch::Receiver<bool>) -> Self {
-        self.schema_ready = ready;
-        self
-    }
-
+    /// The address the public listener is bound to.
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// The request pool, for a caller that sets things up before serving (the local trial's
+    /// business, the demo's campaign).
+    pub fn pool(&self) -> &PgPool {
+        &self.state.pool
     }
 
     /// The private metrics listener's address, when `METRICS_BIND_ADDR` is set.
@@ -169,14 +219,22 @@ impl Application {
         self.state.metrics_addr
     }
 
-    /// Serves and runs the SMS outbox worker until `shutdown` resolves; then stops accepting,
-    /// lets in-flight requests finish, and lets the worker finish its current batch.
+    /// Serves and runs every worker (the SMS outbox, the spool replay, the routing refresh, the
+    /// start-up reconciliation, owed number releases, event partitions) until `shutdown`
+    /// resolves; then stops accepting, lets in-flight requests finish, lets the workers finish
+    /// their batch, and stops an embedded database once its connections have closed.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let routing = Arc::clone(&self.state.calls.routing);
         let pool = self.state.pool.clone();
+        let partitions = tokio::spawn(crate::workers::partitions::keep_event_partitions_ahead(
+            pool.clone(),
+        ));
+        let owed_releases = tokio::spawn(crate::workers::releases::settle_owed_releases_forever(
+            self.owed_releases,
+        ));
         let server = start_server(
             self.state,
             self.verifier,
@@ -223,9 +281,19 @@ impl Application {
         if let Err(error) = data_workers.await {
             tracing::error!(%error, "spool replay, routing refresh or reconciliation panicked");
         }
-        served.context("HTTP server failed")
+        partitions.abort();
+        owed_releases.abort();
+        if let Some(migration) = self.late_migration {
+            migration.abort();
+        }
+        let stopped = self.database.shutdown_when_idle(DATABASE_CLOSE_WAIT).await;
+        served.context("HTTP server failed")?;
+        stopped
     }
 }
+
+/// How long an embedded database waits for the service's connections to close before it stops.
+const DATABASE_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// How long a new process waits for the one before it to let go of the spool directory (a
 /// supervisor may start the next process while the last one is still finishing).
@@ -294,18 +362,6 @@ async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError
     }
 }
 
-/// Raises the soft descriptor limit to the hard one, so idle connections cannot exhaust it
-/// before the connection cap does; returns the limit in force.
-pub fn raise_descriptor_limit() -> u64 {
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => limit,
-        Err(error) => {
-            tracing::warn!(%error, "cannot raise the open-file limit");
-            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
-        }
-    }
-}
-
 /// Opens the configured database and applies migrations.
 pub async fn open_migrated(source: &DatabaseSource) -> anyhow::Result<Database> {
     let source = source.clone();
@@ -326,87 +382,6 @@ pub async fn open_and_migrate(
     Ok((database, pool))
 }
 
-/// `calltrack serve`: migrate, serve until SIGINT or SIGTERM, stop the embedded database.
-/// A database that cannot be reached at start does not stop it: the service takes calls from
-/// its routing snapshot and spool, and migrates once the database answers. A local `trial`
-/// is announced first and, once its listener is bound, prints its sign-in URLs.
-pub async fn serve(settings: Settings, trial: Option<LocalTrial>) -> anyhow::Result<()> {
-    let shutdown = shutdown_signal()?;
-    if let Some(trial) = &trial {
-        trial.announce();
-    }
-    let descriptors = raise_descriptor_limit();
-    let mut settings = settings;
-    settings
-        .http
-        .fit_connections_to(descriptors.saturating_sub(RESERVED_DESCRIPTORS));
-    let source = settings.database.clone();
-    let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
-    let (schema_ready, schema_ready_rx) = watch::channel(false);
-    let migrations = match migrate_database(&database.config).await {
-        Ok(()) => {
-            let _ = schema_ready.send(true);
-            None
-        }
-        Err(MigrateError::Unreachable(error)) => {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                "database unreachable at start; taking calls from the routing snapshot and the spool until it answers"
-            );
-            Some(tokio::spawn(migrate_when_reachable(
-                database.config.clone(),
-                schema_ready,
-            )))
-        }
-        Err(MigrateError::Failed(error)) => return Err(error),
-    };
-    let deadlines = db::pool::Deadlines {
-        connection: settings.db_deadline,
-        statement: settings.db_deadline,
-    };
-    let pool = db::pool::bounded_pool(database.config.clone(), POOL_SIZE, deadlines)?;
-    let writer_pool = db::pool::webhook_writer_pool(
-        database.config.clone(),
-        crate::app::group_commit::Writers::connections(settings.webhook_writers),
-        deadlines,
-    )?;
-    let app = Application::build_with_writers(&settings, pool.clone(), writer_pool)
-        .await?
-        .after_migration(schema_ready_rx);
-    if let Some(trial) = &trial
-        && let Err(error) = trial
-            .welcome(&pool, &settings.jwt_secret, app.local_addr()?)
-            .await
-    {
-        // Calls and the API still work; only the trial's sample business and links are missing.
-        tracing::warn!(
-            error = format!("{:#}", anyhow::Error::from(error)),
-            "the local trial's business could not be set up"
-        );
-    }
-    let owed_releases = tokio::spawn(crate::workers::releases::settle_owed_releases_forever(
-        Numbers {
-            pool: pool.clone(),
-            twilio: TwilioClient::new(&settings.twilio)?,
-            public_base_url: settings.public_base_url.clone(),
-            routing: None,
-        },
-    ));
-    let partitions = tokio::spawn(crate::workers::partitions::keep_event_partitions_ahead(
-        pool,
-    ));
-    tracing::info!(addr = %app.local_addr()?, public_base_url = settings.public_base_url.as_str(), "calltrack serving");
-    let result = app.run_until(shutdown).await;
-    partitions.abort();
-    owed_releases.abort();
-    if let Some(migrations) = migrations {
-        migrations.abort();
-    }
-    tracing::info!("stopped serving");
-    database.shutdown_when_idle(Duration::from_secs(5)).await?;
-    result
-}
-
 /// Why migrating at start did not happen.
 enum MigrateError {
     /// No connection: `serve` goes on without the database.
@@ -415,18 +390,17 @@ enum MigrateError {
     Failed(anyhow::Error),
 }
 
-/// How long `serve` waits for a first connection before it starts without the database.
-const START_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-async fn migrate_database(config: &tokio_postgres::Config) -> Result<(), MigrateError> {
+async fn migrate_database(
+    config: &tokio_postgres::Config,
+    connect_timeout: Duration,
+) -> Result<(), MigrateError> {
     let mut config = config.clone();
-    config.connect_timeout(START_CONNECT_TIMEOUT);
-    let mut client =
-        match tokio::time::timeout(START_CONNECT_TIMEOUT, db::pool::connect(&config)).await {
-            Ok(Ok(client)) => client,
-            Ok(Err(error)) => return Err(MigrateError::Unreachable(error)),
-            Err(elapsed) => return Err(MigrateError::Unreachable(elapsed.into())),
-        };
+    config.connect_timeout(connect_timeout);
+    let mut client = match tokio::time::timeout(connect_timeout, db::pool::connect(&config)).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(error)) => return Err(MigrateError::Unreachable(error)),
+        Err(elapsed) => return Err(MigrateError::Unreachable(elapsed.into())),
+    };
     db::migrate::run(&mut client)
         .await
         .map_err(MigrateError::Failed)?;
@@ -436,10 +410,14 @@ async fn migrate_database(config: &tokio_postgres::Config) -> Result<(), Migrate
 }
 
 /// Retries the start-up migration until the database answers, then lets replay begin.
-async fn migrate_when_reachable(config: tokio_postgres::Config, ready: watch::Sender<bool>) {
+async fn migrate_when_reachable(
+    config: tokio_postgres::Config,
+    connect_timeout: Duration,
+    ready: watch::Sender<bool>,
+) {
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        match migrate_database(&config).await {
+        match migrate_database(&config, connect_timeout).await {
             Ok(()) => {
                 tracing::info!("database reachable; migrations applied, replaying the spool");
                 let _ = ready.send(true);
@@ -455,48 +433,4 @@ async fn migrate_when_reachable(config: tokio_postgres::Config, ready: watch::Se
             }
         }
     }
-}
-
-/// `calltrack migrate`: apply pending migrations and exit.
-pub async fn migrate(source: &DatabaseSource) -> anyhow::Result<()> {
-    let database = open_migrated(source).await?;
-    database.shutdown()
-}
-
-/// `calltrack migrate --check`: prints what `migrate` would do and changes nothing. Fails
-/// when the migration could not proceed.
-pub async fn check_migrations(source: &DatabaseSource) -> anyhow::Result<()> {
-    let source = source.clone();
-    let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
-    let client = db::pool::connect(&database.config).await?;
-    let plan = db::migrate::check(&client).await;
-    drop(client);
-    database.shutdown()?;
-    let plan = plan?;
-    print!("{plan}");
-    if plan.problems().is_empty() {
-        Ok(())
-    } else {
-        anyhow::bail!(
-            "the migration cannot proceed: {} problem(s) listed above",
-            plan.problems().len()
-        )
-    }
-}
-
-/// Installs the SIGINT and SIGTERM handlers now (failing if they cannot be installed) and
-/// returns a future that resolves when either arrives.
-pub fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt =
-        signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
-    let mut terminate =
-        signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {},
-            _ = terminate.recv() => {},
-        }
-        tracing::info!("shutdown signal received; finishing in-flight requests");
-    })
 }

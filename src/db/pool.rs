@@ -29,6 +29,10 @@ impl Database {
                     .context("DATABASE_URL is not a valid PostgreSQL URL")?,
                 embedded: None,
             }),
+            DatabaseSource::Located(config) => Ok(Self {
+                config: config.clone(),
+                embedded: None,
+            }),
             DatabaseSource::Embedded { data_dir } => {
                 let cluster = EmbeddedCluster::start(data_dir)?;
                 Ok(Self {

@@ -11,4 +11,5 @@ pub mod form;
 pub mod payloads;
 pub mod screening;
 pub mod signature;
+pub mod simulated;
 pub mod twiml;

@@ -1,0 +1,53 @@
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use calltrack::config::{self, DatabaseSource, LogFormat};
+use calltrack::telemetry;
+use calltrack_lab::{bench, soak};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The lab's commands: they measure and hurt a `calltrack serve` child from outside.
+#[derive(Debug, Parser)]
+#[command(
+    name = "calltrack-lab",
+    version,
+    about = "calltrack's benchmark and soak"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Seed a benchmark database and measure webhook throughput against direct SQL.
+    Bench(bench::BenchArgs),
+    /// Soak under faults: mixed call traffic against a serve child on a private PostgreSQL
+    /// cluster that is stopped and started twice; fails if anything answered was lost.
+    Soak(soak::SoakArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    config::load_dotenv();
+    // The output is a table; the server measured logs at info in its own file.
+    let log = telemetry::init(LogFormat::from_lookup(&config::process_env), "warn");
+    let result = match cli.command {
+        Command::Bench(args) => {
+            bench::run(args, DatabaseSource::from_lookup(&config::process_env)).await
+        }
+        Command::Soak(args) => soak::run(args).await,
+    };
+    drop(log);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

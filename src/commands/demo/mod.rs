@@ -1,0 +1,288 @@
+//! `calltrack demo`: the one-command tour. With nothing configured it starts the embedded
+//! database, seeds a demo campaign, serves, plays a call through every webhook, marks a
+//! condition as an agent would, shows the reward SMS, and keeps serving until Ctrl-C.
+//! A local stand-in answers Twilio's REST API (messages, numbers, the call log) for the demo only.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rand::Rng as _;
+use uuid::Uuid;
+
+use super::simulate::{self, Outcome, Target};
+use crate::auth::issue_token;
+use crate::config::{self, DemoSettings, PublicBaseUrl, Settings};
+use crate::crypto::{CardCipher, random_secret};
+use crate::db::{self, Database};
+use crate::domain::Role;
+use crate::startup::Application;
+use crate::twilio::simulated::random_sid;
+
+pub mod seed;
+mod twilio_standin;
+
+use twilio_standin::FakeTwilio;
+
+const DEMO_DATABASE: &str = "calltrack_demo";
+const TRACKED: &str = "+18005550100";
+const BUSINESS: &str = "+14155550199";
+const CALLER: &str = "+14155550123";
+/// How long Ctrl-C waits for the demo's connections to close before the embedded database
+/// stops under them.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// How long the console URLs the demo prints stay signed in.
+const TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(12);
+
+/// Prints a timeline line with the seconds since the demo started.
+struct Timeline(Instant);
+
+impl Timeline {
+    fn say(&self, what: impl AsRef<str>) {
+        println!(
+            "[{:>6.2}s] {}",
+            self.0.elapsed().as_secs_f64(),
+            what.as_ref()
+        );
+    }
+}
+
+/// Runs the tour on the database of `settings`, serving at its bind address if that is free.
+pub async fn run(settings: DemoSettings) -> anyhow::Result<()> {
+    let timeline = Timeline(Instant::now());
+    let bind = match std::net::TcpListener::bind(settings.bind_addr) {
+        Ok(probe) => {
+            drop(probe);
+            settings.bind_addr
+        }
+        Err(_) => SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+
+    let source = settings.database;
+    timeline.say(match &source {
+        config::DatabaseSource::Url(_) | config::DatabaseSource::Located(_) => {
+            "using the PostgreSQL server at DATABASE_URL".to_owned()
+        }
+        config::DatabaseSource::Embedded { data_dir } => {
+            format!(
+                "starting the embedded PostgreSQL under {}",
+                data_dir.display()
+            )
+        }
+    });
+    let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
+    let result = tour(&timeline, &database, bind).await;
+    if let Err(error) = database.shutdown_when_idle(CLOSE_WAIT).await {
+        eprintln!("stopping the embedded database failed: {error:#}");
+    }
+    result
+}
+
+async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> anyhow::Result<()> {
+    let admin = db::pool::connect(&database.config).await?;
+    // Every tour starts from a fresh database.
+    seed::recreate_database(&admin, DEMO_DATABASE).await?;
+    drop(admin);
+    let mut config = database.config.clone();
+    config.dbname(DEMO_DATABASE);
+
+    let sms_sender = FakeTwilio::start().await?;
+    timeline.say(format!(
+        "a local stand-in for Twilio's REST API (messages, numbers, the call log) listens at {} (demo only: nothing reaches Twilio)",
+        sms_sender.base_url
+    ));
+
+    let auth_token = random_secret(24);
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    let addr = listener.local_addr()?;
+    drop(listener);
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("BIND_ADDR", addr.to_string()),
+        ("PUBLIC_BASE_URL", format!("http://{addr}")),
+        ("TWILIO_ACCOUNT_SID", random_sid("AC")),
+        ("TWILIO_AUTH_TOKEN", auth_token.clone()),
+        ("TWILIO_API_BASE_URL", sms_sender.base_url.clone()),
+        ("TWILIO_SMS_FROM", TRACKED.to_owned()),
+        ("JWT_SECRET", random_secret(32)),
+        ("GIFT_CARD_KEY", random_secret(32)),
+        ("OUTBOX_POLL_MS", "200".to_owned()),
+    ]);
+    let mut settings = Settings::from_lookup(&|name| vars.get(name).cloned())?;
+    settings.database = config::DatabaseSource::Located(config.clone());
+    sms_sender
+        .sign_with(settings.twilio.auth_token.clone())
+        .await;
+    let jwt_secret = settings.jwt_secret.clone();
+    let cipher = CardCipher::new(&settings.gift_card_key);
+    // The service as `serve` assembles it, on the demo's database.
+    let app = Application::build(settings).await?;
+    timeline.say(format!(
+        "created the database {DEMO_DATABASE} and applied the migrations"
+    ));
+    let client = db::pool::connect(&config).await?;
+
+    let cards: Vec<(String, String)> = (1..=5)
+        .map(|_| {
+            let (code, pin) = demo_card();
+            (cipher.encrypt(&code), cipher.encrypt(&pin))
+        })
+        .collect();
+    seed::demo_campaign(
+        &client,
+        &seed::DemoWorld {
+            tracked: TRACKED,
+            business: BUSINESS,
+            provider_sid: &random_sid("PN"),
+            encrypted_cards: &cards,
+        },
+    )
+    .await?;
+    timeline.say(format!(
+        "seeded organization, client, campaign \"Spring roof check\", 3 recipients, 2 conditions, \
+         a reward of a $25 gift card from a pool of 5 cards, and the tracked number {TRACKED} forwarding to {BUSINESS}"
+    ));
+
+    let ids = client
+        .query_one(
+            "SELECT t.campaign_id, t.id, k.client_id FROM tracked_phone_numbers t
+             JOIN campaigns k ON k.id = t.campaign_id WHERE t.phone_number = $1",
+            &[&TRACKED],
+        )
+        .await?;
+    let (campaign_id, tracked_id, client_id): (Uuid, Uuid, Uuid) =
+        (ids.get(0), ids.get(1), ids.get(2));
+    let history_cards: Vec<(String, String)> = (0..10)
+        .map(|_| {
+            let (code, pin) = demo_card();
+            (cipher.encrypt(&code), cipher.encrypt(&pin))
+        })
+        .collect();
+    let history = seed::demo_history(&client, campaign_id, tracked_id, &history_cards).await?;
+    // The people who sign in: a call-center agent and a company owner of the demo client.
+    let (agent, manager) = (Uuid::new_v4(), Uuid::new_v4());
+    let conn = app.pool().get().await?;
+    db::users::grant_client_role(&conn, agent, Role::CallCenter, client_id).await?;
+    db::users::grant_client_role(&conn, manager, Role::CompanyOwner, client_id).await?;
+    drop(conn);
+    timeline.say(format!(
+        "seeded last week's history for the charts: the campaign mailed 8 days ago, {} calls since with mixed outcomes, {} conditions met, and a company owner for the manager console",
+        history.calls, history.conditions_met
+    ));
+
+    let server = tokio::spawn(app.run_until(super::shutdown_signal()?));
+    timeline.say(format!("calltrack is serving at http://{addr}"));
+
+    let target = Target {
+        send_to: format!("http://{addr}"),
+        signed_as: PublicBaseUrl::parse(&format!("http://{addr}"))?,
+        auth_token: auth_token.clone().into(),
+    };
+    timeline.say(format!(
+        "a recipient calls {TRACKED} from {CALLER}; playing Twilio's side of the call:"
+    ));
+    let call = simulate::play(
+        &target,
+        CALLER,
+        TRACKED,
+        Outcome::Answered,
+        42,
+        |exchange| {
+            timeline.say(format!(
+                "  POST {:<22} {:<28} -> {}",
+                exchange.path, exchange.label, exchange.status
+            ));
+        },
+    )
+    .await?;
+    let summary = seed::call_summary(&client, &call.call_sid).await?;
+    let session = summary.session_id;
+    timeline.say(format!(
+        "call session {session}: {} to {}, status {}, talked {} s, recorded: {}",
+        summary.match_status,
+        summary.first_name,
+        summary.call_status,
+        summary.talk_seconds,
+        summary.recorded,
+    ));
+
+    let token = issue_token(&jwt_secret, agent, TOKEN_LIFETIME)?;
+    let http = reqwest::Client::new();
+    let marked: serde_json::Value = http
+        .post(format!("http://{addr}/api/v1/call-sessions/{session}/conditions"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "condition_number": 1, "notes": "booked a roof inspection for Tuesday" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    timeline.say(format!(
+        "agent marked condition 1 \"Booked a roof inspection\": reward {}, delivery {}",
+        marked["reward"]["status"].as_str().unwrap_or("?"),
+        marked["reward"]["delivery_status"].as_str().unwrap_or("?")
+    ));
+
+    let sms = sms_sender.wait_for_message(Duration::from_secs(15)).await?;
+    timeline.say(format!(
+        "the outbox worker sent the reward SMS to {}:",
+        sms.to
+    ));
+    timeline.say(format!("  \"{}\"", sms.body));
+    let delivered = wait_for_delivery(&client, session, Duration::from_secs(15)).await?;
+    timeline.say(format!(
+        "Twilio's (stand-in) status callback arrived: delivery {delivered}"
+    ));
+
+    println!();
+    println!("Agent console: http://{addr}/agent#token={token}");
+    println!("  (or open http://{addr}/agent and paste this platform token)");
+    let manager_token = issue_token(&jwt_secret, manager, TOKEN_LIFETIME)?;
+    println!("Manager console: http://{addr}/manage#token={manager_token}");
+    println!(
+        "  (a company owner of the demo client; numbers bought there come from the local stand-in)"
+    );
+    println!(
+        "API example:   curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/call-sessions"
+    );
+    println!("Metrics:       http://{addr}/metrics");
+    println!(
+        "Play another call: TWILIO_AUTH_TOKEN={} PUBLIC_BASE_URL=http://{addr} calltrack simulate call --to {TRACKED} --from +14155550124",
+        auth_token
+    );
+    println!("\nServing until Ctrl-C.");
+    server.await.context("the server task failed")??;
+    Ok(())
+}
+
+/// A made-up gift card: a code like `DEMO-7KQ2-M9XD-R4TB` and a four-digit PIN.
+fn demo_card() -> (String, String) {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    let mut group = || -> String {
+        (0..4)
+            .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+            .collect()
+    };
+    let code = format!("DEMO-{}-{}-{}", group(), group(), group());
+    let pin = format!("{:04}", rand::thread_rng().gen_range(0..10_000));
+    (code, pin)
+}
+
+async fn wait_for_delivery(
+    client: &tokio_postgres::Client,
+    session: Uuid,
+    limit: Duration,
+) -> anyhow::Result<String> {
+    let started = Instant::now();
+    loop {
+        let status = seed::delivery_status(client, session).await?;
+        if let Some(status @ ("delivered" | "failed")) = status.as_deref() {
+            return Ok(status.to_owned());
+        }
+        anyhow::ensure!(
+            started.elapsed() < limit,
+            "the SMS delivery was not reported in time"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,5 +1,0 @@
-//! Gift-card inventory commands.
-
-mod import;
-
-pub use import::{ImportArgs, import, import_file};
