@@ -249,7 +249,13 @@ impl Application {
         let (replay, replay_stop) = (self.replay, stopped.clone());
         let reconcile_on_start = self.reconcile_on_start;
         let data_workers = tokio::spawn(async move {
-            if schema_ready.wait_for(|ready| *ready).await.is_err() {
+            // A stop before the database ever answered ends the wait: nothing to replay yet.
+            let mut stopping = stopped.clone();
+            let ready = tokio::select! {
+                ready = schema_ready.wait_for(|ready| *ready) => ready.is_ok(),
+                _ = stopping.wait_for(|stop| *stop) => false,
+            };
+            if !ready {
                 return;
             }
             // In the background: serving never waits on Twilio's call log.

@@ -62,7 +62,12 @@ async fn play(app: &TestApp, p: &Played) -> SimulatedCall {
 
 #[tokio::test]
 async fn call_stats_equal_the_counts_of_the_calls_the_test_made() {
-    let app = TestApp::spawn().await;
+    // The reward SMS stays queued: a worker that sent it to the fake Twilio (no mock, so a
+    // failure) before the stats are read would turn a pending reward into a failed one.
+    let app = TestApp::builder()
+        .env(&[("OUTBOX_POLL_MS", "60000")])
+        .spawn()
+        .await;
     let world = app.world(1).await;
     app.seed_recipient(&world.campaign, "212.555.0001").await;
     let plays = [
