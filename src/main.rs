@@ -12,7 +12,7 @@ use calltrack::{gift_cards, startup, telemetry, trial};
 
 /// A webhook makes many small, short-lived allocations (form pairs, strings, rows, log
 /// lines); with mimalloc in place of glibc's allocator the server spends less CPU per
-/// webhook (README, "Figures": the alternating runs of 2026-12-03).
+/// webhook (the alternating runs of 2026-12-03, in README.md as of commit 836ab79).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
