@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use calltrack::config::{
-    BenchSettings, ConfigError, DatabaseSource, DemoSettings, GiftCardImportSettings, LogFormat,
-    NumbersSettings, ReconcileSettings, Settings, SimulateSettings,
+    ConfigError, DatabaseSource, DemoSettings, GiftCardImportSettings, LogFormat, NumbersSettings,
+    ReconcileSettings, Settings, SimulateSettings,
 };
 use calltrack::trial::{self, TrialError};
 
@@ -133,7 +133,8 @@ fn trial_missing(error: TrialError) -> Vec<&'static str> {
     }
 }
 
-/// Every top-level settings constructor of `src/config.rs`, by name.
+/// Every top-level settings constructor of `src/config.rs`, by name. (The lab's commands read
+/// the database through [`DatabaseSource`] and the log format through [`LogFormat`].)
 fn config_constructors() -> Vec<(&'static str, Constructor)> {
     vec![
         (
@@ -175,13 +176,6 @@ fn config_constructors() -> Vec<(&'static str, Constructor)> {
         (
             "DemoSettings",
             Box::new(|env| DemoSettings::from_lookup(&env).map(drop).map_err(missing)),
-        ),
-        (
-            "BenchSettings",
-            Box::new(|env| {
-                BenchSettings::from_lookup(&env);
-                Ok(())
-            }),
         ),
         (
             "DatabaseSource",
