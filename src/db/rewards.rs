@@ -14,7 +14,7 @@ pub enum RewardStatus {
     PoolExhausted,
     NoRewardConfigured,
     /// Neither the caller nor the recipient has a phone to text the reward to: no card was
-    /// claimed. Not retried automatically (see the README's reward design).
+    /// claimed. Not retried automatically (see docs/API.md, "Rewards").
     NoPhone,
 }
 

@@ -1,5 +1,5 @@
 //! Twilio's error codes that calltrack acts on, in one table: what each means and what is done
-//! about it. The README's table of Twilio's error codes lists the same rows (a test checks).
+//! about it. The table of Twilio's error codes in docs/TWILIO.md lists the same rows (a test checks).
 //!
 //! Twilio sends a code in two places: in the error document of a refused REST request (the
 //! Messages or IncomingPhoneNumbers API), and as `ErrorCode` of a message's later `failed` or
@@ -25,7 +25,7 @@ pub enum ErrorClass {
 pub struct KnownError {
     pub code: i32,
     pub class: ErrorClass,
-    /// A few words for logs and the README; the stored message is Twilio's own when it sent one.
+    /// A few words for logs and the docs; the stored message is Twilio's own when it sent one.
     pub meaning: &'static str,
 }
 
@@ -132,9 +132,9 @@ mod tests {
         assert!(!is_transient_delivery_failure(None));
     }
 
-    /// The README's rows `| 21611 | meaning | what calltrack does |`, as (code, class word).
-    fn readme_rows() -> Vec<(i32, String)> {
-        include_str!("../../README.md")
+    /// docs/TWILIO.md's rows `| 21611 | meaning | what calltrack does |`, as (code, class word).
+    fn documented_rows() -> Vec<(i32, String)> {
+        include_str!("../../docs/TWILIO.md")
             .lines()
             .skip_while(|line| !line.starts_with("## Twilio's error codes"))
             .skip(1)
@@ -150,7 +150,7 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_lists_the_same_codes_with_the_same_classes() {
+    fn the_docs_list_the_same_codes_with_the_same_classes() {
         let word = |class: ErrorClass| match class {
             ErrorClass::Transient => "retried",
             ErrorClass::Permanent => "failed",
@@ -160,6 +160,6 @@ mod tests {
             .iter()
             .map(|k| (k.code, word(k.class).to_owned()))
             .collect();
-        assert_eq!(readme_rows(), in_code);
+        assert_eq!(documented_rows(), in_code);
     }
 }

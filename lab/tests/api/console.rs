@@ -354,7 +354,7 @@ async fn submit_sign_in(browser: &Browser) {
     click(browser, r#"[data-testid="sign-in-submit"]"#).await;
 }
 
-/// Always written under the target directory; the README's copy in `docs/` is replaced only
+/// Always written under the target directory; the docs' copy in `docs/` is replaced only
 /// when `UPDATE_SCREENSHOTS` is set (or it is missing), so test runs leave the tree clean.
 async fn save_screenshot(browser: &Browser) {
     let png = browser.client.screenshot().await.unwrap();

@@ -478,7 +478,7 @@ fn downloaded_csv(dir: &Path) -> Option<PathBuf> {
         .find(|p| p.extension().is_some_and(|e| e == "csv"))
 }
 
-/// Always written under the target directory; the README's copy in `docs/` is replaced only
+/// Always written under the target directory; the docs' copy in `docs/` is replaced only
 /// when `UPDATE_SCREENSHOTS` is set (or it is missing), so test runs leave the tree clean.
 async fn save_screenshot(browser: &Browser, name: &str) {
     // Let the charts settle (fonts, the last request) before the picture.

@@ -16,7 +16,7 @@ use crate::routes::AppState;
 use crate::routes::error::{ApiError, ErrorBody};
 use crate::routes::extract::Agent;
 
-/// The columns, in order; the README lists them too.
+/// The columns, in order; docs/API.md lists them too.
 pub const COLUMNS: [&str; 21] = [
     "id",
     "created_at",
