@@ -125,8 +125,8 @@ mod tests {
         })
     }
 
-    /// Every script under `assets/` but the library, with its path.
-    fn page_scripts() -> Vec<(std::path::PathBuf, String)> {
+    /// Every script under `assets/`, the library's included, with its path.
+    fn scripts() -> Vec<(std::path::PathBuf, String)> {
         let mut pending = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets")];
         let mut scripts = Vec::new();
         while let Some(dir) = pending.pop() {
@@ -134,9 +134,7 @@ mod tests {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
                     pending.push(path);
-                } else if path.extension().is_some_and(|e| e == "js")
-                    && !path.ends_with("console/common.js")
-                {
+                } else if path.extension().is_some_and(|e| e == "js") {
                     let source = std::fs::read_to_string(&path).unwrap();
                     scripts.push((path, source));
                 }
@@ -165,7 +163,10 @@ mod tests {
         for name in ["safeUrl", "maskPhone", "api", "showError", "start"] {
             assert!(library.contains(&name), "{name} in {library:?}");
         }
-        let scripts = page_scripts();
+        let scripts: Vec<_> = scripts()
+            .into_iter()
+            .filter(|(path, _)| !path.ends_with("console/common.js"))
+            .collect();
         assert!(
             scripts.len() >= 3,
             "the agent's and the manager's scripts are read"
@@ -191,5 +192,28 @@ mod tests {
             safe_urls, 1,
             "safeUrl, which guards recording links, exists once"
         );
+    }
+
+    #[test]
+    fn no_console_script_writes_markup() {
+        let scripts = scripts();
+        assert!(
+            scripts
+                .iter()
+                .any(|(path, _)| path.ends_with("console/common.js"))
+        );
+
+        for (path, source) in &scripts {
+            // API values are someone's input: they reach the DOM as text, never as markup.
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+            ] {
+                assert!(!source.contains(sink), "{} uses {sink}", path.display());
+            }
+        }
     }
 }
