@@ -6,7 +6,7 @@
 // Plain script, no build: a page loads it with `import("/console/common.js")` from its own
 // script (or a `<script>` tag); either way it defines `window.Console` and nothing else.
 // The page must hold the shared fragments the service includes into it: the bar with
-// `#updated` and `#sign-out`, `#status` and `#error`, and the sign-in form.
+// `#updated` and `#sign-out`, `#status` and `#error`, and the sign-in card.
 "use strict";
 
 (() => {
@@ -303,6 +303,7 @@
    * - `home`: the URL fragment left after a token is taken from it (`""` or `"#/"`);
    * - `offline` (optional): the words for an unreachable service;
    * - `forbidden` (optional): `{message, link}` shown when the API answers 403;
+   * - `note` (optional): a line on the sign-in card, such as who the console is for;
    * - `enter()`: shows the console, once signed in; `leave()`: clears it, on sign-out.
    * The sign-in card is served hidden and shown here, so nobody types into a form that
    * nothing handles yet.
@@ -312,6 +313,10 @@
     $("sign-in-form").addEventListener("submit", signIn);
     $("sign-in-form").addEventListener("change", secretLabel);
     $("sign-out").addEventListener("click", () => signOut());
+    if (page.note) {
+      $("sign-in-note").textContent = page.note;
+      $("sign-in-note").hidden = false;
+    }
     loadCredentials();
     if (credentials) enter();
     else $("sign-in").hidden = false;

@@ -667,6 +667,7 @@ function main() {
     storageKey: "calltrack.manage.credentials",
     probe: "/api/v1/campaigns?limit=1",
     home: "#/",
+    note: "For admins, agency owners, company owners, and a client's API key.",
     forbidden: { message: NOT_FOR_YOUR_ROLE, link: { href: "/agent", text: "Open the agent console." } },
     enter: enterConsole,
     leave: leaveConsole,

@@ -1,6 +1,6 @@
 //! What every console page shares: the library (`/console/common.js`, `/console/common.css`),
 //! the headers every console asset is served under, and the HTML fragments a page includes
-//! (the head, the bar, the messages, the sign-in form), so each exists once.
+//! (the head, the bar, the messages, the sign-in card), so each exists once.
 
 use actix_web::HttpResponse;
 use actix_web::http::header;
@@ -16,10 +16,7 @@ const FRAGMENTS: [(&str, &str); 4] = [
         "messages",
         include_str!("../../assets/console/messages.html"),
     ),
-    (
-        "sign-in-form",
-        include_str!("../../assets/console/sign-in-form.html"),
-    ),
+    ("sign-in", include_str!("../../assets/console/sign-in.html")),
 ];
 
 /// Only this origin's own script, style and API; no inline code, no framing, no plugins.
