@@ -1,12 +1,11 @@
 // calltrack agent console: polls the JSON API under /api/v1 and renders every value with
 // textContent, never as HTML, because each one (names, codes, notes) is someone's input.
+// Sign-in, API calls, error display and masking come from the shared console library,
+// `Console` (/console/common.js), which this script loads first (see the end of the file).
 "use strict";
 
 const POLL_MS = 2000;
 const HOUR_MS = 60 * 60 * 1000;
-const STORAGE_KEY = "calltrack.agent.credentials";
-const UNAUTHORIZED = "Your sign-in has expired or is not valid. Please sign in again.";
-const OFFLINE = "Cannot reach calltrack. Check your network connection; the console keeps trying.";
 
 const CALL_STATUS = {
   initiated: ["Ringing", "live"],
@@ -35,34 +34,17 @@ function verstatWords(verstat) {
 }
 
 const state = {
-  credentials: null,
   selectedId: null,
   detailSeq: 0,
   timers: {},
   generations: {},
   rows: new Map(),
   conditions: new Map(),
-  errorSource: null,
 };
 
 const $ = (id) => document.getElementById(id);
 
-class ApiError extends Error {
-  constructor(message, status) {
-    super(message);
-    this.status = status;
-  }
-}
-
 // ---- formatting ---------------------------------------------------------------------------
-
-/** `+14155550100` → `+1415***0100`, the same rule as the service's logs. */
-function maskPhone(phone) {
-  if (!phone) return "Withheld number";
-  const chars = Array.from(phone);
-  if (chars.length <= 9) return "***";
-  return chars.slice(0, 5).join("") + "***" + chars.slice(-4).join("");
-}
 
 function shortId(id) {
   return String(id || "").slice(0, 8);
@@ -105,14 +87,6 @@ function matchWords(session) {
   return session.match_status === "matched" ? "Matched" : "Not matched";
 }
 
-/** Capitalised and full-stopped, so API messages read as sentences. */
-function sentence(text) {
-  const t = String(text || "").trim();
-  if (!t) return "Something went wrong. Try again in a moment.";
-  const first = t.charAt(0).toUpperCase() + t.slice(1);
-  return /[.!?]$/.test(first) ? first : `${first}.`;
-}
-
 /** The reward of a met condition in words, and a tone for its colour. */
 function rewardWords(met) {
   if (!met) return ["Not met yet.", ""];
@@ -130,7 +104,7 @@ function rewardWords(met) {
         case "delivered":
           return ["Reward provisioned. SMS delivered.", "ok"];
         case "failed": {
-          const why = met.delivery_error_message ? sentence(met.delivery_error_message) : "Twilio refused the message.";
+          const why = met.delivery_error_message ? Console.sentence(met.delivery_error_message) : "Twilio refused the message.";
           const code = met.delivery_error_code != null ? ` (Twilio error ${met.delivery_error_code})` : "";
           return [`Reward provisioned. SMS failed: ${why}${code}`, "bad"];
         }
@@ -142,87 +116,7 @@ function rewardWords(met) {
   }
 }
 
-/** Only web links become hrefs; anything else (javascript:, data:) is dropped. */
-function safeUrl(raw) {
-  if (!raw) return null;
-  try {
-    const url = new URL(raw);
-    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
-  } catch {
-    return null;
-  }
-}
-
-function el(tag, attrs = {}, text) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-// ---- messages -----------------------------------------------------------------------------
-
-function announce(text) {
-  $("status").textContent = text;
-}
-
-function showError(text, source) {
-  const box = $("error");
-  box.textContent = text;
-  box.hidden = false;
-  state.errorSource = source;
-}
-
-function clearError(source) {
-  if (source && state.errorSource !== source) return;
-  const box = $("error");
-  box.textContent = "";
-  box.hidden = true;
-  state.errorSource = null;
-}
-
-function handleError(error, source) {
-  if (error instanceof ApiError && error.status === 401) {
-    signOut(UNAUTHORIZED);
-    return;
-  }
-  showError(error instanceof ApiError ? error.message : OFFLINE, source);
-}
-
 // ---- API ----------------------------------------------------------------------------------
-
-async function api(path, options = {}) {
-  const { kind, secret } = state.credentials;
-  const headers = { Accept: "application/json" };
-  if (kind === "api-key") headers["X-API-Key"] = secret;
-  else headers.Authorization = `Bearer ${secret}`;
-  const init = { method: options.method || "GET", headers, cache: "no-store", credentials: "omit" };
-  if (options.body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(options.body);
-  }
-  let response;
-  try {
-    response = await fetch(path, init);
-  } catch {
-    throw new ApiError(OFFLINE, 0);
-  }
-  let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    data = null;
-  }
-  if (response.status === 401) throw new ApiError(UNAUTHORIZED, 401);
-  if (!response.ok) {
-    const message = data && data.error && data.error.message;
-    throw new ApiError(
-      message ? sentence(message) : "calltrack could not answer this request. Try again in a moment.",
-      response.status,
-    );
-  }
-  return data;
-}
 
 const sessionPath = (id, tail = "") => `/api/v1/call-sessions/${encodeURIComponent(id)}${tail}`;
 
@@ -236,14 +130,14 @@ function poll(name, task) {
   clearTimeout(state.timers[name]);
   const generation = (state.generations[name] || 0) + 1;
   state.generations[name] = generation;
-  const current = () => state.credentials && state.generations[name] === generation;
+  const current = () => Console.signedIn() && state.generations[name] === generation;
   const tick = async () => {
     if (!current()) return;
     try {
       await task();
-      if (current()) clearError("poll");
+      if (current()) Console.clearError("poll");
     } catch (error) {
-      if (current()) handleError(error, "poll");
+      if (current()) Console.handleError(error, "poll");
     }
     if (current()) state.timers[name] = setTimeout(tick, POLL_MS);
   };
@@ -259,22 +153,22 @@ function stopPolling() {
 // ---- the call list ------------------------------------------------------------------------
 
 async function refreshList() {
-  const page = await api("/api/v1/call-sessions?limit=50");
-  if (!state.credentials) return;
+  const page = await Console.api("/api/v1/call-sessions?limit=50");
+  if (!Console.signedIn()) return;
   const cutoff = Date.now() - HOUR_MS;
   renderList(page.items.filter((s) => startedAt(s) >= cutoff));
   $("updated").textContent = `Updated ${timeOf(new Date().toISOString())}`;
 }
 
 function createRow(id) {
-  const item = el("li");
-  const button = el("button", { type: "button", class: "call-row", "data-testid": "call-row", "data-session-id": id });
-  const caller = el("span", { class: "caller", "data-testid": "call-caller" });
-  const badges = el("span", { class: "state" });
-  const match = el("span", { class: "badge", "data-testid": "call-match" });
-  const status = el("span", { class: "badge", "data-testid": "call-status" });
+  const item = Console.el("li");
+  const button = Console.el("button", { type: "button", class: "call-row", "data-testid": "call-row", "data-session-id": id });
+  const caller = Console.el("span", { class: "caller", "data-testid": "call-caller" });
+  const badges = Console.el("span", { class: "state" });
+  const match = Console.el("span", { class: "badge", "data-testid": "call-match" });
+  const status = Console.el("span", { class: "badge", "data-testid": "call-status" });
   badges.append(match, " ", status);
-  const meta = el("span", { class: "meta", "data-testid": "call-meta" });
+  const meta = Console.el("span", { class: "meta", "data-testid": "call-meta" });
   button.append(caller, badges, meta);
   button.addEventListener("click", () => select(id));
   button.addEventListener("keydown", moveFocus);
@@ -295,7 +189,7 @@ function moveFocus(event) {
 
 function updateRow(row, session) {
   const [words, kind] = statusWords(session);
-  row.caller.textContent = maskPhone(session.caller_phone);
+  row.caller.textContent = Console.maskPhone(session.caller_phone);
   row.match.textContent = matchWords(session);
   row.match.className = `badge ${session.match_status === "matched" ? "matched" : "unmatched"}`;
   row.status.textContent = words;
@@ -349,11 +243,11 @@ async function refreshDetail() {
   const seq = ++state.detailSeq;
   let detail;
   try {
-    detail = await api(sessionPath(id));
+    detail = await Console.api(sessionPath(id));
   } catch (error) {
-    if (error instanceof ApiError && error.status === 404 && id === state.selectedId) {
+    if (error instanceof Console.ApiError && error.status === 404 && id === state.selectedId) {
       clearDetail();
-      showError("That call is no longer available to you.", "action");
+      Console.showError("That call is no longer available to you.", { source: "action" });
       return;
     }
     throw error;
@@ -379,8 +273,8 @@ function renderDetail(detail) {
   const duration = durationWords(detail);
   $("detail-empty").hidden = true;
   $("detail-body").hidden = false;
-  $("detail-title").textContent = `Call from ${maskPhone(detail.caller_phone)}`;
-  $("detail-caller").textContent = `${maskPhone(detail.caller_phone)} · ${matchWords(detail)}`;
+  $("detail-title").textContent = `Call from ${Console.maskPhone(detail.caller_phone)}`;
+  $("detail-caller").textContent = `${Console.maskPhone(detail.caller_phone)} · ${matchWords(detail)}`;
   $("detail-status").textContent = duration ? `${words} · ${duration}` : words;
   $("detail-started").textContent = timeOf(detail.call_started_at || detail.created_at);
   const campaign = $("detail-campaign");
@@ -389,14 +283,14 @@ function renderDetail(detail) {
 
   $("detail-outcome").textContent = detail.call_outcome ? CALL_OUTCOME[detail.call_outcome] || detail.call_outcome : "Call in progress";
   $("detail-verstat").textContent = verstatWords(detail.caller_verstat);
-  const voicemail = safeUrl(detail.voicemail_url);
+  const voicemail = Console.safeUrl(detail.voicemail_url);
   const voicemailLink = $("voicemail-link");
   voicemailLink.hidden = !voicemail;
   $("voicemail-none").hidden = Boolean(voicemail);
   if (voicemail) voicemailLink.href = voicemail;
   else voicemailLink.removeAttribute("href");
 
-  const recording = safeUrl(detail.recording_url);
+  const recording = Console.safeUrl(detail.recording_url);
   const link = $("recording-link");
   link.hidden = !recording;
   $("recording-none").hidden = Boolean(recording);
@@ -407,23 +301,22 @@ function renderDetail(detail) {
   $("recipient").hidden = !recipient;
   $("link-form").hidden = Boolean(recipient);
   if (recipient) {
-    const name = [recipient.first_name, recipient.last_name].filter(Boolean).join(" ");
-    $("recipient-name").textContent = name || "No name on file";
+    $("recipient-name").textContent = Console.fullName(recipient) || "No name on file";
     $("recipient-code").textContent = recipient.redemption_code;
   }
   renderConditions(detail.conditions || [], detail.conditions_met || [], Boolean(recipient));
 }
 
 function createCondition(number) {
-  const item = el("li", { class: "condition", tabindex: "-1", "data-testid": `condition-${number}` });
-  const check = el("span", { class: "check", "aria-hidden": "true" });
-  const text = el("div");
-  const name = el("div", { class: "name", "data-testid": `condition-name-${number}` });
-  const offer = el("div", { class: "reward-offer" });
+  const item = Console.el("li", { class: "condition", tabindex: "-1", "data-testid": `condition-${number}` });
+  const check = Console.el("span", { class: "check", "aria-hidden": "true" });
+  const text = Console.el("div");
+  const name = Console.el("div", { class: "name", "data-testid": `condition-name-${number}` });
+  const offer = Console.el("div", { class: "reward-offer" });
   text.append(name, offer);
-  const button = el("button", { type: "button", "data-testid": `mark-${number}` }, "Mark met");
+  const button = Console.el("button", { type: "button", "data-testid": `mark-${number}` }, "Mark met");
   button.addEventListener("click", () => markCondition(number));
-  const reward = el("p", { class: "reward-state", "data-testid": `reward-state-${number}` });
+  const reward = Console.el("p", { class: "reward-state", "data-testid": `reward-state-${number}` });
   item.append(check, text, button, reward);
   return { item, check, name, offer, button, reward, busy: false };
 }
@@ -473,20 +366,20 @@ async function markCondition(number) {
   view.busy = true;
   view.button.disabled = true;
   view.button.textContent = "Marking…";
-  announce(`Marking condition ${number}…`);
+  Console.announce(`Marking condition ${number}…`);
   try {
-    const result = await api(sessionPath(id, "/conditions"), { method: "POST", body: { condition_number: number } });
+    const result = await Console.api(sessionPath(id, "/conditions"), { method: "POST", body: { condition_number: number } });
     const [words] = rewardWords({ ...result.condition, reward_status: result.reward.status, delivery_status: result.reward.delivery_status });
-    clearError("action");
-    announce(`Condition ${number} marked met. ${words}`);
+    Console.clearError("action");
+    Console.announce(`Condition ${number} marked met. ${words}`);
   } catch (error) {
-    handleError(error, "action");
-    announce("");
+    Console.handleError(error, "action");
+    Console.announce("");
   } finally {
     view.busy = false;
   }
-  if (!state.credentials) return;
-  await refreshDetail().catch((error) => handleError(error, "poll"));
+  if (!Console.signedIn()) return;
+  await refreshDetail().catch((error) => Console.handleError(error, "poll"));
   // The button is now disabled and so loses focus; keep keyboard users on this condition.
   if (document.activeElement === document.body || document.activeElement === view.button) view.item.focus();
 }
@@ -498,25 +391,25 @@ async function linkRecipient(event) {
   const code = input.value.trim();
   if (!id) return;
   if (!code) {
-    showError("Enter the redemption code printed on the caller's mail piece.", "action");
+    Console.showError("Enter the redemption code printed on the caller's mail piece.", { source: "action" });
     input.focus();
     return;
   }
   const button = event.submitter || $("link-form").querySelector("button");
   button.disabled = true;
   try {
-    const detail = await api(sessionPath(id, "/recipient"), { method: "POST", body: { redemption_code: code } });
-    clearError("action");
+    const detail = await Console.api(sessionPath(id, "/recipient"), { method: "POST", body: { redemption_code: code } });
+    Console.clearError("action");
     input.value = "";
     if (id === state.selectedId) {
       state.detailSeq += 1;
       renderDetail(detail);
     }
-    const name = detail.recipient ? [detail.recipient.first_name, detail.recipient.last_name].filter(Boolean).join(" ") : "";
-    announce(name ? `Caller linked to ${name}.` : "Caller linked.");
+    const name = Console.fullName(detail.recipient);
+    Console.announce(name ? `Caller linked to ${name}.` : "Caller linked.");
     $("detail-title").focus();
   } catch (error) {
-    handleError(error, "action");
+    Console.handleError(error, "action");
   } finally {
     button.disabled = false;
   }
@@ -524,97 +417,35 @@ async function linkRecipient(event) {
 
 // ---- signing in and out -------------------------------------------------------------------
 
-function loadCredentials() {
-  // `calltrack demo` prints a console URL carrying a token in the fragment, which never
-  // reaches a server or a log; it is moved into session storage and wiped from the URL.
-  const fragment = new URLSearchParams(window.location.hash.slice(1));
-  const fromUrl = fragment.get("token");
-  if (fromUrl) {
-    history.replaceState(null, "", window.location.pathname + window.location.search);
-    const credentials = { kind: "token", secret: fromUrl.trim() };
-    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(credentials));
-    return credentials;
-  }
-  try {
-    const saved = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || "null");
-    if (saved && typeof saved.secret === "string" && (saved.kind === "token" || saved.kind === "api-key")) return saved;
-  } catch {
-    // A damaged entry is treated as signed out.
-  }
-  return null;
-}
-
-function secretLabel() {
-  const kind = $("sign-in-form").elements.kind.value;
-  $("secret-label").textContent = kind === "api-key" ? "API key" : "Platform token";
-}
-
-async function signIn(event) {
-  event.preventDefault();
-  const form = $("sign-in-form");
-  const kind = form.elements.kind.value === "api-key" ? "api-key" : "token";
-  const secret = $("secret").value.trim();
-  if (!secret) {
-    showError("Enter your platform token or API key to sign in.", "sign-in");
-    $("secret").focus();
-    return;
-  }
-  const submit = form.querySelector("button[type=submit]");
-  submit.disabled = true;
-  announce("Signing in…");
-  state.credentials = { kind, secret };
-  try {
-    await api("/api/v1/call-sessions?limit=1");
-  } catch (error) {
-    state.credentials = null;
-    announce("");
-    showError(error.message || OFFLINE, "sign-in");
-    $("secret").focus();
-    return;
-  } finally {
-    submit.disabled = false;
-  }
-  sessionStorage.setItem(STORAGE_KEY, JSON.stringify(state.credentials));
-  $("secret").value = "";
-  clearError();
-  enterConsole();
-}
-
 function enterConsole() {
-  $("sign-in").hidden = true;
   $("console").hidden = false;
-  $("sign-out").hidden = false;
-  announce("Signed in. Showing calls from the last hour; the list refreshes every 2 seconds.");
+  Console.announce("Signed in. Showing calls from the last hour; the list refreshes every 2 seconds.");
   poll("list", refreshList);
   $("main").focus();
 }
 
-function signOut(message) {
+function leaveConsole() {
   stopPolling();
-  state.credentials = null;
-  sessionStorage.removeItem(STORAGE_KEY);
   clearDetail();
   state.rows.clear();
   $("call-list").replaceChildren();
-  $("updated").textContent = "";
   $("console").hidden = true;
-  $("sign-out").hidden = true;
-  $("sign-in").hidden = false;
-  if (message) {
-    announce("");
-    showError(message, "sign-in");
-  } else {
-    clearError();
-    announce("Signed out.");
-  }
-  $("secret").focus();
 }
 
-document.addEventListener("DOMContentLoaded", () => {
-  $("sign-in-form").addEventListener("submit", signIn);
-  $("sign-in-form").addEventListener("change", secretLabel);
+function main() {
   $("link-form").addEventListener("submit", linkRecipient);
-  $("sign-out").addEventListener("click", () => signOut());
-  state.credentials = loadCredentials();
-  if (state.credentials) enterConsole();
+  Console.start({
+    storageKey: "calltrack.agent.credentials",
+    probe: "/api/v1/call-sessions?limit=1",
+    offline: "Cannot reach calltrack. Check your network connection; the console keeps trying.",
+    enter: enterConsole,
+    leave: leaveConsole,
+  });
+}
+
+// The shared library is one file every console page shares and the browser caches once; this
+// script, the page's only one, loads it before anything else runs.
+import("/console/common.js").then(main, () => {
+  $("error").textContent = "The console could not load. Check your network connection and reload the page.";
+  $("error").hidden = false;
 });

@@ -1,11 +1,10 @@
 // calltrack manager console: campaigns, charts, numbers and calls through the JSON API
 // under /api/v1. Every value is rendered with textContent or an attribute, never as HTML,
-// because names, notes and codes are someone's input.
+// because names, notes and codes are someone's input. Sign-in, API calls, error display,
+// masking and formatting come from the shared console library, `Console`
+// (/console/common.js), which this script loads first (see the end of the file).
 "use strict";
 
-const STORAGE_KEY = "calltrack.manage.credentials";
-const UNAUTHORIZED = "Your sign-in has expired or is not valid. Please sign in again.";
-const OFFLINE = "Cannot reach calltrack. Check your network connection and try again.";
 const NOT_FOR_YOUR_ROLE =
   "This console is for campaign managers: admins, agency owners, company owners, or a client's API key. Your role is not one of them; call-center agents work from the agent console.";
 
@@ -18,7 +17,6 @@ const OUTCOMES = [
 ];
 
 const state = {
-  credentials: null,
   campaign: null,
   callsQuery: null,
   callsCursor: null,
@@ -28,26 +26,7 @@ const state = {
 
 const $ = (id) => document.getElementById(id);
 
-class ApiError extends Error {
-  constructor(message, status) {
-    super(message);
-    this.status = status;
-  }
-}
-
 // ---- formatting for people ------------------------------------------------------------------
-
-const numberFormat = new Intl.NumberFormat(undefined);
-const percentFormat = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 0 });
-
-function num(n) {
-  return numberFormat.format(n || 0);
-}
-
-/** `part` of `whole` as a percentage; a dash when there is nothing to divide. */
-function pct(part, whole) {
-  return whole > 0 ? percentFormat.format(part / whole) : "—";
-}
 
 /** 45 → "45 s", 65 → "1 min 05 s", 3720 → "1 h 02 min". */
 function duration(seconds) {
@@ -68,42 +47,11 @@ function dayTitle(iso) {
   return new Date(iso).toLocaleDateString(undefined, { weekday: "short", month: "short", day: "numeric", year: "numeric", timeZone: "UTC" });
 }
 
-/** A DATE (`2026-03-01`) for people. */
-function calendarDate(date) {
-  return new Date(`${date}T00:00:00Z`).toLocaleDateString(undefined, { dateStyle: "medium", timeZone: "UTC" });
-}
-
-function whenLocal(iso) {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? "" : d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
-}
-
 /** Whole UTC days from the mail date to today; negative before the drop. */
 function daysSince(date) {
   const mail = Date.parse(`${date}T00:00:00Z`);
   const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
   return Math.round((today - mail) / 86400000);
-}
-
-/** `+18005550100` → `+1 (800) 555-0100`; other numbers as stored. */
-function phone(e164) {
-  const m = /^\+1(\d{3})(\d{3})(\d{4})$/.exec(e164 || "");
-  return m ? `+1 (${m[1]}) ${m[2]}-${m[3]}` : e164 || "";
-}
-
-/** `+14155550100` → `+1415***0100`, the service's own rule. */
-function maskPhone(e164) {
-  if (!e164) return "Withheld number";
-  const chars = Array.from(e164);
-  if (chars.length <= 9) return "***";
-  return chars.slice(0, 5).join("") + "***" + chars.slice(-4).join("");
-}
-
-function sentence(text) {
-  const t = String(text || "").trim();
-  if (!t) return "Something went wrong. Try again in a moment.";
-  const first = t.charAt(0).toUpperCase() + t.slice(1);
-  return /[.!?]$/.test(first) ? first : `${first}.`;
 }
 
 const STATUS_WORDS = { draft: "Draft", ready: "Ready", in_production: "In production", mailed: "Mailed", active: "Active", completed: "Completed" };
@@ -119,105 +67,10 @@ function hoursWords(hours) {
   return `${hours.timezone || "UTC"}: ${days.length ? days.join("; ") : "closed every day"}`;
 }
 
-/** Only web links become hrefs; anything else (javascript:, data:) is dropped. */
-function safeUrl(raw) {
-  if (!raw) return null;
-  try {
-    const url = new URL(raw);
-    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
-  } catch {
-    return null;
-  }
-}
-
-function el(tag, attrs = {}, text) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function fact(dl, term, value, testid) {
-  const dd = el("dd", testid ? { "data-testid": testid } : {}, value);
-  dl.append(el("dt", {}, term), dd);
+  const dd = Console.el("dd", testid ? { "data-testid": testid } : {}, value);
+  dl.append(Console.el("dt", {}, term), dd);
   return dd;
-}
-
-// ---- messages -------------------------------------------------------------------------------
-
-function announce(text) {
-  $("status").textContent = text;
-}
-
-function showError(text, link) {
-  const box = $("error");
-  box.replaceChildren(el("span", {}, text));
-  if (link) {
-    box.append(" ", el("a", { href: link.href, "data-testid": "error-link" }, link.text));
-  }
-  box.hidden = false;
-}
-
-function clearError() {
-  const box = $("error");
-  box.replaceChildren();
-  box.hidden = true;
-}
-
-function handleError(error) {
-  if (error instanceof ApiError && error.status === 401) {
-    signOut(UNAUTHORIZED);
-    return;
-  }
-  if (error instanceof ApiError && error.status === 403) {
-    showError(NOT_FOR_YOUR_ROLE, { href: "/agent", text: "Open the agent console." });
-    return;
-  }
-  showError(error instanceof ApiError ? error.message : OFFLINE);
-}
-
-// ---- API ------------------------------------------------------------------------------------
-
-function authHeaders() {
-  const { kind, secret } = state.credentials;
-  return kind === "api-key" ? { "X-API-Key": secret } : { Authorization: `Bearer ${secret}` };
-}
-
-async function api(path, options = {}) {
-  const headers = { Accept: "application/json", ...authHeaders() };
-  const init = { method: options.method || "GET", headers, cache: "no-store", credentials: "omit" };
-  if (options.body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(options.body);
-  }
-  let response;
-  try {
-    response = await fetch(path, init);
-  } catch {
-    throw new ApiError(OFFLINE, 0);
-  }
-  let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    data = null;
-  }
-  if (response.status === 401) throw new ApiError(UNAUTHORIZED, 401);
-  if (!response.ok) {
-    const error = data && data.error;
-    let message = error && error.message ? sentence(error.message) : "calltrack could not answer this request. Try again in a moment.";
-    // Twilio's own number helps when asking Twilio's support or reading its error pages.
-    if (error && error.twilio_code != null) message = `${message} (Twilio error ${error.twilio_code})`;
-    throw new ApiError(message, response.status);
-  }
-  return data;
-}
-
-function query(params) {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") q.set(k, v);
-  const s = q.toString();
-  return s ? `?${s}` : "";
 }
 
 const enc = encodeURIComponent;
@@ -234,10 +87,10 @@ function route() {
 }
 
 async function render() {
-  if (!state.credentials) return;
+  if (!Console.signedIn()) return;
   const seq = ++state.renderSeq;
   const r = route();
-  clearError();
+  Console.clearError();
   $("campaigns-view").hidden = r.view !== "campaigns";
   $("campaign-view").hidden = r.view !== "campaign";
   try {
@@ -245,14 +98,14 @@ async function render() {
     else await renderCampaign(r, seq);
     $("updated").textContent = `Updated ${new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
   } catch (error) {
-    if (seq === state.renderSeq) handleError(error);
+    if (seq === state.renderSeq) Console.handleError(error);
   }
 }
 
 // ---- campaigns ------------------------------------------------------------------------------
 
 async function renderCampaigns(seq, more = false) {
-  const page = await api(`/api/v1/campaigns${query({ limit: 50, cursor: more ? state.campaignsCursor : null })}`);
+  const page = await Console.api(`/api/v1/campaigns${Console.query({ limit: 50, cursor: more ? state.campaignsCursor : null })}`);
   if (seq !== state.renderSeq) return;
   const list = $("campaign-list");
   if (!more) list.replaceChildren();
@@ -267,27 +120,27 @@ async function renderCampaigns(seq, more = false) {
 }
 
 function campaignCard(c) {
-  const item = el("li", { class: "card campaign-card", "data-testid": "campaign-card", "data-campaign-id": c.id });
-  const title = el("h3");
-  title.append(el("a", { href: `#/campaigns/${enc(c.id)}`, "data-testid": "campaign-link" }, c.name));
+  const item = Console.el("li", { class: "card campaign-card", "data-testid": "campaign-card", "data-campaign-id": c.id });
+  const title = Console.el("h3");
+  title.append(Console.el("a", { href: `#/campaigns/${enc(c.id)}`, "data-testid": "campaign-link" }, c.name));
   const meta = [c.client_name, STATUS_WORDS[c.status] || c.status];
-  if (c.mail_date) meta.push(`mail date ${calendarDate(c.mail_date)}`);
-  const dl = el("dl", { class: "stats" });
+  if (c.mail_date) meta.push(`mail date ${Console.calendarDate(c.mail_date)}`);
+  const dl = Console.el("dl", { class: "stats" });
   const stat = (term, value, testid) => {
-    const box = el("div");
-    box.append(el("dt", {}, term), el("dd", { "data-testid": testid }, value));
+    const box = Console.el("div");
+    box.append(Console.el("dt", {}, term), Console.el("dd", { "data-testid": testid }, value));
     dl.append(box);
   };
-  stat("Calls today", num(c.calls_today), "calls-today");
-  stat("Last 7 days", num(c.calls_this_week), "calls-week");
-  stat("Answer rate", pct(c.answered, c.settled_calls), "answer-rate");
-  stat("Match rate", pct(c.matched, c.total_calls), "match-rate");
-  stat("Conditions met", num(c.conditions_met), "conditions-met");
-  stat("Rewards delivered", num(c.rewards_delivered), "rewards-delivered");
-  item.append(title, el("p", { class: "muted" }, meta.join(" · ")), dl);
+  stat("Calls today", Console.num(c.calls_today), "calls-today");
+  stat("Last 7 days", Console.num(c.calls_this_week), "calls-week");
+  stat("Answer rate", Console.pct(c.answered, c.settled_calls), "answer-rate");
+  stat("Match rate", Console.pct(c.matched, c.total_calls), "match-rate");
+  stat("Conditions met", Console.num(c.conditions_met), "conditions-met");
+  stat("Rewards delivered", Console.num(c.rewards_delivered), "rewards-delivered");
+  item.append(title, Console.el("p", { class: "muted" }, meta.join(" · ")), dl);
   if (c.total_calls === 0) {
     item.append(
-      el("p", { class: "empty" }, c.active_numbers > 0 ? "No calls yet. They appear here as soon as people call the tracked number." : "No tracked number yet: open the campaign and buy one on the Numbers tab."),
+      Console.el("p", { class: "empty" }, c.active_numbers > 0 ? "No calls yet. They appear here as soon as people call the tracked number." : "No tracked number yet: open the campaign and buy one on the Numbers tab."),
     );
   }
   return item;
@@ -296,7 +149,7 @@ function campaignCard(c) {
 // ---- one campaign ---------------------------------------------------------------------------
 
 async function renderCampaign(r, seq) {
-  const campaign = await api(`/api/v1/campaigns/${enc(r.id)}`);
+  const campaign = await Console.api(`/api/v1/campaigns/${enc(r.id)}`);
   if (seq !== state.renderSeq) return;
   state.campaign = campaign;
   document.title = `calltrack · ${campaign.name}`;
@@ -305,11 +158,11 @@ async function renderCampaign(r, seq) {
   if (campaign.mail_date) {
     const days = daysSince(campaign.mail_date);
     const ago = days > 1 ? `${days} days ago` : days === 1 ? "yesterday" : days === 0 ? "today" : `in ${-days} days`;
-    facts.push(`mail date ${calendarDate(campaign.mail_date)} (${ago})`);
+    facts.push(`mail date ${Console.calendarDate(campaign.mail_date)} (${ago})`);
   } else {
     facts.push("no mail date set");
   }
-  facts.push(campaign.active_numbers === 1 ? "1 active number" : `${num(campaign.active_numbers)} active numbers`);
+  facts.push(campaign.active_numbers === 1 ? "1 active number" : `${Console.num(campaign.active_numbers)} active numbers`);
   $("campaign-facts").textContent = facts.join(" · ");
   for (const tab of ["overview", "numbers", "calls"]) {
     const link = $(`tab-${tab}`);
@@ -335,8 +188,8 @@ async function renderOverview(campaign, seq) {
   const id = enc(campaign.id);
   const choice = $("range").value;
   const from = choice === "mail" ? new Date(`${campaign.mail_date}T00:00:00Z`) : utcMidnight(Number(choice) - 1);
-  const series = await api(`/api/v1/campaigns/${id}/call-stats/series${query({ bucket: "day", from: from.toISOString() })}`);
-  const stats = await api(`/api/v1/campaigns/${id}/call-stats${query({ from: series.from, to: series.to })}`);
+  const series = await Console.api(`/api/v1/campaigns/${id}/call-stats/series${Console.query({ bucket: "day", from: from.toISOString() })}`);
+  const stats = await Console.api(`/api/v1/campaigns/${id}/call-stats${Console.query({ from: series.from, to: series.to })}`);
   if (seq !== state.renderSeq) return;
   renderTiles(stats);
   renderSeriesCharts(series.items);
@@ -349,17 +202,17 @@ function renderTiles(stats) {
   const tiles = $("tiles");
   tiles.replaceChildren();
   const tile = (term, value, note, testid) => {
-    const box = el("div", { class: "tile" });
-    box.append(el("dt", {}, term), el("dd", { "data-testid": testid }, value));
-    if (note) box.append(el("dd", { class: "note" }, note));
+    const box = Console.el("div", { class: "tile" });
+    box.append(Console.el("dt", {}, term), Console.el("dd", { "data-testid": testid }, value));
+    if (note) box.append(Console.el("dd", { class: "note" }, note));
     tiles.append(box);
   };
-  tile("Calls", num(stats.total_calls), `${num(stats.unique_callers)} different callers`, "tile-calls");
-  tile("Answer rate", pct(stats.answered, settled), `${num(stats.answered)} of ${num(settled)} finished calls`, "tile-answer-rate");
-  tile("Match rate", pct(stats.matched, stats.total_calls), `${num(stats.matched)} callers were recipients`, "tile-match-rate");
+  tile("Calls", Console.num(stats.total_calls), `${Console.num(stats.unique_callers)} different callers`, "tile-calls");
+  tile("Answer rate", Console.pct(stats.answered, settled), `${Console.num(stats.answered)} of ${Console.num(settled)} finished calls`, "tile-answer-rate");
+  tile("Match rate", Console.pct(stats.matched, stats.total_calls), `${Console.num(stats.matched)} callers were recipients`, "tile-match-rate");
   tile("Average talk time", duration(stats.avg_talk_seconds), "of answered calls", "tile-talk");
-  tile("Conditions met", num(met), "", "tile-conditions");
-  tile("Rewards delivered", num(stats.rewards_delivered), stats.rewards_failed ? `${num(stats.rewards_failed)} failed` : "", "tile-rewards");
+  tile("Conditions met", Console.num(met), "", "tile-conditions");
+  tile("Rewards delivered", Console.num(stats.rewards_delivered), stats.rewards_failed ? `${Console.num(stats.rewards_failed)} failed` : "", "tile-rewards");
 }
 
 function renderSeriesCharts(items) {
@@ -375,13 +228,13 @@ function renderSeriesCharts(items) {
     Charts.stacked($("chart-calls"), {
       labels,
       titles,
-      label: `Calls per day by outcome: ${num(total)} calls in ${items.length} days`,
+      label: `Calls per day by outcome: ${Console.num(total)} calls in ${items.length} days`,
       series: OUTCOMES.map((o) => ({ key: o.key, name: o.name, values: items.map((p) => p[o.key]) })),
     });
     for (const o of OUTCOMES) {
       const sum = items.reduce((a, p) => a + p[o.key], 0);
-      const li = el("li", { "data-testid": `legend-${o.key}` });
-      li.append(el("span", { class: `swatch s-${o.key}`, "aria-hidden": "true" }), `${o.name} ${num(sum)}`);
+      const li = Console.el("li", { "data-testid": `legend-${o.key}` });
+      li.append(Console.el("span", { class: `swatch s-${o.key}`, "aria-hidden": "true" }), `${o.name} ${Console.num(sum)}`);
       legend.append(li);
     }
     Charts.line($("chart-match"), {
@@ -389,14 +242,14 @@ function renderSeriesCharts(items) {
       titles,
       label: "Share of each day's calls matched to a recipient",
       values: items.map((p) => (p.total_calls > 0 ? p.matched / p.total_calls : null)),
-      format: (v) => percentFormat.format(v),
+      format: (v) => Console.pct(v, 1),
     });
   }
   const met = items.reduce((a, p) => a + p.conditions_met, 0);
   if (met === 0) {
     Charts.empty($("chart-conditions"), "No conditions met in this period. Agents mark them in the agent console while they talk to callers.");
   } else {
-    Charts.bars($("chart-conditions"), { labels, titles, values: items.map((p) => p.conditions_met), cls: "conditions", unit: "Conditions met", label: `Conditions met per day: ${num(met)} in all` });
+    Charts.bars($("chart-conditions"), { labels, titles, values: items.map((p) => p.conditions_met), cls: "conditions", unit: "Conditions met", label: `Conditions met per day: ${Console.num(met)} in all` });
   }
   const sum = (k) => items.reduce((a, p) => a + p[k], 0);
   const provisioned = sum("rewards_provisioned");
@@ -409,7 +262,7 @@ function renderSeriesCharts(items) {
       { key: "sent", name: "Sent", value: sum("rewards_sent") },
       { key: "delivered", name: "Delivered", value: sum("rewards_delivered") },
       { key: "failed", name: "Failed", value: sum("rewards_failed") },
-    ].map((s) => ({ ...s, text: s.key === "met" ? num(s.value) : `${num(s.value)} (${pct(s.value, s.key === "provisioned" ? met : provisioned)})` }));
+    ].map((s) => ({ ...s, text: s.key === "met" ? Console.num(s.value) : `${Console.num(s.value)} (${Console.pct(s.value, s.key === "provisioned" ? met : provisioned)})` }));
     Charts.funnel($("chart-funnel"), { steps, label: steps.map((s) => `${s.name} ${s.value}`).join(", ") });
   }
 }
@@ -422,16 +275,16 @@ async function renderDecay(campaign, seq) {
   }
   const since = daysSince(campaign.mail_date);
   if (since < 0) {
-    Charts.empty(box, `The mail date is ${calendarDate(campaign.mail_date)}: this chart fills in after the drop.`);
+    Charts.empty(box, `The mail date is ${Console.calendarDate(campaign.mail_date)}: this chart fills in after the drop.`);
     return;
   }
   const from = new Date(`${campaign.mail_date}T00:00:00Z`);
   const to = new Date(from.getTime() + Math.min(since + 1, 60) * 86400000);
-  const series = await api(`/api/v1/campaigns/${enc(campaign.id)}/call-stats/series${query({ bucket: "day", from: from.toISOString(), to: to.toISOString() })}`);
+  const series = await Console.api(`/api/v1/campaigns/${enc(campaign.id)}/call-stats/series${Console.query({ bucket: "day", from: from.toISOString(), to: to.toISOString() })}`);
   if (seq !== state.renderSeq) return;
   const items = series.items;
   const total = items.reduce((a, p) => a + p.total_calls, 0);
-  $("decay-caption").textContent = `Calls by days since the mail date (${calendarDate(campaign.mail_date)})`;
+  $("decay-caption").textContent = `Calls by days since the mail date (${Console.calendarDate(campaign.mail_date)})`;
   if (total === 0) {
     Charts.empty(box, "No calls since the mail date yet. Calls usually start a few days after the drop.");
     return;
@@ -443,14 +296,14 @@ async function renderDecay(campaign, seq) {
     cls: "decay",
     unit: "Calls",
     wide: true,
-    label: `Calls on each day after the mail date: ${num(total)} in the first ${items.length} days`,
+    label: `Calls on each day after the mail date: ${Console.num(total)} in the first ${items.length} days`,
   });
 }
 
 // ---- numbers --------------------------------------------------------------------------------
 
 async function renderNumbers(campaign, seq) {
-  const page = await api(`/api/v1/campaigns/${enc(campaign.id)}/tracked-numbers`);
+  const page = await Console.api(`/api/v1/campaigns/${enc(campaign.id)}/tracked-numbers`);
   if (seq !== state.renderSeq) return;
   const list = $("number-list");
   list.replaceChildren(...page.items.map(numberItem));
@@ -459,7 +312,7 @@ async function renderNumbers(campaign, seq) {
 
 function flowFacts(dl, n) {
   dl.replaceChildren();
-  fact(dl, "Forwards to", phone(n.forward_to_number), "number-forward");
+  fact(dl, "Forwards to", Console.phone(n.forward_to_number), "number-forward");
   fact(dl, "Whisper", n.whisper || "None", "number-whisper");
   fact(dl, "Screening", n.whisper ? (n.require_keypress ? "The business presses a key to take the call" : "Whisper only, no key press") : "Off (needs a whisper)", "number-screening");
   fact(dl, "Voicemail", n.voicemail ? (n.voicemail_greeting ? `On: “${n.voicemail_greeting}”` : "On, with the default greeting") : "Off", "number-voicemail");
@@ -467,20 +320,20 @@ function flowFacts(dl, n) {
 }
 
 function numberItem(n) {
-  const item = el("li", { class: "number", "data-testid": "number", "data-phone": n.phone_number, "data-number-id": n.id });
-  const head = el("div", { class: "number-head" });
+  const item = Console.el("li", { class: "number", "data-testid": "number", "data-phone": n.phone_number, "data-number-id": n.id });
+  const head = Console.el("div", { class: "number-head" });
   const [standing, tone] = n.released_at ? ["Released", "ended"] : n.is_active ? ["Active", "live"] : ["Switched off", "missed"];
-  head.append(el("strong", { class: "phone" }, phone(n.phone_number)), " ", el("span", { class: `badge ${tone}`, "data-testid": "number-state" }, standing));
-  const dl = el("dl", { class: "facts" });
+  head.append(Console.el("strong", { class: "phone" }, Console.phone(n.phone_number)), " ", Console.el("span", { class: `badge ${tone}`, "data-testid": "number-state" }, standing));
+  const dl = Console.el("dl", { class: "facts" });
   flowFacts(dl, n);
   item.append(head, dl);
   if (n.released_at) {
-    item.append(el("p", { class: "muted" }, `Released ${whenLocal(n.released_at)}. Calls to it hear that it is no longer in service.`));
+    item.append(Console.el("p", { class: "muted" }, `Released ${Console.whenLocal(n.released_at)}. Calls to it hear that it is no longer in service.`));
     return item;
   }
-  const actions = el("div", { class: "actions" });
-  const edit = el("button", { type: "button", "data-testid": "edit-number", "aria-expanded": "false" }, "Edit settings");
-  const release = el("button", { type: "button", class: "danger", "data-testid": "release-number" }, "Release number…");
+  const actions = Console.el("div", { class: "actions" });
+  const edit = Console.el("button", { type: "button", "data-testid": "edit-number", "aria-expanded": "false" }, "Edit settings");
+  const release = Console.el("button", { type: "button", class: "danger", "data-testid": "release-number" }, "Release number…");
   actions.append(edit, release);
   const form = editForm(n, item, dl);
   const confirm = releaseConfirm(n, release);
@@ -500,8 +353,8 @@ function numberItem(n) {
 function field(form, label, input, hint) {
   const id = `f-${Math.random().toString(36).slice(2)}`;
   input.id = id;
-  const wrap = el("div", { class: "field" });
-  const l = el("label", { for: id }, label);
+  const wrap = Console.el("div", { class: "field" });
+  const l = Console.el("label", { for: id }, label);
   if (input.type === "checkbox") {
     l.className = "choice";
     l.prepend(input, " ");
@@ -509,33 +362,33 @@ function field(form, label, input, hint) {
   } else {
     wrap.append(l, input);
   }
-  if (hint) wrap.append(el("p", { class: "hint" }, hint));
+  if (hint) wrap.append(Console.el("p", { class: "hint" }, hint));
   form.append(wrap);
   return input;
 }
 
 function editForm(n, item, dl) {
-  const form = el("form", { class: "grid-form edit-form", "data-testid": "edit-form", novalidate: "" });
+  const form = Console.el("form", { class: "grid-form edit-form", "data-testid": "edit-form", novalidate: "" });
   form.hidden = true;
-  const forward = field(form, "Forward calls to", el("input", { type: "tel", autocomplete: "off", "data-testid": "edit-forward" }));
+  const forward = field(form, "Forward calls to", Console.el("input", { type: "tel", autocomplete: "off", "data-testid": "edit-forward" }));
   forward.value = n.forward_to_number;
-  const whisper = field(form, "Whisper", el("input", { autocomplete: "off", maxlength: "500", "data-testid": "edit-whisper" }), "Spoken to the business when it picks up. Leave empty for none.");
+  const whisper = field(form, "Whisper", Console.el("input", { autocomplete: "off", maxlength: "500", "data-testid": "edit-whisper" }), "Spoken to the business when it picks up. Leave empty for none.");
   whisper.value = n.whisper || "";
-  const keypress = field(form, "The business must press a key to take the call (with a whisper)", el("input", { type: "checkbox", "data-testid": "edit-keypress" }));
+  const keypress = field(form, "The business must press a key to take the call (with a whisper)", Console.el("input", { type: "checkbox", "data-testid": "edit-keypress" }));
   // Screening is on by default once a whisper is set, so that is what a number without one
   // offers.
   keypress.checked = n.whisper ? n.require_keypress : true;
-  const voicemail = field(form, "Take a voicemail when the business does not answer", el("input", { type: "checkbox", "data-testid": "edit-voicemail" }));
+  const voicemail = field(form, "Take a voicemail when the business does not answer", Console.el("input", { type: "checkbox", "data-testid": "edit-voicemail" }));
   voicemail.checked = n.voicemail;
-  const greeting = field(form, "Voicemail greeting", el("input", { autocomplete: "off", maxlength: "500", "data-testid": "edit-greeting" }), "Leave empty for the default greeting.");
+  const greeting = field(form, "Voicemail greeting", Console.el("input", { autocomplete: "off", maxlength: "500", "data-testid": "edit-greeting" }), "Leave empty for the default greeting.");
   greeting.value = n.voicemail_greeting || "";
-  const hours = field(form, "Business hours (JSON)", el("textarea", { rows: "3", spellcheck: "false", "data-testid": "edit-hours", placeholder: '{"timezone": "America/Chicago", "weekly": {"mon": [["08:00", "17:00"]]}}' }), "Outside these hours calls go straight to voicemail. Leave empty to take calls at any time.");
+  const hours = field(form, "Business hours (JSON)", Console.el("textarea", { rows: "3", spellcheck: "false", "data-testid": "edit-hours", placeholder: '{"timezone": "America/Chicago", "weekly": {"mon": [["08:00", "17:00"]]}}' }), "Outside these hours calls go straight to voicemail. Leave empty to take calls at any time.");
   hours.value = n.business_hours ? JSON.stringify(n.business_hours) : "";
-  const active = field(form, "Taking calls", el("input", { type: "checkbox", "data-testid": "edit-active" }));
+  const active = field(form, "Taking calls", Console.el("input", { type: "checkbox", "data-testid": "edit-active" }));
   active.checked = n.is_active;
-  const actions = el("div", { class: "actions" });
-  const save = el("button", { type: "submit", class: "primary", "data-testid": "save-number" }, "Save");
-  const cancel = el("button", { type: "button" }, "Cancel");
+  const actions = Console.el("div", { class: "actions" });
+  const save = Console.el("button", { type: "submit", class: "primary", "data-testid": "save-number" }, "Save");
+  const cancel = Console.el("button", { type: "button" }, "Cancel");
   actions.append(save, cancel);
   form.append(actions);
   cancel.addEventListener("click", () => {
@@ -558,22 +411,22 @@ function editForm(n, item, dl) {
     try {
       body.business_hours = rawHours ? JSON.parse(rawHours) : null;
     } catch {
-      showError('Business hours must be JSON like {"timezone": "America/Chicago", "weekly": {"mon": [["08:00", "17:00"]]}}.');
+      Console.showError('Business hours must be JSON like {"timezone": "America/Chicago", "weekly": {"mon": [["08:00", "17:00"]]}}.');
       hours.focus();
       return;
     }
     save.disabled = true;
-    announce(`Saving ${phone(n.phone_number)}…`);
+    Console.announce(`Saving ${Console.phone(n.phone_number)}…`);
     try {
-      const updated = await api(`/api/v1/tracked-numbers/${enc(n.id)}`, { method: "PATCH", body });
-      clearError();
+      const updated = await Console.api(`/api/v1/tracked-numbers/${enc(n.id)}`, { method: "PATCH", body });
+      Console.clearError();
       const fresh = numberItem(updated);
       item.replaceWith(fresh);
-      announce(`Saved the settings of ${phone(updated.phone_number)}.`);
+      Console.announce(`Saved the settings of ${Console.phone(updated.phone_number)}.`);
       fresh.querySelector('[data-testid="edit-number"]').focus();
     } catch (error) {
-      announce("");
-      handleError(error);
+      Console.announce("");
+      Console.handleError(error);
       save.disabled = false;
     }
   });
@@ -581,11 +434,11 @@ function editForm(n, item, dl) {
 }
 
 function releaseConfirm(n, opener) {
-  const box = el("div", { class: "confirm", role: "group", "aria-label": `Release ${phone(n.phone_number)}`, "data-testid": "release-confirm" });
+  const box = Console.el("div", { class: "confirm", role: "group", "aria-label": `Release ${Console.phone(n.phone_number)}`, "data-testid": "release-confirm" });
   box.hidden = true;
-  box.append(el("p", {}, `Release ${phone(n.phone_number)}? Twilio takes the number back and calls to it will hear that it is no longer in service. This cannot be undone.`));
-  const yes = el("button", { type: "button", class: "danger", "data-testid": "confirm-release" }, "Yes, release it");
-  const no = el("button", { type: "button", "data-testid": "cancel-release" }, "Keep the number");
+  box.append(Console.el("p", {}, `Release ${Console.phone(n.phone_number)}? Twilio takes the number back and calls to it will hear that it is no longer in service. This cannot be undone.`));
+  const yes = Console.el("button", { type: "button", class: "danger", "data-testid": "confirm-release" }, "Yes, release it");
+  const no = Console.el("button", { type: "button", "data-testid": "cancel-release" }, "Keep the number");
   box.append(yes, " ", no);
   no.addEventListener("click", () => {
     box.hidden = true;
@@ -593,15 +446,15 @@ function releaseConfirm(n, opener) {
   });
   yes.addEventListener("click", async () => {
     yes.disabled = true;
-    announce(`Releasing ${phone(n.phone_number)}…`);
+    Console.announce(`Releasing ${Console.phone(n.phone_number)}…`);
     try {
-      await api(`/api/v1/tracked-numbers/${enc(n.id)}`, { method: "DELETE" });
-      clearError();
-      announce(`Released ${phone(n.phone_number)}.`);
+      await Console.api(`/api/v1/tracked-numbers/${enc(n.id)}`, { method: "DELETE" });
+      Console.clearError();
+      Console.announce(`Released ${Console.phone(n.phone_number)}.`);
       await render();
     } catch (error) {
-      announce("");
-      handleError(error);
+      Console.announce("");
+      Console.handleError(error);
       yes.disabled = false;
     }
   });
@@ -615,12 +468,12 @@ async function buyNumber(event) {
   const area = $("buy-area").value.trim();
   const forward = $("buy-forward").value.trim();
   if (!/^\d{3}$/.test(area)) {
-    showError("Enter a three-digit US area code, such as 415.");
+    Console.showError("Enter a three-digit US area code, such as 415.");
     $("buy-area").focus();
     return;
   }
   if (!forward) {
-    showError("Enter the number calls should be forwarded to: the business's own phone.");
+    Console.showError("Enter the number calls should be forwarded to: the business's own phone.");
     $("buy-forward").focus();
     return;
   }
@@ -629,16 +482,16 @@ async function buyNumber(event) {
   if (whisper) body.whisper = whisper;
   const submit = $("buy-form").querySelector("button[type=submit]");
   submit.disabled = true;
-  announce(`Buying a number in area code ${area} at Twilio…`);
+  Console.announce(`Buying a number in area code ${area} at Twilio…`);
   try {
-    const bought = await api(`/api/v1/campaigns/${enc(campaign.id)}/tracked-numbers`, { method: "POST", body });
-    clearError();
+    const bought = await Console.api(`/api/v1/campaigns/${enc(campaign.id)}/tracked-numbers`, { method: "POST", body });
+    Console.clearError();
     $("buy-form").reset();
-    announce(`Bought ${phone(bought.phone_number)}. It forwards to ${phone(bought.forward_to_number)}.`);
+    Console.announce(`Bought ${Console.phone(bought.phone_number)}. It forwards to ${Console.phone(bought.forward_to_number)}.`);
     await renderNumbers(campaign, state.renderSeq);
   } catch (error) {
-    announce("");
-    handleError(error);
+    Console.announce("");
+    Console.handleError(error);
   } finally {
     submit.disabled = false;
   }
@@ -669,7 +522,7 @@ async function renderCalls(campaign, seq, more = false) {
     state.callsQuery = { campaign_id: campaign.id, ...callFilters() };
     state.callsCursor = null;
   }
-  const page = await api(`/api/v1/call-sessions${query({ ...state.callsQuery, limit: 50, cursor: state.callsCursor })}`);
+  const page = await Console.api(`/api/v1/call-sessions${Console.query({ ...state.callsQuery, limit: 50, cursor: state.callsCursor })}`);
   if (seq !== state.renderSeq) return;
   const body = $("calls-body");
   if (!more) body.replaceChildren();
@@ -690,27 +543,27 @@ function outcomeWords(s) {
 }
 
 function callRow(s) {
-  const row = el("tr", { "data-testid": "call-row", "data-session-id": s.id });
-  row.append(el("td", {}, whenLocal(s.call_started_at || s.created_at)));
-  row.append(el("td", { class: "num" }, maskPhone(s.caller_phone)));
-  const outcome = el("td");
-  outcome.append(el("span", { class: `badge o-${s.call_outcome || "live"}` }, outcomeWords(s)));
+  const row = Console.el("tr", { "data-testid": "call-row", "data-session-id": s.id });
+  row.append(Console.el("td", {}, Console.whenLocal(s.call_started_at || s.created_at)));
+  row.append(Console.el("td", { class: "num" }, Console.maskPhone(s.caller_phone)));
+  const outcome = Console.el("td");
+  outcome.append(Console.el("span", { class: `badge o-${s.call_outcome || "live"}` }, outcomeWords(s)));
   row.append(outcome);
-  row.append(el("td", {}, s.match_status === "matched" ? "Matched" : "Not matched"));
+  row.append(Console.el("td", {}, s.match_status === "matched" ? "Matched" : "Not matched"));
   const talk = s.talk_seconds != null ? `${duration(s.talk_seconds)} talk` : s.call_duration_seconds != null ? duration(s.call_duration_seconds) : "—";
-  row.append(el("td", { class: "num" }, talk));
-  const listen = el("td", { class: "links" });
-  const recording = safeUrl(s.recording_url);
-  const voicemail = safeUrl(s.voicemail_url);
-  if (recording) listen.append(el("a", { href: recording, target: "_blank", rel: "noopener noreferrer", "data-testid": "recording-link" }, "Recording"));
-  if (voicemail) listen.append(el("a", { href: voicemail, target: "_blank", rel: "noopener noreferrer", "data-testid": "voicemail-link" }, "Voicemail"));
-  if (!recording && !voicemail) listen.append(el("span", { class: "muted" }, "—"));
+  row.append(Console.el("td", { class: "num" }, talk));
+  const listen = Console.el("td", { class: "links" });
+  const recording = Console.safeUrl(s.recording_url);
+  const voicemail = Console.safeUrl(s.voicemail_url);
+  if (recording) listen.append(Console.el("a", { href: recording, target: "_blank", rel: "noopener noreferrer", "data-testid": "recording-link" }, "Recording"));
+  if (voicemail) listen.append(Console.el("a", { href: voicemail, target: "_blank", rel: "noopener noreferrer", "data-testid": "voicemail-link" }, "Voicemail"));
+  if (!recording && !voicemail) listen.append(Console.el("span", { class: "muted" }, "—"));
   row.append(listen);
   return row;
 }
 
 async function renderUnmatched(campaign, seq) {
-  const page = await api(`/api/v1/call-sessions${query({ campaign_id: campaign.id, match_status: "unmatched", limit: 20 })}`);
+  const page = await Console.api(`/api/v1/call-sessions${Console.query({ campaign_id: campaign.id, match_status: "unmatched", limit: 20 })}`);
   if (seq !== state.renderSeq) return;
   const list = $("unmatched-list");
   list.replaceChildren(...page.items.map(unmatchedItem));
@@ -718,31 +571,31 @@ async function renderUnmatched(campaign, seq) {
 }
 
 function unmatchedItem(s) {
-  const item = el("li", { class: "unmatched", "data-testid": "unmatched-call", "data-session-id": s.id });
-  const text = `${maskPhone(s.caller_phone)} · ${whenLocal(s.call_started_at || s.created_at)} · ${outcomeWords(s)}`;
-  item.append(el("span", { class: "what" }, text));
-  const form = el("form", { class: "inline", novalidate: "" });
-  const input = el("input", { autocomplete: "off", spellcheck: "false", "aria-label": `Redemption code for the call from ${maskPhone(s.caller_phone)}`, placeholder: "Redemption code", "data-testid": "link-code" });
-  const button = el("button", { type: "submit", "data-testid": "link-submit" }, "Link caller");
+  const item = Console.el("li", { class: "unmatched", "data-testid": "unmatched-call", "data-session-id": s.id });
+  const text = `${Console.maskPhone(s.caller_phone)} · ${Console.whenLocal(s.call_started_at || s.created_at)} · ${outcomeWords(s)}`;
+  item.append(Console.el("span", { class: "what" }, text));
+  const form = Console.el("form", { class: "inline", novalidate: "" });
+  const input = Console.el("input", { autocomplete: "off", spellcheck: "false", "aria-label": `Redemption code for the call from ${Console.maskPhone(s.caller_phone)}`, placeholder: "Redemption code", "data-testid": "link-code" });
+  const button = Console.el("button", { type: "submit", "data-testid": "link-submit" }, "Link caller");
   form.append(input, button);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const code = input.value.trim();
     if (!code) {
-      showError("Enter the redemption code printed on the caller's mail piece.");
+      Console.showError("Enter the redemption code printed on the caller's mail piece.");
       input.focus();
       return;
     }
     button.disabled = true;
     try {
-      const detail = await api(`/api/v1/call-sessions/${enc(s.id)}/recipient`, { method: "POST", body: { redemption_code: code } });
-      clearError();
-      const name = detail.recipient ? [detail.recipient.first_name, detail.recipient.last_name].filter(Boolean).join(" ") : "";
-      announce(name ? `Caller linked to ${name}.` : "Caller linked.");
+      const detail = await Console.api(`/api/v1/call-sessions/${enc(s.id)}/recipient`, { method: "POST", body: { redemption_code: code } });
+      Console.clearError();
+      const name = Console.fullName(detail.recipient);
+      Console.announce(name ? `Caller linked to ${name}.` : "Caller linked.");
       await renderCalls(state.campaign, state.renderSeq);
       $("unmatched-title").focus();
     } catch (error) {
-      handleError(error);
+      Console.handleError(error);
       button.disabled = false;
     }
   });
@@ -759,36 +612,22 @@ async function downloadCsv() {
   if (!campaign) return;
   const button = $("download-csv");
   button.disabled = true;
-  announce("Preparing the CSV…");
+  Console.announce("Preparing the CSV…");
   try {
-    const path = `/api/v1/campaigns/${enc(campaign.id)}/call-sessions.csv${query(callFilters())}`;
-    let response;
-    try {
-      response = await fetch(path, { headers: { Accept: "text/csv", ...authHeaders() }, cache: "no-store", credentials: "omit" });
-    } catch {
-      throw new ApiError(OFFLINE, 0);
-    }
-    if (!response.ok) {
-      let message = "The export failed. Try again in a moment.";
-      try {
-        message = sentence((await response.json()).error.message);
-      } catch {
-        // Keep the general sentence.
-      }
-      throw new ApiError(response.status === 401 ? UNAUTHORIZED : message, response.status);
-    }
+    const path = `/api/v1/campaigns/${enc(campaign.id)}/call-sessions.csv${Console.query(callFilters())}`;
+    const response = await Console.send(path, { accept: "text/csv" });
     const blob = await response.blob();
     const name = /filename="([^"]+)"/.exec(response.headers.get("content-disposition") || "");
-    const link = el("a", { href: URL.createObjectURL(blob), download: name ? name[1] : "call-sessions.csv", hidden: "" });
+    const link = Console.el("a", { href: URL.createObjectURL(blob), download: name ? name[1] : "call-sessions.csv", hidden: "" });
     document.body.append(link);
     link.click();
     link.remove();
     setTimeout(() => URL.revokeObjectURL(link.href), 60000);
-    clearError();
-    announce("CSV downloaded.");
+    Console.clearError();
+    Console.announce("CSV downloaded.");
   } catch (error) {
-    announce("");
-    handleError(error);
+    Console.announce("");
+    Console.handleError(error);
   } finally {
     button.disabled = false;
   }
@@ -796,109 +635,48 @@ async function downloadCsv() {
 
 // ---- signing in and out ---------------------------------------------------------------------
 
-function loadCredentials() {
-  // `calltrack demo` prints a console URL carrying a token in the fragment, which never
-  // reaches a server or a log; it is moved into session storage and wiped from the URL.
-  const fragment = new URLSearchParams(window.location.hash.slice(1));
-  const fromUrl = fragment.get("token");
-  if (fromUrl) {
-    history.replaceState(null, "", `${window.location.pathname}${window.location.search}#/`);
-    const credentials = { kind: "token", secret: fromUrl.trim() };
-    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(credentials));
-    return credentials;
-  }
-  try {
-    const saved = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || "null");
-    if (saved && typeof saved.secret === "string" && (saved.kind === "token" || saved.kind === "api-key")) return saved;
-  } catch {
-    // A damaged entry is treated as signed out.
-  }
-  return null;
-}
-
-function secretLabel() {
-  const kind = $("sign-in-form").elements.kind.value;
-  $("secret-label").textContent = kind === "api-key" ? "API key" : "Platform token";
-}
-
-async function signIn(event) {
-  event.preventDefault();
-  const form = $("sign-in-form");
-  const kind = form.elements.kind.value === "api-key" ? "api-key" : "token";
-  const secret = $("secret").value.trim();
-  if (!secret) {
-    showError("Enter your platform token or API key to sign in.");
-    $("secret").focus();
-    return;
-  }
-  const submit = form.querySelector("button[type=submit]");
-  submit.disabled = true;
-  announce("Signing in…");
-  state.credentials = { kind, secret };
-  try {
-    await api("/api/v1/campaigns?limit=1");
-  } catch (error) {
-    state.credentials = null;
-    announce("");
-    if (error instanceof ApiError && error.status === 403) showError(NOT_FOR_YOUR_ROLE, { href: "/agent", text: "Open the agent console." });
-    else showError(error.message || OFFLINE);
-    $("secret").focus();
-    return;
-  } finally {
-    submit.disabled = false;
-  }
-  sessionStorage.setItem(STORAGE_KEY, JSON.stringify(state.credentials));
-  $("secret").value = "";
-  clearError();
-  enterConsole();
-}
-
 function enterConsole() {
-  $("sign-in").hidden = true;
-  $("sign-out").hidden = false;
-  announce("Signed in.");
+  Console.announce("Signed in.");
   render();
 }
 
-function signOut(message) {
-  state.credentials = null;
+function leaveConsole() {
   state.campaign = null;
   state.renderSeq += 1;
-  sessionStorage.removeItem(STORAGE_KEY);
   $("campaigns-view").hidden = true;
   $("campaign-view").hidden = true;
   $("campaign-list").replaceChildren();
-  $("updated").textContent = "";
-  $("sign-out").hidden = true;
-  $("sign-in").hidden = false;
-  if (message) {
-    announce("");
-    showError(message);
-  } else {
-    clearError();
-    announce("Signed out.");
-  }
-  $("secret").focus();
 }
 
-document.addEventListener("DOMContentLoaded", () => {
-  $("sign-in-form").addEventListener("submit", signIn);
-  $("sign-in-form").addEventListener("change", secretLabel);
-  $("sign-out").addEventListener("click", () => signOut());
+function main() {
   $("buy-form").addEventListener("submit", buyNumber);
   $("filter-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    if (state.campaign) renderCalls(state.campaign, ++state.renderSeq).catch(handleError);
+    if (state.campaign) renderCalls(state.campaign, ++state.renderSeq).catch(Console.handleError);
   });
   $("download-csv").addEventListener("click", downloadCsv);
   $("calls-more").addEventListener("click", () => {
-    if (state.campaign) renderCalls(state.campaign, state.renderSeq, true).catch(handleError);
+    if (state.campaign) renderCalls(state.campaign, state.renderSeq, true).catch(Console.handleError);
   });
-  $("campaigns-more").addEventListener("click", () => renderCampaigns(state.renderSeq, true).catch(handleError));
+  $("campaigns-more").addEventListener("click", () => renderCampaigns(state.renderSeq, true).catch(Console.handleError));
   $("range").addEventListener("change", () => {
-    if (state.campaign) renderOverview(state.campaign, ++state.renderSeq).catch(handleError);
+    if (state.campaign) renderOverview(state.campaign, ++state.renderSeq).catch(Console.handleError);
   });
   window.addEventListener("hashchange", render);
-  state.credentials = loadCredentials();
-  if (state.credentials) enterConsole();
+  Console.start({
+    storageKey: "calltrack.manage.credentials",
+    probe: "/api/v1/campaigns?limit=1",
+    home: "#/",
+    note: "For admins, agency owners, company owners, and a client's API key.",
+    forbidden: { message: NOT_FOR_YOUR_ROLE, link: { href: "/agent", text: "Open the agent console." } },
+    enter: enterConsole,
+    leave: leaveConsole,
+  });
+}
+
+// The shared library is one file every console page shares and the browser caches once; this
+// script loads it before anything of its own runs.
+import("/console/common.js").then(main, () => {
+  $("error").textContent = "The console could not load. Check your network connection and reload the page.";
+  $("error").hidden = false;
 });

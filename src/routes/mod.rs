@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod head_timeout;
@@ -41,6 +42,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(metrics::metrics))
+        .route("/console/common.js", web::get().to(console::script))
+        .route("/console/common.css", web::get().to(console::stylesheet))
         .route("/agent", web::get().to(agent::page))
         .route("/agent/app.js", web::get().to(agent::script))
         .route("/agent/app.css", web::get().to(agent::stylesheet))

@@ -92,6 +92,48 @@ async fn the_console_script_and_stylesheet_are_served_with_their_types() {
     }
 }
 
+#[tokio::test]
+async fn the_console_library_is_served_with_its_types_and_both_consoles_load_it() {
+    let app = TestApp::spawn().await;
+
+    let script = get(&app, "/console/common.js").await;
+    let stylesheet = get(&app, "/console/common.css").await;
+
+    assert_eq!(script.status(), 200);
+    assert!(header(&script, "content-type").starts_with("text/javascript"));
+    assert_eq!(
+        header(&script, "content-security-policy"),
+        calltrack::routes::console::CONTENT_SECURITY_POLICY
+    );
+    assert_eq!(header(&script, "x-content-type-options"), "nosniff");
+    assert_eq!(stylesheet.status(), 200);
+    assert!(header(&stylesheet, "content-type").starts_with("text/css"));
+    assert!(
+        script.text().await.unwrap().contains("window.Console"),
+        "one namespace object"
+    );
+    for console in ["agent", "manage"] {
+        let html = get(&app, &format!("/{console}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains(r#"<link rel="stylesheet" href="/console/common.css">"#),
+            "{console}"
+        );
+        let own = get(&app, &format!("/{console}/app.js"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            own.contains(r#"import("/console/common.js")"#),
+            "{console}'s script loads the library"
+        );
+    }
+}
+
 /// Whether any attribute looks like `onclick=`, `onload=`, …
 fn has_inline_handler(html: &str) -> bool {
     html.match_indices(" on").any(|(at, _)| {
