@@ -4,9 +4,10 @@ use clap::Parser as _;
 
 use calltrack::cli::{Cli, Command, GiftCardsCommand, SimulateCommand};
 use calltrack::config::{
-    self, BenchSettings, DatabaseSource, DemoSettings, GiftCardImportSettings, LogFormat,
-    NumbersSettings, ReconcileSettings,
+    self, BenchSettings, DatabaseSource, DemoSettings, GiftCardImportSettings, NumbersSettings,
+    ReconcileSettings,
 };
+use calltrack::telemetry::LogFormat;
 use calltrack::tools::{bench, demo, numbers_cli, reconcile_cli, simulate, soak};
 use calltrack::{gift_cards, startup, telemetry, trial};
 

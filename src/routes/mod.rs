@@ -17,8 +17,9 @@ use std::sync::Arc;
 use actix_web::web;
 
 use crate::auth::JwtVerifier;
-use crate::config::{PublicBaseUrl, VoiceSettings};
+use crate::config::VoiceSettings;
 use crate::db::PgPool;
+use crate::twilio::PublicBaseUrl;
 use crate::twilio::twiml::Twiml;
 
 /// Shared by every handler; cheap to clone.

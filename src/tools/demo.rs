@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::auth::issue_token;
-use crate::config::{self, DemoSettings, PublicBaseUrl, Settings};
+use crate::config::{self, DemoSettings, Settings};
 use crate::crypto::CardCipher;
 use crate::db::{self, Database};
 use crate::domain::Role;
@@ -25,6 +25,7 @@ use crate::tools::simulate::{self, Outcome, Target};
 use crate::tools::{random_secret, seed};
 use crate::twilio::form::FormPairs;
 use crate::twilio::signature;
+use crate::twilio::{PublicBaseUrl, token_bytes};
 
 const DEMO_DATABASE: &str = "calltrack_demo";
 const TRACKED: &str = "+18005550100";
@@ -446,8 +447,7 @@ async fn accept_message(
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let form = sms_status(&sid, &to, "delivered", None);
-            let signature =
-                signature::compute(config::token_bytes(&token), &callback, form.pairs());
+            let signature = signature::compute(token_bytes(&token), &callback, form.pairs());
             let _ = reqwest::Client::new()
                 .post(&callback)
                 .header("content-type", "application/x-www-form-urlencoded")

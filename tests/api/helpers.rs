@@ -271,7 +271,7 @@ impl TestApp {
     ) -> Self {
         // TEST_LOG=1 shows the service's logs, which cargo test otherwise hides.
         if std::env::var_os("TEST_LOG").is_some() {
-            calltrack::telemetry::init_in_place(calltrack::config::LogFormat::Pretty, "info");
+            calltrack::telemetry::init_in_place(calltrack::telemetry::LogFormat::Pretty, "info");
         }
         let twilio = wiremock::MockServer::start().await;
         let mut vars = vec![("TWILIO_API_BASE_URL", twilio.uri())];

@@ -9,8 +9,8 @@ use secrecy::SecretString;
 use tokio::process::{Child, Command};
 
 use super::{FaultError, Result};
-use crate::config::PublicBaseUrl;
 use crate::tools::simulate::Target;
+use crate::twilio::PublicBaseUrl;
 
 /// How long a start may take before it counts as failed: a database that hangs at start
 /// costs `serve` its five-second connect timeout.
