@@ -2,8 +2,9 @@
 //! has its own settings type and requires only the variables it uses.
 //!
 //! This module reads the environment and builds other modules' settings from it (Twilio's
-//! account and public URL, the log format); those modules never import `config`, so the
-//! types they own live with them and a default lives where the value is used.
+//! account and public URL, the log format). Those modules never import `config`: their types
+//! and defaults (Twilio's API URL and request timeout) live with them, and `serve`'s own
+//! defaults ([`ROUTING_POLL_INTERVAL`], [`DEFAULT_WEBHOOK_WRITERS`]) live here.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
