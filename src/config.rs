@@ -1,12 +1,21 @@
 //! Settings from the environment (and a `.env` file), read once at start-up. Each command
 //! has its own settings type and requires only the variables it uses.
+//!
+//! This module reads the environment and builds other modules' settings from it (Twilio's
+//! account and public URL, the log format). Those modules never import `config`: their types
+//! and defaults (Twilio's API URL and request timeout) live with them, and `serve`'s own
+//! defaults ([`ROUTING_POLL_INTERVAL`], [`DEFAULT_WEBHOOK_WRITERS`]) live here.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
-use secrecy::{ExposeSecret, SecretBox, SecretString};
+use secrecy::{SecretBox, SecretString};
+
+use crate::telemetry::LogFormat;
+use crate::twilio::{PublicBaseUrl, SmsSender, TwilioSettings};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -60,173 +69,6 @@ impl DatabaseSource {
     }
 }
 
-/// The base URL Twilio uses to reach this service, without a trailing slash. A path prefix is
-/// allowed; it is the part a reverse proxy strips before forwarding.
-///
-/// It may end in Twilio's connection-override fragment (`#rc=2&rp=all`: retries, timeouts,
-/// edge). The fragment is kept apart: Twilio reads it from the URLs it is given and never sends
-/// it back, so [`Self::join`] puts it at the end of every callback URL while
-/// [`Self::requested`] and [`Self::as_str`] leave it out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicBaseUrl {
-    base: String,
-    overrides: Option<String>,
-}
-
-impl PublicBaseUrl {
-    /// Accepts `http://` or `https://`, a host, an optional port and path prefix, and an
-    /// optional `#key=value&...` fragment; refuses a query, a space, or any other fragment.
-    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
-        let raw = raw.trim();
-        let (base, overrides) = match raw.split_once('#') {
-            Some((base, fragment)) => (base, Some(connection_overrides(fragment)?)),
-            None => (raw, None),
-        };
-        let base = base.trim_end_matches('/');
-        let rest = base
-            .strip_prefix("https://")
-            .or_else(|| base.strip_prefix("http://"))
-            .ok_or_else(|| invalid("PUBLIC_BASE_URL", "must start with http:// or https://"))?;
-        if rest.is_empty() || rest.starts_with('/') {
-            return Err(invalid("PUBLIC_BASE_URL", "has no host"));
-        }
-        if rest.contains(['?', ' ']) {
-            return Err(invalid(
-                "PUBLIC_BASE_URL",
-                "must not contain a query or space",
-            ));
-        }
-        Ok(Self {
-            base: base.to_owned(),
-            overrides,
-        })
-    }
-
-    /// The URL to give Twilio for `path_and_query` (which starts with `/`): the base, the path
-    /// and query, then the connection overrides, which Twilio only reads at the very end.
-    pub fn join(&self, path_and_query: &str) -> String {
-        match &self.overrides {
-            Some(overrides) => format!("{}{path_and_query}#{overrides}", self.base),
-            None => self.requested(path_and_query),
-        }
-    }
-
-    /// The URL Twilio requests for `path_and_query`: no fragment, as none goes on the wire.
-    pub fn requested(&self, path_and_query: &str) -> String {
-        format!("{}{path_and_query}", self.base)
-    }
-
-    /// The base URL without the connection overrides.
-    pub fn as_str(&self) -> &str {
-        &self.base
-    }
-
-    /// The connection-override fragment, without its `#`.
-    pub fn connection_overrides(&self) -> Option<&str> {
-        self.overrides.as_deref()
-    }
-}
-
-/// Checks a connection-override fragment is `key=value` pairs joined by `&`, the only shape
-/// Twilio documents; a typo here would otherwise surface only as calls that do not retry.
-fn connection_overrides(fragment: &str) -> Result<String, ConfigError> {
-    let well_formed = !fragment.is_empty()
-        && fragment.split('&').all(|pair| {
-            pair.split_once('=').is_some_and(|(key, value)| {
-                !key.is_empty()
-                    && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                    && !value.is_empty()
-                    && value
-                        .bytes()
-                        .all(|b| b.is_ascii_graphic() && !matches!(b, b'#' | b'=' | b'&'))
-            })
-        });
-    if well_formed {
-        Ok(fragment.to_owned())
-    } else {
-        Err(invalid(
-            "PUBLIC_BASE_URL",
-            "a fragment must be Twilio connection overrides, key=value pairs joined by & \
-             (e.g. #rc=2&rp=all)",
-        ))
-    }
-}
-
-/// Who reward SMS come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SmsSender {
-    From(String),
-    MessagingService(String),
-}
-
-/// The Twilio account: what the REST client needs.
-#[derive(Debug, Clone)]
-pub struct TwilioSettings {
-    pub account_sid: String,
-    pub auth_token: SecretString,
-    pub api_base_url: String,
-    pub sms_sender: Option<SmsSender>,
-    /// `TWILIO_AUTH_TOKEN_SECONDARY`: during a token rotation webhooks signed with either
-    /// token are accepted.
-    pub secondary_auth_token: Option<SecretString>,
-    /// How long one REST request may take. Not read from the environment: the default,
-    /// [`crate::twilio::client::REQUEST_TIMEOUT`], is also the longest the client allows, and
-    /// tests shorten it to play a Twilio that answers too late without waiting for it.
-    pub request_timeout: std::time::Duration,
-}
-
-impl TwilioSettings {
-    /// Requires `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN`; `TWILIO_API_BASE_URL` and the
-    /// SMS sender are optional.
-    pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = non_empty(raw_env);
-        let [account_sid, auth_token] =
-            required(&env, ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"])?;
-        Ok(Self::with_credentials(&env, account_sid, auth_token))
-    }
-
-    /// The rest of the settings around credentials the caller has already required.
-    fn with_credentials(
-        env: &impl Fn(&str) -> Option<String>,
-        account_sid: String,
-        auth_token: String,
-    ) -> Self {
-        let sms_sender = match (env("TWILIO_SMS_FROM"), env("TWILIO_MESSAGING_SERVICE_SID")) {
-            (_, Some(sid)) => Some(SmsSender::MessagingService(sid)),
-            (Some(from), None) => Some(SmsSender::From(from)),
-            (None, None) => None,
-        };
-        Self {
-            account_sid,
-            auth_token: auth_token.into(),
-            api_base_url: env("TWILIO_API_BASE_URL")
-                .unwrap_or_else(|| "https://api.twilio.com".into())
-                .trim_end_matches('/')
-                .to_owned(),
-            sms_sender,
-            secondary_auth_token: env("TWILIO_AUTH_TOKEN_SECONDARY").map(Into::into),
-            request_timeout: crate::twilio::client::REQUEST_TIMEOUT,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Json,
-    Pretty,
-}
-
-impl LogFormat {
-    pub fn from_lookup(env: &impl Fn(&str) -> Option<String>) -> Self {
-        match env("LOG_FORMAT").as_deref() {
-            Some("json") => Self::Json,
-            Some("pretty") => Self::Pretty,
-            _ if std::io::IsTerminal::is_terminal(&std::io::stdout()) => Self::Pretty,
-            _ => Self::Json,
-        }
-    }
-}
-
 /// What a call hears and whether it is recorded.
 #[derive(Debug, Clone)]
 pub struct VoiceSettings {
@@ -239,7 +81,7 @@ pub struct VoiceSettings {
 #[derive(Debug, Clone)]
 pub struct OutboxSettings {
     /// How often an idle worker looks for due SMS (`OUTBOX_POLL_MS`, default 500).
-    pub poll_interval: std::time::Duration,
+    pub poll_interval: Duration,
 }
 
 /// How the HTTP server treats its connections. Not read from the environment: the defaults
@@ -249,26 +91,26 @@ pub struct HttpLimits {
     /// Worker threads serving HTTP.
     pub workers: usize,
     /// A connection must deliver a request's head within this time.
-    pub header_timeout: std::time::Duration,
+    pub header_timeout: Duration,
     /// ... and its body within this time after the head.
-    pub body_timeout: std::time::Duration,
+    pub body_timeout: Duration,
     /// An idle keep-alive connection is closed after this time.
-    pub keep_alive: std::time::Duration,
+    pub keep_alive: Duration,
     /// Open connections, over all workers; past it the server stops accepting for a while.
     pub max_connections: usize,
     /// How long a graceful stop waits for in-flight requests.
-    pub shutdown_timeout: std::time::Duration,
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for HttpLimits {
     fn default() -> Self {
         Self {
             workers: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
-            header_timeout: std::time::Duration::from_secs(5),
-            body_timeout: std::time::Duration::from_secs(10),
-            keep_alive: std::time::Duration::from_secs(75),
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(75),
             max_connections: 10_000,
-            shutdown_timeout: std::time::Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -297,15 +139,15 @@ pub struct Settings {
     pub voice: VoiceSettings,
     pub outbox: OutboxSettings,
     /// `VOICE_DEADLINE_MS`: how long a webhook (and any request) waits for the database.
-    pub db_deadline: std::time::Duration,
+    pub db_deadline: Duration,
     /// How long one statement may run: `VOICE_DEADLINE_MS` too, so PostgreSQL stops the work
     /// a webhook gave up on (a test lengthens it to let a write outlive its webhook).
-    pub statement_deadline: std::time::Duration,
+    pub statement_deadline: Duration,
     /// Connections of the request pool; the group-commit writers have their own.
     pub pool_size: usize,
     /// How long the start waits for a first connection before it goes on without the
     /// database (calls are then taken from the routing snapshot and the spool).
-    pub start_connect_timeout: std::time::Duration,
+    pub start_connect_timeout: Duration,
     pub log_format: LogFormat,
     /// `METRICS_BIND_ADDR`: serve `/metrics` only on this private listener.
     pub metrics_bind_addr: Option<SocketAddr>,
@@ -313,8 +155,9 @@ pub struct Settings {
     /// `CALLTRACK_SPOOL_DIR`: the journal of webhooks the database could not take, and the
     /// routing snapshot. Per process: two instances must not share one.
     pub spool_dir: PathBuf,
-    /// How often the routing version is polled (not configurable from the environment).
-    pub routing_poll_interval: std::time::Duration,
+    /// How often the routing version is polled, [`ROUTING_POLL_INTERVAL`] (not configurable
+    /// from the environment; tests change it).
+    pub routing_poll_interval: Duration,
     /// `RECONCILE_ON_START`: read Twilio's call log for the time since the last start-up
     /// run, in the background, once the schema is ready.
     pub reconcile_on_start: bool,
@@ -336,10 +179,14 @@ pub const SERVE_REQUIRES: [&str; 4] = [
 pub const DEFAULT_POOL_SIZE: usize = 32;
 
 /// How long `serve` waits for a first connection at start.
-pub const START_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub const START_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Default of `WEBHOOK_WRITERS`.
 pub const DEFAULT_WEBHOOK_WRITERS: usize = 2;
+
+/// How often `serve` reads the routing version: one primary-key read per process per
+/// interval.
+pub const ROUTING_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Settings {
     /// Reads settings through `raw_env`; an empty value counts as unset except for
@@ -388,19 +235,19 @@ impl Settings {
             database: DatabaseSource::from_lookup(&env),
             bind_addr,
             public_base_url,
-            twilio: TwilioSettings::with_credentials(&env, account_sid, auth_token),
+            twilio: twilio_settings(&env, account_sid, auth_token),
             jwt_secret: jwt_secret.into(),
             gift_card_key: Arc::new(parse_gift_card_key(&gift_card_key)?),
             voice: VoiceSettings {
                 record_calls,
                 recording_notice,
             },
-            db_deadline: std::time::Duration::from_millis(deadline_ms),
-            statement_deadline: std::time::Duration::from_millis(deadline_ms),
+            db_deadline: Duration::from_millis(deadline_ms),
+            statement_deadline: Duration::from_millis(deadline_ms),
             pool_size: DEFAULT_POOL_SIZE,
             start_connect_timeout: START_CONNECT_TIMEOUT,
             outbox: OutboxSettings {
-                poll_interval: std::time::Duration::from_millis(poll_ms),
+                poll_interval: Duration::from_millis(poll_ms),
             },
             log_format: LogFormat::from_lookup(&env),
             metrics_bind_addr: env("METRICS_BIND_ADDR")
@@ -416,7 +263,7 @@ impl Settings {
             http: HttpLimits::default(),
             spool_dir: env("CALLTRACK_SPOOL_DIR")
                 .map_or_else(|| data_dir(&env).join("spool"), PathBuf::from),
-            routing_poll_interval: crate::workers::routing::POLL_INTERVAL,
+            routing_poll_interval: ROUTING_POLL_INTERVAL,
             reconcile_on_start: flag(&env, "RECONCILE_ON_START", true)?,
             webhook_writers,
         })
@@ -436,7 +283,7 @@ impl NumbersSettings {
     /// Requires `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN`.
     pub fn from_lookup(raw_env: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = non_empty(raw_env);
-        let twilio = TwilioSettings::from_lookup(&env)?;
+        let twilio = twilio_account(&env)?;
         Ok(Self {
             database: DatabaseSource::from_lookup(&env),
             public_base_url: public_base_url(&env, bind_addr(&env)?)?,
@@ -458,7 +305,7 @@ impl ReconcileSettings {
         let env = non_empty(raw_env);
         Ok(Self {
             database: DatabaseSource::from_lookup(&env),
-            twilio: TwilioSettings::from_lookup(&env)?,
+            twilio: twilio_account(&env)?,
         })
     }
 }
@@ -584,10 +431,34 @@ fn public_base_url(
     env: &impl Fn(&str) -> Option<String>,
     bind_addr: SocketAddr,
 ) -> Result<PublicBaseUrl, ConfigError> {
-    match env("PUBLIC_BASE_URL") {
-        Some(url) => PublicBaseUrl::parse(&url),
-        None => PublicBaseUrl::parse(&format!("http://{bind_addr}")),
+    let raw = env("PUBLIC_BASE_URL").unwrap_or_else(|| format!("http://{bind_addr}"));
+    PublicBaseUrl::parse(&raw).map_err(|reason| invalid("PUBLIC_BASE_URL", reason.to_string()))
+}
+
+/// The Twilio account: requires `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN`;
+/// `TWILIO_API_BASE_URL` and the SMS sender are optional.
+fn twilio_account(env: &impl Fn(&str) -> Option<String>) -> Result<TwilioSettings, ConfigError> {
+    let [account_sid, auth_token] = required(env, ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"])?;
+    Ok(twilio_settings(env, account_sid, auth_token))
+}
+
+/// The rest of the Twilio settings around credentials the caller has already required.
+fn twilio_settings(
+    env: &impl Fn(&str) -> Option<String>,
+    account_sid: String,
+    auth_token: String,
+) -> TwilioSettings {
+    let mut twilio = TwilioSettings::new(account_sid, auth_token.into());
+    if let Some(url) = env("TWILIO_API_BASE_URL") {
+        twilio.api_base_url = url.trim_end_matches('/').to_owned();
     }
+    twilio.sms_sender = match (env("TWILIO_SMS_FROM"), env("TWILIO_MESSAGING_SERVICE_SID")) {
+        (_, Some(sid)) => Some(SmsSender::MessagingService(sid)),
+        (Some(from), None) => Some(SmsSender::From(from)),
+        (None, None) => None,
+    };
+    twilio.secondary_auth_token = env("TWILIO_AUTH_TOKEN_SECONDARY").map(Into::into);
+    twilio
 }
 
 /// Decodes `GIFT_CARD_KEY`: base64 of exactly 32 bytes.
@@ -610,11 +481,6 @@ pub fn load_dotenv() {
 /// The process environment as the settings' `from_lookup` functions take it.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
-}
-
-/// The auth token's bytes, for signing and checking webhooks.
-pub fn token_bytes(token: &SecretString) -> &[u8] {
-    token.expose_secret().as_bytes()
 }
 
 #[cfg(test)]
@@ -839,71 +705,48 @@ mod tests {
     }
 
     #[test]
-    fn public_base_url_keeps_a_prefix_and_drops_a_trailing_slash() {
-        let url = PublicBaseUrl::parse("https://example.com/hooks/").unwrap();
-        assert_eq!(
-            url.join("/twilio/voice"),
-            "https://example.com/hooks/twilio/voice"
-        );
-        assert!(PublicBaseUrl::parse("example.com").is_err());
-        assert!(PublicBaseUrl::parse("https://example.com/?a=1").is_err());
-    }
-
-    #[test]
-    fn connection_overrides_go_at_the_end_of_callback_urls_and_nowhere_else() {
-        let url = PublicBaseUrl::parse("https://example.com/base/#rc=2&rp=all").unwrap();
-        assert_eq!(url.as_str(), "https://example.com/base");
-        assert_eq!(url.connection_overrides(), Some("rc=2&rp=all"));
-        assert_eq!(
-            url.join("/twilio/voice-fallback?forward=%2B14155550199"),
-            "https://example.com/base/twilio/voice-fallback?forward=%2B14155550199#rc=2&rp=all"
-        );
-        assert_eq!(
-            url.requested("/twilio/voice?x=1"),
-            "https://example.com/base/twilio/voice?x=1"
-        );
-        let plain = PublicBaseUrl::parse("https://example.com").unwrap();
-        assert_eq!(
-            plain.join("/twilio/voice"),
-            plain.requested("/twilio/voice")
-        );
-        assert_eq!(plain.connection_overrides(), None);
-    }
-
-    #[test]
-    fn a_fragment_that_is_not_key_value_pairs_is_a_config_error() {
-        for raw in [
-            "https://example.com#",
-            "https://example.com#top",
-            "https://example.com#rc=2&",
-            "https://example.com#rc=",
-            "https://example.com#=2",
-            "https://example.com#rc=2&&rp=all",
-            "https://example.com#rc=2#rp=all",
-            "https://example.com#rc=2 rp=all",
-            "https://example.com#rc=2=3",
-        ] {
-            let error = PublicBaseUrl::parse(raw).unwrap_err();
-            assert!(
-                matches!(&error, ConfigError::Invalid { name: "PUBLIC_BASE_URL", reason } if reason.contains("key=value")),
-                "{raw}: {error}"
-            );
-        }
+    fn an_invalid_public_base_url_names_the_variable_and_the_reason() {
         let mut vars = complete();
         vars.push(("PUBLIC_BASE_URL", "https://example.com/#retries"));
-        let message = Settings::from_lookup(&lookup(&vars))
-            .unwrap_err()
-            .to_string();
+        let error = Settings::from_lookup(&lookup(&vars)).unwrap_err();
         assert!(
-            message.starts_with("PUBLIC_BASE_URL is invalid"),
-            "{message}"
+            matches!(&error, ConfigError::Invalid { name: "PUBLIC_BASE_URL", reason } if reason.contains("key=value")),
+            "{error}"
         );
-        for ok in [
-            "https://example.com#rc=2",
-            "https://example.com/hooks#ct=1000&rt=3000&tt=9000&rc=3&rp=4xx,5xx,ct,rt&e=ashburn&sni=y",
-        ] {
-            assert!(PublicBaseUrl::parse(ok).is_ok(), "{ok}");
-        }
+        assert!(
+            error.to_string().starts_with("PUBLIC_BASE_URL is invalid"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn twilio_settings_take_the_optional_variables() {
+        let mut vars = complete();
+        vars.extend([
+            ("TWILIO_API_BASE_URL", "http://127.0.0.1:9/"),
+            ("TWILIO_SMS_FROM", "+14155550100"),
+            ("TWILIO_AUTH_TOKEN_SECONDARY", "next"),
+        ]);
+        let twilio = Settings::from_lookup(&lookup(&vars)).unwrap().twilio;
+        assert_eq!(twilio.api_base_url, "http://127.0.0.1:9");
+        assert_eq!(
+            twilio.sms_sender,
+            Some(SmsSender::From("+14155550100".to_owned()))
+        );
+        assert!(twilio.secondary_auth_token.is_some());
+        vars.push(("TWILIO_MESSAGING_SERVICE_SID", "MGxxxxxxxx"));
+        let twilio = Settings::from_lookup(&lookup(&vars)).unwrap().twilio;
+        assert_eq!(
+            twilio.sms_sender,
+            Some(SmsSender::MessagingService("MGxxxxxxxx".to_owned()))
+        );
+        let defaults = Settings::from_lookup(&lookup(&complete())).unwrap().twilio;
+        assert_eq!(
+            defaults.api_base_url,
+            crate::twilio::settings::DEFAULT_API_BASE_URL
+        );
+        assert_eq!(defaults.sms_sender, None);
+        assert!(defaults.secondary_auth_token.is_none());
     }
 
     #[test]

@@ -3,7 +3,8 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 use calltrack::cli::{Cli, Command};
-use calltrack::config::{self, LogFormat};
+use calltrack::config;
+use calltrack::telemetry::LogFormat;
 use calltrack::{commands, telemetry};
 
 /// A webhook makes many small, short-lived allocations (form pairs, strings, rows, log

@@ -6,14 +6,32 @@ use tracing_subscriber::filter::{FilterFn, filter_fn};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-use crate::config::LogFormat;
-
 mod json_line;
 mod line_queue;
 
 /// The database driver logs every statement with its parameters (phone numbers among them)
 /// at debug level, so its target is held at info unless `RUST_LOG` names it itself.
 const DRIVER_TARGET: &str = "tokio_postgres";
+
+/// How log lines are written: JSON lines, or compact text for a person at a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl LogFormat {
+    /// `LOG_FORMAT` (`json` or `pretty`) through `env`; otherwise pretty on a terminal and
+    /// JSON anywhere else.
+    pub fn from_lookup(env: &impl Fn(&str) -> Option<String>) -> Self {
+        match env("LOG_FORMAT").as_deref() {
+            Some("json") => Self::Json,
+            Some("pretty") => Self::Pretty,
+            _ if std::io::IsTerminal::is_terminal(&std::io::stdout()) => Self::Pretty,
+            _ => Self::Json,
+        }
+    }
+}
 
 /// Keeps the background log writer running; dropping it writes out every line still queued.
 /// `main` holds it until the process ends.

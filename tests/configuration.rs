@@ -12,9 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use calltrack::config::{
-    ConfigError, DatabaseSource, DemoSettings, GiftCardImportSettings, LogFormat, NumbersSettings,
+    ConfigError, DatabaseSource, DemoSettings, GiftCardImportSettings, NumbersSettings,
     ReconcileSettings, Settings, SimulateSettings,
 };
+use calltrack::telemetry::LogFormat;
 use calltrack::trial::{self, TrialError};
 
 const ENV_EXAMPLE: &str = include_str!("../.env.example");

@@ -2,8 +2,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use calltrack::config::{self, DatabaseSource, LogFormat};
+use calltrack::config::{self, DatabaseSource};
 use calltrack::telemetry;
+use calltrack::telemetry::LogFormat;
 use calltrack_lab::{bench, soak};
 
 #[global_allocator]

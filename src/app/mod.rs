@@ -1,10 +1,17 @@
 //! Use cases: each owns its transaction, the caller's scope (the restricted role and the
 //! caller's client ids), any switch to the service's own rights, and the audit row. The HTTP
 //! handlers and the command line call these same functions.
+//!
+//! Handlers reach the database only through here, readiness, gauges and credential lookups
+//! too; the pool they hand in and the database error use cases return or wrap are
+//! re-exported below, so `routes` need not name `db`.
 
 pub mod calls;
 pub mod conditions;
+pub mod credentials;
+pub mod gauges;
 pub mod group_commit;
+pub mod health;
 pub mod numbers;
 pub mod reconcile;
 pub mod routing;
@@ -12,7 +19,9 @@ pub mod sessions;
 pub mod stats;
 
 use crate::auth::Principal;
-use crate::db::{self, PgPool, access};
+use crate::db::{self, access};
+
+pub use crate::db::{Error as DbError, PgPool};
 
 /// Who is acting: an API caller (restricted to their clients) or an operator at the command
 /// line (the service's own rights).

@@ -12,11 +12,11 @@ use uuid::Uuid;
 
 use super::routing::RoutingCopy;
 use super::{Caller, begin, commit, connection};
-use crate::config::PublicBaseUrl;
 use crate::db::numbers::{self, NewNumber, TrackedNumber};
 use crate::db::routing::{NumberRoute, RoutingVersion};
 use crate::db::{self, PgPool, access, stats};
 use crate::domain::{E164, FlowChange};
+use crate::twilio::PublicBaseUrl;
 use crate::twilio::client::{
     FailureKind, IncomingNumber, NumberChoice, NumberWebhooks, TwilioClient, TwilioError,
 };

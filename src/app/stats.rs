@@ -9,6 +9,9 @@ use crate::db::stats::{self, CallStats, CampaignSummary, SeriesPoint};
 use crate::db::{self, PgPool};
 use crate::domain::{SeriesWindow, TimeRange};
 
+/// The time zone a campaign's series is bucketed in, as handlers report it.
+pub use crate::db::stats::SERIES_TIME_ZONE;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StatsError {
     #[error("no such campaign")]

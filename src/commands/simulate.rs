@@ -8,11 +8,12 @@ use chrono::{DateTime, Duration, Utc};
 
 use secrecy::SecretString;
 
-use crate::config::{self, PublicBaseUrl, SimulateSettings};
+use crate::config::SimulateSettings;
 use crate::domain::E164;
 use crate::twilio::form::FormPairs;
 use crate::twilio::signature;
 use crate::twilio::simulated::{Fixture, SimulatedCall};
+use crate::twilio::{PublicBaseUrl, token_bytes};
 
 /// What happens on the simulated call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -106,7 +107,7 @@ impl Target {
         form: &FormPairs,
     ) -> reqwest::RequestBuilder {
         let signature = signature::compute(
-            config::token_bytes(&self.auth_token),
+            token_bytes(&self.auth_token),
             &self.signed_as.requested(path),
             form.pairs(),
         );

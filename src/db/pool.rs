@@ -175,6 +175,14 @@ fn manager(config: tokio_postgres::Config) -> Manager {
     )
 }
 
+/// One round trip: the database takes a statement and answers.
+pub async fn ping(client: &impl deadpool_postgres::GenericClient) -> super::Result<()> {
+    client
+        .batch_execute("SELECT 1")
+        .await
+        .map_err(|e| super::Error::from_driver("the database did not answer", e))
+}
+
 /// Opens one plain connection, driving it on the current runtime.
 pub async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
     let (client, connection) = config

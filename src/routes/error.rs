@@ -12,7 +12,7 @@ pub enum WebhookError {
     #[error(transparent)]
     Payload(#[from] PayloadError),
     #[error(transparent)]
-    Db(#[from] crate::db::Error),
+    Db(#[from] crate::app::DbError),
     #[error(transparent)]
     Twiml(#[from] crate::twilio::twiml::TwimlError),
     /// The database is away and the routing copy does not know the number: a 503 sends
@@ -194,14 +194,14 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<crate::db::Error> for ApiError {
-    fn from(error: crate::db::Error) -> Self {
+impl From<crate::app::DbError> for ApiError {
+    fn from(error: crate::app::DbError) -> Self {
         match error {
-            crate::db::Error::Unavailable { .. } => {
+            crate::app::DbError::Unavailable { .. } => {
                 tracing::warn!(error = %anyhow::Error::from(error), "database unavailable");
                 Self::Unavailable
             }
-            crate::db::Error::NotFound => Self::NotFound("no such resource"),
+            crate::app::DbError::NotFound => Self::NotFound("no such resource"),
             other => Self::Internal(other.into()),
         }
     }
@@ -308,6 +308,16 @@ impl From<crate::app::numbers::NumbersError> for ApiError {
                 twilio_code: None,
             },
             NumbersError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::app::credentials::CredentialError> for ApiError {
+    fn from(error: crate::app::credentials::CredentialError) -> Self {
+        use crate::app::credentials::CredentialError;
+        match error {
+            CredentialError::UnknownApiKey => Self::Unauthorized("unknown API key"),
+            CredentialError::Db(e) => e.into(),
         }
     }
 }

@@ -6,12 +6,11 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
-use sha2::{Digest as _, Sha256};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::{Actor, ClientScope, JwtError, Principal};
-use crate::db::access;
+use crate::app::credentials;
+use crate::auth::{JwtError, Principal};
 
 /// Any authenticated caller: a platform JWT (`Authorization: Bearer`) or a client API key
 /// (`X-API-Key`). Missing or bad credentials are a 401 before the handler runs.
@@ -104,15 +103,7 @@ async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
             .map(str::trim)
     };
     if let Some(key) = header("x-api-key").filter(|k| !k.is_empty()) {
-        let hash = hex::encode(Sha256::digest(key.as_bytes()));
-        let client = state.pool.get().await.map_err(crate::db::Error::from)?;
-        let client_id = access::client_for_api_key(&client, &hash)
-            .await?
-            .ok_or(ApiError::Unauthorized("unknown API key"))?;
-        return Ok(Principal {
-            actor: Actor::ApiKey { client_id },
-            scope: ClientScope::Clients(vec![client_id]),
-        });
+        return Ok(credentials::api_key_holder(&state.pool, key).await?);
     }
     let token = header("authorization")
         .and_then(bearer_token)
@@ -123,15 +114,7 @@ async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         JwtError::Expired => ApiError::Unauthorized("the token has expired"),
         JwtError::Invalid => ApiError::Unauthorized("the token is not valid"),
     })?;
-    let client = state.pool.get().await.map_err(crate::db::Error::from)?;
-    let (roles, scope) = access::user_access(&client, claims.sub).await?;
-    Ok(Principal {
-        actor: Actor::User {
-            user_id: claims.sub,
-            roles,
-        },
-        scope,
-    })
+    Ok(credentials::user(&state.pool, claims.sub).await?)
 }
 
 #[cfg(test)]

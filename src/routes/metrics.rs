@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
 use super::head_timeout::Listener;
-use crate::db::gauges;
+use crate::app;
 use crate::metrics::handle;
 
 /// `GET /metrics`: Prometheus text exposition. Database gauges are refreshed per scrape; if
@@ -21,17 +21,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     crate::metrics::spool_depth(calls.spool.depth());
     crate::metrics::spool_skipped(calls.spool.skipped());
     crate::metrics::routing_numbers(calls.routing.len());
-    // A frozen database must not hold the scrape past the webhook deadline either.
-    let levels = crate::db::error::within(
-        calls.deadline,
-        "the database did not answer the metrics scrape in time",
-        async {
-            let client = state.pool.get().await?;
-            gauges::read(&client).await
-        },
-    )
-    .await;
-    match levels {
+    match app::gauges::read(&state.pool, calls.deadline).await {
         Ok(levels) => {
             for status in crate::domain::CallStatus::STORED {
                 let n = levels

@@ -1,4 +1,7 @@
-//! Thin HTTP handlers: parse, call the use cases, answer. No SQL here.
+//! Thin HTTP handlers: parse, call the use cases, answer. No SQL here and no connection:
+//! handlers reach the database only through `app` (readiness, gauges and credentials too),
+//! and take the pool and the database error from `app`'s re-exports. The read side's row
+//! types (`api::types`, the session list and export) still come from `db`.
 
 pub mod agent;
 pub mod api;
@@ -17,9 +20,10 @@ use std::sync::Arc;
 
 use actix_web::web;
 
+use crate::app::PgPool;
 use crate::auth::JwtVerifier;
-use crate::config::{PublicBaseUrl, VoiceSettings};
-use crate::db::PgPool;
+use crate::config::VoiceSettings;
+use crate::twilio::PublicBaseUrl;
 use crate::twilio::twiml::Twiml;
 
 /// Shared by every handler; cheap to clone.

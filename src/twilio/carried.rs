@@ -8,7 +8,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::config::PublicBaseUrl;
+use super::PublicBaseUrl;
 
 /// Twilio refuses callback URLs longer than this.
 pub const MAX_URL_CHARS: usize = 4000;

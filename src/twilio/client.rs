@@ -14,16 +14,11 @@ use serde::de::DeserializeOwned;
 
 use super::errors::{self, ErrorClass, KnownError};
 use super::payloads::delivery_report;
-use crate::config::{SmsSender, TwilioSettings};
+use super::settings::{REQUEST_TIMEOUT, SmsSender, TwilioSettings};
 use crate::domain::{DeliveryReport, MessageSid, SmsBody};
 
 pub use calls::{CallDirection, CallFilter, CallRecord, MAX_PAGES};
 pub use numbers::{AvailableNumber, AvailableSearch, IncomingNumber, NumberChoice, NumberWebhooks};
-
-/// Longest a single call to Twilio may take. The outbox lease is much longer, so a call that
-/// times out always ends before another worker may take the row over. A client may be built
-/// with a shorter timeout ([`TwilioSettings::request_timeout`]), never a longer one.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Messages per page of a listing for reconciliation; reward SMS to one number are few.
 const LIST_PAGE_SIZE: &str = "100";

@@ -5,8 +5,8 @@
 //! on an instance whose routing copy already holds a later change, or has not loaded one yet.
 //! Twilio signs the whole URL, so the carried flow cannot be altered (see [`super::carried`]).
 
+use super::PublicBaseUrl;
 use super::carried::{self, Query, Read};
-use crate::config::PublicBaseUrl;
 use crate::domain::DialFlow;
 
 /// The path Twilio posts to when the forwarded leg ends.

@@ -10,9 +10,10 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use futures::StreamExt as _;
 use secrecy::SecretString;
 
+use super::PublicBaseUrl;
 use super::form::{FormError, FormPairs};
+use super::settings::token_bytes;
 use super::signature::{self, SignedBody};
-use crate::config::{PublicBaseUrl, token_bytes};
 use crate::telemetry::RateLimitedLog;
 
 /// Twilio's webhooks are a few kilobytes; anything past this is not from Twilio.

@@ -2,7 +2,7 @@
 //! query, so the fallback can forward the call without the database. Twilio signs the whole
 //! URL, query included, so a changed number fails the signature check.
 
-use crate::config::PublicBaseUrl;
+use super::PublicBaseUrl;
 use crate::domain::E164;
 
 /// The path Twilio posts to when a number's voice webhook failed.

@@ -5,8 +5,8 @@
 //! Twilio signs the whole URL, query included, so a changed whisper fails the signature
 //! (see [`super::carried`]).
 
+use super::PublicBaseUrl;
 use super::carried::{self, Query, Read};
-use crate::config::PublicBaseUrl;
 use crate::domain::{CallFlow, CallSid, E164};
 
 /// The path Twilio posts to when the business picks up a forwarded call.

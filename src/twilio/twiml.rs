@@ -245,7 +245,7 @@ mod tests {
     #[test]
     fn a_whispered_forward_screens_the_business_and_voicemail_records_the_caller() {
         let twiml = Twiml::new().unwrap();
-        let base = crate::config::PublicBaseUrl::parse("https://calltrack.example.com").unwrap();
+        let base = crate::twilio::PublicBaseUrl::parse("https://calltrack.example.com").unwrap();
         let flow = crate::domain::CallFlow::from_columns(
             Some("Call from the spring mailer.".into()),
             None,
@@ -297,7 +297,7 @@ mod tests {
     #[test]
     fn connection_overrides_in_callback_urls_are_escaped() {
         let twiml = Twiml::new().unwrap();
-        let base = crate::config::PublicBaseUrl::parse("https://calltrack.example.com#rc=2&rp=all")
+        let base = crate::twilio::PublicBaseUrl::parse("https://calltrack.example.com#rc=2&rp=all")
             .unwrap();
         let (dial, status, recording) = (
             base.join("/twilio/dial-complete"),

@@ -17,10 +17,9 @@ use crate::crypto::CardCipher;
 use crate::db::PgPool;
 use crate::db::outbox::{self, AttemptError, ClaimedSms};
 use crate::domain::{DeliveryReport, MessageSid, RewardDetails, SmsBody, SmsTemplate, mask_phone};
-use crate::twilio::client::{
-    FailureKind, REQUEST_TIMEOUT, RecentMessage, TwilioClient, TwilioError,
-};
+use crate::twilio::client::{FailureKind, RecentMessage, TwilioClient, TwilioError};
 use crate::twilio::payloads::parked_report;
+use crate::twilio::settings::REQUEST_TIMEOUT;
 
 /// Rows claimed at once by one worker; they are sent concurrently.
 const BATCH_SIZE: i64 = 10;

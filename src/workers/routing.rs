@@ -9,11 +9,8 @@ use tokio::sync::watch;
 use crate::app::routing::RoutingCopy;
 use crate::db::PgPool;
 
-/// How often the version is read: one primary-key read per process per interval.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Polls until `stop` turns true. Failures are logged once when they start and once when
-/// they end, not every second of an outage.
+/// Polls every `interval` until `stop` turns true. Failures are logged once when they start
+/// and once when they end, not every second of an outage.
 pub async fn keep_routing_fresh(
     copy: Arc<RoutingCopy>,
     pool: PgPool,

@@ -10,7 +10,7 @@ use tokio::process::{Child, Command};
 
 use super::{FaultError, Result};
 use calltrack::commands::simulate::Target;
-use calltrack::config::PublicBaseUrl;
+use calltrack::twilio::PublicBaseUrl;
 
 /// How long a start may take before it counts as failed: a database that hangs at start
 /// costs `serve` its five-second connect timeout.

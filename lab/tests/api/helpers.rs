@@ -264,7 +264,7 @@ impl<'a> TestAppBuilder<'a> {
     pub async fn spawn(self) -> TestApp {
         // TEST_LOG=1 shows the service's logs, which cargo test otherwise hides.
         if std::env::var_os("TEST_LOG").is_some() {
-            calltrack::telemetry::init_in_place(calltrack::config::LogFormat::Pretty, "info");
+            calltrack::telemetry::init_in_place(calltrack::telemetry::LogFormat::Pretty, "info");
         }
         let (server_database, db_config) = match self.databases {
             Some(databases) => databases,

@@ -574,7 +574,7 @@ async fn a_release_that_fails_is_owed_and_settled_later() {
             &crate::helpers::settings_with(&[("TWILIO_API_BASE_URL", &app.twilio.uri())]).twilio,
         )
         .unwrap(),
-        public_base_url: calltrack::config::PublicBaseUrl::parse(PUBLIC_BASE_URL).unwrap(),
+        public_base_url: calltrack::twilio::PublicBaseUrl::parse(PUBLIC_BASE_URL).unwrap(),
         routing: None,
     };
     assert_eq!(numbers.settle_owed_releases().await.unwrap(), 1);

@@ -13,11 +13,12 @@ use uuid::Uuid;
 
 use super::simulate::{self, Outcome, Target};
 use crate::auth::issue_token;
-use crate::config::{self, DemoSettings, PublicBaseUrl, Settings};
+use crate::config::{self, DemoSettings, Settings};
 use crate::crypto::{CardCipher, random_secret};
 use crate::db::{self, Database};
 use crate::domain::Role;
 use crate::startup::Application;
+use crate::twilio::PublicBaseUrl;
 use crate::twilio::simulated::random_sid;
 
 pub mod seed;

@@ -9,7 +9,7 @@ use rand::Rng as _;
 use tokio::sync::Mutex;
 
 use super::TRACKED;
-use crate::config;
+
 use crate::twilio::form::FormPairs;
 use crate::twilio::signature;
 use crate::twilio::simulated::{random_sid, sms_status};
@@ -175,7 +175,7 @@ async fn accept_message(
             tokio::time::sleep(Duration::from_millis(500)).await;
             let form = sms_status(&sid, &to, "delivered", None);
             let signature =
-                signature::compute(config::token_bytes(&token), &callback, form.pairs());
+                signature::compute(crate::twilio::token_bytes(&token), &callback, form.pairs());
             let _ = reqwest::Client::new()
                 .post(&callback)
                 .header("content-type", "application/x-www-form-urlencoded")

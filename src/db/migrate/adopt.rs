@@ -17,17 +17,13 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::owned::{BASELINE, FUNCTIONS_SQL, TABLES_SQL};
-use super::plan::{Adoption, FillKind};
+use super::plan::{Adoption, FILL_BATCH, FillKind, refusal};
 use super::{MIGRATIONS, Migration};
-
-/// Rows per fill statement: small enough that each batch's row locks are held for
-/// milliseconds, large enough that a million rows take seconds.
-pub const FILL_BATCH: i64 = 5_000;
 
 /// Carries out `plan`. Refuses, changing nothing, while the plan has problems.
 pub async fn adopt(client: &mut Client, plan: &Adoption) -> anyhow::Result<Vec<i32>> {
     if !plan.problems.is_empty() {
-        return Err(super::plan::refusal(&plan.problems));
+        return Err(refusal(&plan.problems));
     }
     let mut adopted = Vec::new();
     if !plan.resuming {

@@ -5,6 +5,10 @@
 //! and the platform's own, whose tables calltrack adopts instead (see [`adopt`]): the
 //! adoption stands in for V1 to V9, which are recorded as adopted, and every later migration
 //! runs on both.
+//!
+//! One direction between the parts: [`catalog`] reads what the database has, [`owned`] lists
+//! what calltrack needs, [`plan`] decides from the two what to do, and [`adopt`] carries out an
+//! adoption plan. Nothing decides from `adopt`, so `plan` never imports it.
 
 pub mod adopt;
 pub mod catalog;

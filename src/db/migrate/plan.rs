@@ -68,6 +68,11 @@ pub struct IndexStep {
     pub estimated_rows: i64,
 }
 
+/// Rows per fill statement: small enough that each batch's row locks are held for
+/// milliseconds, large enough that a million rows take seconds. The plan states it and
+/// [`super::adopt`] fills in batches of it.
+pub const FILL_BATCH: i64 = 5_000;
+
 /// Existing rows whose calltrack column is filled in batches after the columns are added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FillKind {
@@ -524,8 +529,7 @@ impl fmt::Display for Adoption {
         if !self.fills.is_empty() {
             writeln!(
                 f,
-                "existing rows to fill in, in batches of {} rows:",
-                super::adopt::FILL_BATCH
+                "existing rows to fill in, in batches of {FILL_BATCH} rows:"
             )?;
             for fill in &self.fills {
                 let what = match fill.kind {

@@ -64,7 +64,7 @@ pub async fn call_stats_series(
     let points = app::stats::series(&state.pool, &principal, id, &window).await?;
     Ok(web::Json(SeriesOut {
         bucket: bucket.as_str().to_owned(),
-        time_zone: crate::db::stats::SERIES_TIME_ZONE.to_owned(),
+        time_zone: app::stats::SERIES_TIME_ZONE.to_owned(),
         from: window.from(),
         to: window.to(),
         items: points.into_iter().map(Into::into).collect(),

@@ -11,9 +11,9 @@ pub mod voice;
 
 use actix_web::HttpResponse;
 
-use crate::config::PublicBaseUrl;
 use crate::domain::{CallFlow, CallSid, E164};
 use crate::routes::AppState;
+use crate::twilio::PublicBaseUrl;
 use crate::twilio::dial_action;
 use crate::twilio::twiml::{ForwardCall, TwimlError};
 
