@@ -2,11 +2,13 @@
 //! caller's client ids), any switch to the service's own rights, and the audit row. The HTTP
 //! handlers and the command line call these same functions.
 
+pub mod call_writes;
 pub mod calls;
 pub mod conditions;
 pub mod group_commit;
 pub mod numbers;
 pub mod reconcile;
+pub mod replay;
 pub mod routing;
 pub mod sessions;
 pub mod stats;
