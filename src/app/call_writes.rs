@@ -71,7 +71,7 @@ impl Callback {
 
 /// Records an incoming call (at `started_at`, or now) and applies whatever callbacks were
 /// parked waiting for its session.
-pub(super) async fn record_call(
+pub async fn record_call(
     client: &mut impl GenericClient,
     voice: &VoiceRequest,
     started_at: Option<DateTime<Utc>>,
@@ -102,7 +102,7 @@ pub(super) async fn record_call(
 /// transaction (a savepoint inside a caller's): whoever sees their effect on the session sees
 /// them gone, and a failure (a deadline, a lost connection) leaves them parked, unapplied, for
 /// the next look. Applying one again changes nothing.
-pub(super) async fn apply_parked(
+pub async fn apply_parked(
     client: &mut impl GenericClient,
     call_sid: &CallSid,
 ) -> db::Result<usize> {
@@ -140,7 +140,7 @@ pub(super) async fn apply_parked(
 }
 
 /// Applies one callback received at `received_at`, with the guards of live traffic.
-pub(super) async fn apply_callback(
+pub async fn apply_callback(
     client: &impl GenericClient,
     callback: &Callback,
     received_at: DateTime<Utc>,

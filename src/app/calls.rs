@@ -16,14 +16,15 @@ pub use super::call_writes::{Callback, Written};
 use super::call_writes::{apply_callback, progress_of, recording_of};
 use super::group_commit::Writers;
 use super::routing::RoutingCopy;
-use crate::db::calls::{self, NumberLookup};
+use crate::db::calls::NumberLookup;
 use crate::db::{self, PgPool};
 use crate::domain::{CallFlow, CallStatus, DialFlow};
 use crate::spool::{Record, RecordKind, Spool, SpoolError};
 use crate::twilio::form::FormPairs;
 use crate::twilio::payloads::{DialAction, VoiceRequest};
 
-/// Where calls are written: the database within a deadline, else the spool.
+/// What the webhooks' use cases below run against: the database within a deadline, else
+/// the routing copy and the spool. Built once at start-up.
 #[derive(Clone)]
 pub struct Calls {
     pub pool: PgPool,
@@ -82,106 +83,153 @@ pub enum TakeCallbackError {
     },
 }
 
+/// The incoming-call webhook: records the session and says how to answer. When the
+/// database does not answer within the deadline, the answer comes from the routing copy
+/// and the call is spooled. No span of its own: the handler's span carries the CallSid.
+pub async fn take_call(
+    calls: &Calls,
+    voice: &VoiceRequest,
+    form: &FormPairs,
+) -> Result<VoiceAnswer, TakeCallError> {
+    if !voice.inbound {
+        tracing::info!("a call that is not inbound hung up; no session");
+        return Ok(VoiceAnswer::Hangup);
+    }
+    let Some(to) = &voice.to else {
+        tracing::info!("a call to an address that is not a phone number rejected");
+        return Ok(VoiceAnswer::Reject);
+    };
+    let received_at = Utc::now();
+    let live = calls.within(calls.writers.record_call(voice, to)).await;
+    // Each answer from the database teaches the routing copy (almost always an atomic
+    // load that finds the copy as new), so a fail-open answer a moment later is never
+    // older than this one.
+    let error = match live {
+        Ok(NumberLookup::Unknown) => return Ok(VoiceAnswer::Reject),
+        Ok(NumberLookup::Inactive { routing_version }) => {
+            calls.routing.learn_inactive(routing_version, to);
+            return Ok(VoiceAnswer::Inactive);
+        }
+        Ok(NumberLookup::Active {
+            forward_to_number,
+            flow,
+            session,
+            routing_version,
+        }) => {
+            if let Some(session) = session {
+                tracing::info!(session.id = %session.id, matched = session.matched, "call session created");
+            }
+            calls
+                .routing
+                .learn_forwarding(routing_version, to, &forward_to_number, &flow);
+            return Ok(answer_for(forward_to_number, flow, received_at));
+        }
+        Err(error) => error,
+    };
+    crate::metrics::fail_open("voice");
+    tracing::warn!(error = %error, "database unavailable; answering the call from the routing copy");
+    match calls.routing.lookup(to) {
+        Some(route) if route.is_active => {
+            calls.spool_call(RecordKind::Voice, form, received_at).await;
+            Ok(answer_for(route.forward_to_number, route.flow, received_at))
+        }
+        Some(_) => Ok(VoiceAnswer::Inactive),
+        None => Err(TakeCallError::NoRoute(error)),
+    }
+}
+
+/// What follows the forwarded leg: voicemail when the business did not take the call and
+/// the flow the call was forwarded with has it. That flow is `carried` by the dial action
+/// URL; one that does not carry it (calls in flight across an upgrade, a greeting too long
+/// to carry, a fallback forward of a number unknown to the copy) reads the routing copy.
+/// Whether a screened call was accepted comes from the database, within the deadline
+/// (without it, no voicemail: a caller who talked to the business hears nothing more
+/// rather than a greeting).
+pub async fn after_dial(calls: &Calls, dial: &DialAction, carried: Option<DialFlow>) -> AfterDial {
+    let flow = carried.or_else(|| {
+        tracing::info!("dial action URL carries no call flow; reading the routing copy");
+        let to = dial.to.as_ref()?;
+        Some(calls.routing.lookup(to)?.flow.dial_flow())
+    });
+    let Some(flow) = flow.filter(|flow| flow.voicemail) else {
+        return AfterDial::Hangup;
+    };
+    let not_taken = match dial.outcome.status {
+        CallStatus::NoAnswer | CallStatus::Busy | CallStatus::Failed => true,
+        CallStatus::Completed if flow.screened => {
+            let answered = calls
+                .within(async {
+                    let client = calls.pool.get().await?;
+                    db::calls::was_answered(&client, &dial.call_sid).await
+                })
+                .await;
+            matches!(answered, Ok(false))
+        }
+        _ => false,
+    };
+    if not_taken {
+        AfterDial::Voicemail {
+            greeting: flow.greeting().to_owned(),
+        }
+    } else {
+        AfterDial::Hangup
+    }
+}
+
+/// The voice fallback URL's call: already forwarded by the URL itself, so it is only
+/// spooled, to be recorded like any other once replayed.
+pub async fn spool_fallback_call(calls: &Calls, form: &FormPairs) {
+    calls
+        .spool_call(RecordKind::VoiceFallback, form, Utc::now())
+        .await;
+}
+
+/// A status, dial, recording or SMS status callback: applied within the deadline, else
+/// spooled. Either way Twilio gets its `2xx`.
+#[tracing::instrument(skip_all, fields(kind = ?callback.kind()))]
+pub async fn take_callback(
+    calls: &Calls,
+    callback: &Callback,
+    form: &FormPairs,
+) -> Result<Written, TakeCallbackError> {
+    let received_at = Utc::now();
+    let live = match (progress_of(callback, received_at), recording_of(callback)) {
+        (Some((call_sid, progress)), _) => {
+            calls
+                .within(calls.writers.apply_progress(call_sid, progress))
+                .await
+        }
+        (None, Some((recording, stored))) if recording.completed_url().is_some() => {
+            calls
+                .within(calls.writers.store_recording(recording, stored))
+                .await
+        }
+        _ => {
+            calls
+                .within(async {
+                    let client = calls.pool.get().await?;
+                    apply_callback(&client, callback, received_at).await
+                })
+                .await
+        }
+    };
+    let error = match live {
+        Ok(written) => return Ok(written),
+        Err(error) => error,
+    };
+    crate::metrics::fail_open(callback.kind().label());
+    tracing::warn!(error = %error, "database unavailable; spooling the callback");
+    let record = Record::new(callback.kind(), form.pairs().to_vec(), received_at);
+    match calls.spool.append(&record).await {
+        Ok(()) => Ok(Written::Spooled),
+        Err(spool) => {
+            crate::metrics::spool_write_failed();
+            Err(TakeCallbackError::NotKept { db: error, spool })
+        }
+    }
+}
+
 impl Calls {
-    /// The incoming-call webhook: records the session and says how to answer. When the
-    /// database does not answer within the deadline, the answer comes from the routing copy
-    /// and the call is spooled. No span of its own: the handler's span carries the CallSid.
-    pub async fn take_call(
-        &self,
-        voice: &VoiceRequest,
-        form: &FormPairs,
-    ) -> Result<VoiceAnswer, TakeCallError> {
-        if !voice.inbound {
-            tracing::info!("a call that is not inbound hung up; no session");
-            return Ok(VoiceAnswer::Hangup);
-        }
-        let Some(to) = &voice.to else {
-            tracing::info!("a call to an address that is not a phone number rejected");
-            return Ok(VoiceAnswer::Reject);
-        };
-        let received_at = Utc::now();
-        let live = self.within(self.writers.record_call(voice, to)).await;
-        // Each answer from the database teaches the routing copy (almost always an atomic
-        // load that finds the copy as new), so a fail-open answer a moment later is never
-        // older than this one.
-        let error = match live {
-            Ok(NumberLookup::Unknown) => return Ok(VoiceAnswer::Reject),
-            Ok(NumberLookup::Inactive { routing_version }) => {
-                self.routing.learn_inactive(routing_version, to);
-                return Ok(VoiceAnswer::Inactive);
-            }
-            Ok(NumberLookup::Active {
-                forward_to_number,
-                flow,
-                session,
-                routing_version,
-            }) => {
-                if let Some(session) = session {
-                    tracing::info!(session.id = %session.id, matched = session.matched, "call session created");
-                }
-                self.routing
-                    .learn_forwarding(routing_version, to, &forward_to_number, &flow);
-                return Ok(answer_for(forward_to_number, flow, received_at));
-            }
-            Err(error) => error,
-        };
-        crate::metrics::fail_open("voice");
-        tracing::warn!(error = %error, "database unavailable; answering the call from the routing copy");
-        match self.routing.lookup(to) {
-            Some(route) if route.is_active => {
-                self.spool_call(RecordKind::Voice, form, received_at).await;
-                Ok(answer_for(route.forward_to_number, route.flow, received_at))
-            }
-            Some(_) => Ok(VoiceAnswer::Inactive),
-            None => Err(TakeCallError::NoRoute(error)),
-        }
-    }
-
-    /// What follows the forwarded leg: voicemail when the business did not take the call and
-    /// the flow the call was forwarded with has it. That flow is `carried` by the dial action
-    /// URL; one that does not carry it (calls in flight across an upgrade, a greeting too long
-    /// to carry, a fallback forward of a number unknown to the copy) reads the routing copy.
-    /// Whether a screened call was accepted comes from the database, within the deadline
-    /// (without it, no voicemail: a caller who talked to the business hears nothing more
-    /// rather than a greeting).
-    pub async fn after_dial(&self, dial: &DialAction, carried: Option<DialFlow>) -> AfterDial {
-        let flow = carried.or_else(|| {
-            tracing::info!("dial action URL carries no call flow; reading the routing copy");
-            let to = dial.to.as_ref()?;
-            Some(self.routing.lookup(to)?.flow.dial_flow())
-        });
-        let Some(flow) = flow.filter(|flow| flow.voicemail) else {
-            return AfterDial::Hangup;
-        };
-        let not_taken = match dial.outcome.status {
-            CallStatus::NoAnswer | CallStatus::Busy | CallStatus::Failed => true,
-            CallStatus::Completed if flow.screened => {
-                let answered = self
-                    .within(async {
-                        let client = self.pool.get().await?;
-                        calls::was_answered(&client, &dial.call_sid).await
-                    })
-                    .await;
-                matches!(answered, Ok(false))
-            }
-            _ => false,
-        };
-        if not_taken {
-            AfterDial::Voicemail {
-                greeting: flow.greeting().to_owned(),
-            }
-        } else {
-            AfterDial::Hangup
-        }
-    }
-
-    /// The voice fallback URL's call: already forwarded by the URL itself, so it is only
-    /// spooled, to be recorded like any other once replayed.
-    pub async fn spool_fallback_call(&self, form: &FormPairs) {
-        self.spool_call(RecordKind::VoiceFallback, form, Utc::now())
-            .await;
-    }
-
     /// Spools a call. The caller is forwarded even if this fails (the disk is full or
     /// broken): losing the record is bad, dropping the caller is worse.
     async fn spool_call(&self, kind: RecordKind, form: &FormPairs, received_at: DateTime<Utc>) {
@@ -189,48 +237,6 @@ impl Calls {
         if let Err(error) = self.spool.append(&record).await {
             crate::metrics::spool_write_failed();
             tracing::error!(error = %error, record.id = %record.id, "call could not be spooled; it will be missing until reconciliation");
-        }
-    }
-
-    /// A status, dial, recording or SMS status callback: applied within the deadline, else
-    /// spooled. Either way Twilio gets its `2xx`.
-    #[tracing::instrument(skip_all, fields(kind = ?callback.kind()))]
-    pub async fn take_callback(
-        &self,
-        callback: &Callback,
-        form: &FormPairs,
-    ) -> Result<Written, TakeCallbackError> {
-        let received_at = Utc::now();
-        let live = match (progress_of(callback, received_at), recording_of(callback)) {
-            (Some((call_sid, progress)), _) => {
-                self.within(self.writers.apply_progress(call_sid, progress))
-                    .await
-            }
-            (None, Some((recording, stored))) if recording.completed_url().is_some() => {
-                self.within(self.writers.store_recording(recording, stored))
-                    .await
-            }
-            _ => {
-                self.within(async {
-                    let client = self.pool.get().await?;
-                    apply_callback(&client, callback, received_at).await
-                })
-                .await
-            }
-        };
-        let error = match live {
-            Ok(written) => return Ok(written),
-            Err(error) => error,
-        };
-        crate::metrics::fail_open(callback.kind().label());
-        tracing::warn!(error = %error, "database unavailable; spooling the callback");
-        let record = Record::new(callback.kind(), form.pairs().to_vec(), received_at);
-        match self.spool.append(&record).await {
-            Ok(()) => Ok(Written::Spooled),
-            Err(spool) => {
-                crate::metrics::spool_write_failed();
-                Err(TakeCallbackError::NotKept { db: error, spool })
-            }
         }
     }
 

@@ -1,6 +1,18 @@
 //! Use cases: each owns its transaction, the caller's scope (the restricted role and the
 //! caller's client ids), any switch to the service's own rights, and the audit row. The HTTP
 //! handlers and the command line call these same functions.
+//!
+//! One style of use case: a free `async fn` in its job's module, called as
+//! `app::<job>::<verb>(…)`. It takes what it runs against first (the pool; anything more as
+//! arguments, as [`reconcile::run`] takes the Twilio client, or as one struct of those built
+//! at start-up, as [`calls::take_call`] takes [`calls::Calls`]), then the [`Caller`] where
+//! access is scoped, then its input, and returns its job's own error. Types with methods are
+//! for state that outlives a call (the routing copy, the group-commit queues, an export's
+//! cursor), not for use cases. `numbers::Numbers` still holds its use cases as methods.
+//!
+//! The webhooks' modules depend one way, never back: [`calls`] (what the handlers call) →
+//! [`group_commit`] → [`call_writes`] (the shared write path); [`replay`] and [`reconcile`] →
+//! [`call_writes`].
 
 pub mod call_writes;
 pub mod calls;
