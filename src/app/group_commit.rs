@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, oneshot};
 
-use super::calls::{Stored, Written, apply_parked, completed_recording, park_and_look_again};
+use super::call_writes::{Stored, Written, apply_parked, completed_recording, park_and_look_again};
 use crate::db::calls::{self, CallProgress, IncomingCall, NumberLookup, Recording};
 use crate::db::{self, PgPool, parked};
 use crate::domain::{CallSid, E164};

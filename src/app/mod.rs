@@ -5,7 +5,20 @@
 //! Handlers reach the database only through here, readiness, gauges and credential lookups
 //! too; the pool they hand in and the database error use cases return or wrap are
 //! re-exported below, so `routes` need not name `db`.
+//!
+//! One style of use case: a free `async fn` in its job's module, called as
+//! `app::<job>::<verb>(…)`. It takes what it runs against first (the pool; anything more as
+//! arguments, as [`reconcile::run`] takes the Twilio client, or as one struct of those built
+//! at start-up, as [`calls::take_call`] takes [`calls::Calls`]), then the [`Caller`] where
+//! access is scoped, then its input, and returns its job's own error. Types with methods are
+//! for state that outlives a call (the routing copy, the group-commit queues, an export's
+//! cursor), not for use cases. `numbers::Numbers` still holds its use cases as methods.
+//!
+//! The webhooks' modules depend one way, never back: [`calls`] (what the handlers call) →
+//! [`group_commit`] → [`call_writes`] (the shared write path); [`replay`] and [`reconcile`] →
+//! [`call_writes`].
 
+pub mod call_writes;
 pub mod calls;
 pub mod conditions;
 pub mod credentials;
@@ -14,6 +27,7 @@ pub mod group_commit;
 pub mod health;
 pub mod numbers;
 pub mod reconcile;
+pub mod replay;
 pub mod routing;
 pub mod sessions;
 pub mod stats;

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
-use super::calls::{Callback, apply_callback, record_call};
+use super::call_writes::{Callback, apply_callback, record_call};
 use crate::db::calls::NumberLookup;
 use crate::db::reconcile::{self as runs, RunCounts, RunKind};
 use crate::db::{self, PgPool};

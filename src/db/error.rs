@@ -33,6 +33,35 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A stored value this build has no name for (written by the platform, a newer version or by
+/// hand): reading it is an error, answered as an opaque 500, never a guess.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unexpected stored {column} {value:?}")]
+pub struct UnknownStoredValue {
+    pub column: &'static str,
+    pub value: String,
+}
+
+impl UnknownStoredValue {
+    /// Parses `raw`, a value of `column`, into its domain type with `parse`.
+    pub fn parse<T, E>(
+        column: &'static str,
+        raw: &str,
+        parse: impl FnOnce(&str) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, Self> {
+        parse(raw).map_err(|_| Self {
+            column,
+            value: raw.to_owned(),
+        })
+    }
+}
+
+impl From<UnknownStoredValue> for Error {
+    fn from(error: UnknownStoredValue) -> Self {
+        Self::invariant("reading a stored value", error.to_string())
+    }
+}
+
 /// Runs database work for at most `deadline`; running out of time is `Unavailable` with
 /// `context`, like any other way the database can fail to answer.
 pub async fn within<T>(
@@ -160,5 +189,26 @@ impl<T> Context<T> for std::result::Result<T, deadpool_postgres::PoolError> {
             context: what,
             source: Box::new(e),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::CallStatus;
+
+    #[test]
+    fn an_unknown_stored_value_names_its_column_and_value_and_is_no_guess() {
+        let parsed = UnknownStoredValue::parse("call_status", "queued", CallStatus::parse_stored);
+        let unknown = parsed.unwrap_err();
+        assert_eq!(
+            unknown.to_string(),
+            r#"unexpected stored call_status "queued""#
+        );
+        assert!(matches!(Error::from(unknown), Error::Other { .. }));
+        assert_eq!(
+            UnknownStoredValue::parse("call_status", "ringing", CallStatus::parse_stored),
+            Ok(CallStatus::Ringing)
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! true and queueing the SMS happen in the caller's transaction, so either all of it happens
 //! or none of it does.
 
-use super::error::{Context as _, Result};
+use super::error::{Context as _, Result, UnknownStoredValue};
+use crate::domain::DeliveryStatus;
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
@@ -88,7 +89,8 @@ pub struct ConditionMet {
     pub notes: Option<String>,
     pub reward_status: RewardStatus,
     pub gift_card_id: Option<Uuid>,
-    pub delivery_status: Option<String>,
+    /// `None` while no card is provisioned.
+    pub delivery_status: Option<DeliveryStatus>,
     pub delivery_error_code: Option<i32>,
     pub delivery_error_message: Option<String>,
 }
@@ -98,8 +100,10 @@ const CONDITION_COLUMNS: &str = "id, call_session_id, campaign_id, recipient_id,
     delivery_error_code, delivery_error_message";
 
 impl ConditionMet {
-    /// Fails on a `reward_status` this build does not know rather than misreporting it.
-    fn from_row(row: &tokio_postgres::Row) -> Result<Self, UnknownRewardStatus> {
+    /// Fails on a `reward_status` or `delivery_status` this build does not know rather than
+    /// misreporting it.
+    fn from_row(row: &tokio_postgres::Row) -> Result<Self> {
+        let delivery_status: Option<&str> = row.get("delivery_status");
         Ok(Self {
             id: row.get("id"),
             call_session_id: row.get("call_session_id"),
@@ -111,7 +115,9 @@ impl ConditionMet {
             notes: row.get("notes"),
             reward_status: RewardStatus::parse(row.get("reward_status"))?,
             gift_card_id: row.get("gift_card_id"),
-            delivery_status: row.get("delivery_status"),
+            delivery_status: delivery_status
+                .map(|raw| UnknownStoredValue::parse("delivery_status", raw, DeliveryStatus::parse))
+                .transpose()?,
             delivery_error_code: row.get("delivery_error_code"),
             delivery_error_message: row.get("delivery_error_message"),
         })
@@ -341,10 +347,7 @@ pub async fn conditions_of_recipient(
         )
         .await
         .context("loading conditions met failed")?;
-    Ok(rows
-        .iter()
-        .map(ConditionMet::from_row)
-        .collect::<Result<_, _>>()?)
+    rows.iter().map(ConditionMet::from_row).collect()
 }
 
 #[cfg(test)]

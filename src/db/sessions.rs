@@ -1,7 +1,8 @@
 //! Reading call sessions for the agent API, and linking a recipient by redemption code.
 //! Every function here runs inside a transaction restricted by [`super::access::restrict`].
 
-use super::error::{Context as _, Result};
+use super::error::{Context as _, Result, UnknownStoredValue};
+use crate::domain::{CallOutcome, CallStatus, MatchStatus};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
@@ -17,9 +18,10 @@ pub struct CallSession {
     pub tracked_number_id: Uuid,
     pub recipient_id: Option<Uuid>,
     pub caller_phone: Option<String>,
-    pub match_status: String,
-    pub call_status: String,
-    pub call_outcome: Option<String>,
+    pub match_status: MatchStatus,
+    pub call_status: CallStatus,
+    /// `None` while the call is live.
+    pub call_outcome: Option<CallOutcome>,
     pub caller_verstat: Option<String>,
     pub call_started_at: Option<DateTime<Utc>>,
     pub call_answered_at: Option<DateTime<Utc>>,
@@ -44,8 +46,10 @@ const SESSION_COLUMNS: &str = "s.id, s.campaign_id, c.name AS campaign_name, c.c
     s.recording_duration, s.voicemail_url, s.voicemail_duration, s.twilio_call_sid, s.forward_to_number, s.agent_user_id, s.notes, s.created_at";
 
 impl CallSession {
-    fn from_row(row: &tokio_postgres::Row) -> Self {
-        Self {
+    /// Fails on a status or outcome this build has no name for rather than misreporting it.
+    fn from_row(row: &tokio_postgres::Row) -> Result<Self, UnknownStoredValue> {
+        let call_outcome: Option<&str> = row.get("call_outcome");
+        Ok(Self {
             id: row.get("id"),
             campaign_id: row.get("campaign_id"),
             campaign_name: row.get("campaign_name"),
@@ -53,9 +57,19 @@ impl CallSession {
             tracked_number_id: row.get("tracked_number_id"),
             recipient_id: row.get("recipient_id"),
             caller_phone: row.get("caller_phone"),
-            match_status: row.get("match_status"),
-            call_status: row.get("call_status"),
-            call_outcome: row.get("call_outcome"),
+            match_status: UnknownStoredValue::parse(
+                "match_status",
+                row.get("match_status"),
+                MatchStatus::parse,
+            )?,
+            call_status: UnknownStoredValue::parse(
+                "call_status",
+                row.get("call_status"),
+                CallStatus::parse_stored,
+            )?,
+            call_outcome: call_outcome
+                .map(|raw| UnknownStoredValue::parse("call_outcome", raw, CallOutcome::parse))
+                .transpose()?,
             caller_verstat: row.get("caller_verstat"),
             call_started_at: row.get("call_started_at"),
             call_answered_at: row.get("call_answered_at"),
@@ -72,7 +86,7 @@ impl CallSession {
             agent_user_id: row.get("agent_user_id"),
             notes: row.get("notes"),
             created_at: row.get("created_at"),
-        }
+        })
     }
 }
 
@@ -80,9 +94,9 @@ impl CallSession {
 #[derive(Debug, Clone, Default)]
 pub struct SessionFilter {
     pub campaign_id: Option<Uuid>,
-    pub call_status: Option<String>,
-    pub match_status: Option<String>,
-    pub call_outcome: Option<String>,
+    pub call_status: Option<CallStatus>,
+    pub match_status: Option<MatchStatus>,
+    pub call_outcome: Option<CallOutcome>,
     /// Only sessions created at or after this instant.
     pub from: Option<DateTime<Utc>>,
     /// Only sessions created before this instant.
@@ -125,12 +139,12 @@ pub async fn list(
             &list_statement(),
             &[
                 &filter.campaign_id,
-                &filter.call_status,
-                &filter.match_status,
+                &filter.call_status.map(CallStatus::as_str),
+                &filter.match_status.map(MatchStatus::as_str),
                 &before_at,
                 &before_id,
                 &(filter.limit + 1),
-                &filter.call_outcome,
+                &filter.call_outcome.map(CallOutcome::as_str),
                 &filter.from,
                 &filter.to,
             ],
@@ -138,13 +152,12 @@ pub async fn list(
         .await
         .context("listing call sessions failed")?;
     let more = rows.len() as i64 > filter.limit;
-    Ok((
-        rows.iter()
-            .take(filter.limit as usize)
-            .map(CallSession::from_row)
-            .collect(),
-        more,
-    ))
+    let page = rows
+        .iter()
+        .take(filter.limit as usize)
+        .map(CallSession::from_row)
+        .collect::<Result<_, _>>()?;
+    Ok((page, more))
 }
 
 pub async fn get(tx: &impl GenericClient, id: Uuid) -> Result<Option<CallSession>> {
@@ -158,7 +171,7 @@ pub async fn get(tx: &impl GenericClient, id: Uuid) -> Result<Option<CallSession
         )
         .await
         .context("loading the call session failed")?;
-    Ok(row.as_ref().map(CallSession::from_row))
+    Ok(row.as_ref().map(CallSession::from_row).transpose()?)
 }
 
 /// The recipient a session is about, as an agent needs to see them.

@@ -58,6 +58,16 @@ impl CallStatus {
         })
     }
 
+    /// Parses a stored `call_sessions.call_status`: only the values of [`Self::STORED`], so
+    /// Twilio's words that are never stored (`queued`, `answered`) are refused here.
+    pub fn parse_stored(raw: &str) -> Result<Self, CallStatusError> {
+        if Self::STORED.contains(&raw) {
+            Self::parse(raw)
+        } else {
+            Err(CallStatusError)
+        }
+    }
+
     /// The value stored in `call_sessions.call_status`; `queued` is stored as `initiated`
     /// because the platform's schema has no queued state.
     pub fn as_str(self) -> &'static str {
@@ -135,5 +145,17 @@ mod tests {
     fn dial_answered_counts_as_in_progress_and_garbage_is_refused() {
         assert_eq!(CallStatus::parse("answered"), Ok(CallStatus::InProgress));
         assert_eq!(CallStatus::parse("Completed"), Err(CallStatusError));
+    }
+
+    #[test]
+    fn stored_values_round_trip_and_twilio_only_words_are_refused() {
+        for stored in CallStatus::STORED {
+            assert_eq!(
+                CallStatus::parse_stored(stored).map(CallStatus::as_str),
+                Ok(stored)
+            );
+        }
+        assert_eq!(CallStatus::parse_stored("queued"), Err(CallStatusError));
+        assert_eq!(CallStatus::parse_stored("answered"), Err(CallStatusError));
     }
 }

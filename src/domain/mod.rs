@@ -2,10 +2,13 @@
 
 mod business_hours;
 mod call_flow;
+mod call_outcome;
 mod call_sid;
 mod call_status;
+mod delivery_status;
 pub mod gift_card_csv;
 mod look_back;
+mod match_status;
 mod message;
 mod phone;
 mod role;
@@ -17,9 +20,12 @@ pub use business_hours::{BusinessHours, BusinessHoursError};
 pub use call_flow::{
     CallFlow, DEFAULT_VOICEMAIL_GREETING, DialFlow, FlowChange, FlowError, MAX_SPOKEN_CHARS,
 };
+pub use call_outcome::{CallOutcome, CallOutcomeError};
 pub use call_sid::{CallSid, CallSidError};
 pub use call_status::{CallStatus, CallStatusError, DialOutcome, StatusRank};
+pub use delivery_status::{DeliveryStatus, DeliveryStatusError};
 pub use look_back::{LookBack, LookBackError};
+pub use match_status::{MatchStatus, MatchStatusError};
 pub use message::{
     DeliveryReport, FailureReason, MessageSid, MessageSidError, SMS_MAX_ATTEMPTS, sms_retry_delay,
 };

@@ -207,12 +207,6 @@ impl From<crate::app::DbError> for ApiError {
     }
 }
 
-impl From<crate::routes::api::types::UnknownValue> for ApiError {
-    fn from(error: crate::routes::api::types::UnknownValue) -> Self {
-        Self::Internal(error.into())
-    }
-}
-
 impl From<crate::app::sessions::SessionError> for ApiError {
     fn from(error: crate::app::sessions::SessionError) -> Self {
         use crate::app::sessions::SessionError;

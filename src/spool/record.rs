@@ -20,6 +20,22 @@ pub enum RecordKind {
     Voicemail,
 }
 
+impl RecordKind {
+    /// The webhook a record kind came from, as a metrics label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Voice => "voice",
+            Self::VoiceFallback => "voice_fallback",
+            Self::Status => "status",
+            Self::Dial => "dial",
+            Self::Recording => "recording",
+            Self::SmsStatus => "sms_status",
+            Self::ScreenAccept => "screen_accept",
+            Self::Voicemail => "voicemail",
+        }
+    }
+}
+
 /// One webhook the database could not take: its verified form fields in their order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {

@@ -1,5 +1,5 @@
 //! Replays the spool into the database once it answers: oldest segment first, each record in
-//! arrival order, each exactly once (see [`crate::app::calls::replay`]); a segment is removed
+//! arrival order, each exactly once (see [`crate::app::replay::replay`]); a segment is removed
 //! once every record in it was applied.
 
 use std::io::Write as _;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio::sync::watch;
 
-use crate::app::calls::{self, Replayed};
+use crate::app::replay::{self, Replayed};
 use crate::db::{self, PgPool};
 use crate::spool::{Record, Spool};
 
@@ -107,7 +107,7 @@ impl ReplayWorker {
             let attempt = db::error::within(
                 REPLAY_TIMEOUT,
                 "replaying a spool record took too long",
-                calls::replay(&self.pool, record),
+                replay::replay(&self.pool, record),
             );
             match attempt.await {
                 Ok(outcome) => {

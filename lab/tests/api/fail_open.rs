@@ -418,7 +418,7 @@ async fn a_replayed_callback_parked_while_its_session_is_created_elsewhere_is_ap
     // Another instance replays the call's status: no session yet, so it parks it, and its
     // commit is held after its last look for the session.
     let replaying =
-        tokio::spawn(async move { calltrack::app::calls::replay(&pool, &record).await });
+        tokio::spawn(async move { calltrack::app::replay::replay(&pool, &record).await });
     wait_for_lock_waiters(&app, 1).await;
     // Meanwhile the call itself arrives; the parked row is not committed, so it sees none.
     let voice = app.post_signed("/twilio/voice", &call.voice()).await;
@@ -428,7 +428,7 @@ async fn a_replayed_callback_parked_while_its_session_is_created_elsewhere_is_ap
         .unwrap();
     let replayed = replaying.await.unwrap().unwrap();
 
-    assert_eq!(replayed, calltrack::app::calls::Replayed::Applied);
+    assert_eq!(replayed, calltrack::app::replay::Replayed::Applied);
     let session = app.session(&call.call_sid).await;
     assert_eq!(session["call_status"], "completed", "{session}");
     assert_eq!(session["call_duration_seconds"], 30);

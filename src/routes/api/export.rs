@@ -105,10 +105,10 @@ pub fn rows(page: &[CallSession], mask: bool) -> Result<Bytes, ApiError> {
             at(s.call_answered_at),
             at(s.call_ended_at),
             caller,
-            s.match_status.clone(),
+            s.match_status.to_string(),
             s.recipient_id.map(|r| r.to_string()).unwrap_or_default(),
-            s.call_status.clone(),
-            text(&s.call_outcome),
+            s.call_status.to_string(),
+            s.call_outcome.map(|o| o.to_string()).unwrap_or_default(),
             num(s.call_duration_seconds),
             num(s.talk_seconds),
             text(&s.recording_url),
@@ -145,8 +145,8 @@ pub async fn call_sessions_csv(
     let range =
         TimeRange::parse(query.from, query.to).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let filter = SessionFilter {
-        match_status: query.match_status.map(|s| s.as_str().to_owned()),
-        call_outcome: query.call_outcome.map(|s| s.as_str().to_owned()),
+        match_status: query.match_status.map(Into::into),
+        call_outcome: query.call_outcome.map(Into::into),
         from: range.from(),
         to: range.to(),
         ..SessionFilter::default()

@@ -63,19 +63,16 @@ pub async fn list(
         TimeRange::parse(query.from, query.to).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let filter = SessionFilter {
         campaign_id: query.campaign_id,
-        call_status: query.call_status.map(|s| s.as_str().to_owned()),
-        match_status: query.match_status.map(|s| s.as_str().to_owned()),
-        call_outcome: query.call_outcome.map(|s| s.as_str().to_owned()),
+        call_status: query.call_status.map(Into::into),
+        match_status: query.match_status.map(Into::into),
+        call_outcome: query.call_outcome.map(Into::into),
         from: range.from(),
         to: range.to(),
         before: query.cursor.as_deref().map(decode_cursor).transpose()?,
         limit,
     };
     let (rows, more) = app::sessions::list(&state.pool, &principal, &filter).await?;
-    let items = rows
-        .into_iter()
-        .map(CallSessionOut::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
+    let items: Vec<CallSessionOut> = rows.into_iter().map(Into::into).collect();
     let next_cursor = if more {
         items.last().map(encode_cursor)
     } else {
@@ -96,7 +93,7 @@ pub async fn detail(
     id: web::Path<String>,
 ) -> Result<web::Json<SessionDetailOut>, ApiError> {
     let detail = app::sessions::detail(&state.pool, &principal, parse_id(&id)?).await?;
-    Ok(web::Json(detail.try_into()?))
+    Ok(web::Json(detail.into()))
 }
 
 /// Links an unmatched call to the campaign's recipient with that redemption code.
@@ -125,7 +122,7 @@ pub async fn link_recipient(
         )));
     }
     let detail = app::sessions::link_recipient(&state.pool, &principal, id, code).await?;
-    Ok(web::Json(detail.try_into()?))
+    Ok(web::Json(detail.into()))
 }
 
 /// Marks a campaign condition met and provisions its reward exactly once.
@@ -163,5 +160,5 @@ pub async fn mark_condition(
     } else {
         HttpResponse::Ok()
     };
-    Ok(response.json(MarkConditionResponse::try_from(outcome)?))
+    Ok(response.json(MarkConditionResponse::from(outcome)))
 }

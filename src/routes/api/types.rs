@@ -1,6 +1,6 @@
 //! The JSON API's own types: what clients send and receive, with enums wherever a value is
-//! one of a few. Database rows map into them; an unexpected stored value is an error, never a
-//! silently different answer.
+//! one of a few. Rows, which carry the domain's enums, map into them with `From`; a stored
+//! value the domain has no name for failed already where the row was read.
 
 use std::collections::BTreeMap;
 
@@ -15,20 +15,14 @@ use crate::db::numbers::TrackedNumber;
 use crate::db::rewards::{ConditionMet, RewardStatus};
 use crate::db::sessions::{CallSession, Condition, Recipient};
 use crate::db::stats::{CallStats, CampaignSummary, SeriesPoint};
+use crate::domain;
 use crate::routes::error::ApiError;
 
-/// A stored value the API has no name for: a bug or a foreign writer, answered as a 500.
-#[derive(Debug, thiserror::Error)]
-#[error("unexpected stored {field} {value:?}")]
-pub struct UnknownValue {
-    field: &'static str,
-    value: String,
-}
-
 macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident, $field:literal { $($variant:ident = $wire:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
         $(#[$meta])*
-        // Every wire name here is the kebab-case of its variant; a unit test holds them to it.
+        // Every wire name here is the kebab-case of its variant, and the value the database
+        // stores: a unit test holds them to it.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
         #[serde(rename_all = "kebab-case")]
         pub enum $name {
@@ -39,64 +33,133 @@ macro_rules! wire_enum {
             #[cfg(test)]
             const ALL: &'static [Self] = &[$(Self::$variant),+];
         }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $wire),+ }
-            }
-
-            pub fn parse(raw: &str) -> Result<Self, UnknownValue> {
-                match raw {
-                    $($wire => Ok(Self::$variant),)+
-                    other => Err(UnknownValue { field: $field, value: other.to_owned() }),
-                }
-            }
-        }
     };
 }
 
 wire_enum!(
     /// Where the call is: `initiated` → `ringing` → `in-progress` → one of the ends.
-    CallStatus, "call_status" {
-        Initiated = "initiated",
-        Ringing = "ringing",
-        InProgress = "in-progress",
-        Completed = "completed",
-        Busy = "busy",
-        NoAnswer = "no-answer",
-        Failed = "failed",
-        Canceled = "canceled",
+    CallStatus {
+        Initiated,
+        Ringing,
+        InProgress,
+        Completed,
+        Busy,
+        NoAnswer,
+        Failed,
+        Canceled,
     }
 );
 
 wire_enum!(
     /// What happened for the business: a person `answered`; the business `missed` it; the
     /// caller left a `voicemail`; the caller hung up first (`abandoned`). Null while live.
-    CallOutcome, "call_outcome" {
-        Answered = "answered",
-        Missed = "missed",
-        Voicemail = "voicemail",
-        Abandoned = "abandoned",
+    CallOutcome {
+        Answered,
+        Missed,
+        Voicemail,
+        Abandoned,
     }
 );
 
 wire_enum!(
     /// Whether the caller was matched to a recipient of the campaign.
-    MatchStatus, "match_status" {
-        Matched = "matched",
-        Unmatched = "unmatched",
+    MatchStatus {
+        Matched,
+        Unmatched,
     }
 );
 
 wire_enum!(
     /// The reward SMS: queued (`pending`), accepted by Twilio (`sent`), `delivered`, `failed`.
-    DeliveryStatus, "delivery_status" {
-        Pending = "pending",
-        Sent = "sent",
-        Delivered = "delivered",
-        Failed = "failed",
+    DeliveryStatus {
+        Pending,
+        Sent,
+        Delivered,
+        Failed,
     }
 );
+
+impl From<domain::CallStatus> for CallStatus {
+    fn from(status: domain::CallStatus) -> Self {
+        match status {
+            // Stored as `initiated`: the platform's schema has no queued state.
+            domain::CallStatus::Queued | domain::CallStatus::Initiated => Self::Initiated,
+            domain::CallStatus::Ringing => Self::Ringing,
+            domain::CallStatus::InProgress => Self::InProgress,
+            domain::CallStatus::Completed => Self::Completed,
+            domain::CallStatus::Busy => Self::Busy,
+            domain::CallStatus::NoAnswer => Self::NoAnswer,
+            domain::CallStatus::Failed => Self::Failed,
+            domain::CallStatus::Canceled => Self::Canceled,
+        }
+    }
+}
+
+impl From<CallStatus> for domain::CallStatus {
+    fn from(status: CallStatus) -> Self {
+        match status {
+            CallStatus::Initiated => Self::Initiated,
+            CallStatus::Ringing => Self::Ringing,
+            CallStatus::InProgress => Self::InProgress,
+            CallStatus::Completed => Self::Completed,
+            CallStatus::Busy => Self::Busy,
+            CallStatus::NoAnswer => Self::NoAnswer,
+            CallStatus::Failed => Self::Failed,
+            CallStatus::Canceled => Self::Canceled,
+        }
+    }
+}
+
+impl From<domain::CallOutcome> for CallOutcome {
+    fn from(outcome: domain::CallOutcome) -> Self {
+        match outcome {
+            domain::CallOutcome::Answered => Self::Answered,
+            domain::CallOutcome::Missed => Self::Missed,
+            domain::CallOutcome::Voicemail => Self::Voicemail,
+            domain::CallOutcome::Abandoned => Self::Abandoned,
+        }
+    }
+}
+
+impl From<CallOutcome> for domain::CallOutcome {
+    fn from(outcome: CallOutcome) -> Self {
+        match outcome {
+            CallOutcome::Answered => Self::Answered,
+            CallOutcome::Missed => Self::Missed,
+            CallOutcome::Voicemail => Self::Voicemail,
+            CallOutcome::Abandoned => Self::Abandoned,
+        }
+    }
+}
+
+impl From<domain::MatchStatus> for MatchStatus {
+    fn from(status: domain::MatchStatus) -> Self {
+        match status {
+            domain::MatchStatus::Matched => Self::Matched,
+            domain::MatchStatus::Unmatched => Self::Unmatched,
+        }
+    }
+}
+
+impl From<MatchStatus> for domain::MatchStatus {
+    fn from(status: MatchStatus) -> Self {
+        match status {
+            MatchStatus::Matched => Self::Matched,
+            MatchStatus::Unmatched => Self::Unmatched,
+        }
+    }
+}
+
+impl From<domain::DeliveryStatus> for DeliveryStatus {
+    fn from(status: domain::DeliveryStatus) -> Self {
+        match status {
+            domain::DeliveryStatus::Pending => Self::Pending,
+            domain::DeliveryStatus::Sent => Self::Sent,
+            domain::DeliveryStatus::Delivered => Self::Delivered,
+            domain::DeliveryStatus::Failed => Self::Failed,
+        }
+    }
+}
 
 /// What became of a met condition's reward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -122,13 +185,6 @@ impl From<RewardStatus> for RewardState {
             RewardStatus::NoPhone => Self::NoPhone,
         }
     }
-}
-
-fn parse_opt<T>(
-    raw: Option<&str>,
-    parse: impl Fn(&str) -> Result<T, UnknownValue>,
-) -> Result<Option<T>, UnknownValue> {
-    raw.map(parse).transpose()
 }
 
 /// One call session.
@@ -168,14 +224,12 @@ pub struct CallSessionOut {
     pub created_at: DateTime<Utc>,
 }
 
-impl TryFrom<CallSession> for CallSessionOut {
-    type Error = UnknownValue;
-
-    fn try_from(s: CallSession) -> Result<Self, UnknownValue> {
-        Ok(Self {
-            match_status: MatchStatus::parse(&s.match_status)?,
-            call_status: CallStatus::parse(&s.call_status)?,
-            call_outcome: parse_opt(s.call_outcome.as_deref(), CallOutcome::parse)?,
+impl From<CallSession> for CallSessionOut {
+    fn from(s: CallSession) -> Self {
+        Self {
+            match_status: s.match_status.into(),
+            call_status: s.call_status.into(),
+            call_outcome: s.call_outcome.map(Into::into),
             caller_verstat: s.caller_verstat,
             voicemail_url: s.voicemail_url,
             voicemail_duration: s.voicemail_duration,
@@ -199,7 +253,7 @@ impl TryFrom<CallSession> for CallSessionOut {
             agent_user_id: s.agent_user_id,
             notes: s.notes,
             created_at: s.created_at,
-        })
+        }
     }
 }
 
@@ -306,12 +360,10 @@ pub struct ConditionMetOut {
     pub delivery_error_message: Option<String>,
 }
 
-impl TryFrom<ConditionMet> for ConditionMetOut {
-    type Error = UnknownValue;
-
-    fn try_from(c: ConditionMet) -> Result<Self, UnknownValue> {
-        Ok(Self {
-            delivery_status: parse_opt(c.delivery_status.as_deref(), DeliveryStatus::parse)?,
+impl From<ConditionMet> for ConditionMetOut {
+    fn from(c: ConditionMet) -> Self {
+        Self {
+            delivery_status: c.delivery_status.map(Into::into),
             reward_status: c.reward_status.into(),
             id: c.id,
             call_session_id: c.call_session_id,
@@ -324,7 +376,7 @@ impl TryFrom<ConditionMet> for ConditionMetOut {
             gift_card_id: c.gift_card_id,
             delivery_error_code: c.delivery_error_code,
             delivery_error_message: c.delivery_error_message,
-        })
+        }
     }
 }
 
@@ -340,20 +392,14 @@ pub struct SessionDetailOut {
     pub conditions_met: Vec<ConditionMetOut>,
 }
 
-impl TryFrom<SessionDetail> for SessionDetailOut {
-    type Error = UnknownValue;
-
-    fn try_from(d: SessionDetail) -> Result<Self, UnknownValue> {
-        Ok(Self {
-            session: d.session.try_into()?,
+impl From<SessionDetail> for SessionDetailOut {
+    fn from(d: SessionDetail) -> Self {
+        Self {
+            session: d.session.into(),
             recipient: d.recipient.map(Into::into),
             conditions: d.conditions.into_iter().map(Into::into).collect(),
-            conditions_met: d
-                .conditions_met
-                .into_iter()
-                .map(TryInto::try_into)
-                .collect::<Result<_, _>>()?,
-        })
+            conditions_met: d.conditions_met.into_iter().map(Into::into).collect(),
+        }
     }
 }
 
@@ -390,17 +436,15 @@ pub struct MarkConditionResponse {
     pub reward: RewardOut,
 }
 
-impl TryFrom<MarkOutcome> for MarkConditionResponse {
-    type Error = UnknownValue;
-
-    fn try_from(outcome: MarkOutcome) -> Result<Self, UnknownValue> {
-        let condition = ConditionMetOut::try_from(outcome.condition)?;
+impl From<MarkOutcome> for MarkConditionResponse {
+    fn from(outcome: MarkOutcome) -> Self {
+        let condition = ConditionMetOut::from(outcome.condition);
         let reward = RewardOut {
             status: condition.reward_status,
             gift_card_id: condition.gift_card_id,
             delivery_status: condition.delivery_status,
         };
-        Ok(Self { condition, reward })
+        Self { condition, reward }
     }
 }
 
@@ -803,22 +847,53 @@ mod tests {
     }
 
     #[test]
-    fn each_wire_name_is_the_serialized_name_and_parses_back() {
+    fn each_wire_name_is_the_stored_name_and_maps_back() {
+        for stored in domain::CallStatus::STORED {
+            let status = domain::CallStatus::parse_stored(stored).unwrap();
+            let wire = CallStatus::from(status);
+            assert_eq!(serde_name(wire), stored);
+            assert_eq!(domain::CallStatus::from(wire), status);
+        }
+        assert_eq!(
+            CallStatus::from(domain::CallStatus::Queued),
+            CallStatus::Initiated
+        );
+        for outcome in domain::CallOutcome::ALL {
+            let wire = CallOutcome::from(outcome);
+            assert_eq!(serde_name(wire), outcome.as_str());
+            assert_eq!(domain::CallOutcome::from(wire), outcome);
+        }
+        for status in domain::MatchStatus::ALL {
+            let wire = MatchStatus::from(status);
+            assert_eq!(serde_name(wire), status.as_str());
+            assert_eq!(domain::MatchStatus::from(wire), status);
+        }
+        for status in domain::DeliveryStatus::ALL {
+            assert_eq!(serde_name(DeliveryStatus::from(status)), status.as_str());
+        }
+    }
+
+    #[test]
+    fn every_wire_value_comes_from_a_domain_value() {
         for status in CallStatus::ALL {
-            assert_eq!(serde_name(status), status.as_str());
-            assert_eq!(CallStatus::parse(status.as_str()).ok(), Some(*status));
+            assert_eq!(CallStatus::from(domain::CallStatus::from(*status)), *status);
         }
         for outcome in CallOutcome::ALL {
-            assert_eq!(CallOutcome::parse(outcome.as_str()).ok(), Some(*outcome));
+            assert_eq!(
+                CallOutcome::from(domain::CallOutcome::from(*outcome)),
+                *outcome
+            );
         }
         for status in MatchStatus::ALL {
-            assert_eq!(serde_name(status), status.as_str());
+            assert_eq!(
+                MatchStatus::from(domain::MatchStatus::from(*status)),
+                *status
+            );
         }
-        for status in DeliveryStatus::ALL {
-            assert_eq!(serde_name(status), status.as_str());
-        }
-        let names: Vec<&str> = CallStatus::ALL.iter().map(|s| s.as_str()).collect();
-        assert_eq!(names, crate::domain::CallStatus::STORED);
-        assert!(CallStatus::parse("queued").is_err());
+        let delivered: Vec<DeliveryStatus> = domain::DeliveryStatus::ALL
+            .into_iter()
+            .map(DeliveryStatus::from)
+            .collect();
+        assert_eq!(delivered, DeliveryStatus::ALL);
     }
 }

@@ -1,7 +1,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{twiml_response, voicemail_twiml};
-use crate::app::calls::{AfterDial, Callback};
+use crate::app::calls::{self, AfterDial, Callback};
 use crate::routes::AppState;
 use crate::routes::error::WebhookError;
 use crate::twilio::dial_action;
@@ -24,8 +24,8 @@ pub async fn dial_complete(
     // Side by side, so the answer waits at most one deadline for the database.
     let callback = Callback::Dial(action.clone());
     let (after, taken) = tokio::join!(
-        state.calls.after_dial(&action, carried),
-        state.calls.take_callback(&callback, &form)
+        calls::after_dial(&state.calls, &action, carried),
+        calls::take_callback(&state.calls, &callback, &form)
     );
     taken?;
     Ok(twiml_response(match after {

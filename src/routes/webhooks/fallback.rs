@@ -1,6 +1,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{forward_twiml, twiml_response};
+use crate::app::calls;
 use crate::routes::AppState;
 use crate::routes::error::WebhookError;
 use crate::twilio::extract::VerifiedForm;
@@ -46,7 +47,7 @@ pub async fn voice_fallback(
     if voice.is_some() {
         // Recorded like any call once the spool is replayed; an unparseable body could not
         // be, so it is not spooled.
-        state.calls.spool_fallback_call(&form).await;
+        calls::spool_fallback_call(&state.calls, &form).await;
     }
     // The flow (a whisper, the voicemail) from the routing copy when it knows the number;
     // the number forwards plainly otherwise.

@@ -1,6 +1,6 @@
 use actix_web::{HttpResponse, web};
 
-use crate::app::calls::Callback;
+use crate::app::calls::{self, Callback};
 use crate::routes::AppState;
 use crate::routes::error::WebhookError;
 use crate::twilio::extract::VerifiedForm;
@@ -14,9 +14,6 @@ pub async fn recording_status(
 ) -> Result<HttpResponse, WebhookError> {
     let callback = RecordingCallback::from_form(&form)?;
     tracing::Span::current().record("call.sid", callback.call_sid.as_str());
-    state
-        .calls
-        .take_callback(&Callback::Recording(callback), &form)
-        .await?;
+    calls::take_callback(&state.calls, &Callback::Recording(callback), &form).await?;
     Ok(HttpResponse::NoContent().finish())
 }

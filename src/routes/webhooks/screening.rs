@@ -7,7 +7,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{query_value, twiml_response, with_query};
-use crate::app::calls::Callback;
+use crate::app::calls::{self, Callback};
 use crate::routes::AppState;
 use crate::routes::error::WebhookError;
 use crate::twilio::extract::VerifiedForm;
@@ -75,10 +75,7 @@ pub async fn screen_accept(
     let accept = ScreenAccept::from_form(&form)?;
     tracing::Span::current().record("call.sid", accept.parent_call_sid.as_str());
     let accepted = accept.accepted;
-    state
-        .calls
-        .take_callback(&Callback::ScreenAccept(accept), &form)
-        .await?;
+    calls::take_callback(&state.calls, &Callback::ScreenAccept(accept), &form).await?;
     Ok(twiml_response(if accepted {
         state.twiml.screen_accepted()?
     } else {
@@ -94,10 +91,7 @@ pub async fn voicemail(
 ) -> Result<HttpResponse, WebhookError> {
     let callback = RecordingCallback::from_form(&form)?;
     tracing::Span::current().record("call.sid", callback.call_sid.as_str());
-    state
-        .calls
-        .take_callback(&Callback::Voicemail(callback), &form)
-        .await?;
+    calls::take_callback(&state.calls, &Callback::Voicemail(callback), &form).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,6 +1,6 @@
 use actix_web::{HttpResponse, web};
 
-use crate::app::calls::Callback;
+use crate::app::calls::{self, Callback};
 use crate::routes::AppState;
 use crate::routes::error::WebhookError;
 use crate::twilio::extract::VerifiedForm;
@@ -16,9 +16,6 @@ pub async fn sms_status(
 ) -> Result<HttpResponse, WebhookError> {
     let callback = SmsStatusCallback::from_form(&form)?;
     tracing::Span::current().record("message.sid", callback.message_sid.as_str());
-    state
-        .calls
-        .take_callback(&Callback::SmsStatus(callback), &form)
-        .await?;
+    calls::take_callback(&state.calls, &Callback::SmsStatus(callback), &form).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,7 +1,7 @@
 use actix_web::{HttpResponse, web};
 
 use super::{forward_twiml, twiml_response, voicemail_twiml};
-use crate::app::calls::VoiceAnswer;
+use crate::app::calls::{self, VoiceAnswer};
 use crate::routes::AppState;
 use crate::routes::error::WebhookError;
 use crate::twilio::extract::VerifiedForm;
@@ -16,7 +16,7 @@ pub async fn incoming_call(
 ) -> Result<HttpResponse, WebhookError> {
     let voice = VoiceRequest::from_form(&form)?;
     tracing::Span::current().record("call.sid", voice.call_sid.as_str());
-    let twiml = match state.calls.take_call(&voice, &form).await? {
+    let twiml = match calls::take_call(&state.calls, &voice, &form).await? {
         VoiceAnswer::Reject => {
             let to = voice.to.as_ref().map(crate::domain::E164::masked);
             tracing::info!(
