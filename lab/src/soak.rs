@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant as TokioInstant;
 
 use crate::faults::{
-    Audit, CallPlan, CallRecord, FaultCluster, Metrics, Population, ServeConfig, ServeProcess,
+    Audit, CallPlan, FaultCluster, Metrics, PlayedCall, Population, ServeConfig, ServeProcess,
     Webhook, audit_until_clean, send_step,
 };
 use calltrack::commands::simulate::Target;
@@ -201,7 +201,7 @@ async fn drive(
     started: TokioInstant,
     outage: &Arc<AtomicBool>,
     observations: mpsc::UnboundedSender<Observation>,
-) -> Vec<CallRecord> {
+) -> Vec<PlayedCall> {
     let interval = Duration::from_secs_f64(STEPS_PER_CALL / f64::from(args.rate));
     let mut calls = JoinSet::new();
     let mut next = started;
@@ -420,7 +420,7 @@ async fn collect(
 }
 
 struct Report<'a> {
-    records: &'a [CallRecord],
+    records: &'a [PlayedCall],
     answers: &'a Answers,
     traffic_ended: Duration,
     outages: &'a [Outage],

@@ -12,7 +12,10 @@ use uuid::Uuid;
 
 use super::routing::RoutingCopy;
 use super::{Caller, begin, commit, connection};
-use crate::db::numbers::{self, NewNumber, TrackedNumber};
+use crate::db::numbers::{self, NewNumber};
+
+/// A tracked number as the use cases return it.
+pub use crate::db::numbers::TrackedNumber;
 use crate::db::routing::{NumberRoute, RoutingVersion};
 use crate::db::{self, PgPool, access, stats};
 use crate::domain::{E164, FlowChange};

@@ -4,9 +4,12 @@ use uuid::Uuid;
 
 use super::{Caller, begin, commit, connection};
 use crate::auth::Principal;
-use crate::db::rewards::ConditionMet;
-use crate::db::sessions::{self, CallSession, Condition, Linked, Recipient, SessionFilter};
+use crate::db::sessions::{self, Linked};
 use crate::db::{self, PgPool, access};
+
+/// What the use cases read, as the routes receive it.
+pub use crate::db::rewards::{ConditionMet, RewardStatus};
+pub use crate::db::sessions::{CallSession, Condition, Recipient, SessionFilter};
 
 /// A session with everything an agent needs on screen.
 #[derive(Debug, Clone)]

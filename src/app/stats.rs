@@ -5,7 +5,10 @@ use uuid::Uuid;
 
 use super::{Caller, begin, commit, connection};
 use crate::auth::Principal;
-use crate::db::stats::{self, CallStats, CampaignSummary, SeriesPoint};
+use crate::db::stats;
+
+/// What the statistics use cases return, as the routes receive it.
+pub use crate::db::stats::{CallStats, CampaignSummary, SeriesPoint};
 use crate::db::{self, PgPool};
 use crate::domain::{SeriesWindow, TimeRange};
 

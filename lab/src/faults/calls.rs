@@ -195,8 +195,8 @@ impl CallPlan {
     }
 
     /// An empty record of this call, for its answers to be noted in.
-    pub fn record(&self) -> CallRecord {
-        CallRecord {
+    pub fn record(&self) -> PlayedCall {
+        PlayedCall {
             call_sid: self.call.call_sid.clone(),
             recording_sid: self.call.recording_sid.clone(),
             answered: self.answered,
@@ -212,7 +212,7 @@ impl CallPlan {
         &self,
         http: &reqwest::Client,
         targets: &RoundRobin,
-    ) -> (CallRecord, Vec<Answer>) {
+    ) -> (PlayedCall, Vec<Answer>) {
         let mut record = self.record();
         let mut answers = Vec::with_capacity(self.steps.len());
         for step in &self.steps {
@@ -318,7 +318,7 @@ impl RoundRobin {
 
 /// What the client knows of one call: what it played and which webhooks were answered.
 #[derive(Debug, Clone)]
-pub struct CallRecord {
+pub struct PlayedCall {
     pub call_sid: String,
     pub recording_sid: String,
     pub answered: bool,
@@ -327,7 +327,7 @@ pub struct CallRecord {
     pub acked: BTreeSet<StepKind>,
 }
 
-impl CallRecord {
+impl PlayedCall {
     pub fn note(&mut self, answer: &Answer) {
         if answer.acked {
             self.acked.insert(answer.kind);
@@ -440,8 +440,8 @@ struct SessionRow {
 }
 
 /// Audits `records` against the database `client` is connected to.
-pub async fn audit(client: &tokio_postgres::Client, records: &[CallRecord]) -> Result<Audit> {
-    let records: Vec<&CallRecord> = records
+pub async fn audit(client: &tokio_postgres::Client, records: &[PlayedCall]) -> Result<Audit> {
+    let records: Vec<&PlayedCall> = records
         .iter()
         .filter(|r| r.acked(StepKind::Voice))
         .collect();
@@ -555,7 +555,7 @@ pub async fn audit(client: &tokio_postgres::Client, records: &[CallRecord]) -> R
 /// Audits until the database is complete or `within` has passed; returns the last audit.
 pub async fn audit_until_clean(
     client: &tokio_postgres::Client,
-    records: &[CallRecord],
+    records: &[PlayedCall],
     within: Duration,
 ) -> Result<Audit> {
     let until = Instant::now() + within;

@@ -11,7 +11,7 @@ mod cluster;
 mod serve;
 
 pub use calls::{
-    Answer, Audit, CallPlan, CallRecord, RoundRobin, Step, StepKind, Webhook, audit,
+    Answer, Audit, CallPlan, PlayedCall, RoundRobin, Step, StepKind, Webhook, audit,
     audit_until_clean, send_step,
 };
 pub use cluster::{FaultCluster, Population, TrackedLine};

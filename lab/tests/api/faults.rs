@@ -9,7 +9,7 @@ use std::time::Duration;
 use calltrack::db::embedded::StopMode;
 use calltrack::twilio::simulated::SimulatedCall;
 use calltrack_lab::faults::{
-    Answer, CallPlan, CallRecord, FaultCluster, Population, RoundRobin, ServeConfig, ServeProcess,
+    Answer, CallPlan, FaultCluster, PlayedCall, Population, RoundRobin, ServeConfig, ServeProcess,
     audit_until_clean,
 };
 
@@ -90,7 +90,7 @@ async fn play(
     http: &reqwest::Client,
     targets: &RoundRobin,
     plans: &[CallPlan],
-) -> (Vec<CallRecord>, Vec<Answer>) {
+) -> (Vec<PlayedCall>, Vec<Answer>) {
     let played = futures::future::join_all(plans.iter().map(|p| p.play(http, targets))).await;
     let mut records = Vec::new();
     let mut answers = Vec::new();
@@ -122,7 +122,7 @@ fn assert_all_answered_in_time(answers: &[Answer]) {
     );
 }
 
-async fn assert_database_holds(cluster: &FaultCluster, records: &[CallRecord], calls: usize) {
+async fn assert_database_holds(cluster: &FaultCluster, records: &[PlayedCall], calls: usize) {
     let client = cluster.connect().await.unwrap();
     let audit = audit_until_clean(&client, records, REPLAY_WITHIN)
         .await

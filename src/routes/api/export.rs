@@ -10,7 +10,7 @@ use futures::StreamExt as _;
 use super::parse_id;
 use super::types::ExportQuery;
 use crate::app;
-use crate::db::sessions::{CallSession, SessionFilter};
+use crate::app::sessions::{CallSession, SessionFilter};
 use crate::domain::{TimeRange, mask_phone};
 use crate::routes::AppState;
 use crate::routes::error::{ApiError, ErrorBody};

@@ -11,7 +11,7 @@ use super::types::{
 };
 use super::{parse_id, text};
 use crate::app;
-use crate::db::sessions::SessionFilter;
+use crate::app::sessions::SessionFilter;
 use crate::domain::TimeRange;
 use crate::routes::AppState;
 use crate::routes::error::{ApiError, ErrorBody};

@@ -10,11 +10,10 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::app::conditions::MarkOutcome;
+use crate::app::numbers::TrackedNumber;
 use crate::app::sessions::SessionDetail;
-use crate::db::numbers::TrackedNumber;
-use crate::db::rewards::{ConditionMet, RewardStatus};
-use crate::db::sessions::{CallSession, Condition, Recipient};
-use crate::db::stats::{CallStats, CampaignSummary, SeriesPoint};
+use crate::app::sessions::{CallSession, Condition, ConditionMet, Recipient, RewardStatus};
+use crate::app::stats::{CallStats, CampaignSummary, SeriesPoint};
 use crate::domain;
 use crate::routes::error::ApiError;
 
