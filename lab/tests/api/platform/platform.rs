@@ -18,7 +18,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, Request, ResponseTemplate};
 
 use crate::helpers::{Campaign, TRACKED_NUMBER, TestApp, conninfo, test_database};
-use crate::numbers::{BOUGHT_SID, number_path, numbers_path, sold};
+use crate::fast::numbers::{BOUGHT_SID, number_path, numbers_path, sold};
 use crate::world::{Auth, CALLER, GIFT_CARD_KEY};
 
 const OWNER: &str = "platform_owner";
@@ -38,8 +38,8 @@ pub enum Platform {
 impl Platform {
     fn sql(self) -> &'static str {
         match self {
-            Self::SupabaseShaped => include_str!("../platform/supabase_platform.sql"),
-            Self::DocumentedMinimum => include_str!("../platform/documented_minimum.sql"),
+            Self::SupabaseShaped => include_str!("../../platform/supabase_platform.sql"),
+            Self::DocumentedMinimum => include_str!("../../platform/documented_minimum.sql"),
         }
     }
 }
@@ -51,7 +51,7 @@ macro_rules! on_each_platform {
             $(
                 #[tokio::test]
                 async fn $test() {
-                    super::$test($crate::platform::Platform::SupabaseShaped).await
+                    super::$test($crate::platform::platform::Platform::SupabaseShaped).await
                 }
             )+
         }
@@ -59,7 +59,7 @@ macro_rules! on_each_platform {
             $(
                 #[tokio::test]
                 async fn $test() {
-                    super::$test($crate::platform::Platform::DocumentedMinimum).await
+                    super::$test($crate::platform::platform::Platform::DocumentedMinimum).await
                 }
             )+
         }
@@ -1059,11 +1059,11 @@ async fn post_behind_the_gate(
 ) {
     let first = app.post_signed(path, held);
     let rest = async {
-        crate::group_commit::wait_for_gate_waiters(app, 1).await;
+        crate::fast::group_commit::wait_for_gate_waiters(app, 1).await;
         let sent = futures::future::join_all(queued.iter().map(|f| app.post_signed(path, f)));
         let (answers, ()) = tokio::join!(
             sent,
-            crate::group_commit::open_gate_after(gate, Duration::from_millis(700))
+            crate::fast::group_commit::open_gate_after(gate, Duration::from_millis(700))
         );
         answers
     };
@@ -1099,7 +1099,7 @@ async fn batched_calls_and_callbacks_write_the_platforms_status_columns(platform
         format!("SELECT count(DISTINCT txid) FROM batch_log WHERE call_sid <> '{held}'")
     };
 
-    let gate = crate::group_commit::gate_sessions(&app, "INSERT").await;
+    let gate = crate::fast::group_commit::gate_sessions(&app, "INSERT").await;
     let voices: Vec<_> = calls[1..].iter().map(|c| c.voice()).collect();
     post_behind_the_gate(&app, &gate, "/twilio/voice", &calls[0].voice(), &voices).await;
     assert_eq!(app.count(&batch_of(&calls[0].call_sid)).await, 1);
@@ -1119,7 +1119,7 @@ async fn batched_calls_and_callbacks_write_the_platforms_status_columns(platform
         .await
         .unwrap();
     drop(gate);
-    let gate = crate::group_commit::gate_sessions(&app, "UPDATE").await;
+    let gate = crate::fast::group_commit::gate_sessions(&app, "UPDATE").await;
     let at = chrono::Utc::now();
     let ends: Vec<_> = calls[1..]
         .iter()

@@ -9,7 +9,7 @@ use std::time::Duration;
 use calltrack::twilio::signature;
 use calltrack::twilio::simulated::SimulatedCall;
 
-use crate::fresh_machine::{FreshMachine, Running, free_port};
+use super::fresh_machine::{FreshMachine, Running, free_port};
 
 /// A first start initialises the cluster and migrates, on two shared cores.
 const START: Duration = Duration::from_secs(180);

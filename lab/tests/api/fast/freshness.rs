@@ -13,7 +13,7 @@ use calltrack::twilio::simulated::SimulatedCall;
 use chrono::Utc;
 use serde_json::json;
 
-use crate::call_flow::url_in;
+use super::call_flow::url_in;
 use crate::helpers::{FORWARD_TO, TRACKED_NUMBER, TestApp, test_database};
 use crate::world::Auth;
 

@@ -351,7 +351,7 @@ async fn metrics_show_the_spool_filling_during_an_outage_and_draining_after_it()
     assert_eq!(value(&during, "calltrack_spool_depth"), Some(2.0));
     assert_eq!(value(&during, "calltrack_database_up"), Some(0.0));
     assert_eq!(value(&during, "calltrack_routing_numbers"), Some(1.0));
-    let voice_fail_open = crate::metrics::sample_value(
+    let voice_fail_open = crate::fast::metrics::sample_value(
         &during,
         "calltrack_fail_open_answers_total",
         ("webhook", "voice"),
@@ -375,7 +375,7 @@ async fn metrics_show_the_spool_filling_during_an_outage_and_draining_after_it()
         after = scrape(&recovered).await;
     }
     assert_eq!(value(&after, "calltrack_spool_depth"), Some(0.0));
-    let applied = crate::metrics::sample_value(
+    let applied = crate::fast::metrics::sample_value(
         &after,
         "calltrack_spool_replayed_total",
         ("outcome", "applied"),

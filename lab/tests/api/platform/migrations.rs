@@ -1,5 +1,5 @@
 use crate::helpers::{conninfo, test_database};
-use crate::platform::{Platform, on_each_platform, platform_database};
+use super::platform::{Platform, on_each_platform, platform_database};
 use calltrack::db::migrate::catalog::Catalog;
 use calltrack::db::migrate::plan::{Stage, schema_problems};
 use calltrack::db::{self, migrate::MIGRATIONS};

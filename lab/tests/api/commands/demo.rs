@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use crate::fresh_machine::{FreshMachine, Running, warnings_and_errors};
+use super::fresh_machine::{FreshMachine, Running, warnings_and_errors};
 
 /// Runs `calltrack demo` as on a fresh machine: nothing configured, its own embedded
 /// PostgreSQL. It reads the timeline until the demo serves, signs in with the printed URLs,

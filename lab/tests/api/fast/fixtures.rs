@@ -6,7 +6,7 @@ use calltrack::twilio::form::FormPairs;
 use calltrack::twilio::simulated::{Fixture, SimulatedCall, messaging_service_sms_status};
 use chrono::Utc;
 
-use crate::call_flow::url_in;
+use super::call_flow::url_in;
 use crate::helpers::{FORWARD_TO, PUBLIC_BASE_URL, TRACKED_NUMBER, TestApp, sign};
 use crate::world::Auth;
 

@@ -1,0 +1,6 @@
+//! The consoles driven in headless Chromium (skipped, with a note, where Chromium or
+//! chromedriver is missing).
+
+mod browser;
+mod console;
+mod manage_console;

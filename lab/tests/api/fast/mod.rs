@@ -1,0 +1,26 @@
+//! In-process servers over HTTP on a database of their own: webhooks, the API, rewards,
+//! SMS, numbers, reconciliation. Seconds in all; the group to run while working.
+
+mod agents;
+mod call_flow;
+mod fixtures;
+mod freshness;
+mod gift_cards;
+pub(crate) mod group_commit;
+mod hardening;
+mod malformed;
+mod manage;
+pub(crate) mod metrics;
+pub(crate) mod numbers;
+mod openapi;
+mod outcome;
+mod phone_matching;
+mod reconcile;
+mod recording;
+mod rewards;
+mod session_list;
+mod signature;
+mod sms;
+mod stats;
+mod status;
+mod voice;
