@@ -49,7 +49,7 @@ pub enum DatabaseSource {
     Url(SecretString),
     /// A database already located by the caller: the demo's database on the cluster it
     /// started, a test's clone of the migrated template.
-    Located(tokio_postgres::Config),
+    Located(Box<tokio_postgres::Config>),
     Embedded {
         data_dir: PathBuf,
     },

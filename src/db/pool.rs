@@ -30,7 +30,7 @@ impl Database {
                 embedded: None,
             }),
             DatabaseSource::Located(config) => Ok(Self {
-                config: config.clone(),
+                config: config.as_ref().clone(),
                 embedded: None,
             }),
             DatabaseSource::Embedded { data_dir } => {

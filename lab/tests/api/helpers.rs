@@ -220,12 +220,15 @@ pub struct TestApp {
     serving: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
+/// A last word on a test server's settings.
+type Tune<'a> = Box<dyn FnOnce(&mut Settings) + 'a>;
+
 /// How a test's server differs from the suite's default one: environment variables, a last
 /// word on the settings, the database it connects to. Every variant is built by
 /// [`Application::build`], the function `serve` calls.
 pub struct TestAppBuilder<'a> {
     env: Vec<(&'a str, &'a str)>,
-    tune: Option<Box<dyn FnOnce(&mut Settings) + 'a>>,
+    tune: Option<Tune<'a>>,
     /// The server's database and the test's own client's; a fresh clone of the template for
     /// both when unset.
     databases: Option<(tokio_postgres::Config, tokio_postgres::Config)>,
@@ -278,7 +281,7 @@ impl<'a> TestAppBuilder<'a> {
         let mut vars = vec![("TWILIO_API_BASE_URL", twilio_uri.as_str())];
         vars.extend(self.env);
         let mut settings = settings_with(&vars);
-        settings.database = DatabaseSource::Located(server_database);
+        settings.database = DatabaseSource::Located(Box::new(server_database));
         if let Some(tune) = self.tune {
             tune(&mut settings);
         }

@@ -110,7 +110,7 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
         ("OUTBOX_POLL_MS", "200".to_owned()),
     ]);
     let mut settings = Settings::from_lookup(&|name| vars.get(name).cloned())?;
-    settings.database = config::DatabaseSource::Located(config.clone());
+    settings.database = config::DatabaseSource::Located(Box::new(config.clone()));
     sms_sender
         .sign_with(settings.twilio.auth_token.clone())
         .await;

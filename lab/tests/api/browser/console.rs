@@ -7,7 +7,7 @@ use calltrack::twilio::simulated::Fixture;
 use fantoccini::Locator;
 use uuid::Uuid;
 
-use super::browser::{Browser, eventually};
+use super::chromium::{Browser, eventually};
 use crate::helpers::TestApp;
 use crate::world::{CALLER, token};
 
@@ -167,7 +167,7 @@ fn row(session: Uuid) -> String {
 
 #[tokio::test]
 async fn an_agent_sees_a_call_arrive_live_marks_a_condition_and_watches_the_reward_go_out() {
-    if super::browser::skip_without_chromium() {
+    if super::chromium::skip_without_chromium() {
         return;
     }
     let started = Instant::now();
@@ -316,7 +316,7 @@ async fn an_agent_sees_a_call_arrive_live_marks_a_condition_and_watches_the_rewa
 
 #[tokio::test]
 async fn an_agent_links_an_unmatched_caller_by_redemption_code_in_the_browser() {
-    if super::browser::skip_without_chromium() {
+    if super::chromium::skip_without_chromium() {
         return;
     }
     let app = TestApp::spawn().await;

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use super::browser::{Browser, eventually};
+use super::chromium::{Browser, eventually};
 use crate::helpers::TestApp;
 use crate::world::{cipher, token};
 
@@ -119,7 +119,7 @@ async fn count(app: &TestApp, sql: &str, campaign: Uuid) -> i64 {
 #[tokio::test]
 async fn a_company_owner_reads_the_charts_manages_a_number_links_a_caller_and_downloads_the_calls()
 {
-    if super::browser::skip_without_chromium() {
+    if super::chromium::skip_without_chromium() {
         return;
     }
     let started = Instant::now();

@@ -1,6 +1,6 @@
 //! The consoles driven in headless Chromium (skipped, with a note, where Chromium or
 //! chromedriver is missing).
 
-mod browser;
+mod chromium;
 mod console;
 mod manage_console;

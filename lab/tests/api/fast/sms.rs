@@ -101,7 +101,7 @@ async fn spawn_second_worker(app: &TestApp) {
         ("TWILIO_AUTH_TOKEN", SECOND_WORKER_TOKEN),
         ("OUTBOX_POLL_MS", "20"),
     ]);
-    settings.database = DatabaseSource::Located(app.db_config.clone());
+    settings.database = DatabaseSource::Located(Box::new(app.db_config.clone()));
     settings.pool_size = 8;
     let second = Application::build(settings).await.unwrap();
     tokio::spawn(second.run_until(std::future::pending()));
@@ -1206,7 +1206,7 @@ async fn the_server_and_its_sms_worker_stop_when_shutdown_resolves() {
         ("TWILIO_API_BASE_URL", twilio.as_str()),
         ("OUTBOX_POLL_MS", "20"),
     ]);
-    settings.database = DatabaseSource::Located(app.db_config.clone());
+    settings.database = DatabaseSource::Located(Box::new(app.db_config.clone()));
     settings.pool_size = 4;
     let server = Application::build(settings).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -81,7 +81,7 @@ async fn a_fallback_body_that_does_not_parse_still_forwards() {
 /// A server over a database that cannot be reached at `database`.
 async fn spawn_over(database: tokio_postgres::Config) -> String {
     let mut settings = settings_with(&[("TWILIO_API_BASE_URL", "http://127.0.0.1:9")]);
-    settings.database = DatabaseSource::Located(database);
+    settings.database = DatabaseSource::Located(Box::new(database));
     settings.pool_size = 4;
     // A hung database holds the start this long before it goes on without it.
     settings.start_connect_timeout = std::time::Duration::from_millis(300);

@@ -5,4 +5,4 @@
 mod deadlines;
 mod fail_open;
 mod fallback;
-mod faults;
+mod serve_children;

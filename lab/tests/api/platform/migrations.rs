@@ -1,5 +1,5 @@
+use super::adoption::{Platform, on_each_platform, platform_database};
 use crate::helpers::{conninfo, test_database};
-use super::platform::{Platform, on_each_platform, platform_database};
 use calltrack::db::migrate::catalog::Catalog;
 use calltrack::db::migrate::plan::{Stage, schema_problems};
 use calltrack::db::{self, migrate::MIGRATIONS};

@@ -17,8 +17,8 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, Request, ResponseTemplate};
 
-use crate::helpers::{Campaign, TRACKED_NUMBER, TestApp, conninfo, test_database};
 use crate::fast::numbers::{BOUGHT_SID, number_path, numbers_path, sold};
+use crate::helpers::{Campaign, TRACKED_NUMBER, TestApp, conninfo, test_database};
 use crate::world::{Auth, CALLER, GIFT_CARD_KEY};
 
 const OWNER: &str = "platform_owner";
@@ -51,7 +51,7 @@ macro_rules! on_each_platform {
             $(
                 #[tokio::test]
                 async fn $test() {
-                    super::$test($crate::platform::platform::Platform::SupabaseShaped).await
+                    super::$test($crate::platform::adoption::Platform::SupabaseShaped).await
                 }
             )+
         }
@@ -59,7 +59,7 @@ macro_rules! on_each_platform {
             $(
                 #[tokio::test]
                 async fn $test() {
-                    super::$test($crate::platform::platform::Platform::DocumentedMinimum).await
+                    super::$test($crate::platform::adoption::Platform::DocumentedMinimum).await
                 }
             )+
         }
