@@ -12,7 +12,7 @@
 //! at start-up, as [`calls::take_call`] takes [`calls::Calls`]), then the [`Caller`] where
 //! access is scoped, then its input, and returns its job's own error. Types with methods are
 //! for state that outlives a call (the routing copy, the group-commit queues, an export's
-//! cursor), not for use cases. `numbers::Numbers` still holds its use cases as methods.
+//! cursor), not for use cases.
 //!
 //! The webhooks' modules depend one way, never back: [`calls`] (what the handlers call) →
 //! [`group_commit`] → [`call_writes`] (the shared write path); [`replay`] and [`reconcile`] →

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::routing::RoutingCopy;
 use super::{Caller, begin, commit, connection};
-use crate::db::numbers::{self, NewNumber};
+use crate::db::numbers::NewNumber;
 
 /// A tracked number as the use cases return it.
 pub use crate::db::numbers::TrackedNumber;
@@ -109,7 +109,8 @@ fn purchase_name(campaign_id: Uuid) -> String {
     format!("calltrack {campaign_id} #{}", &attempt[..12])
 }
 
-/// The number-management service.
+/// What the number use cases below run against: the database, the Twilio account, the base
+/// URL numbers are pointed at and the routing copy. Built once at start-up.
 #[derive(Clone)]
 pub struct Numbers {
     pub pool: PgPool,
@@ -122,6 +123,186 @@ pub struct Numbers {
 
 /// A number's route as a change left it, and the version its commit publishes.
 type ChangedRoute = Option<(RoutingVersion, NumberRoute)>;
+
+/// The campaign's tracked numbers; a campaign the caller may not see is `NotFound`.
+pub async fn list(
+    numbers: &Numbers,
+    actor: Caller<'_>,
+    campaign_id: Uuid,
+) -> Result<Vec<TrackedNumber>, NumbersError> {
+    numbers.check_campaign(actor, campaign_id).await?;
+    let mut conn = connection(&numbers.pool).await?;
+    let tx = begin(&mut conn, actor).await?;
+    let list = db::numbers::list_for_campaign(&tx, campaign_id).await?;
+    commit(tx).await?;
+    Ok(list)
+}
+
+/// Buys a number at Twilio pointed at this service and stores it for the campaign.
+#[tracing::instrument(skip_all, fields(campaign.id = %campaign_id))]
+pub async fn buy(
+    numbers: &Numbers,
+    actor: Caller<'_>,
+    campaign_id: Uuid,
+    request: &BuyRequest,
+) -> Result<TrackedNumber, NumbersError> {
+    numbers.check_campaign(actor, campaign_id).await?;
+    if let NumberChoice::Exact(number) = &request.choice {
+        let conn = connection(&numbers.pool).await?;
+        if db::numbers::active_number_exists(&conn, number).await? {
+            return Err(NumbersError::Conflict(
+                "that number is already an active tracked number",
+            ));
+        }
+    }
+    let friendly_name = purchase_name(campaign_id);
+    let bought = match numbers
+        .twilio
+        .buy_number(
+            &request.choice,
+            &numbers.webhooks(&request.forward_to),
+            &friendly_name,
+        )
+        .await
+    {
+        Ok(bought) => bought,
+        Err(error) if error.kind() == FailureKind::Uncertain => {
+            tracing::warn!(%error, "the purchase's outcome is unknown; looking for it at Twilio");
+            numbers
+                .find_purchase(&request.choice, &friendly_name)
+                .await?
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if bought.phone_number == request.forward_to.as_str() {
+        numbers
+            .give_back(
+                &bought.sid,
+                &bought.phone_number,
+                "forward-to number is the number itself",
+            )
+            .await;
+        return Err(NumbersError::ForwardToSelf);
+    }
+    let new = NewNumber {
+        campaign_id,
+        phone_number: &bought.phone_number,
+        forward_to_number: request.forward_to.as_str(),
+        provider_sid: &bought.sid,
+        friendly_name: bought.friendly_name.as_deref(),
+    };
+    match numbers.store(actor, &new, &request.flow).await {
+        Ok(stored) => Ok(stored),
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), number.sid = %bought.sid, "storing a bought number failed; releasing it");
+            numbers
+                .give_back(&bought.sid, &bought.phone_number, "storing the row failed")
+                .await;
+            if error.is_conflict_on(ONE_ACTIVE_NUMBER) {
+                Err(NumbersError::Conflict(
+                    "that number is already an active tracked number",
+                ))
+            } else {
+                Err(NumbersError::Db(error))
+            }
+        }
+    }
+}
+
+/// Changes where calls go and/or switches the number on or off. A new forward-to number,
+/// or switching the number back on, re-points it at Twilio first (its fallback URL carries
+/// the forward-to number), so a refusal from Twilio changes nothing here. If the database
+/// then fails, Twilio is pointed back at the stored forward-to number.
+pub async fn update(
+    numbers: &Numbers,
+    actor: Caller<'_>,
+    id: Uuid,
+    forward_to: Option<&str>,
+    is_active: Option<bool>,
+    flow: &FlowChange,
+) -> Result<TrackedNumber, NumbersError> {
+    let current = numbers.visible_number(actor, id).await?;
+    let forward_to = forward_to
+        .map(|f| {
+            E164::parse(f).map_err(|_| {
+                NumbersError::Invalid("forward_to_number is not a phone number".into())
+            })
+        })
+        .transpose()?;
+    if forward_to
+        .as_ref()
+        .is_some_and(|f| f.as_str() == current.phone_number)
+    {
+        return Err(NumbersError::ForwardToSelf);
+    }
+    let switching_on = is_active == Some(true) && !current.is_active;
+    if switching_on && current.released_at.is_some() {
+        return Err(NumbersError::Conflict(
+            "a released number cannot be switched on again; buy a new one",
+        ));
+    }
+    let repointed = if switching_on || forward_to.is_some() {
+        numbers.repoint(&current, forward_to.as_ref()).await?
+    } else {
+        None
+    };
+    match numbers
+        .store_update(actor, id, forward_to.as_ref(), is_active, flow)
+        .await
+    {
+        Ok(updated) => Ok(updated),
+        Err(error) => {
+            let moved = forward_to
+                .as_ref()
+                .is_some_and(|f| f.as_str() != current.forward_to_number);
+            if let (Some(sid), true) = (repointed, moved) {
+                numbers.point_back(sid, &current).await;
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Releases the number at Twilio and keeps the row, inactive, for history.
+pub async fn release(
+    numbers: &Numbers,
+    actor: Caller<'_>,
+    id: Uuid,
+) -> Result<TrackedNumber, NumbersError> {
+    let current = numbers.visible_number(actor, id).await?;
+    if current.released_at.is_some() {
+        return Ok(current);
+    }
+    if let Some(sid) = &current.provider_sid {
+        numbers.twilio.release_number(sid).await?;
+    }
+    let mut conn = connection(&numbers.pool).await?;
+    let tx = begin(&mut conn, actor).await?;
+    let released = db::numbers::mark_released(&tx, id).await?;
+    let route = numbers
+        .route_after_change(&tx, &released.phone_number)
+        .await?;
+    commit(tx).await?;
+    numbers.learn(route).await;
+    Ok(released)
+}
+
+/// Retries the releases owed for numbers that could not be stored; returns how many
+/// were released now.
+pub async fn settle_owed_releases(numbers: &Numbers) -> db::Result<usize> {
+    let conn = connection(&numbers.pool).await?;
+    let owed = db::numbers::owed_releases(&conn, 50).await?;
+    let mut released = 0;
+    for sid in owed {
+        let outcome = numbers.twilio.release_number(&sid).await;
+        let error = outcome.as_ref().err().map(ToString::to_string);
+        db::numbers::release_attempted(&conn, &sid, error.as_deref()).await?;
+        if outcome.is_ok() {
+            released += 1;
+        }
+    }
+    Ok(released)
+}
 
 impl Numbers {
     /// Where a number forwarding to `forward_to` sends its calls; its fallback forwards there
@@ -147,86 +328,6 @@ impl Numbers {
         match client {
             Some(client) if actor.sees(client) => Ok(()),
             _ => Err(NumbersError::NotFound),
-        }
-    }
-
-    pub async fn list(
-        &self,
-        actor: Caller<'_>,
-        campaign_id: Uuid,
-    ) -> Result<Vec<TrackedNumber>, NumbersError> {
-        self.check_campaign(actor, campaign_id).await?;
-        let mut conn = connection(&self.pool).await?;
-        let tx = begin(&mut conn, actor).await?;
-        let list = numbers::list_for_campaign(&tx, campaign_id).await?;
-        commit(tx).await?;
-        Ok(list)
-    }
-
-    /// Buys a number at Twilio pointed at this service and stores it for the campaign.
-    #[tracing::instrument(skip_all, fields(campaign.id = %campaign_id))]
-    pub async fn buy(
-        &self,
-        actor: Caller<'_>,
-        campaign_id: Uuid,
-        request: &BuyRequest,
-    ) -> Result<TrackedNumber, NumbersError> {
-        self.check_campaign(actor, campaign_id).await?;
-        if let NumberChoice::Exact(number) = &request.choice {
-            let conn = connection(&self.pool).await?;
-            if numbers::active_number_exists(&conn, number).await? {
-                return Err(NumbersError::Conflict(
-                    "that number is already an active tracked number",
-                ));
-            }
-        }
-        let friendly_name = purchase_name(campaign_id);
-        let bought = match self
-            .twilio
-            .buy_number(
-                &request.choice,
-                &self.webhooks(&request.forward_to),
-                &friendly_name,
-            )
-            .await
-        {
-            Ok(bought) => bought,
-            Err(error) if error.kind() == FailureKind::Uncertain => {
-                tracing::warn!(%error, "the purchase's outcome is unknown; looking for it at Twilio");
-                self.find_purchase(&request.choice, &friendly_name).await?
-            }
-            Err(error) => return Err(error.into()),
-        };
-        if bought.phone_number == request.forward_to.as_str() {
-            self.give_back(
-                &bought.sid,
-                &bought.phone_number,
-                "forward-to number is the number itself",
-            )
-            .await;
-            return Err(NumbersError::ForwardToSelf);
-        }
-        let new = NewNumber {
-            campaign_id,
-            phone_number: &bought.phone_number,
-            forward_to_number: request.forward_to.as_str(),
-            provider_sid: &bought.sid,
-            friendly_name: bought.friendly_name.as_deref(),
-        };
-        match self.store(actor, &new, &request.flow).await {
-            Ok(stored) => Ok(stored),
-            Err(error) => {
-                tracing::error!(error = format!("{error:#}"), number.sid = %bought.sid, "storing a bought number failed; releasing it");
-                self.give_back(&bought.sid, &bought.phone_number, "storing the row failed")
-                    .await;
-                if error.is_conflict_on(ONE_ACTIVE_NUMBER) {
-                    Err(NumbersError::Conflict(
-                        "that number is already an active tracked number",
-                    ))
-                } else {
-                    Err(NumbersError::Db(error))
-                }
-            }
         }
     }
 
@@ -282,9 +383,9 @@ impl Numbers {
     ) -> db::Result<TrackedNumber> {
         let mut conn = connection(&self.pool).await?;
         let tx = begin(&mut conn, actor).await?;
-        let mut stored = numbers::insert(&tx, new).await?;
+        let mut stored = db::numbers::insert(&tx, new).await?;
         if !flow.is_empty() {
-            stored = numbers::set_flow(&tx, stored.id, flow).await?;
+            stored = db::numbers::set_flow(&tx, stored.id, flow).await?;
         }
         let route = self.route_after_change(&tx, &stored.phone_number).await?;
         commit(tx).await?;
@@ -330,7 +431,7 @@ impl Numbers {
         if let Err(error) = self.twilio.release_number(sid).await {
             tracing::error!(%error, number.sid = %sid, "releasing failed; recording it as owed");
             let owed = match connection(&self.pool).await {
-                Ok(conn) => numbers::owe_release(&conn, sid, phone_number, reason).await,
+                Ok(conn) => db::numbers::owe_release(&conn, sid, phone_number, reason).await,
                 Err(e) => Err(e),
             };
             if let Err(error) = owed {
@@ -347,65 +448,11 @@ impl Numbers {
     ) -> Result<TrackedNumber, NumbersError> {
         let mut conn = connection(&self.pool).await?;
         let tx = begin(&mut conn, actor).await?;
-        let found = numbers::get(&tx, id).await?;
+        let found = db::numbers::get(&tx, id).await?;
         commit(tx).await?;
         match found {
             Some((number, client)) if actor.sees(client) => Ok(number),
             _ => Err(NumbersError::NotFound),
-        }
-    }
-
-    /// Changes where calls go and/or switches the number on or off. A new forward-to number,
-    /// or switching the number back on, re-points it at Twilio first (its fallback URL carries
-    /// the forward-to number), so a refusal from Twilio changes nothing here. If the database
-    /// then fails, Twilio is pointed back at the stored forward-to number.
-    pub async fn update(
-        &self,
-        actor: Caller<'_>,
-        id: Uuid,
-        forward_to: Option<&str>,
-        is_active: Option<bool>,
-        flow: &FlowChange,
-    ) -> Result<TrackedNumber, NumbersError> {
-        let current = self.visible_number(actor, id).await?;
-        let forward_to = forward_to
-            .map(|f| {
-                E164::parse(f).map_err(|_| {
-                    NumbersError::Invalid("forward_to_number is not a phone number".into())
-                })
-            })
-            .transpose()?;
-        if forward_to
-            .as_ref()
-            .is_some_and(|f| f.as_str() == current.phone_number)
-        {
-            return Err(NumbersError::ForwardToSelf);
-        }
-        let switching_on = is_active == Some(true) && !current.is_active;
-        if switching_on && current.released_at.is_some() {
-            return Err(NumbersError::Conflict(
-                "a released number cannot be switched on again; buy a new one",
-            ));
-        }
-        let repointed = if switching_on || forward_to.is_some() {
-            self.repoint(&current, forward_to.as_ref()).await?
-        } else {
-            None
-        };
-        match self
-            .store_update(actor, id, forward_to.as_ref(), is_active, flow)
-            .await
-        {
-            Ok(updated) => Ok(updated),
-            Err(error) => {
-                let moved = forward_to
-                    .as_ref()
-                    .is_some_and(|f| f.as_str() != current.forward_to_number);
-                if let (Some(sid), true) = (repointed, moved) {
-                    self.point_back(sid, &current).await;
-                }
-                Err(error)
-            }
         }
     }
 
@@ -469,64 +516,25 @@ impl Numbers {
     ) -> Result<TrackedNumber, NumbersError> {
         let mut conn = connection(&self.pool).await?;
         let tx = begin(&mut conn, actor).await?;
-        let updated = match numbers::update(&tx, id, forward_to.map(E164::as_str), is_active).await
-        {
-            Ok(updated) => updated,
-            Err(error) if error.is_conflict_on(ONE_ACTIVE_NUMBER) => {
-                return Err(NumbersError::Conflict(
-                    "another active tracked number has that number",
-                ));
-            }
-            Err(error) => return Err(error.into()),
-        };
+        let updated =
+            match db::numbers::update(&tx, id, forward_to.map(E164::as_str), is_active).await {
+                Ok(updated) => updated,
+                Err(error) if error.is_conflict_on(ONE_ACTIVE_NUMBER) => {
+                    return Err(NumbersError::Conflict(
+                        "another active tracked number has that number",
+                    ));
+                }
+                Err(error) => return Err(error.into()),
+            };
         let updated = if flow.is_empty() {
             updated
         } else {
-            numbers::set_flow(&tx, id, flow).await?
+            db::numbers::set_flow(&tx, id, flow).await?
         };
         let route = self.route_after_change(&tx, &updated.phone_number).await?;
         commit(tx).await?;
         self.learn(route).await;
         Ok(updated)
-    }
-
-    /// Releases the number at Twilio and keeps the row, inactive, for history.
-    pub async fn release(
-        &self,
-        actor: Caller<'_>,
-        id: Uuid,
-    ) -> Result<TrackedNumber, NumbersError> {
-        let current = self.visible_number(actor, id).await?;
-        if current.released_at.is_some() {
-            return Ok(current);
-        }
-        if let Some(sid) = &current.provider_sid {
-            self.twilio.release_number(sid).await?;
-        }
-        let mut conn = connection(&self.pool).await?;
-        let tx = begin(&mut conn, actor).await?;
-        let released = numbers::mark_released(&tx, id).await?;
-        let route = self.route_after_change(&tx, &released.phone_number).await?;
-        commit(tx).await?;
-        self.learn(route).await;
-        Ok(released)
-    }
-
-    /// Retries the releases owed for numbers that could not be stored; returns how many
-    /// were released now.
-    pub async fn settle_owed_releases(&self) -> db::Result<usize> {
-        let conn = connection(&self.pool).await?;
-        let owed = numbers::owed_releases(&conn, 50).await?;
-        let mut released = 0;
-        for sid in owed {
-            let outcome = self.twilio.release_number(&sid).await;
-            let error = outcome.as_ref().err().map(ToString::to_string);
-            numbers::release_attempted(&conn, &sid, error.as_deref()).await?;
-            if outcome.is_ok() {
-                released += 1;
-            }
-        }
-        Ok(released)
     }
 }
 

@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use crate::app::Caller as Actor;
-use crate::app::numbers::{BuyRequest, Numbers};
+use crate::app::numbers::{self, BuyRequest, Numbers};
 use crate::config::NumbersSettings;
 use crate::db::numbers::TrackedNumber;
 use crate::domain::DialableNumber;
@@ -84,7 +84,7 @@ pub async fn run(command: NumbersCommand, settings: NumbersSettings) -> anyhow::
                     phone_number.as_deref(),
                     forward_to.as_str(),
                 )?;
-                let bought = numbers.buy(Actor::Operator, campaign, &request).await?;
+                let bought = numbers::buy(&numbers, Actor::Operator, campaign, &request).await?;
                 print_numbers(&[bought]);
                 Ok(())
             }
@@ -123,7 +123,7 @@ pub async fn run(command: NumbersCommand, settings: NumbersSettings) -> anyhow::
         }
         NumbersCommand::Release { id } => {
             async {
-                let released = numbers.release(Actor::Operator, id).await?;
+                let released = numbers::release(&numbers, Actor::Operator, id).await?;
                 print_numbers(&[released]);
                 Ok(())
             }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::app::numbers::Numbers;
+use crate::app::numbers::{self, Numbers};
 
 /// How often the owed releases are retried.
 const RETRY_EVERY: Duration = Duration::from_secs(300);
@@ -12,7 +12,7 @@ pub async fn settle_owed_releases_forever(numbers: Numbers) {
     let mut tick = tokio::time::interval(RETRY_EVERY);
     loop {
         tick.tick().await;
-        match numbers.settle_owed_releases().await {
+        match numbers::settle_owed_releases(&numbers).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(released = n, "released numbers that could not be stored"),
             Err(error) => tracing::warn!(

@@ -7,7 +7,7 @@ use super::types::{
 };
 use super::{parse_id, text};
 use crate::app::Caller;
-use crate::app::numbers::BuyRequest;
+use crate::app::numbers::{self, BuyRequest};
 use crate::domain::{AreaCode, DialableNumber};
 use crate::routes::AppState;
 use crate::routes::error::{ApiError, ErrorBody};
@@ -24,10 +24,7 @@ pub async fn list(
     Manager(principal): Manager,
     id: web::Path<String>,
 ) -> Result<web::Json<NumberList>, ApiError> {
-    let items = state
-        .numbers
-        .list(Caller::Api(&principal), parse_id(&id)?)
-        .await?;
+    let items = numbers::list(&state.numbers, Caller::Api(&principal), parse_id(&id)?).await?;
     Ok(web::Json(NumberList {
         items: items.into_iter().map(Into::into).collect(),
         next_cursor: None,
@@ -61,10 +58,13 @@ pub async fn buy(
         forward.as_str(),
     )?;
     request.flow = flow;
-    let stored = state
-        .numbers
-        .buy(Caller::Api(&principal), campaign_id, &request)
-        .await?;
+    let stored = numbers::buy(
+        &state.numbers,
+        Caller::Api(&principal),
+        campaign_id,
+        &request,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(TrackedNumberOut::from(stored)))
 }
 
@@ -97,16 +97,15 @@ pub async fn update(
             "give forward_to_number, is_active or a call-flow setting",
         ));
     }
-    let updated = state
-        .numbers
-        .update(
-            Caller::Api(&principal),
-            id,
-            forward.as_ref().map(DialableNumber::as_str),
-            body.is_active,
-            &flow,
-        )
-        .await?;
+    let updated = numbers::update(
+        &state.numbers,
+        Caller::Api(&principal),
+        id,
+        forward.as_ref().map(DialableNumber::as_str),
+        body.is_active,
+        &flow,
+    )
+    .await?;
     Ok(web::Json(updated.into()))
 }
 
@@ -144,9 +143,7 @@ pub async fn release(
     Manager(principal): Manager,
     id: web::Path<String>,
 ) -> Result<web::Json<TrackedNumberOut>, ApiError> {
-    let released = state
-        .numbers
-        .release(Caller::Api(&principal), parse_id(&id)?)
-        .await?;
+    let released =
+        numbers::release(&state.numbers, Caller::Api(&principal), parse_id(&id)?).await?;
     Ok(web::Json(released.into()))
 }

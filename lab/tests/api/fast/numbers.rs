@@ -577,7 +577,12 @@ async fn a_release_that_fails_is_owed_and_settled_later() {
         public_base_url: calltrack::twilio::PublicBaseUrl::parse(PUBLIC_BASE_URL).unwrap(),
         routing: None,
     };
-    assert_eq!(numbers.settle_owed_releases().await.unwrap(), 1);
+    assert_eq!(
+        calltrack::app::numbers::settle_owed_releases(&numbers)
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(
         app.count("SELECT count(*) FROM number_releases_pending WHERE released_at IS NULL")
             .await,
