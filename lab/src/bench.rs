@@ -1,4 +1,4 @@
-//! `calltrack bench`: seeds a benchmark database (1,000 tracked numbers, 1,000,000
+//! `calltrack-lab bench`: seeds a benchmark database (1,000 tracked numbers, 1,000,000
 //! recipients), starts `calltrack serve` as a separate process and drives it from outside over
 //! real sockets with wrk and pre-signed requests (signing is not billed to the server), then
 //! measures the per-call statement the webhook would otherwise issue with pgbench, a separate
@@ -48,8 +48,9 @@ pub struct BenchArgs {
     /// PostgreSQL's pgbench (default: on PATH, else under /usr/lib/postgresql/*/bin).
     #[arg(long)]
     pub pgbench: Option<PathBuf>,
-    /// The `calltrack` binary to serve with (default: this one), e.g. an earlier build to
-    /// compare with on the same machine and database.
+    /// The `calltrack` binary to serve with (default: `CALLTRACK_BINARY`, else the one cargo
+    /// built beside this binary), e.g. an earlier build to compare with on the same machine
+    /// and database.
     #[arg(long)]
     pub serve_binary: Option<PathBuf>,
     /// Where the pre-signed requests, scripts and the server's log go (default: a new
@@ -97,7 +98,7 @@ pub async fn run(args: BenchArgs, database: DatabaseSource) -> anyhow::Result<()
         per_campaign: args.recipients / args.numbers,
     };
     println!(
-        "calltrack bench: {} tracked numbers, {} recipients; {} serve (pid {}, WEBHOOK_WRITERS={}) at {base_url}, \
+        "calltrack-lab bench: {} tracked numbers, {} recipients; {} serve (pid {}, WEBHOOK_WRITERS={}) at {base_url}, \
          info-level JSON logs to {}; wrk and pgbench as separate processes; {} s per phase",
         args.numbers,
         population.per_campaign * args.numbers,

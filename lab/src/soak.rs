@@ -1,4 +1,4 @@
-//! `calltrack soak`: mixed call traffic against a `serve` child process on a private
+//! `calltrack-lab soak`: mixed call traffic against a `serve` child process on a private
 //! PostgreSQL cluster, which is stopped and started twice meanwhile; afterwards the spool
 //! must drain and the database must hold every call, status and recording the client saw
 //! answered, exactly once.
@@ -96,7 +96,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         .build()?;
 
     println!(
-        "calltrack soak: {} s at {} webhooks/s ({:.1} new calls/s), {} tracked numbers, \
+        "calltrack-lab soak: {} s at {} webhooks/s ({:.1} new calls/s), {} tracked numbers, \
          VOICE_DEADLINE_MS={}, PostgreSQL stopped at {} for {} s each",
         args.duration.as_secs(),
         args.rate,

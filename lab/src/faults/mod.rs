@@ -3,7 +3,7 @@
 //! and restarted on their spool, scripted calls played against them, and an audit of what
 //! the database holds afterwards against what the client saw answered.
 //!
-//! Used by the integration tests (`tests/api/faults.rs`) and by `calltrack soak`.
+//! Used by the integration tests (`lab/tests/api/faults/`) and by `calltrack-lab soak`.
 //! Signals go through the `kill` command: the crate has no `unsafe`, and std only kills.
 
 mod calls;
