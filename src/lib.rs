@@ -2,7 +2,6 @@
 
 pub mod app;
 pub mod auth;
-pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod crypto;

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-use calltrack::cli::{Cli, Command};
+use calltrack::commands::cli::{Cli, Command};
 use calltrack::config;
 use calltrack::telemetry::LogFormat;
 use calltrack::{commands, telemetry};

@@ -8,11 +8,12 @@ use std::future::Future;
 
 use anyhow::Context as _;
 
-use crate::cli::{Command, GiftCardsCommand, SimulateCommand};
 use crate::config::{
     DatabaseSource, DemoSettings, GiftCardImportSettings, NumbersSettings, ReconcileSettings,
 };
+use cli::{Command, GiftCardsCommand, SimulateCommand};
 
+pub mod cli;
 pub mod demo;
 pub mod gift_cards;
 pub mod migrate;

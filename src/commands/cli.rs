@@ -35,11 +35,11 @@ pub enum Command {
     /// Buy, list and release tracked numbers at Twilio.
     Numbers {
         #[command(subcommand)]
-        command: crate::commands::numbers::NumbersCommand,
+        command: super::numbers::NumbersCommand,
     },
     /// Fill in, from Twilio's call log, the calls and final statuses the service never
     /// received (say, while no instance was up).
-    Reconcile(crate::commands::reconcile::ReconcileArgs),
+    Reconcile(super::reconcile::ReconcileArgs),
     /// Manage gift-card inventory.
     GiftCards {
         #[command(subcommand)]
@@ -51,12 +51,12 @@ pub enum Command {
 pub enum SimulateCommand {
     /// One inbound call with the outcome asked for: voice webhook, child-leg status
     /// callbacks, screening, dial action, voicemail, recording, as the server's TwiML leads.
-    Call(crate::commands::simulate::CallArgs),
+    Call(super::simulate::CallArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum GiftCardsCommand {
     /// Load cards from a CSV file into a pool; codes and PINs are encrypted before they
     /// reach the database, and waiting rewards of the pool are provisioned.
-    Import(crate::commands::gift_cards::ImportArgs),
+    Import(super::gift_cards::ImportArgs),
 }
