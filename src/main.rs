@@ -9,7 +9,7 @@ use calltrack::{commands, telemetry};
 
 /// A webhook makes many small, short-lived allocations (form pairs, strings, rows, log
 /// lines); with mimalloc in place of glibc's allocator the server spends less CPU per
-/// webhook (the alternating runs of 2026-12-03, in README.md as of commit 836ab79).
+/// webhook (docs/PERFORMANCE.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -3,9 +3,10 @@
 //! The shape is tracing-subscriber's JSON format (`timestamp`, `level`, `fields`, `target`,
 //! `spans` from the root), but no field passes through a `serde_json::Value`: that format
 //! keeps each span's fields as JSON text and parses it again for every line, and re-parses
-//! it for every `Span::record`. A profile of the voice webhook put that at ≈ 16 µs of 113, a
-//! seventh of the request. Here a span's fields are kept as JSON text that later records
-//! append to, and a line splices that text in as it is.
+//! it for every `Span::record`; in a profile of the voice webhook that was a large share of
+//! the request (docs/PERFORMANCE.md, "Where the server's CPU goes"). Here a span's fields
+//! are kept as JSON text that later records append to, and a line splices that text in as
+//! it is.
 
 use std::fmt::{self, Write as _};
 

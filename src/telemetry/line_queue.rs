@@ -1,8 +1,8 @@
 //! Log lines handed to a thread of their own, which writes whatever has queued in one go.
 //!
 //! tracing-appender's worker did the same job, but its channel spins and yields before it
-//! sleeps, and it writes one line per `write`: a profile billed ≈ 9 µs of every voice
-//! webhook to that thread. Here the writer sleeps on a condition variable, is woken only
+//! sleeps, and it writes one line per `write`: a profile billed a visible share of every
+//! voice webhook's CPU to that thread (docs/PERFORMANCE.md). Here the writer sleeps on a condition variable, is woken only
 //! when it sleeps, takes the whole queue at once, and rests a moment after each write so
 //! that lines gather: woken for every line, it cost a futex wake-up per request.
 
