@@ -56,62 +56,11 @@ impl Application {
     /// `settings.start_connect_timeout`, goes on without it and migrates once it does; builds the
     /// request pool and the webhooks' group-commit writers with the settings' deadlines; binds
     /// `settings.bind_addr` (port 0 picks a free port) and builds the routes and workers.
+    ///
+    /// What needs no database (the listeners, the spool, the Twilio client) is set up first,
+    /// and a failure after the database was opened stops an embedded cluster this call
+    /// started: a port in use never leaves a PostgreSQL running for nothing.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let source = settings.database.clone();
-        let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
-        let (schema_ready, schema_ready_rx) = watch::channel(false);
-        let late_migration = match migrate_database(
-            &database.config,
-            settings.start_connect_timeout,
-        )
-        .await
-        {
-            Ok(()) => {
-                let _ = schema_ready.send(true);
-                None
-            }
-            Err(MigrateError::Unreachable(error)) => {
-                tracing::warn!(
-                    error = format!("{error:#}"),
-                    "database unreachable at start; taking calls from the routing snapshot and the spool until it answers"
-                );
-                Some(tokio::spawn(migrate_when_reachable(
-                    database.config.clone(),
-                    settings.start_connect_timeout,
-                    schema_ready,
-                )))
-            }
-            Err(MigrateError::Failed(error)) => return Err(error),
-        };
-        let deadlines = db::pool::Deadlines {
-            connection: settings.db_deadline,
-            statement: settings.statement_deadline,
-        };
-        let pool = db::pool::bounded_pool(database.config.clone(), settings.pool_size, deadlines)?;
-        let writer_pool = db::pool::webhook_writer_pool(
-            database.config.clone(),
-            crate::app::group_commit::Writers::connections(settings.webhook_writers),
-            deadlines,
-        )?;
-        Self::assemble(
-            settings,
-            database,
-            pool,
-            writer_pool,
-            schema_ready_rx,
-            late_migration,
-        )
-        .await
-    }
-
-    async fn assemble(
-        settings: Settings,
-        database: Database,
-        pool: PgPool,
-        writer_pool: PgPool,
-        schema_ready: watch::Receiver<bool>,
-        late_migration: Option<tokio::task::JoinHandle<()>>,
-    ) -> anyhow::Result<Self> {
         let listener = std::net::TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
         let metrics_listener = settings
@@ -121,8 +70,36 @@ impl Application {
                     .with_context(|| format!("cannot listen on METRICS_BIND_ADDR {addr}"))
             })
             .transpose()?;
+        let metrics_addr = metrics_listener
+            .as_ref()
+            .map(std::net::TcpListener::local_addr)
+            .transpose()?;
         let twilio =
             TwilioClient::new(&settings.twilio).context("cannot build the Twilio client")?;
+        let twiml = Twiml::new()?;
+        std::fs::create_dir_all(&settings.spool_dir).with_context(|| {
+            format!(
+                "cannot create CALLTRACK_SPOOL_DIR {}",
+                settings.spool_dir.display()
+            )
+        })?;
+        let spool = open_spool(&settings.spool_dir).await?;
+
+        let database = Database::open_in_background(&settings.database).await?;
+        let connected = match connect(&settings, &database).await {
+            Ok(connected) => connected,
+            Err(error) => {
+                if let Err(stop) = database.shutdown() {
+                    tracing::warn!(
+                        error = format!("{stop:#}"),
+                        "the embedded database did not stop"
+                    );
+                }
+                return Err(error);
+            }
+        };
+
+        let pool = connected.pool;
         let numbers = Numbers {
             pool: pool.clone(),
             twilio: twilio.clone(),
@@ -138,13 +115,6 @@ impl Application {
             settings.public_base_url.join("/twilio/sms-status"),
             settings.outbox.poll_interval,
         );
-        std::fs::create_dir_all(&settings.spool_dir).with_context(|| {
-            format!(
-                "cannot create CALLTRACK_SPOOL_DIR {}",
-                settings.spool_dir.display()
-            )
-        })?;
-        let spool = open_spool(&settings.spool_dir).await?;
         let routing = Arc::new(RoutingCopy::open(settings.spool_dir.join("routing.json")));
         let numbers = Numbers {
             routing: Some(Arc::clone(&routing)),
@@ -156,7 +126,7 @@ impl Application {
             routing,
             spool: spool.clone(),
             writers: crate::app::group_commit::Writers::start(
-                &writer_pool,
+                &connected.writer_pool,
                 settings.db_deadline,
                 settings.webhook_writers,
             ),
@@ -169,15 +139,12 @@ impl Application {
         let state = AppState {
             pool,
             public_base_url: settings.public_base_url.clone(),
-            twiml: Arc::new(Twiml::new()?),
+            twiml: Arc::new(twiml),
             voice: Arc::new(settings.voice.clone()),
             jwt: Arc::new(JwtVerifier::new(&settings.jwt_secret)),
             numbers: Arc::new(numbers),
             calls,
-            metrics_addr: metrics_listener
-                .as_ref()
-                .map(std::net::TcpListener::local_addr)
-                .transpose()?,
+            metrics_addr,
         };
         let verifier = web::Data::new(WebhookVerifier {
             public_base_url: settings.public_base_url.clone(),
@@ -188,7 +155,7 @@ impl Application {
         crate::metrics::handle();
         Ok(Self {
             database,
-            late_migration,
+            late_migration: connected.late_migration,
             owed_releases,
             listener,
             metrics_listener,
@@ -198,7 +165,7 @@ impl Application {
             outbox,
             replay,
             routing_poll_interval: settings.routing_poll_interval,
-            schema_ready,
+            schema_ready: connected.schema_ready,
             reconcile_on_start,
         })
     }
@@ -298,6 +265,68 @@ impl Application {
     }
 }
 
+/// The database side of the application: its pools, and whether its schema is ready.
+struct Connected {
+    pool: PgPool,
+    /// The group-commit writers' pool, apart from the request pool.
+    writer_pool: PgPool,
+    schema_ready: watch::Receiver<bool>,
+    late_migration: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Migrates `database` (or, when it does not answer in time, starts migrating once it does)
+/// and builds the pools with the settings' deadlines.
+async fn connect(settings: &Settings, database: &Database) -> anyhow::Result<Connected> {
+    let (schema_ready, schema_ready_rx) = watch::channel(false);
+    let late_migration = match migrate_database(&database.config, settings.start_connect_timeout)
+        .await
+    {
+        Ok(()) => {
+            let _ = schema_ready.send(true);
+            None
+        }
+        Err(MigrateError::Unreachable(error)) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "database unreachable at start; taking calls from the routing snapshot and the spool until it answers"
+            );
+            Some(tokio::spawn(migrate_when_reachable(
+                database.config.clone(),
+                settings.start_connect_timeout,
+                schema_ready,
+            )))
+        }
+        Err(MigrateError::Failed(error)) => return Err(error),
+    };
+    let deadlines = db::pool::Deadlines {
+        connection: settings.db_deadline,
+        statement: settings.statement_deadline,
+    };
+    let pools = db::pool::bounded_pool(database.config.clone(), settings.pool_size, deadlines)
+        .and_then(|pool| {
+            let writer_pool = db::pool::webhook_writer_pool(
+                database.config.clone(),
+                crate::app::group_commit::Writers::connections(settings.webhook_writers),
+                deadlines,
+            )?;
+            Ok((pool, writer_pool))
+        });
+    match pools {
+        Ok((pool, writer_pool)) => Ok(Connected {
+            pool,
+            writer_pool,
+            schema_ready: schema_ready_rx,
+            late_migration,
+        }),
+        Err(error) => {
+            if let Some(migration) = late_migration {
+                migration.abort();
+            }
+            Err(error)
+        }
+    }
+}
+
 /// How long an embedded database waits for the service's connections to close before it stops.
 const DATABASE_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
@@ -370,8 +399,7 @@ async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError
 
 /// Opens the configured database and applies migrations.
 pub async fn open_migrated(source: &DatabaseSource) -> anyhow::Result<Database> {
-    let source = source.clone();
-    let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
+    let database = Database::open_in_background(source).await?;
     let mut client = db::pool::connect(&database.config).await?;
     db::migrate::run(&mut client).await?;
     db::migrate::ensure_event_partitions(&client).await?;

@@ -14,8 +14,7 @@ pub async fn run(source: &DatabaseSource) -> anyhow::Result<()> {
 /// Prints what `migrate` would do and changes nothing. Fails when the migration could not
 /// proceed.
 pub async fn check(source: &DatabaseSource) -> anyhow::Result<()> {
-    let source = source.clone();
-    let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
+    let database = Database::open_in_background(source).await?;
     let client = db::pool::connect(&database.config).await?;
     let plan = db::migrate::check(&client).await;
     drop(client);

@@ -43,6 +43,12 @@ impl Database {
         }
     }
 
+    /// [`Self::open`] off the async threads: starting the embedded cluster blocks for seconds.
+    pub async fn open_in_background(source: &DatabaseSource) -> anyhow::Result<Self> {
+        let source = source.clone();
+        tokio::task::spawn_blocking(move || Self::open(&source)).await?
+    }
+
     pub fn pool(&self, max_size: usize) -> anyhow::Result<PgPool> {
         pool(self.config.clone(), max_size)
     }

@@ -72,7 +72,7 @@ pub async fn run(settings: DemoSettings) -> anyhow::Result<()> {
             )
         }
     });
-    let database = tokio::task::spawn_blocking(move || Database::open(&source)).await??;
+    let database = Database::open_in_background(&source).await?;
     let result = tour(&timeline, &database, bind).await;
     if let Err(error) = database.shutdown_when_idle(CLOSE_WAIT).await {
         eprintln!("stopping the embedded database failed: {error:#}");

@@ -1,7 +1,7 @@
 //! `calltrack serve` with nothing set: a local trial that generates its secrets once, serves
 //! a trial business that simulated calls and the printed sign-in URL work with, and reuses
-//! the secrets on the next start; and, with a `PUBLIC_BASE_URL`, a refusal naming every
-//! missing variable at once.
+//! the secrets on the next start; with a `PUBLIC_BASE_URL`, a refusal naming every missing
+//! variable at once; and on a port in use, a refusal before any database starts.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
@@ -213,4 +213,32 @@ async fn serve_meant_for_real_twilio_names_every_missing_variable_in_one_message
             "nothing generated, no database started"
         );
     }
+}
+
+/// A port already taken stops `serve` before its embedded PostgreSQL starts: nothing is left
+/// running for a service that never served.
+#[tokio::test]
+async fn serve_on_a_port_in_use_names_it_and_leaves_no_database_running() {
+    let machine = FreshMachine::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut command = machine.command(&["serve"]);
+    command.env("BIND_ADDR", &addr);
+
+    let output = tokio::time::timeout(START, command.output())
+        .await
+        .expect("serve stopped")
+        .unwrap();
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(
+        !machine.cluster_is_running(),
+        "the embedded cluster was left running"
+    );
+    drop(taken);
 }
