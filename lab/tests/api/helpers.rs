@@ -59,6 +59,7 @@ async fn server() -> &'static Server {
                 {
                     runtime.block_on(drop_databases_of_finished_runs(&cleanup));
                 }
+                remove_spools_of_finished_runs();
             });
             Server { admin, template }
         })
@@ -127,12 +128,37 @@ async fn drop_databases_of_finished_runs(admin: &tokio_postgres::Config) {
         .collect();
     for name in names {
         let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
-        let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
-        if !alive {
+        if !run_is_alive(pid) {
             // Another run may hold it; a database in use simply stays for a later run.
             let _ = client
                 .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
                 .await;
+        }
+    }
+}
+
+/// The folder name every test server's spool starts with; the test process's id follows.
+const SPOOL_PREFIX: &str = "calltrack-test-spool-";
+
+/// Whether the test process `pid` (as a name carries it) is still running.
+fn run_is_alive(pid: Option<u32>) -> bool {
+    pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Test servers' spools are named after the test process too; those of processes that have
+/// ended are removed, so repeated runs do not pile folders up in the temporary directory.
+fn remove_spools_of_finished_runs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(SPOOL_PREFIX)) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if !run_is_alive(pid) {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
@@ -191,7 +217,11 @@ pub fn settings_with(overrides: &[(&str, &str)]) -> Settings {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     // Every server has a spool of its own, as every serve process must.
-    let spool = std::env::temp_dir().join(format!("calltrack-test-spool-{}", Uuid::new_v4()));
+    let spool = std::env::temp_dir().join(format!(
+        "{SPOOL_PREFIX}{}-{}",
+        std::process::id(),
+        Uuid::new_v4().simple()
+    ));
     vars.insert("CALLTRACK_SPOOL_DIR".into(), spool.display().to_string());
     for (k, v) in overrides {
         vars.insert((*k).to_owned(), (*v).to_owned());
