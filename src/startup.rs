@@ -187,7 +187,7 @@ impl Application {
     }
 
     /// Serves and runs every worker (the SMS outbox, the spool replay, the routing refresh, the
-    /// start-up reconciliation, owed number releases, event partitions) until `shutdown`
+    /// start-up reconciliation, owed number releases, event partitions, rollups) until `shutdown`
     /// resolves; then stops accepting, lets in-flight requests finish, lets the workers finish
     /// their batch, and stops an embedded database once its connections have closed.
     pub async fn run_until(
@@ -233,11 +233,16 @@ impl Application {
                     stopped.clone(),
                 ))
             });
+            let rollups = tokio::spawn(crate::workers::rollups::keep_rollups(
+                pool.clone(),
+                stopped.clone(),
+            ));
             let routing = tokio::spawn(crate::workers::routing::keep_routing_fresh(
                 routing, pool, poll, stopped,
             ));
             replay.run(replay_stop).await;
             let _ = routing.await;
+            let _ = rollups.await;
             if let Some(reconcile) = reconcile {
                 let _ = reconcile.await;
             }

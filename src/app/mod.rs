@@ -28,6 +28,7 @@ pub mod health;
 pub mod numbers;
 pub mod reconcile;
 pub mod replay;
+pub mod rollups;
 pub mod routing;
 pub mod sessions;
 pub mod stats;

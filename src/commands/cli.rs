@@ -45,6 +45,18 @@ pub enum Command {
         #[command(subcommand)]
         command: GiftCardsCommand,
     },
+    /// The campaign statistics' rollups.
+    Stats {
+        #[command(subcommand)]
+        command: StatsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StatsCommand {
+    /// Count every campaign's rollups (or one's) again from the calls and conditions met;
+    /// safe while the service runs.
+    Rebuild(super::stats::RebuildArgs),
 }
 
 #[derive(Debug, Subcommand)]

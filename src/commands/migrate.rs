@@ -3,12 +3,32 @@
 
 use crate::config::DatabaseSource;
 use crate::db::{self, Database};
-use crate::startup::open_migrated;
+use anyhow::Context as _;
 
-/// Applies pending migrations and exits.
+use crate::startup::open_and_migrate;
+
+/// Applies pending migrations, counts the campaigns whose facts predate the rollups (in
+/// batches, one campaign a transaction, as `serve` would in the background), and exits.
 pub async fn run(source: &DatabaseSource) -> anyhow::Result<()> {
-    let database = open_migrated(source).await?;
-    database.shutdown()
+    let (database, pool) = open_and_migrate(source, 1).await?;
+    let filled = async {
+        let mut counted = 0;
+        loop {
+            let batch = crate::app::rollups::fill(&pool, 50).await?;
+            counted += batch;
+            if batch < 50 {
+                return Ok::<_, crate::db::Error>(counted);
+            }
+        }
+    }
+    .await;
+    drop(pool);
+    database.shutdown()?;
+    let counted = filled.context("counting campaigns into the rollups failed")?;
+    if counted > 0 {
+        println!("counted {counted} campaign(s) into the statistics rollups");
+    }
+    Ok(())
 }
 
 /// Prints what `migrate` would do and changes nothing. Fails when the migration could not

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use crate::config::{
     DatabaseSource, DemoSettings, GiftCardImportSettings, NumbersSettings, ReconcileSettings,
 };
-use cli::{Command, GiftCardsCommand, SimulateCommand};
+use cli::{Command, GiftCardsCommand, SimulateCommand, StatsCommand};
 
 pub mod cli;
 pub mod demo;
@@ -21,6 +21,7 @@ pub mod numbers;
 pub mod reconcile;
 pub mod serve;
 pub mod simulate;
+pub mod stats;
 
 /// Reads the command's own settings from `env`, then runs it.
 pub async fn run(command: Command, env: &impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
@@ -44,6 +45,9 @@ pub async fn run(command: Command, env: &impl Fn(&str) -> Option<String>) -> any
         Command::GiftCards {
             command: GiftCardsCommand::Import(args),
         } => gift_cards::import(args, &GiftCardImportSettings::from_lookup(env)?).await,
+        Command::Stats {
+            command: StatsCommand::Rebuild(args),
+        } => stats::rebuild(args, &DatabaseSource::from_lookup(env)).await,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod pool;
 pub mod reconcile;
 pub mod rewards;
+pub mod rollups;
 pub mod routing;
 pub mod sessions;
 pub mod spool_markers;

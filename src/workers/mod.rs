@@ -5,6 +5,7 @@ pub mod partitions;
 pub mod reconcile;
 pub mod releases;
 pub mod replay;
+pub mod rollups;
 pub mod routing;
 
 pub use outbox::OutboxWorker;

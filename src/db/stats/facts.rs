@@ -1,42 +1,12 @@
-//! Campaign call statistics: one statement over the campaign's sessions and conditions.
+//! Campaign statistics counted from the facts themselves, as every page did before the
+//! rollups: for the ragged edges of a range, for campaigns not counted into the rollups yet,
+//! and as the reference the rollups are tested against.
 
-use std::collections::BTreeMap;
-
-use super::error::{Context as _, Result};
+use super::{CallStats, CampaignSummary, SERIES_TIME_ZONE, SeriesPoint};
+use crate::db::error::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
-
-/// What `GET /api/v1/campaigns/{id}/call-stats` answers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CallStats {
-    pub total_calls: i64,
-    /// Distinct caller numbers; withheld callers are not counted.
-    pub unique_callers: i64,
-    pub matched: i64,
-    pub unmatched: i64,
-    /// Calls a person at the business took (`call_outcome` answered).
-    pub answered: i64,
-    /// Calls the business did not take: the forwarded leg rang out, was busy or failed, or a
-    /// screened call was never accepted.
-    pub missed: i64,
-    /// Calls where the caller left a message in calltrack's voicemail.
-    pub voicemail: i64,
-    /// Calls the caller hung up on before the business answered.
-    pub abandoned: i64,
-    /// Mean talk time of answered calls, in seconds; null without any.
-    pub avg_talk_seconds: Option<f64>,
-    pub recorded: i64,
-    /// Conditions met, by condition number.
-    pub conditions_met: BTreeMap<String, i64>,
-    pub rewards_provisioned: i64,
-    pub rewards_delivered: i64,
-    pub rewards_failed: i64,
-    /// Rewards not yet delivered or failed: waiting for cards, or queued or sent by SMS.
-    pub rewards_pending: i64,
-    /// Rewards that claimed no card because neither the caller nor the recipient has a phone.
-    pub rewards_no_phone: i64,
-}
 
 /// Sessions are read through the (campaign_id, created_at) index, conditions through
 /// (campaign_id); both aggregates run in the same statement.
@@ -76,6 +46,7 @@ SELECT calls.*, rewards.by_condition,
 FROM calls, rewards
 ";
 
+/// The statistics of `campaign_id` over `[from, to)`, counted from its facts.
 pub async fn campaign_stats(
     tx: &impl GenericClient,
     campaign_id: Uuid,
@@ -86,6 +57,11 @@ pub async fn campaign_stats(
         .query_one(CALL_STATS, &[&campaign_id, &from, &to])
         .await
         .context("computing call statistics failed")?;
+    Ok(call_stats_from_row(&row))
+}
+
+/// A row of a call-stats statement (this one's or the rollups'), by column name.
+pub(super) fn call_stats_from_row(row: &tokio_postgres::Row) -> CallStats {
     let by_condition: serde_json::Value = row.get("by_condition");
     let conditions_met = by_condition
         .as_object()
@@ -95,7 +71,7 @@ pub async fn campaign_stats(
                 .collect()
         })
         .unwrap_or_default();
-    Ok(CallStats {
+    CallStats {
         total_calls: row.get("total_calls"),
         unique_callers: row.get("unique_callers"),
         matched: row.get("matched"),
@@ -112,41 +88,7 @@ pub async fn campaign_stats(
         rewards_failed: row.get("failed"),
         rewards_pending: row.get("pending"),
         rewards_no_phone: row.get("no_phone"),
-    })
-}
-
-/// The client a campaign belongs to, if the (restricted) caller can see it.
-pub async fn campaign_client(tx: &impl GenericClient, campaign_id: Uuid) -> Result<Option<Uuid>> {
-    let row = tx
-        .query_opt(
-            "SELECT client_id FROM campaigns WHERE id = $1 AND deleted_at IS NULL",
-            &[&campaign_id],
-        )
-        .await
-        .context("loading the campaign failed")?;
-    Ok(row.map(|r| r.get(0)))
-}
-
-/// One bucket of a campaign's series.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeriesPoint {
-    pub start: DateTime<Utc>,
-    pub total_calls: i64,
-    pub matched: i64,
-    pub unmatched: i64,
-    pub answered: i64,
-    pub missed: i64,
-    pub voicemail: i64,
-    pub abandoned: i64,
-    /// Calls still live (no outcome yet).
-    pub live: i64,
-    /// Conditions met in the bucket (by when they were met).
-    pub conditions_met: i64,
-    pub rewards_provisioned: i64,
-    /// Rewards whose SMS Twilio accepted: sent, and those since delivered.
-    pub rewards_sent: i64,
-    pub rewards_delivered: i64,
-    pub rewards_failed: i64,
+    }
 }
 
 /// The series statement: $1 campaign, $2 and $3 the window (whole buckets), $4 the bucket
@@ -196,12 +138,19 @@ LEFT JOIN met m ON m.start = b.start
 ORDER BY b.start
 ";
 
-/// The time zone buckets are cut in. `clients` has no time zone column in the platform's
-/// schema, so every campaign's days are UTC days.
-pub const SERIES_TIME_ZONE: &str = "UTC";
-
-/// The campaign's counts per bucket of `window`, every bucket present (zeros included).
+/// The campaign's counts per bucket of `window`, every bucket present (zeros included),
+/// counted from its facts.
 pub async fn campaign_series(
+    tx: &impl GenericClient,
+    campaign_id: Uuid,
+    window: &crate::domain::SeriesWindow,
+) -> Result<Vec<SeriesPoint>> {
+    series_with(SERIES, tx, campaign_id, window).await
+}
+
+/// Runs a series `statement` (this one's or the rollups': the same parameters and columns).
+pub(super) async fn series_with(
+    statement: &str,
     tx: &impl GenericClient,
     campaign_id: Uuid,
     window: &crate::domain::SeriesWindow,
@@ -212,7 +161,7 @@ pub async fn campaign_series(
     };
     let rows = tx
         .query(
-            SERIES,
+            statement,
             &[
                 &campaign_id,
                 &window.from(),
@@ -243,28 +192,6 @@ pub async fn campaign_series(
             rewards_failed: row.get("failed"),
         })
         .collect())
-}
-
-/// A campaign at a glance, for the manager console's list.
-#[derive(Debug, Clone)]
-pub struct CampaignSummary {
-    pub id: Uuid,
-    pub client_id: Uuid,
-    pub client_name: String,
-    pub name: String,
-    pub status: String,
-    pub mail_date: Option<chrono::NaiveDate>,
-    pub created_at: DateTime<Utc>,
-    pub total_calls: i64,
-    pub calls_today: i64,
-    pub calls_this_week: i64,
-    /// Calls with an outcome (not live), the base of the answer rate.
-    pub settled_calls: i64,
-    pub answered: i64,
-    pub matched: i64,
-    pub conditions_met: i64,
-    pub rewards_delivered: i64,
-    pub active_numbers: i64,
 }
 
 /// The campaigns statement: $1 the start of today, $2 of the week (both UTC), $3 one
@@ -300,7 +227,7 @@ LIMIT $6
 ";
 
 /// A page of the campaigns the (restricted) caller sees, newest first, and whether more
-/// follow; or, with `only`, that one campaign.
+/// follow; or, with `only`, that one campaign: counted from the facts.
 pub async fn campaign_summaries(
     tx: &impl GenericClient,
     today: DateTime<Utc>,
@@ -321,24 +248,29 @@ pub async fn campaign_summaries(
     let items = rows
         .iter()
         .take(limit as usize)
-        .map(|row| CampaignSummary {
-            id: row.get("id"),
-            client_id: row.get("client_id"),
-            client_name: row.get("client_name"),
-            name: row.get("name"),
-            status: row.get("status"),
-            mail_date: row.get("mail_date"),
-            created_at: row.get("created_at"),
-            total_calls: row.get("total_calls"),
-            calls_today: row.get("calls_today"),
-            calls_this_week: row.get("calls_this_week"),
-            settled_calls: row.get("settled_calls"),
-            answered: row.get("answered"),
-            matched: row.get("matched"),
-            conditions_met: row.get("conditions_met"),
-            rewards_delivered: row.get("rewards_delivered"),
-            active_numbers: row.get("active_numbers"),
-        })
+        .map(campaign_summary_from_row)
         .collect();
     Ok((items, more))
+}
+
+/// A row of a campaigns statement (this one's or the rollups'), by column name.
+pub(super) fn campaign_summary_from_row(row: &tokio_postgres::Row) -> CampaignSummary {
+    CampaignSummary {
+        id: row.get("id"),
+        client_id: row.get("client_id"),
+        client_name: row.get("client_name"),
+        name: row.get("name"),
+        status: row.get("status"),
+        mail_date: row.get("mail_date"),
+        created_at: row.get("created_at"),
+        total_calls: row.get("total_calls"),
+        calls_today: row.get("calls_today"),
+        calls_this_week: row.get("calls_this_week"),
+        settled_calls: row.get("settled_calls"),
+        answered: row.get("answered"),
+        matched: row.get("matched"),
+        conditions_met: row.get("conditions_met"),
+        rewards_delivered: row.get("rewards_delivered"),
+        active_numbers: row.get("active_numbers"),
+    }
 }
