@@ -5,4 +5,5 @@
 mod deadlines;
 mod fail_open;
 mod fallback;
+mod rollups;
 mod serve_children;
