@@ -138,13 +138,22 @@ pub struct Settings {
     pub gift_card_key: Arc<SecretBox<[u8; 32]>>,
     pub voice: VoiceSettings,
     pub outbox: OutboxSettings,
-    /// `VOICE_DEADLINE_MS`: how long a webhook (and any request) waits for the database.
+    /// `VOICE_DEADLINE_MS`: how long a webhook waits for the database before it fails open;
+    /// readiness, metrics and the workers are bounded by it too.
     pub db_deadline: Duration,
-    /// How long one statement may run: `VOICE_DEADLINE_MS` too, so PostgreSQL stops the work
-    /// a webhook gave up on (a test lengthens it to let a write outlive its webhook).
+    /// How long one statement of a webhook or a worker may run: `VOICE_DEADLINE_MS` too, so
+    /// PostgreSQL stops the work a webhook gave up on (a test lengthens it to let a write
+    /// outlive its webhook).
     pub statement_deadline: Duration,
-    /// Connections of the request pool; the group-commit writers have their own.
+    /// `API_DEADLINE_MS`: how long a JSON API (and so a console) request waits for a pooled
+    /// connection, and how long each of its statements may run, before it is answered `503`.
+    pub api_deadline: Duration,
+    /// Connections of the pool the webhooks and workers share; the group-commit writers have
+    /// their own.
     pub pool_size: usize,
+    /// Connections of the JSON API's own pool: a slow console request never holds one a
+    /// webhook needs.
+    pub api_pool_size: usize,
     /// How long the start waits for a first connection before it goes on without the
     /// database (calls are then taken from the routing snapshot and the spool).
     pub start_connect_timeout: Duration,
@@ -175,8 +184,11 @@ pub const SERVE_REQUIRES: [&str; 4] = [
     "GIFT_CARD_KEY",
 ];
 
-/// Connections kept to PostgreSQL by one `serve` process's request pool.
+/// Connections kept to PostgreSQL by one `serve` process's pool for webhooks and workers.
 pub const DEFAULT_POOL_SIZE: usize = 32;
+
+/// Connections kept to PostgreSQL by one `serve` process's pool for the JSON API.
+pub const DEFAULT_API_POOL_SIZE: usize = 16;
 
 /// How long `serve` waits for a first connection at start.
 pub const START_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -202,17 +214,9 @@ impl Settings {
             raw_env("RECORDING_NOTICE").unwrap_or_else(|| "This call may be recorded.".to_owned());
         let recording_notice =
             Some(recording_notice).filter(|n| record_calls && !n.trim().is_empty());
-        let deadline_ms = match env("VOICE_DEADLINE_MS") {
-            None => 1500,
-            Some(raw) => raw
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|ms| (50..=10_000).contains(ms))
-                .ok_or_else(|| {
-                    invalid("VOICE_DEADLINE_MS", "expected milliseconds, 50 to 10000")
-                })?,
-        };
+        let deadline_ms = milliseconds(&env, "VOICE_DEADLINE_MS", 1500, 50..=10_000)?;
+        // Up to a minute: past it a person has given up, and load balancers cut the request.
+        let api_deadline_ms = milliseconds(&env, "API_DEADLINE_MS", 5000, 50..=60_000)?;
         let webhook_writers = match env("WEBHOOK_WRITERS") {
             None => DEFAULT_WEBHOOK_WRITERS,
             Some(raw) => raw
@@ -222,15 +226,7 @@ impl Settings {
                 .filter(|n| (1..=16).contains(n))
                 .ok_or_else(|| invalid("WEBHOOK_WRITERS", "expected a count, 1 to 16"))?,
         };
-        let poll_ms = match env("OUTBOX_POLL_MS") {
-            None => 500,
-            Some(raw) => raw
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|ms| (1..=60_000).contains(ms))
-                .ok_or_else(|| invalid("OUTBOX_POLL_MS", "expected milliseconds, 1 to 60000"))?,
-        };
+        let poll_ms = milliseconds(&env, "OUTBOX_POLL_MS", 500, 1..=60_000)?;
         Ok(Self {
             database: DatabaseSource::from_lookup(&env),
             bind_addr,
@@ -244,7 +240,9 @@ impl Settings {
             },
             db_deadline: Duration::from_millis(deadline_ms),
             statement_deadline: Duration::from_millis(deadline_ms),
+            api_deadline: Duration::from_millis(api_deadline_ms),
             pool_size: DEFAULT_POOL_SIZE,
+            api_pool_size: DEFAULT_API_POOL_SIZE,
             start_connect_timeout: START_CONNECT_TIMEOUT,
             outbox: OutboxSettings {
                 poll_interval: Duration::from_millis(poll_ms),
@@ -403,6 +401,32 @@ fn required<const N: usize>(
     }
 }
 
+/// A variable in milliseconds within `range`, `default` when unset.
+fn milliseconds(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = env(name) else {
+        return Ok(default);
+    };
+    raw.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|ms| range.contains(ms))
+        .ok_or_else(|| {
+            invalid(
+                name,
+                format!(
+                    "expected milliseconds, {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )
+        })
+}
+
 /// A `true`/`false` variable (also `1`/`0`, `yes`/`no`, any case), `default` when unset.
 fn flag(
     env: &impl Fn(&str) -> Option<String>,
@@ -521,6 +545,27 @@ mod tests {
         assert!(matches!(settings.database, DatabaseSource::Embedded { .. }));
         assert_eq!(settings.outbox.poll_interval.as_millis(), 500);
         assert_eq!(settings.db_deadline.as_millis(), 1500);
+        assert_eq!(settings.api_deadline.as_millis(), 5000);
+    }
+
+    #[test]
+    fn the_api_deadline_is_milliseconds_apart_from_the_webhooks() {
+        let mut vars = complete();
+        vars.extend([("API_DEADLINE_MS", "30000"), ("VOICE_DEADLINE_MS", "800")]);
+        let settings = Settings::from_lookup(&lookup(&vars)).unwrap();
+        assert_eq!(settings.api_deadline.as_millis(), 30_000);
+        assert_eq!(settings.db_deadline.as_millis(), 800);
+        assert_eq!(settings.statement_deadline.as_millis(), 800);
+        for bad in ["49", "60001", "5s", "-1"] {
+            let mut vars = complete();
+            vars.push(("API_DEADLINE_MS", bad));
+            let error = Settings::from_lookup(&lookup(&vars)).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                "API_DEADLINE_MS is invalid: expected milliseconds, 50 to 60000",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

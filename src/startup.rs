@@ -54,7 +54,8 @@ impl Application {
     /// Opens the database of `settings` (starting the embedded cluster when there is no
     /// `DATABASE_URL`), applies the migrations, or, when the database does not answer within
     /// `settings.start_connect_timeout`, goes on without it and migrates once it does; builds the
-    /// request pool and the webhooks' group-commit writers with the settings' deadlines; binds
+    /// pools with the settings' deadlines (the webhooks' and workers' and the group-commit
+    /// writers' with `VOICE_DEADLINE_MS`, the JSON API's with `API_DEADLINE_MS`); binds
     /// `settings.bind_addr` (port 0 picks a free port) and builds the routes and workers.
     ///
     /// What needs no database (the listeners, the spool, the Twilio client) is set up first,
@@ -100,14 +101,14 @@ impl Application {
         };
 
         let pool = connected.pool;
-        let numbers = Numbers {
+        let api_pool = connected.api_pool;
+        let owed_releases = Numbers {
             pool: pool.clone(),
             twilio: twilio.clone(),
             public_base_url: settings.public_base_url.clone(),
             routing: None,
         };
         let reconcile_on_start = settings.reconcile_on_start.then(|| twilio.clone());
-        let owed_releases = numbers.clone();
         let outbox = OutboxWorker::new(
             pool.clone(),
             twilio,
@@ -117,8 +118,9 @@ impl Application {
         );
         let routing = Arc::new(RoutingCopy::open(settings.spool_dir.join("routing.json")));
         let numbers = Numbers {
+            pool: api_pool.clone(),
             routing: Some(Arc::clone(&routing)),
-            ..numbers
+            ..owed_releases.clone()
         };
         let calls = Calls {
             pool: pool.clone(),
@@ -137,7 +139,8 @@ impl Application {
             dead_letter: settings.spool_dir.join("set-aside.jsonl"),
         };
         let state = AppState {
-            pool,
+            pool: api_pool,
+            api_deadline: settings.api_deadline,
             public_base_url: settings.public_base_url.clone(),
             twiml: Arc::new(twiml),
             voice: Arc::new(settings.voice.clone()),
@@ -175,10 +178,10 @@ impl Application {
         Ok(self.listener.local_addr()?)
     }
 
-    /// The request pool, for a caller that sets things up before serving (the local trial's
-    /// business, the demo's campaign).
+    /// The pool of the webhooks and workers, for a caller that sets things up before serving
+    /// (the local trial's business, the demo's campaign).
     pub fn pool(&self) -> &PgPool {
-        &self.state.pool
+        &self.state.calls.pool
     }
 
     /// The private metrics listener's address, when `METRICS_BIND_ADDR` is set.
@@ -195,7 +198,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let routing = Arc::clone(&self.state.calls.routing);
-        let pool = self.state.pool.clone();
+        let pool = self.state.calls.pool.clone();
         let partitions = tokio::spawn(crate::workers::partitions::keep_event_partitions_ahead(
             pool.clone(),
         ));
@@ -272,8 +275,11 @@ impl Application {
 
 /// The database side of the application: its pools, and whether its schema is ready.
 struct Connected {
+    /// The webhooks' and workers' pool, bounded by `VOICE_DEADLINE_MS`.
     pool: PgPool,
-    /// The group-commit writers' pool, apart from the request pool.
+    /// The JSON API's pool, bounded by `API_DEADLINE_MS`.
+    api_pool: PgPool,
+    /// The group-commit writers' pool, apart from the others.
     writer_pool: PgPool,
     schema_ready: watch::Receiver<bool>,
     late_migration: Option<tokio::task::JoinHandle<()>>,
@@ -307,18 +313,31 @@ async fn connect(settings: &Settings, database: &Database) -> anyhow::Result<Con
         connection: settings.db_deadline,
         statement: settings.statement_deadline,
     };
+    // The API's own pool rather than a `SET LOCAL statement_timeout` per transaction: its
+    // wait for a connection is bounded by its own deadline too, it costs no statement, and a
+    // console's slow request never holds a connection a webhook is waiting for.
+    let api_deadlines = db::pool::Deadlines {
+        connection: settings.api_deadline,
+        statement: settings.api_deadline,
+    };
     let pools = db::pool::bounded_pool(database.config.clone(), settings.pool_size, deadlines)
         .and_then(|pool| {
+            let api_pool = db::pool::bounded_pool(
+                database.config.clone(),
+                settings.api_pool_size,
+                api_deadlines,
+            )?;
             let writer_pool = db::pool::webhook_writer_pool(
                 database.config.clone(),
                 crate::app::group_commit::Writers::connections(settings.webhook_writers),
                 deadlines,
             )?;
-            Ok((pool, writer_pool))
+            Ok((pool, api_pool, writer_pool))
         });
     match pools {
-        Ok((pool, writer_pool)) => Ok(Connected {
+        Ok((pool, api_pool, writer_pool)) => Ok(Connected {
             pool,
+            api_pool,
             writer_pool,
             schema_ready: schema_ready_rx,
             late_migration,
@@ -374,6 +393,7 @@ fn start_server(
             .app_data(deadline.clone())
             .configure(routes::configure)
             .default_service(web::to(not_found))
+            .wrap(from_fn(middleware::api_deadline))
             .wrap(from_fn(middleware::api_headers))
             .wrap(from_fn(middleware::body_deadline))
             .wrap(from_fn(middleware::track_http))

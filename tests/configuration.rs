@@ -395,6 +395,7 @@ fn the_defaults_in_env_example_are_the_ones_the_code_uses() {
     same!(voice.record_calls, "RECORD_CALLS");
     same!(voice.recording_notice, "RECORDING_NOTICE");
     same!(db_deadline, "VOICE_DEADLINE_MS");
+    same!(api_deadline, "API_DEADLINE_MS");
     same!(spool_dir, "CALLTRACK_DATA_DIR");
     same!(webhook_writers, "WEBHOOK_WRITERS");
     same!(outbox.poll_interval, "OUTBOX_POLL_MS");

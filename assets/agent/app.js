@@ -5,6 +5,8 @@
 "use strict";
 
 const POLL_MS = 2000;
+/** The longest wait between polls while the database keeps failing to answer in time. */
+const POLL_MAX_MS = 60000;
 const HOUR_MS = 60 * 60 * 1000;
 
 const CALL_STATUS = {
@@ -125,21 +127,32 @@ const sessionPath = (id, tail = "") => `/api/v1/call-sessions/${encodeURICompone
 /**
  * Runs `task` now and then every POLL_MS after it settles, so requests never pile up.
  * Restarting a loop bumps its generation, which retires a tick still waiting on the network.
+ * A request the database did not finish in time (or could not take) is not sent again every
+ * POLL_MS: the wait doubles after each such answer, up to POLL_MAX_MS, and the first answer
+ * that comes resets it; choosing a call starts its detail's loop afresh.
  */
 function poll(name, task) {
   clearTimeout(state.timers[name]);
   const generation = (state.generations[name] || 0) + 1;
   state.generations[name] = generation;
   const current = () => Console.signedIn() && state.generations[name] === generation;
+  let wait = POLL_MS;
   const tick = async () => {
     if (!current()) return;
     try {
       await task();
+      wait = POLL_MS;
       if (current()) Console.clearError("poll");
     } catch (error) {
-      if (current()) Console.handleError(error, "poll");
+      if (Console.databaseBusy(error)) {
+        wait = Math.min(wait * 2, POLL_MAX_MS);
+        if (current()) Console.showError(`${error.message} This page tries again in ${Math.round(wait / 1000)} s.`, { source: "poll" });
+      } else {
+        wait = POLL_MS;
+        if (current()) Console.handleError(error, "poll");
+      }
     }
-    if (current()) state.timers[name] = setTimeout(tick, POLL_MS);
+    if (current()) state.timers[name] = setTimeout(tick, wait);
   };
   tick();
 }

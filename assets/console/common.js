@@ -27,10 +27,21 @@
 
   /** A refused or failed API call, its words ready for people. */
   class ApiError extends Error {
-    constructor(message, status) {
+    /** `code` is the API's own error code (`not_found`, `database_timeout`, …) when it sent one. */
+    constructor(message, status, code = null) {
       super(message);
       this.status = status;
+      this.code = code;
     }
+  }
+
+  /**
+   * Whether the database did not finish the request in time or could not be reached: sending
+   * the same request again at once would load the database as much as the last one did, and
+   * most likely end the same way, so nothing repeats it by itself right away.
+   */
+  function databaseBusy(error) {
+    return error instanceof ApiError && (error.code === "database_timeout" || error.code === "database_unavailable");
   }
 
   // ---- formatting for people ----------------------------------------------------------------
@@ -156,8 +167,8 @@
     return kind === "api-key" ? { "X-API-Key": secret } : { Authorization: `Bearer ${secret}` };
   }
 
-  /** The API's own message, as a sentence, with Twilio's error number when Twilio refused. */
-  async function errorWords(response) {
+  /** The refusal as an `ApiError`: the API's own message as a sentence and its code, with Twilio's error number when Twilio refused. */
+  async function refusal(response) {
     let error = null;
     try {
       error = (await response.json()).error;
@@ -166,7 +177,8 @@
     }
     const message = error && error.message ? sentence(error.message) : UNANSWERED;
     // Twilio's own number helps when asking Twilio's support or reading its error pages.
-    return error && error.twilio_code != null ? `${message} (Twilio error ${error.twilio_code})` : message;
+    const words = error && error.twilio_code != null ? `${message} (Twilio error ${error.twilio_code})` : message;
+    return new ApiError(words, response.status, error && typeof error.code === "string" ? error.code : null);
   }
 
   /**
@@ -187,7 +199,7 @@
       throw new ApiError(page.offline, 0);
     }
     if (response.status === 401) throw new ApiError(UNAUTHORIZED, 401);
-    if (!response.ok) throw new ApiError(await errorWords(response), response.status);
+    if (!response.ok) throw await refusal(response);
     return response;
   }
 
@@ -324,6 +336,7 @@
 
   window.Console = Object.freeze({
     ApiError,
+    databaseBusy,
     maskPhone,
     phone,
     fullName,

@@ -106,6 +106,7 @@ impl Writers {
 fn writer_gone() -> db::Error {
     db::Error::Unavailable {
         context: "the batch writer stopped",
+        why: db::error::Unanswered::Unreachable,
         source: "the batch was dropped".into(),
     }
 }

@@ -15,10 +15,12 @@ pub enum Error {
         context: &'static str,
         constraint: String,
     },
-    /// The database could not be reached or did not answer in time; retrying may help.
-    #[error("{context}: the database is unavailable")]
+    /// The database could not be reached or did not answer in time (`why` says which); the
+    /// webhooks fail open on either.
+    #[error("{context}: {why}")]
     Unavailable {
         context: &'static str,
+        why: Unanswered,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
@@ -32,6 +34,21 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why the database gave no answer. The API tells its callers apart by it: work stopped at
+/// its deadline is worth narrowing, an unreachable database is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unanswered {
+    /// Reached, but the work did not finish in time: a statement ran past its
+    /// `statement_timeout` (or was cancelled), no pooled connection came free within the
+    /// deadline, or the work outlived [`within`].
+    #[error("the database did not answer in time")]
+    TimedOut,
+    /// Not reached: a refused, failed or lost connection, a server shutting down or out of
+    /// connections, no new connection within the deadline.
+    #[error("the database is unreachable")]
+    Unreachable,
+}
 
 /// A stored value this build has no name for (written by the platform, a newer version or by
 /// hand): reading it is an error, answered as an opaque 500, never a guess.
@@ -74,6 +91,7 @@ pub async fn within<T>(
         .unwrap_or_else(|elapsed| {
             Err(Error::Unavailable {
                 context,
+                why: Unanswered::TimedOut,
                 source: Box::new(elapsed),
             })
         })
@@ -97,19 +115,25 @@ impl Error {
                 constraint,
             };
         }
-        let unavailable = error.is_closed()
+        // 57014: `statement_timeout` (or a cancel) stopped the statement.
+        let timed_out = code == Some(&SqlState::QUERY_CANCELED);
+        let unreachable = error.is_closed()
             || code.is_some_and(|c| {
                 c.code().starts_with("08") // connection exceptions
                     || *c == SqlState::ADMIN_SHUTDOWN
                     || *c == SqlState::CRASH_SHUTDOWN
                     || *c == SqlState::CANNOT_CONNECT_NOW
-                    || *c == SqlState::QUERY_CANCELED
                     || *c == SqlState::TOO_MANY_CONNECTIONS
             })
             || (code.is_none() && error.as_db_error().is_none());
-        if unavailable {
+        if timed_out || unreachable {
             Self::Unavailable {
                 context,
+                why: if timed_out {
+                    Unanswered::TimedOut
+                } else {
+                    Unanswered::Unreachable
+                },
                 source: Box::new(error),
             }
         } else {
@@ -141,8 +165,13 @@ impl Error {
                 context,
                 constraint: constraint.clone(),
             },
-            Self::Unavailable { context, source } => Self::Unavailable {
+            Self::Unavailable {
                 context,
+                why,
+                source,
+            } => Self::Unavailable {
+                context,
+                why: *why,
                 source: text(source.as_ref()),
             },
             Self::Other { context, source } => Self::Other {
@@ -165,10 +194,38 @@ impl From<tokio_postgres::Error> for Error {
 
 impl From<deadpool_postgres::PoolError> for Error {
     fn from(error: deadpool_postgres::PoolError) -> Self {
+        Self::from_pool("no database connection available", error)
+    }
+}
+
+impl Error {
+    /// Classifies a pool that gave no connection: waiting for a busy pool's free connection
+    /// past the deadline is a timeout, failing to open a new one is an unreachable database.
+    fn from_pool(context: &'static str, error: deadpool_postgres::PoolError) -> Self {
+        use deadpool_postgres::{PoolError, TimeoutType};
+        let why = match &error {
+            PoolError::Timeout(TimeoutType::Wait) => Unanswered::TimedOut,
+            PoolError::Backend(driver) if driver.code() == Some(&SqlState::QUERY_CANCELED) => {
+                Unanswered::TimedOut
+            }
+            _ => Unanswered::Unreachable,
+        };
         Self::Unavailable {
-            context: "no database connection available",
+            context,
+            why,
             source: Box::new(error),
         }
+    }
+
+    /// Whether the database was reached but did not finish the work in time.
+    pub fn timed_out(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable {
+                why: Unanswered::TimedOut,
+                ..
+            }
+        )
     }
 }
 
@@ -185,10 +242,7 @@ impl<T> Context<T> for std::result::Result<T, tokio_postgres::Error> {
 
 impl<T> Context<T> for std::result::Result<T, deadpool_postgres::PoolError> {
     fn context(self, what: &'static str) -> Result<T> {
-        self.map_err(|e| Error::Unavailable {
-            context: what,
-            source: Box::new(e),
-        })
+        self.map_err(|e| Error::from_pool(what, e))
     }
 }
 
@@ -196,6 +250,34 @@ impl<T> Context<T> for std::result::Result<T, deadpool_postgres::PoolError> {
 mod tests {
     use super::*;
     use crate::domain::CallStatus;
+
+    #[tokio::test]
+    async fn a_pool_that_stays_busy_past_the_deadline_timed_out_and_one_that_cannot_connect_is_unreachable()
+     {
+        use deadpool_postgres::{PoolError, TimeoutType};
+        let waited = Error::from(PoolError::Timeout(TimeoutType::Wait));
+        assert!(waited.timed_out(), "{waited}");
+        for unreachable in [PoolError::Timeout(TimeoutType::Create), PoolError::Closed] {
+            let error = Error::from(unreachable);
+            assert!(
+                matches!(
+                    error,
+                    Error::Unavailable {
+                        why: Unanswered::Unreachable,
+                        ..
+                    }
+                ),
+                "{error}"
+            );
+        }
+        let within = within(
+            std::time::Duration::ZERO,
+            "waiting",
+            std::future::pending::<Result<()>>(),
+        )
+        .await;
+        assert!(within.is_err_and(|error| error.timed_out()));
+    }
 
     #[test]
     fn an_unknown_stored_value_names_its_column_and_value_and_is_no_guess() {

@@ -1,6 +1,9 @@
 //! Errors at the HTTP boundary: client faults carry a safe message, everything else is an
 //! opaque 500 whose cause chain is logged once.
 
+use std::future::Future;
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
@@ -90,8 +93,18 @@ pub enum ApiError {
         message: String,
         twilio_code: Option<i32>,
     },
-    #[error("the database did not answer in time; try again")]
-    Unavailable,
+    /// The database did not finish the request within the API deadline (a statement ran past
+    /// it, or no connection came free in time): PostgreSQL stopped the work and rolled it back.
+    /// Asking again for the same would most likely meet the same end, so the message says to
+    /// ask for less, or later.
+    #[error("{}", timeout_message(*.deadline))]
+    DatabaseTimeout {
+        /// The deadline the request met, when known (see [`within_api_deadline`]).
+        deadline: Option<Duration>,
+    },
+    /// The database could not be reached at all.
+    #[error("the database cannot be reached right now; try again in a few minutes")]
+    DatabaseUnavailable,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -142,7 +155,8 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RequestTimeout => "request_timeout",
-            Self::Unavailable => "unavailable",
+            Self::DatabaseTimeout { .. } => "database_timeout",
+            Self::DatabaseUnavailable => "database_unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -163,7 +177,9 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::BadGateway { .. } => StatusCode::BAD_GATEWAY,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::DatabaseTimeout { .. } | Self::DatabaseUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -197,9 +213,14 @@ impl ResponseError for ApiError {
 impl From<crate::app::DbError> for ApiError {
     fn from(error: crate::app::DbError) -> Self {
         match error {
+            error @ crate::app::DbError::Unavailable { .. } if error.timed_out() => {
+                let deadline = API_DEADLINE.try_with(|deadline| *deadline).ok();
+                tracing::warn!(error = %chain(&error), ?deadline, "API request stopped at its deadline");
+                Self::DatabaseTimeout { deadline }
+            }
             crate::app::DbError::Unavailable { .. } => {
-                tracing::warn!(error = %anyhow::Error::from(error), "database unavailable");
-                Self::Unavailable
+                tracing::warn!(error = %chain(&error), "database unavailable");
+                Self::DatabaseUnavailable
             }
             crate::app::DbError::NotFound => Self::NotFound("no such resource"),
             other => Self::Internal(other.into()),
@@ -316,6 +337,35 @@ impl From<crate::app::credentials::CredentialError> for ApiError {
     }
 }
 
+tokio::task_local! {
+    /// `API_DEADLINE_MS` of the API request being handled, for its `503` to name.
+    static API_DEADLINE: Duration;
+}
+
+/// Handles an API request with `deadline` known to its errors: a database timeout met
+/// while `handling` becomes [`ApiError::DatabaseTimeout`] naming it. (A database error
+/// reaches [`ApiError`] through `From` impls, which cannot be handed the settings.)
+pub async fn within_api_deadline<F: Future>(deadline: Duration, handling: F) -> F::Output {
+    API_DEADLINE.scope(deadline, handling).await
+}
+
+/// What a caller whose request met the deadline reads.
+fn timeout_message(deadline: Option<Duration>) -> String {
+    let within = deadline.map_or_else(
+        || "in time".to_owned(),
+        |deadline| format!("within {}", seconds(deadline)),
+    );
+    format!(
+        "the database did not answer {within}, so the request was stopped; ask for less (a shorter date range, a narrower filter) or try again later"
+    )
+}
+
+/// `5 s`, `1.5 s`, `0.25 s`.
+fn seconds(duration: Duration) -> String {
+    let text = format!("{:.3}", duration.as_secs_f64());
+    format!("{} s", text.trim_end_matches('0').trim_end_matches('.'))
+}
+
 /// An error and its causes on one line, for a log.
 fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -326,4 +376,31 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_names_the_deadline_in_seconds() {
+        let message = |ms| {
+            ApiError::DatabaseTimeout {
+                deadline: Some(Duration::from_millis(ms)),
+            }
+            .to_string()
+        };
+        assert!(
+            message(5000)
+                .starts_with("the database did not answer within 5 s, so the request was stopped;")
+        );
+        assert!(message(1500).contains("within 1.5 s,"));
+        assert!(message(250).contains("within 0.25 s,"));
+        assert!(message(60_000).contains("within 60 s,"));
+        assert!(
+            ApiError::DatabaseTimeout { deadline: None }
+                .to_string()
+                .starts_with("the database did not answer in time, so the request was stopped;")
+        );
+    }
 }

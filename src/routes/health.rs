@@ -10,7 +10,7 @@ pub async fn healthz() -> HttpResponse {
 
 /// The database answers within the webhook deadline.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    if app::health::database_ready(&state.pool, state.calls.deadline).await {
+    if app::health::database_ready(&state.calls.pool, state.calls.deadline).await {
         HttpResponse::Ok().content_type("text/plain").body("ready")
     } else {
         HttpResponse::ServiceUnavailable()

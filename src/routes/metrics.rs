@@ -21,7 +21,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     crate::metrics::spool_depth(calls.spool.depth());
     crate::metrics::spool_skipped(calls.spool.skipped());
     crate::metrics::routing_numbers(calls.routing.len());
-    match app::gauges::read(&state.pool, calls.deadline).await {
+    match app::gauges::read(&calls.pool, calls.deadline).await {
         Ok(levels) => {
             for status in crate::domain::CallStatus::STORED {
                 let n = levels

@@ -175,6 +175,25 @@ impl Stream for DeadlinePayload {
     }
 }
 
+/// Runs every JSON API request with the API deadline known to its errors, so that one the
+/// database did not finish in time is answered naming the deadline (see
+/// [`super::error::within_api_deadline`]).
+pub async fn api_deadline(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let deadline = req
+        .path()
+        .starts_with(API_PREFIX)
+        .then(|| req.app_data::<web::Data<super::AppState>>())
+        .flatten()
+        .map(|state| state.api_deadline);
+    match deadline {
+        Some(deadline) => super::error::within_api_deadline(deadline, next.call(req)).await,
+        None => next.call(req).await,
+    }
+}
+
 /// Marks every JSON API answer, refusals included, as not to be stored by any cache (its
 /// answers carry callers' numbers and recipients' names) and not to be sniffed as another type.
 /// Installed innermost, where every refusal (an extractor's, a handler's, an unknown route's)

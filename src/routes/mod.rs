@@ -29,7 +29,11 @@ use crate::twilio::twiml::Twiml;
 /// Shared by every handler; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    /// The JSON API's pool: its connections and statements bounded by `API_DEADLINE_MS`.
+    /// Webhooks, readiness and metrics use `calls.pool`, bounded by `VOICE_DEADLINE_MS`.
     pub pool: PgPool,
+    /// `API_DEADLINE_MS`, which the API's `503` names.
+    pub api_deadline: std::time::Duration,
     pub public_base_url: PublicBaseUrl,
     pub twiml: Arc<Twiml>,
     pub voice: Arc<VoiceSettings>,

@@ -33,7 +33,7 @@ pub struct ApiDoc;
 
 struct Security;
 
-/// Any operation may meet a database that is away (`503`, retry) or a fault of ours (`500`).
+/// Any operation may meet a database that is slow or away (`503`) or a fault of ours (`500`).
 struct ServerErrors;
 
 impl Modify for ServerErrors {
@@ -72,7 +72,11 @@ impl Modify for ServerErrors {
                 op.responses
                     .responses
                     .entry("503".into())
-                    .or_insert_with(|| response("the database did not answer in time; retry"));
+                    .or_insert_with(|| {
+                        response(
+                            "`database_timeout`: the database did not finish within `API_DEADLINE_MS` and the request was stopped (ask for less, or later); `database_unavailable`: the database cannot be reached",
+                        )
+                    });
             }
         }
     }

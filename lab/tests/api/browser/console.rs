@@ -388,6 +388,59 @@ async fn an_agent_links_an_unmatched_caller_by_redemption_code_in_the_browser() 
     browser.close().await;
 }
 
+#[tokio::test]
+async fn a_list_the_database_cannot_finish_in_time_is_explained_and_polled_ever_more_slowly() {
+    if super::chromium::skip_without_chromium() {
+        return;
+    }
+    let app = TestApp::builder()
+        .env(&[("API_DEADLINE_MS", "200")])
+        .spawn()
+        .await;
+    let world = app.world(0).await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{}/agent", app.address))
+        .await
+        .unwrap();
+    browser
+        .wait_for_visible(r#"[data-testid="secret"]"#)
+        .await
+        .send_keys(&token(world.agent))
+        .await
+        .unwrap();
+    submit_sign_in(&browser).await;
+    browser.wait_for_visible(&row(world.session_id)).await;
+
+    // Every read of the sessions now waits on this lock past the API deadline.
+    let lock = calltrack::db::pool::connect(&app.db_config).await.unwrap();
+    lock.batch_execute("BEGIN; LOCK TABLE call_sessions IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let error = r#"[data-testid="error"]"#;
+    let first = browser
+        .wait_for_text(error, "This page tries again in 4 s.")
+        .await;
+    assert!(
+        first.starts_with("The database did not answer within 0.2 s, so the request was stopped;"),
+        "{first}"
+    );
+    // Not every 2 s: the wait doubles while the answers keep timing out.
+    browser
+        .wait_for_text(error, "This page tries again in 8 s.")
+        .await;
+    drop(lock);
+
+    // The first answer after the lock takes the message down.
+    eventually("the error to clear", || async {
+        browser.text(error).await.filter(String::is_empty)
+    })
+    .await;
+    browser.wait_for_visible(&row(world.session_id)).await;
+    browser.close().await;
+}
+
 async fn click(browser: &Browser, css: &str) {
     browser.wait_for_visible(css).await.click().await.unwrap();
 }
