@@ -547,3 +547,26 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- On the platform (Supabase), default privileges grant every new table in public to anon and
+-- authenticated, which would put campaign_callers (phone numbers) behind the platform's
+-- public REST API: every grant but the owner's and calltrack_api's is taken back, as the
+-- adoption does for calltrack's other tables. Standalone there are none to take back.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT c.relname, a.grantee
+             FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
+             WHERE c.relnamespace = current_schema()::regnamespace
+               AND c.relname = ANY (ARRAY['campaign_call_hours', 'campaign_call_totals',
+                   'campaign_call_changes', 'campaign_callers', 'campaign_condition_hours',
+                   'campaign_condition_totals', 'campaign_condition_changes',
+                   'calltrack_rollup_fill'])
+               AND a.grantee <> c.relowner
+               AND a.grantee <> 'calltrack_api'::regrole LOOP
+        EXECUTE format('REVOKE ALL ON TABLE %I FROM %s', r.relname,
+            CASE WHEN r.grantee = 0 THEN 'PUBLIC' ELSE r.grantee::regrole::text END);
+    END LOOP;
+END
+$$;

@@ -721,19 +721,24 @@ async fn the_platforms_own_policies_still_govern_its_roles_after_adoption(platfo
         .collect();
     db.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(seen, vec![clients[1]]);
-    // Supabase's default privileges granted calltrack's new tables to anon; adoption took
-    // that back, so the outbox is not behind the platform's public API.
-    db.batch_execute("BEGIN; SET LOCAL ROLE anon")
-        .await
-        .unwrap();
-    let denied = db.query("SELECT count(*) FROM sms_outbox", &[]).await;
-    db.batch_execute("ROLLBACK").await.unwrap();
-    let error = denied.unwrap_err();
-    let message = error
-        .as_db_error()
-        .map(|e| e.message().to_owned())
-        .unwrap_or_default();
-    assert!(message.contains("permission denied"), "{error:?}");
+    // Supabase's default privileges granted calltrack's new tables to anon; adoption (and
+    // the migration that made the rollups) took that back, so the outbox and the campaigns'
+    // callers are not behind the platform's public API.
+    for table in ["sms_outbox", "campaign_callers", "campaign_call_hours"] {
+        db.batch_execute("BEGIN; SET LOCAL ROLE anon")
+            .await
+            .unwrap();
+        let denied = db
+            .query(&format!("SELECT count(*) FROM {table}"), &[])
+            .await;
+        db.batch_execute("ROLLBACK").await.unwrap();
+        let error = denied.unwrap_err();
+        let message = error
+            .as_db_error()
+            .map(|e| e.message().to_owned())
+            .unwrap_or_default();
+        assert!(message.contains("permission denied"), "{table}: {error:?}");
+    }
 }
 
 async fn rows_the_platform_wrote_before_adoption_are_filled_in(platform: Platform) {
@@ -769,6 +774,33 @@ async fn rows_the_platform_wrote_before_adoption_are_filled_in(platform: Platfor
     );
     assert_eq!(row.get::<_, i16>(1), 4);
     assert_eq!(row.get::<_, Option<String>>(2).as_deref(), Some("answered"));
+    // The campaign's statistics are read from its facts until it is counted into the
+    // rollups, which `migrate` and `serve` do after the adoption.
+    assert_eq!(
+        db.query_one("SELECT count(*) FROM calltrack_rollup_fill", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        1
+    );
+    let pool = db::pool::pool(config.clone(), 1).unwrap();
+    assert_eq!(calltrack::app::rollups::fill(&pool, 10).await.unwrap(), 1);
+    let totals = db
+        .query_one(
+            "SELECT calls, answered, (SELECT count(*) FROM calltrack_rollup_fill)
+             FROM campaign_call_totals",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            totals.get::<_, i64>(0),
+            totals.get::<_, i64>(1),
+            totals.get::<_, i64>(2)
+        ),
+        (1, 1, 0)
+    );
     // A phone the platform changes later is normalised again by calltrack's trigger.
     db.batch_execute(
         "UPDATE recipients SET phone = '+1 (212) 555-0111' WHERE redemption_code = 'OLD-1'",
