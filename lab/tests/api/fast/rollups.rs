@@ -146,9 +146,12 @@ async fn seed_facts(app: &TestApp, campaign: Uuid, tracked_number: Uuid) {
         .unwrap();
 }
 
+/// One end of a range; `None` is open.
+type Bound = Option<DateTime<Utc>>;
+
 /// Ranges with every edge: open ends, whole hours, ragged edges, inside one hour, on a
 /// boundary, across the DST change (buckets stay UTC), empty and outside the data.
-fn ranges() -> Vec<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+fn ranges() -> Vec<(Bound, Bound)> {
     let points = [
         None,
         Some(at("2026-10-29T00:00:00Z")),
