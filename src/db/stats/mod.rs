@@ -136,7 +136,14 @@ fn whole_hours(
 /// from the campaign's start: by first calls (rollups) plus the callers of the right edge
 /// whose first call falls in it; a range with a start counts distinct callers in the facts.
 const CALL_STATS: &str = r"
-WITH parts AS (
+WITH edges AS (
+    -- Each edge is its own index range: an OR of the two would not be.
+    SELECT $2::timestamptz AS start, least($4::timestamptz, $3::timestamptz) AS stop
+    WHERE $2::timestamptz IS NOT NULL
+    UNION ALL
+    SELECT greatest($5::timestamptz, $4::timestamptz), $3::timestamptz
+    WHERE $3::timestamptz IS NOT NULL
+), parts AS (
     SELECT calls, matched, unmatched, answered, missed, voicemail, abandoned, live,
            talk_seconds, talked, recorded, new_callers
     FROM campaign_call_totals
@@ -164,12 +171,8 @@ WITH parts AS (
            coalesce(sum(talk_seconds) FILTER (WHERE call_answered_at IS NOT NULL), 0),
            count(talk_seconds) FILTER (WHERE call_answered_at IS NOT NULL),
            count(*) FILTER (WHERE recording_sid IS NOT NULL), 0
-    FROM call_sessions
-    WHERE campaign_id = $1
-      AND (($2::timestamptz IS NOT NULL AND created_at >= $2
-            AND created_at < least($4::timestamptz, $3::timestamptz))
-        OR ($3::timestamptz IS NOT NULL AND created_at < $3
-            AND created_at >= greatest($5::timestamptz, $4::timestamptz)))
+    FROM call_sessions, edges e
+    WHERE campaign_id = $1 AND created_at >= e.start AND created_at < e.stop
 ), calls AS (
     SELECT sum(calls)::int8 AS total_calls, sum(matched)::int8 AS matched,
            sum(unmatched)::int8 AS unmatched, sum(answered)::int8 AS answered,
@@ -214,12 +217,8 @@ WITH parts AS (
            (reward_status = 'pool_exhausted'
             OR (reward_status = 'provisioned' AND delivery_status IN ('pending', 'sent')))::int,
            (reward_status = 'no_phone')::int
-    FROM call_conditions_met
-    WHERE campaign_id = $1
-      AND (($2::timestamptz IS NOT NULL AND met_at >= $2
-            AND met_at < least($4::timestamptz, $3::timestamptz))
-        OR ($3::timestamptz IS NOT NULL AND met_at < $3
-            AND met_at >= greatest($5::timestamptz, $4::timestamptz)))
+    FROM call_conditions_met, edges e
+    WHERE campaign_id = $1 AND met_at >= e.start AND met_at < e.stop
 ), met AS (
     SELECT condition_number, sum(met)::int8 AS met, sum(provisioned)::int8 AS provisioned,
            sum(delivered)::int8 AS delivered, sum(failed)::int8 AS failed,
