@@ -18,6 +18,7 @@ mod phone_matching;
 mod reconcile;
 mod recording;
 mod rewards;
+pub(crate) mod row_security;
 mod session_list;
 mod signature;
 mod sms;
