@@ -147,6 +147,9 @@ const FILTERS: &str = "($2::text IS NULL OR s.call_status::text = $2)
 /// each visible campaign's newest sessions older than the cursor, merged, the page's
 /// length of them; no older session can be on the page. Then, per campaign, the sessions
 /// from that instant on (and those at the cursor's own instant with a smaller id), merged.
+/// The instant is a plain sub-select: wrapped in an expression PostgreSQL does not know to
+/// be leakproof (`coalesce`), it could not go before the row-security filter into the
+/// index condition, and each campaign's sessions would be read to the end.
 pub fn list_statement(plan: ListPlan) -> String {
     match plan {
         ListPlan::Newest => format!(
@@ -164,7 +167,7 @@ pub fn list_statement(plan: ListPlan) -> String {
                  WHERE ($1::uuid IS NULL OR c.id = $1)
              ),
              edge AS (
-                 SELECT min(newest.created_at) AS created_at
+                 SELECT coalesce(min(newest.created_at), $4) AS created_at
                  FROM (SELECT t.created_at
                        FROM visible v
                        CROSS JOIN LATERAL (
@@ -184,7 +187,7 @@ pub fn list_statement(plan: ListPlan) -> String {
                  WHERE s.campaign_id = c.id
                    AND {FILTERS}
                    AND ($4::timestamptz IS NULL OR (s.created_at, s.id) < ($4, $5::uuid))
-                   AND s.created_at >= coalesce((SELECT created_at FROM edge), $4)
+                   AND s.created_at >= (SELECT created_at FROM edge)
                  ORDER BY s.created_at DESC, s.id DESC
                  LIMIT $6) s
              ORDER BY s.created_at DESC, s.id DESC
