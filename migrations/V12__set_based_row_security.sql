@@ -2,7 +2,7 @@
 --
 -- Until now every policy on a campaign's rows called calltrack_campaign_visible(campaign_id),
 -- whose body holds a sub-select: PostgreSQL cannot inline such a function and ran it for each
--- row it read (about 6 µs a row; seconds for a large campaign). Each policy now compares the
+-- row it read (seconds for a large campaign; docs/PERFORMANCE.md). Each policy now compares the
 -- row with sets computed once per statement: the all-clients test is a scalar sub-select (an
 -- InitPlan, and when it is true nothing else is evaluated), and the visible ids are an
 -- uncorrelated IN sub-select, which PostgreSQL hashes once and probes per row. A hash rather
@@ -27,15 +27,34 @@ RETURN coalesce(
     '{}');
 
 -- The campaigns of calltrack_client_ids(). Not every campaign under the all-clients scope:
--- the policies test calltrack_all_clients() first.
+-- the policies test calltrack_all_clients() first. PL/pgSQL keeps the plan of its query for
+-- the connection's life, where an SQL function's body would be planned again at each call
+-- site of each statement; the planner calls it too, to estimate how many ids there are, so a
+-- scope without client ids (admins) returns at once. The client ids are compared through a
+-- sub-select: run as calltrack_api, under the campaigns policy, `client_id = ANY
+-- (calltrack_client_ids())` would be a filter that parses the setting again for every row.
 CREATE OR REPLACE FUNCTION calltrack_visible_campaign_ids() RETURNS uuid[]
-LANGUAGE sql STABLE PARALLEL SAFE
-RETURN ARRAY(SELECT c.id FROM campaigns c WHERE c.client_id = ANY (calltrack_client_ids()));
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    IF cardinality(calltrack_client_ids()) = 0 THEN
+        RETURN '{}';
+    END IF;
+    RETURN ARRAY(SELECT c.id FROM campaigns c
+                 WHERE c.client_id IN (SELECT unnest(calltrack_client_ids())));
+END
+$$;
 
 -- The gift-card pools of calltrack_client_ids(); a master pool (no client) is in none.
 CREATE OR REPLACE FUNCTION calltrack_visible_pool_ids() RETURNS uuid[]
-LANGUAGE sql STABLE PARALLEL SAFE
-RETURN ARRAY(SELECT p.id FROM gift_card_pools p WHERE p.client_id = ANY (calltrack_client_ids()));
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    IF cardinality(calltrack_client_ids()) = 0 THEN
+        RETURN '{}';
+    END IF;
+    RETURN ARRAY(SELECT p.id FROM gift_card_pools p
+                 WHERE p.client_id IN (SELECT unnest(calltrack_client_ids())));
+END
+$$;
 
 -- The per-row functions stay for anything outside calltrack that may call them, but no
 -- policy of calltrack's uses them any more (a test reads pg_policies).
