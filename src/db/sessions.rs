@@ -142,14 +142,21 @@ const FILTERS: &str = "($2::text IS NULL OR s.call_status::text = $2)
 /// campaign, call status, match status, the keyset cursor (created_at, id), the number of
 /// rows, outcome, from and to. Newest first, ties by id, whichever the plan.
 ///
-/// [`ListPlan::PerCampaign`] takes two steps so that it fetches from the table only what
-/// the page shows. First, from the index alone, the `created_at` of the page's last row:
-/// each visible campaign's newest sessions older than the cursor, merged, the page's
-/// length of them; no older session can be on the page. Then, per campaign, the sessions
-/// from that instant on (and those at the cursor's own instant with a smaller id), merged.
-/// The instant is a plain sub-select: wrapped in an expression PostgreSQL does not know to
-/// be leakproof (`coalesce`), it could not go before the row-security filter into the
-/// index condition, and each campaign's sessions would be read to the end.
+/// [`ListPlan::PerCampaign`] reads through each campaign's `(campaign_id, created_at)`
+/// index and fetches from the table only what the page shows, in four steps:
+/// 1. `heads`: each visible campaign's newest session after the cursor, one index step each.
+/// 2. `reaching`: the campaigns whose head is no older than the page's length-th newest
+///    head. The others cannot reach the page: that many newer sessions are ahead of all of
+///    theirs. However many campaigns the caller sees, about a page's worth remain.
+/// 3. `edge`: from the index alone, the instant of the page's last session: those
+///    campaigns' newest sessions older than the cursor, merged, the page's length of them.
+///    No older session can be on the page.
+/// 4. Those campaigns' sessions from that instant on (and those at the cursor's own instant
+///    with a smaller id), merged.
+///
+/// The edge is compared as a plain sub-select: wrapped in an expression PostgreSQL does not
+/// know to be leakproof (`coalesce`), it could not go before the row-security filter into
+/// the index condition, and each campaign's sessions would be read to the end.
 pub fn list_statement(plan: ListPlan) -> String {
     match plan {
         ListPlan::Newest => format!(
@@ -162,17 +169,31 @@ pub fn list_statement(plan: ListPlan) -> String {
              LIMIT $6"
         ),
         ListPlan::PerCampaign => format!(
-            "WITH visible AS (
-                 SELECT c.id, c.name, c.client_id FROM campaigns c
+            "WITH heads AS (
+                 SELECT c.id, c.name, c.client_id, head.created_at
+                 FROM campaigns c
+                 CROSS JOIN LATERAL (
+                     SELECT s.created_at FROM call_sessions s
+                     WHERE s.campaign_id = c.id
+                       AND {FILTERS}
+                       AND ($4::timestamptz IS NULL OR (s.created_at, s.id) < ($4, $5::uuid))
+                     ORDER BY s.created_at DESC
+                     LIMIT 1) head
                  WHERE ($1::uuid IS NULL OR c.id = $1)
+             ),
+             reaching AS (
+                 SELECT id, name, client_id FROM heads
+                 WHERE created_at >= coalesce(
+                     (SELECT created_at FROM heads ORDER BY created_at DESC OFFSET $6::bigint - 1 LIMIT 1),
+                     '-infinity')
              ),
              edge AS (
                  SELECT coalesce(min(newest.created_at), $4) AS created_at
                  FROM (SELECT t.created_at
-                       FROM visible v
+                       FROM reaching r
                        CROSS JOIN LATERAL (
                            SELECT s.created_at FROM call_sessions s
-                           WHERE s.campaign_id = v.id
+                           WHERE s.campaign_id = r.id
                              AND {FILTERS}
                              AND ($4::timestamptz IS NULL OR s.created_at < $4)
                            ORDER BY s.created_at DESC
@@ -181,7 +202,7 @@ pub fn list_statement(plan: ListPlan) -> String {
                        LIMIT $6) newest
              )
              SELECT {SESSION_COLUMNS}
-             FROM visible c
+             FROM reaching c
              CROSS JOIN LATERAL (
                  SELECT s.* FROM call_sessions s
                  WHERE s.campaign_id = c.id
