@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::{Caller, begin, commit, connection};
 use crate::auth::Principal;
-use crate::db::sessions::{self, Linked};
+use crate::db::sessions::{self, Linked, ListPlan};
 use crate::db::{self, PgPool, access};
 
 /// What the use cases read, as the routes receive it.
@@ -42,7 +42,8 @@ pub async fn list(
 ) -> Result<(Vec<CallSession>, bool), SessionError> {
     let mut conn = connection(pool).await?;
     let tx = begin(&mut conn, Caller::Api(principal)).await?;
-    let page = sessions::list(&tx, filter).await?;
+    let plan = ListPlan::for_scope(&principal.scope, filter);
+    let page = sessions::list(&tx, plan, filter).await?;
     commit(tx).await?;
     Ok(page)
 }

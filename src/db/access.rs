@@ -60,6 +60,11 @@ pub async fn user_access(
 
 /// Switches the open transaction to the restricted role with `scope`'s clients visible.
 /// `SET LOCAL` semantics: it ends with the transaction.
+///
+/// An API transaction reads a page, a session or a campaign's figures, so it also plans
+/// without parallel workers and without JIT: starting workers and compiling expressions
+/// cost many times what such a read does, and the planner's estimates of the per-campaign
+/// lists are high enough to cross `jit_above_cost` (figures in docs/PERFORMANCE.md).
 pub async fn restrict(
     tx: &impl GenericClient,
     scope: &ClientScope,
@@ -80,7 +85,9 @@ pub async fn restrict(
         "SELECT set_config('calltrack.all_clients', $1, true),
                 set_config('calltrack.client_ids', $2, true),
                 set_config('calltrack.user_id', $3, true),
-                set_config('role', 'calltrack_api', true)",
+                set_config('role', 'calltrack_api', true),
+                set_config('max_parallel_workers_per_gather', '0', true),
+                set_config('jit', 'off', true)",
         &[&all, &ids, &user],
     )
     .await

@@ -2,6 +2,7 @@
 //! Every function here runs inside a transaction restricted by [`super::access::restrict`].
 
 use super::error::{Context as _, Result, UnknownStoredValue};
+use crate::auth::ClientScope;
 use crate::domain::{CallOutcome, CallStatus, MatchStatus};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -106,29 +107,122 @@ pub struct SessionFilter {
     pub limit: i64,
 }
 
-/// The session list's statement; its parameters are those [`list`] passes. Under a
-/// restricted scope the join drives it: the visible campaigns first, then each one's
-/// sessions through the `(campaign_id, created_at)` index, so a small client's list does not
-/// walk other clients' sessions (a test checks the plan).
-pub fn list_statement() -> String {
-    format!(
-        "SELECT {SESSION_COLUMNS}
-         FROM call_sessions s JOIN campaigns c ON c.id = s.campaign_id
-         WHERE ($1::uuid IS NULL OR s.campaign_id = $1)
-           AND ($2::text IS NULL OR s.call_status::text = $2)
-           AND ($3::text IS NULL OR s.match_status::text = $3)
-           AND ($4::timestamptz IS NULL OR (s.created_at, s.id) < ($4, $5::uuid))
-           AND ($7::text IS NULL OR s.call_outcome = $7)
-           AND ($8::timestamptz IS NULL OR s.created_at >= $8)
-           AND ($9::timestamptz IS NULL OR s.created_at < $9)
-         ORDER BY s.created_at DESC, s.id DESC
-         LIMIT $6"
-    )
+/// How a session list reaches its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListPlan {
+    /// Newest first through the global `(created_at, id)` index: for a caller who sees every
+    /// client and names no campaign, whose page is the newest sessions of all.
+    Newest,
+    /// Campaign by campaign through each visible campaign's `(campaign_id, created_at)`
+    /// index, merged: a client's page reads that client's sessions and nobody else's,
+    /// however long ago its last call was.
+    PerCampaign,
 }
 
-/// Newest first. Fetches one row more than the page to know whether another page exists.
+impl ListPlan {
+    /// The plan for a caller with `scope` asking for `filter`.
+    pub fn for_scope(scope: &ClientScope, filter: &SessionFilter) -> Self {
+        match (scope, filter.campaign_id) {
+            (ClientScope::All, None) => Self::Newest,
+            _ => Self::PerCampaign,
+        }
+    }
+}
+
+/// The filters every plan applies, on `s` (call_sessions); parameters as [`list`] passes them.
+/// They read only columns of the `(campaign_id, created_at)` index's INCLUDE list, so the
+/// first step of [`ListPlan::PerCampaign`] stays an index-only scan.
+const FILTERS: &str = "($2::text IS NULL OR s.call_status::text = $2)
+           AND ($3::text IS NULL OR s.match_status::text = $3)
+           AND ($7::text IS NULL OR s.call_outcome = $7)
+           AND ($8::timestamptz IS NULL OR s.created_at >= $8)
+           AND ($9::timestamptz IS NULL OR s.created_at < $9)";
+
+/// The session list's statement for `plan`; its parameters are those [`list`] passes:
+/// campaign, call status, match status, the keyset cursor (created_at, id), the number of
+/// rows, outcome, from and to. Newest first, ties by id, whichever the plan.
+///
+/// [`ListPlan::PerCampaign`] reads through each campaign's `(campaign_id, created_at)`
+/// index and fetches from the table only what the page shows, in four steps:
+/// 1. `heads`: each visible campaign's newest session after the cursor, one index step each.
+/// 2. `reaching`: the campaigns whose head is no older than the page's length-th newest
+///    head. The others cannot reach the page: that many newer sessions are ahead of all of
+///    theirs. However many campaigns the caller sees, about a page's worth remain.
+/// 3. `edge`: from the index alone, the instant of the page's last session: those
+///    campaigns' newest sessions older than the cursor, merged, the page's length of them.
+///    No older session can be on the page.
+/// 4. Those campaigns' sessions from that instant on (and those at the cursor's own instant
+///    with a smaller id), merged.
+///
+/// The edge is compared as a plain sub-select: wrapped in an expression PostgreSQL does not
+/// know to be leakproof (`coalesce`), it could not go before the row-security filter into
+/// the index condition, and each campaign's sessions would be read to the end.
+pub fn list_statement(plan: ListPlan) -> String {
+    match plan {
+        ListPlan::Newest => format!(
+            "SELECT {SESSION_COLUMNS}
+             FROM call_sessions s JOIN campaigns c ON c.id = s.campaign_id
+             WHERE ($1::uuid IS NULL OR s.campaign_id = $1)
+               AND {FILTERS}
+               AND ($4::timestamptz IS NULL OR (s.created_at, s.id) < ($4, $5::uuid))
+             ORDER BY s.created_at DESC, s.id DESC
+             LIMIT $6"
+        ),
+        ListPlan::PerCampaign => format!(
+            "WITH heads AS (
+                 SELECT c.id, c.name, c.client_id, head.created_at
+                 FROM campaigns c
+                 CROSS JOIN LATERAL (
+                     SELECT s.created_at FROM call_sessions s
+                     WHERE s.campaign_id = c.id
+                       AND {FILTERS}
+                       AND ($4::timestamptz IS NULL OR (s.created_at, s.id) < ($4, $5::uuid))
+                     ORDER BY s.created_at DESC
+                     LIMIT 1) head
+                 WHERE ($1::uuid IS NULL OR c.id = $1)
+             ),
+             reaching AS (
+                 SELECT id, name, client_id FROM heads
+                 WHERE created_at >= coalesce(
+                     (SELECT created_at FROM heads ORDER BY created_at DESC OFFSET $6::bigint - 1 LIMIT 1),
+                     '-infinity')
+             ),
+             edge AS (
+                 SELECT coalesce(min(newest.created_at), $4) AS created_at
+                 FROM (SELECT t.created_at
+                       FROM reaching r
+                       CROSS JOIN LATERAL (
+                           SELECT s.created_at FROM call_sessions s
+                           WHERE s.campaign_id = r.id
+                             AND {FILTERS}
+                             AND ($4::timestamptz IS NULL OR s.created_at < $4)
+                           ORDER BY s.created_at DESC
+                           LIMIT $6) t
+                       ORDER BY t.created_at DESC
+                       LIMIT $6) newest
+             )
+             SELECT {SESSION_COLUMNS}
+             FROM reaching c
+             CROSS JOIN LATERAL (
+                 SELECT s.* FROM call_sessions s
+                 WHERE s.campaign_id = c.id
+                   AND {FILTERS}
+                   AND ($4::timestamptz IS NULL OR (s.created_at, s.id) < ($4, $5::uuid))
+                   AND s.created_at >= (SELECT created_at FROM edge)
+                 ORDER BY s.created_at DESC, s.id DESC
+                 LIMIT $6) s
+             ORDER BY s.created_at DESC, s.id DESC
+             LIMIT $6"
+        ),
+    }
+}
+
+/// A page of the sessions the transaction may see, newest first (ties by id), read the way
+/// `plan` says (see [`ListPlan::for_scope`]); every plan answers the same rows. Fetches one
+/// row more than the page to know whether another page exists.
 pub async fn list(
     tx: &impl GenericClient,
+    plan: ListPlan,
     filter: &SessionFilter,
 ) -> Result<(Vec<CallSession>, bool)> {
     let (before_at, before_id) = filter
@@ -136,7 +230,7 @@ pub async fn list(
         .map_or((None, None), |(at, id)| (Some(at), Some(id)));
     let rows = tx
         .query(
-            &list_statement(),
+            &list_statement(plan),
             &[
                 &filter.campaign_id,
                 &filter.call_status.map(CallStatus::as_str),

@@ -58,6 +58,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(9, "call_outcome_and_flow"),
     migration!(10, "enum_tolerant_writes_and_scoped_policies"),
     migration!(11, "campaign_rollups"),
+    migration!(12, "set_based_row_security"),
 ];
 
 /// An arbitrary constant naming calltrack's migration lock among advisory locks.

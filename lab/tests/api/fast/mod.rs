@@ -19,6 +19,7 @@ mod reconcile;
 mod recording;
 mod rewards;
 pub(crate) mod rollups;
+pub(crate) mod row_security;
 mod session_list;
 mod signature;
 mod sms;

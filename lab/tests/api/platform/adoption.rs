@@ -77,6 +77,7 @@ on_each_platform!(
     a_column_the_platform_retypes_after_adoption_stops_the_next_migration,
     adopting_from_two_processes_at_once_and_again_later_is_safe,
     batched_calls_and_callbacks_write_the_platforms_status_columns,
+    calltracks_policies_on_the_adopted_database_test_the_scope_once_per_statement,
 );
 
 /// A fresh database of `platform`'s shape, owned by (and connected as) a role that is not
@@ -1037,7 +1038,10 @@ async fn adopting_from_two_processes_at_once_and_again_later_is_safe(platform: P
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let expected: Vec<(i32, bool)> = every_version().into_iter().map(|v| (v, v <= 9)).collect();
+    let expected: Vec<(i32, bool)> = db::migrate::MIGRATIONS
+        .iter()
+        .map(|m| (m.version, m.version <= db::migrate::owned::BASELINE))
+        .collect();
     assert_eq!(recorded, expected);
     let invalid = db
         .query_one("SELECT count(*) FROM pg_index WHERE NOT indisvalid", &[])
@@ -1086,6 +1090,25 @@ async fn standalone_policies_apply_to_calltrack_api_alone() {
     for policy in policies {
         assert!(policy.ends_with(" calltrack_api"), "{policy}");
     }
+}
+
+async fn calltracks_policies_on_the_adopted_database_test_the_scope_once_per_statement(
+    platform: Platform,
+) {
+    let config = platform_database(platform).await;
+    adopt(&config).await;
+    let db = db::pool::connect(&config).await.unwrap();
+
+    let policies = crate::fast::row_security::assert_policies_are_set_based(&db).await;
+    let (plan, count) = crate::fast::row_security::explain_scoped_count(
+        &config,
+        &calltrack::auth::ClientScope::Clients(vec![Uuid::new_v4()]),
+    )
+    .await;
+
+    assert_eq!(policies, 11);
+    assert_eq!(count, 0);
+    crate::fast::row_security::assert_scope_is_evaluated_once(&plan);
 }
 
 /// Posts `held` while the gate is shut, then `queued` once it has a waiter, then opens it:
