@@ -105,5 +105,15 @@ BEGIN
                 policy, p.tbl, rule);
         END IF;
     END LOOP;
+    -- The statistics rollups (V11) are calltrack's own tables, their policies named alike on
+    -- both kinds of database.
+    FOREACH policy IN ARRAY ARRAY['campaign_call_hours', 'campaign_call_totals',
+        'campaign_call_changes', 'campaign_callers', 'campaign_condition_hours',
+        'campaign_condition_totals', 'campaign_condition_changes', 'calltrack_rollup_fill'] LOOP
+        EXECUTE format('ALTER POLICY %I ON %I TO calltrack_api USING (%s)',
+            policy || '_visible', policy,
+            '(SELECT calltrack_all_clients()) OR '
+            || 'campaign_id IN (SELECT unnest(calltrack_visible_campaign_ids()))');
+    END LOOP;
 END
 $$;
