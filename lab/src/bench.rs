@@ -134,12 +134,7 @@ pub async fn run(args: BenchArgs, database: DatabaseSource) -> anyhow::Result<()
             work: &work,
             client: &client,
         };
-        let per_second = if connections == 1 {
-            PRESIGNED_PER_SECOND_ALONE
-        } else {
-            PRESIGNED_PER_SECOND
-        };
-        let count = usize::try_from(per_second * args.seconds)?;
+        let count = presigned(connections, args.seconds);
         for round in 1..=args.rounds.max(1) {
             let calls: Vec<SimulatedCall> = (0..count).map(|_| population.random_call()).collect();
             let voice: Vec<(&str, FormPairs)> =
@@ -184,13 +179,13 @@ pub async fn run(args: BenchArgs, database: DatabaseSource) -> anyhow::Result<()
 
 /// Which caller calls which number: recipient `k` of campaign `c` has phone 212-xxx-xxxx.
 #[derive(Debug, Clone, Copy)]
-struct Population {
-    numbers: i64,
-    per_campaign: i64,
+pub(crate) struct Population {
+    pub(crate) numbers: i64,
+    pub(crate) per_campaign: i64,
 }
 
 impl Population {
-    fn random_call(self) -> SimulatedCall {
+    pub(crate) fn random_call(self) -> SimulatedCall {
         let mut rng = rand::thread_rng();
         let campaign = rng.gen_range(0..self.numbers);
         let to = format!("+1800{:07}", campaign + 1);
@@ -222,17 +217,17 @@ impl Signer {
 
 /// One phase's figures.
 #[derive(Debug, Clone)]
-struct Measured {
-    requests: u64,
-    errors: u64,
-    per_second: f64,
+pub(crate) struct Measured {
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    pub(crate) per_second: f64,
     /// Mean members per group-commit batch during the phase (HTTP phases).
-    batch: Option<f64>,
+    pub(crate) batch: Option<f64>,
     /// CPU the server process spent per request (HTTP phases), in microseconds.
-    cpu_us: Option<f64>,
-    p50_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
+    pub(crate) cpu_us: Option<f64>,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) max_ms: f64,
 }
 
 struct Row {
@@ -764,8 +759,61 @@ fn find_pgbench(given: Option<&Path>) -> anyhow::Result<PathBuf> {
         .context("pgbench not found (apt-get install postgresql-client or postgresql-contrib)")
 }
 
+/// Drives one voice phase at `serve`: `calls` pre-signed, wrk over `connections` for
+/// `seconds` after a checkpoint (on `client`'s database), as the bench's own voice phases.
+pub(crate) async fn voice_phase(
+    wrk: &Path,
+    serve: &ServeProcess,
+    work: &Path,
+    client: &tokio_postgres::Client,
+    connections: usize,
+    seconds: u64,
+    calls: &[SimulatedCall],
+) -> anyhow::Result<Measured> {
+    anyhow::ensure!(connections > 0, "connections must be positive");
+    std::fs::create_dir_all(work).with_context(|| format!("cannot create {}", work.display()))?;
+    std::fs::write(work.join("wrk.lua"), WRK_SCRIPT)?;
+    let signer = Signer {
+        base: serve
+            .config()
+            .public_base_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned(),
+        token: serve.config().auth_token.clone(),
+    };
+    let base_url = serve.base_url()?;
+    let server = Server {
+        wrk,
+        base_url: &base_url,
+        signer: &signer,
+        process: serve,
+        http: reqwest::Client::new(),
+    };
+    let phase = Phase {
+        connections,
+        seconds,
+        work,
+        client,
+    };
+    let voice: Vec<(&str, FormPairs)> =
+        calls.iter().map(|c| ("/twilio/voice", c.voice())).collect();
+    server.drive(&phase, "voice", "voice", &voice).await
+}
+
+/// Pre-signed voice requests a phase of `seconds` at `connections` may need: more than the
+/// server can take, as the bench's own phases have.
+pub(crate) fn presigned(connections: usize, seconds: u64) -> usize {
+    let per_second = if connections == 1 {
+        PRESIGNED_PER_SECOND_ALONE
+    } else {
+        PRESIGNED_PER_SECOND
+    };
+    usize::try_from(per_second * seconds).unwrap_or(usize::MAX)
+}
+
 /// A libpq key/value connection string, which both `DATABASE_URL` and pgbench accept.
-fn conninfo(config: &tokio_postgres::Config) -> String {
+pub(crate) fn conninfo(config: &tokio_postgres::Config) -> String {
     use tokio_postgres::config::Host;
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(host)) => host.clone(),
@@ -786,7 +834,7 @@ fn conninfo(config: &tokio_postgres::Config) -> String {
 
 /// Creates (once) and seeds (when the population differs) the benchmark database, and
 /// empties its sessions so every run starts alike.
-async fn prepare_database(
+pub(crate) async fn prepare_database(
     admin: &tokio_postgres::Config,
     args: &BenchArgs,
 ) -> anyhow::Result<tokio_postgres::Config> {

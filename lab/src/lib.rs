@@ -1,5 +1,5 @@
 //! calltrack's lab: what measures the service and hurts it on purpose, kept out of the
-//! service's library. The benchmark and the soak drive the real `calltrack` binary from
+//! service's library. The benchmark, the scale measurement and the soak drive the real `calltrack` binary from
 //! outside, the fault harness stops and freezes a private PostgreSQL under it, and the
 //! integration tests (`lab/tests/`) build on all three.
 //!
@@ -11,6 +11,7 @@ use anyhow::Context as _;
 
 pub mod bench;
 pub mod faults;
+pub mod scale;
 pub mod seed;
 pub mod soak;
 

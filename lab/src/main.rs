@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use calltrack::config::{self, DatabaseSource};
 use calltrack::telemetry;
 use calltrack::telemetry::LogFormat;
-use calltrack_lab::{bench, soak};
+use calltrack_lab::{bench, scale, soak};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -26,6 +26,10 @@ struct Cli {
 enum Command {
     /// Seed a benchmark database and measure webhook throughput against direct SQL.
     Bench(bench::BenchArgs),
+    /// Seed the platform after a busy year (cached) and time the consoles' requests from
+    /// outside beside their SQL alone, the big campaign's CSV export, and optionally the voice
+    /// webhook against a fresh database (issue 27).
+    Scale(scale::ScaleArgs),
     /// Soak under faults: mixed call traffic against a serve child on a private PostgreSQL
     /// cluster that is stopped and started twice; fails if anything answered was lost.
     Soak(soak::SoakArgs),
@@ -40,6 +44,9 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(args) => {
             bench::run(args, DatabaseSource::from_lookup(&config::process_env)).await
+        }
+        Command::Scale(args) => {
+            scale::run(args, DatabaseSource::from_lookup(&config::process_env)).await
         }
         Command::Soak(args) => soak::run(args).await,
     };

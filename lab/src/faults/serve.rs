@@ -30,6 +30,11 @@ pub struct ServeConfig {
     pub auth_token: String,
     /// `VOICE_DEADLINE_MS`.
     pub deadline: Duration,
+    /// `JWT_SECRET`: what API callers' tokens are signed with.
+    pub jwt_secret: String,
+    /// More environment for the process, set after (and so over) the variables above: a
+    /// build's own settings, for measuring it as it would be run.
+    pub more_env: Vec<(String, String)>,
 }
 
 impl ServeConfig {
@@ -43,6 +48,8 @@ impl ServeConfig {
                 .unwrap_or_else(|_| unreachable!("a valid literal URL")),
             auth_token: calltrack::crypto::random_secret(24),
             deadline,
+            jwt_secret: calltrack::crypto::random_secret(32),
+            more_env: Vec::new(),
         }
     }
 }
@@ -105,13 +112,14 @@ impl ServeProcess {
             .env("TWILIO_AUTH_TOKEN", &config.auth_token)
             // Nothing answers there: no test may reach the real Twilio.
             .env("TWILIO_API_BASE_URL", "http://127.0.0.1:9")
-            .env("JWT_SECRET", calltrack::crypto::random_secret(32))
+            .env("JWT_SECRET", &config.jwt_secret)
             .env("GIFT_CARD_KEY", calltrack::crypto::random_secret(32))
             .env("CALLTRACK_SPOOL_DIR", self.spool_dir())
             .env("VOICE_DEADLINE_MS", config.deadline.as_millis().to_string())
             .env("RECONCILE_ON_START", "false")
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
+            .envs(config.more_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
