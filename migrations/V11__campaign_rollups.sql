@@ -103,44 +103,66 @@ END
 $$;
 
 -- Callers whose sessions were deleted or moved (another campaign, number or time): their
--- first call is looked up again in the facts. No calltrack statement does this today; it
--- keeps the count true when retention, erasure or the platform's own SQL does.
+-- first call is looked up again in the facts, with one pass over each affected campaign's
+-- sessions (the covering stats index holds caller_phone) whatever the number of callers, so
+-- deleting a day of calls from a campaign of millions costs one scan, not one per caller. No
+-- calltrack statement does this today; it keeps the count true when retention, erasure or
+-- the platform's own SQL does.
 CREATE FUNCTION calltrack_recount_callers(campaigns uuid[], callers text[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    p record;
-    stored timestamptz;
-    actual timestamptz;
+    campaign uuid;
+    affected text[];
 BEGIN
-    FOR p IN SELECT DISTINCT u.campaign_id, u.caller_phone
-             FROM unnest(campaigns, callers) AS u(campaign_id, caller_phone)
-             WHERE u.caller_phone IS NOT NULL
-             ORDER BY 1, 2 LOOP
-        LOOP
-            SELECT first_call_at INTO stored FROM campaign_callers
-            WHERE campaign_id = p.campaign_id AND caller_phone = p.caller_phone FOR UPDATE;
-            SELECT min(created_at) INTO actual FROM call_sessions
-            WHERE campaign_id = p.campaign_id AND caller_phone = p.caller_phone;
-            EXIT WHEN stored IS NOT DISTINCT FROM actual;
-            IF stored IS NULL THEN
-                INSERT INTO campaign_callers (campaign_id, caller_phone, first_call_at)
-                VALUES (p.campaign_id, p.caller_phone, actual)
-                ON CONFLICT DO NOTHING;
-                -- Another transaction counted the caller meanwhile: look again.
-                CONTINUE WHEN NOT FOUND;
-            ELSIF actual IS NULL THEN
-                DELETE FROM campaign_callers
-                WHERE campaign_id = p.campaign_id AND caller_phone = p.caller_phone;
-            ELSE
-                UPDATE campaign_callers SET first_call_at = actual
-                WHERE campaign_id = p.campaign_id AND caller_phone = p.caller_phone;
-            END IF;
-            INSERT INTO campaign_call_changes (campaign_id, hour, new_callers)
-            SELECT p.campaign_id, h, n FROM (VALUES (calltrack_hour(stored), -1),
-                                                    (calltrack_hour(actual), 1)) v (h, n)
-            WHERE h IS NOT NULL;
-            EXIT;
-        END LOOP;
+    FOR campaign, affected IN
+        SELECT u.campaign_id, array_agg(DISTINCT u.caller_phone)
+        FROM unnest(campaigns, callers) AS u(campaign_id, caller_phone)
+        WHERE u.caller_phone IS NOT NULL
+        GROUP BY 1 ORDER BY 1
+    LOOP
+        PERFORM 1 FROM campaign_callers
+        WHERE campaign_id = campaign AND caller_phone = ANY (affected)
+        ORDER BY caller_phone FOR UPDATE;
+        WITH actual AS (
+            SELECT s.caller_phone, min(s.created_at) AS first_call_at
+            FROM call_sessions s
+            WHERE s.campaign_id = campaign AND s.caller_phone = ANY (affected)
+            GROUP BY 1
+        ), diff AS (
+            SELECT a.caller_phone, k.first_call_at AS stored, t.first_call_at AS counted
+            FROM unnest(affected) AS a(caller_phone)
+            LEFT JOIN campaign_callers k
+              ON k.campaign_id = campaign AND k.caller_phone = a.caller_phone
+            LEFT JOIN actual t ON t.caller_phone = a.caller_phone
+            WHERE k.first_call_at IS DISTINCT FROM t.first_call_at
+        ), dropped AS (
+            DELETE FROM campaign_callers k USING diff d
+            WHERE k.campaign_id = campaign AND k.caller_phone = d.caller_phone
+              AND d.counted IS NULL
+        ), moved AS (
+            UPDATE campaign_callers k SET first_call_at = d.counted FROM diff d
+            WHERE k.campaign_id = campaign AND k.caller_phone = d.caller_phone
+              AND d.stored IS NOT NULL AND d.counted IS NOT NULL
+        ), added AS (
+            -- A caller another transaction counted meanwhile keeps that count.
+            INSERT INTO campaign_callers (campaign_id, caller_phone, first_call_at)
+            SELECT campaign, d.caller_phone, d.counted FROM diff d
+            WHERE d.stored IS NULL AND d.counted IS NOT NULL
+            ON CONFLICT DO NOTHING
+            RETURNING first_call_at
+        )
+        INSERT INTO campaign_call_changes (campaign_id, hour, new_callers)
+        SELECT campaign, x.hour, sum(x.n) FROM (
+            SELECT calltrack_hour(d.stored) AS hour, -1 AS n FROM diff d
+            WHERE d.stored IS NOT NULL
+            UNION ALL
+            SELECT calltrack_hour(d.counted), 1 FROM diff d
+            WHERE d.stored IS NOT NULL AND d.counted IS NOT NULL
+            UNION ALL
+            SELECT calltrack_hour(a.first_call_at), 1 FROM added a
+        ) x
+        GROUP BY 1, 2
+        HAVING sum(x.n) <> 0;
     END LOOP;
 END
 $$;
