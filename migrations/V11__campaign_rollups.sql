@@ -43,6 +43,11 @@ ALTER TABLE campaign_call_totals DROP COLUMN hour, ADD PRIMARY KEY (campaign_id)
 CREATE TABLE campaign_call_changes (LIKE campaign_call_hours INCLUDING DEFAULTS);
 CREATE INDEX campaign_call_changes_campaign_idx ON campaign_call_changes (campaign_id, hour);
 
+-- Busy queues: the worker empties them every second, so autovacuum should not wait for a
+-- fifth of the table to be dead before it reclaims the deleted rows readers step over.
+ALTER TABLE campaign_call_changes SET (autovacuum_vacuum_scale_factor = 0,
+    autovacuum_vacuum_threshold = 10000, autovacuum_vacuum_cost_delay = 0);
+
 -- Each caller's first call of each campaign: what makes unique callers additive by hour.
 -- replaced_first_call_at holds the time a late, earlier call replaced, so the trigger can
 -- move the caller's count from that hour in the same statement.
@@ -323,6 +328,12 @@ ALTER TABLE campaign_condition_totals DROP COLUMN hour,
 CREATE TABLE campaign_condition_changes (LIKE campaign_condition_hours INCLUDING DEFAULTS);
 CREATE INDEX campaign_condition_changes_campaign_idx
     ON campaign_condition_changes (campaign_id, hour);
+ALTER TABLE campaign_condition_changes SET (autovacuum_vacuum_scale_factor = 0,
+    autovacuum_vacuum_threshold = 10000, autovacuum_vacuum_cost_delay = 0);
+
+-- A campaign's conditions met by when they were met: the ragged edges of a range.
+CREATE INDEX IF NOT EXISTS calltrack_call_conditions_met_campaign_met_at_idx
+    ON call_conditions_met (campaign_id, met_at);
 
 CREATE TYPE calltrack_condition_fact AS (
     campaign_id      uuid,

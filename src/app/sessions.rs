@@ -137,8 +137,11 @@ pub struct Export {
     done: bool,
 }
 
-/// How many sessions one page of an export reads.
-pub const EXPORT_PAGE: i64 = 500;
+/// How many sessions one page of an export reads: enough that a page's own costs (a pooled
+/// connection, a transaction, the caller's scope) are small beside its rows (at 500 they
+/// held the export of a 2,000,000-call campaign near 55,000 rows a second), few enough that
+/// memory stays flat (a page is about 2 MB of CSV).
+pub const EXPORT_PAGE: i64 = 5_000;
 
 impl Export {
     /// Checks the caller may see the campaign (else `NotFound`), before anything is sent.

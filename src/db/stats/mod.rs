@@ -161,18 +161,20 @@ WITH edges AS (
     WHERE campaign_id = $1
       AND ($4::timestamptz IS NULL OR hour >= $4) AND ($5::timestamptz IS NULL OR hour < $5)
     UNION ALL
-    SELECT count(*), count(*) FILTER (WHERE match_status = 'matched'),
-           count(*) FILTER (WHERE match_status = 'unmatched'),
-           count(*) FILTER (WHERE call_outcome = 'answered'),
-           count(*) FILTER (WHERE call_outcome = 'missed'),
-           count(*) FILTER (WHERE call_outcome = 'voicemail'),
-           count(*) FILTER (WHERE call_outcome = 'abandoned'),
-           count(*) FILTER (WHERE call_outcome IS NULL),
-           coalesce(sum(talk_seconds) FILTER (WHERE call_answered_at IS NOT NULL), 0),
-           count(talk_seconds) FILTER (WHERE call_answered_at IS NOT NULL),
-           count(*) FILTER (WHERE recording_sid IS NOT NULL), 0
-    FROM call_sessions, edges e
-    WHERE campaign_id = $1 AND created_at >= e.start AND created_at < e.stop
+    SELECT x.* FROM edges e CROSS JOIN LATERAL (
+        SELECT count(*), count(*) FILTER (WHERE match_status = 'matched'),
+               count(*) FILTER (WHERE match_status = 'unmatched'),
+               count(*) FILTER (WHERE call_outcome = 'answered'),
+               count(*) FILTER (WHERE call_outcome = 'missed'),
+               count(*) FILTER (WHERE call_outcome = 'voicemail'),
+               count(*) FILTER (WHERE call_outcome = 'abandoned'),
+               count(*) FILTER (WHERE call_outcome IS NULL),
+               coalesce(sum(talk_seconds) FILTER (WHERE call_answered_at IS NOT NULL), 0),
+               count(talk_seconds) FILTER (WHERE call_answered_at IS NOT NULL),
+               count(*) FILTER (WHERE recording_sid IS NOT NULL), 0
+        FROM call_sessions
+        WHERE campaign_id = $1 AND created_at >= e.start AND created_at < e.stop
+    ) x
 ), calls AS (
     SELECT sum(calls)::int8 AS total_calls, sum(matched)::int8 AS matched,
            sum(unmatched)::int8 AS unmatched, sum(answered)::int8 AS answered,
@@ -182,18 +184,23 @@ WITH edges AS (
            sum(recorded)::int8 AS recorded, sum(new_callers)::int8 AS new_callers
     FROM parts
 ), unique_callers AS (
+    -- Distinct callers by grouping, which may hash, not count(DISTINCT), which sorts.
     SELECT CASE
         WHEN $2::timestamptz IS NULL THEN
             (SELECT coalesce(new_callers, 0) FROM calls) + (
-                SELECT count(DISTINCT s.caller_phone)
-                FROM call_sessions s
-                JOIN campaign_callers k
-                  ON k.campaign_id = s.campaign_id AND k.caller_phone = s.caller_phone
-                WHERE s.campaign_id = $1 AND $3::timestamptz IS NOT NULL
-                  AND s.created_at >= $5 AND s.created_at < $3 AND k.first_call_at >= $5)
-        ELSE (SELECT count(DISTINCT caller_phone) FROM call_sessions
-              WHERE campaign_id = $1 AND created_at >= $2
-                AND ($3::timestamptz IS NULL OR created_at < $3))
+                SELECT count(*) FROM (
+                    SELECT s.caller_phone
+                    FROM call_sessions s
+                    JOIN campaign_callers k
+                      ON k.campaign_id = s.campaign_id AND k.caller_phone = s.caller_phone
+                    WHERE s.campaign_id = $1 AND $3::timestamptz IS NOT NULL
+                      AND s.created_at >= $5 AND s.created_at < $3 AND k.first_call_at >= $5
+                    GROUP BY 1) d)
+        ELSE (SELECT count(*) FROM (
+                  SELECT caller_phone FROM call_sessions
+                  WHERE campaign_id = $1 AND created_at >= $2
+                    AND ($3::timestamptz IS NULL OR created_at < $3) AND caller_phone IS NOT NULL
+                  GROUP BY 1) d)
         END AS n
 ), met_parts AS (
     SELECT condition_number, met, provisioned, delivered, failed, pending, no_phone
@@ -210,15 +217,17 @@ WITH edges AS (
     WHERE campaign_id = $1
       AND ($4::timestamptz IS NULL OR hour >= $4) AND ($5::timestamptz IS NULL OR hour < $5)
     UNION ALL
-    SELECT condition_number, 1,
-           (reward_status = 'provisioned')::int,
-           (delivery_status = 'delivered')::int,
-           (delivery_status = 'failed')::int,
-           (reward_status = 'pool_exhausted'
-            OR (reward_status = 'provisioned' AND delivery_status IN ('pending', 'sent')))::int,
-           (reward_status = 'no_phone')::int
-    FROM call_conditions_met, edges e
-    WHERE campaign_id = $1 AND met_at >= e.start AND met_at < e.stop
+    SELECT m.* FROM edges e CROSS JOIN LATERAL (
+        SELECT condition_number, 1,
+               (reward_status = 'provisioned')::int,
+               (delivery_status = 'delivered')::int,
+               (delivery_status = 'failed')::int,
+               (reward_status = 'pool_exhausted'
+                OR (reward_status = 'provisioned' AND delivery_status IN ('pending', 'sent')))::int,
+               (reward_status = 'no_phone')::int
+        FROM call_conditions_met
+        WHERE campaign_id = $1 AND met_at >= e.start AND met_at < e.stop
+    ) m
 ), met AS (
     SELECT condition_number, sum(met)::int8 AS met, sum(provisioned)::int8 AS provisioned,
            sum(delivered)::int8 AS delivered, sum(failed)::int8 AS failed,
