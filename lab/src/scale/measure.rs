@@ -843,3 +843,23 @@ pub(super) fn print(measured: &Measured, args: &ScaleArgs) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank_and_failures_are_counted_by_kind() {
+        let mut samples = Samples {
+            ms: (1..=20).rev().map(f64::from).collect(),
+            ..Samples::default()
+        };
+        assert_eq!(samples.quantile(0.5), Some(10.0));
+        assert_eq!(samples.quantile(0.95), Some(19.0));
+        assert_eq!(samples.max(), Some(20.0));
+        assert_eq!(samples.status(), "ok");
+        samples.failures.insert("503".into(), 2);
+        assert_eq!(samples.status(), "503×2");
+        assert_eq!(Samples::default().quantile(0.5), None);
+    }
+}

@@ -56,6 +56,10 @@ pub struct ScaleArgs {
     /// Only seed (and rebuild statistics); measure nothing.
     #[arg(long)]
     pub seed_only: bool,
+    /// Skip the table of requests (and the export): only seed and, with `--voice`, drive
+    /// the voice webhook.
+    #[arg(long)]
+    pub no_requests: bool,
     /// Skip the CSV export.
     #[arg(long)]
     pub no_csv: bool,
@@ -137,11 +141,13 @@ pub async fn run(args: ScaleArgs, database: DatabaseSource) -> anyhow::Result<()
         serve.base_url()?,
         serve.config().dir.display()
     );
-    let measured = measure::Bench::new(&serve, &config, &client, keys, &args)
-        .await?
-        .run()
-        .await?;
-    measure::print(&measured, &args);
+    if !args.no_requests {
+        let measured = measure::Bench::new(&serve, &config, &client, keys, &args)
+            .await?
+            .run()
+            .await?;
+        measure::print(&measured, &args);
+    }
     if args.voice {
         let started = voice::run(&args, &database.config, &serve, &client, &plan, &work).await?;
         drop(serve);

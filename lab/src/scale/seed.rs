@@ -536,3 +536,62 @@ pub async fn populate(client: &tokio_postgres::Client, plan: &Plan) -> anyhow::R
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_full_plan_is_the_busy_year_of_issue_27() {
+        let plan = Plan::new(1.0, BIG_SESSIONS).unwrap();
+        assert_eq!((plan.clients, plan.campaigns), (200, 2_000));
+        assert_eq!(plan.sessions(), 10_000_000);
+        assert_eq!(plan.recipients(), 4_999_749);
+        assert_eq!(
+            plan.database_name(),
+            format!("calltrack_scale_f1_v{SEED_VERSION}")
+        );
+    }
+
+    #[test]
+    fn a_fraction_scales_everything_but_the_big_campaign() {
+        let plan = Plan::new(0.1, BIG_SESSIONS).unwrap();
+        assert_eq!((plan.clients, plan.campaigns), (20, 200));
+        assert_eq!(plan.big_sessions, 2_000_000);
+        assert_eq!(plan.sessions(), 2_000_000 + 800_000);
+        assert_eq!(
+            plan.database_name(),
+            format!("calltrack_scale_f0_1_v{SEED_VERSION}")
+        );
+        let tiny = Plan::new(0.0001, 5_000).unwrap();
+        assert_eq!(
+            tiny.clients, 3,
+            "a big, a quiet and an ordinary client at least"
+        );
+        assert!(tiny.database_name().contains("_b5000_"));
+        assert!(Plan::new(0.0, BIG_SESSIONS).is_err());
+        assert!(Plan::new(1.5, BIG_SESSIONS).is_err());
+    }
+
+    #[test]
+    fn recipients_of_each_campaign_follow_one_another_without_overlap() {
+        let plan = Plan::new(0.01, 20_000).unwrap();
+        let mut next = 1;
+        for campaign in 0..plan.campaigns {
+            assert_eq!(plan.first_recipient(campaign), next);
+            next += plan.recipients_of(campaign);
+        }
+        assert_eq!(next - 1, plan.recipients());
+        assert!(plan.is_quiet(plan.quiet_client()));
+        assert!(!plan.is_quiet(0));
+    }
+
+    #[test]
+    fn only_a_finished_seed_of_this_version_is_reused() {
+        let plan = Plan::new(0.5, BIG_SESSIONS).unwrap();
+        assert!(is_finished_seed(Some(&marker(&plan, 12.0))));
+        assert!(!is_finished_seed(None));
+        assert!(!is_finished_seed(Some("a comment someone wrote")));
+        assert!(!is_finished_seed(Some(r#"{"calltrack_scale_seed": 0}"#)));
+    }
+}
