@@ -35,6 +35,12 @@ pub async fn fill(pool: &PgPool, limit: i64) -> Result<usize, db::Error> {
     Ok(campaigns.len())
 }
 
+/// Vacuums the change queues after a mass count ([`fill`] or [`rebuild`] of many campaigns).
+pub async fn vacuum_changes(pool: &PgPool) -> Result<(), db::Error> {
+    let conn = connection(pool).await?;
+    rollups::vacuum_changes(&conn).await
+}
+
 /// Counts every campaign (or `only`) again from its facts, one transaction per campaign;
 /// returns the campaigns counted. Safe while the service runs: writes committed meanwhile
 /// are kept as pending changes.

@@ -17,6 +17,9 @@ pub async fn run(source: &DatabaseSource) -> anyhow::Result<()> {
             let batch = crate::app::rollups::fill(&pool, 50).await?;
             counted += batch;
             if batch < 50 {
+                if counted > 0 {
+                    crate::app::rollups::vacuum_changes(&pool).await?;
+                }
                 return Ok::<_, crate::db::Error>(counted);
             }
         }

@@ -18,9 +18,13 @@ pub struct RebuildArgs {
 pub async fn rebuild(args: RebuildArgs, source: &DatabaseSource) -> anyhow::Result<()> {
     let (database, pool) = open_and_migrate(source, 1).await?;
     let started = std::time::Instant::now();
-    let result = rollups::rebuild(&pool, args.campaign, |_| {})
-        .await
-        .context("recounting the rollups failed");
+    let result = async {
+        let campaigns = rollups::rebuild(&pool, args.campaign, |_| {}).await?;
+        rollups::vacuum_changes(&pool).await?;
+        Ok::<_, crate::db::Error>(campaigns)
+    }
+    .await
+    .context("recounting the rollups failed");
     drop(pool);
     database.shutdown()?;
     let campaigns = result?;

@@ -81,6 +81,17 @@ fn is_serialization_failure(error: &tokio_postgres::Error) -> bool {
     error.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
 }
 
+/// Reclaims the change queues' dead rows and refreshes the planner's view of them. A mass
+/// count leaves millions of folded (deleted) changes that every reader's index scan steps
+/// over until vacuum reaches them: 103 ms instead of 0.7 ms for a campaign's statistics
+/// after counting ten million calls. Outside any transaction, as VACUUM must be.
+pub async fn vacuum_changes(client: &impl GenericClient) -> Result<()> {
+    client
+        .batch_execute("VACUUM (ANALYZE) campaign_call_changes, campaign_condition_changes")
+        .await
+        .context("vacuuming the rollup change queues failed")
+}
+
 /// Campaigns whose facts predate the rollups and are not counted yet, a page at a time.
 pub async fn campaigns_to_fill(client: &impl GenericClient, limit: i64) -> Result<Vec<Uuid>> {
     let rows = client

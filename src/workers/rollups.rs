@@ -17,13 +17,19 @@ const FOLD_EVERY: Duration = Duration::from_secs(1);
 pub async fn keep_rollups(pool: PgPool, mut stop: watch::Receiver<bool>) {
     let mut failing = false;
     let mut filling = true;
+    let mut filling_counted = 0;
     loop {
         let result = async {
             rollups::fold(&pool).await?;
             if filling {
                 // One campaign a turn, so a stop never waits on more than one count.
-                filling = rollups::fill(&pool, 1).await? > 0;
+                let counted = rollups::fill(&pool, 1).await?;
+                filling_counted += counted;
+                filling = counted > 0;
                 if !filling {
+                    if filling_counted > 0 {
+                        rollups::vacuum_changes(&pool).await?;
+                    }
                     tracing::info!("every campaign is counted in the rollups");
                 }
             }

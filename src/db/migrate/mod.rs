@@ -59,6 +59,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "enum_tolerant_writes_and_scoped_policies"),
     migration!(11, "campaign_rollups"),
     migration!(12, "set_based_row_security"),
+    migration!(13, "last_callers"),
 ];
 
 /// An arbitrary constant naming calltrack's migration lock among advisory locks.

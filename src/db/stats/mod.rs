@@ -134,7 +134,8 @@ fn whole_hours(
 /// at both ends, else the hourly rows of [$4, $5); the pending changes of the same hours;
 /// the facts of [$2, $4) and [$5, $3), the ragged edges. Unique callers are additive only
 /// from the campaign's start: by first calls (rollups) plus the callers of the right edge
-/// whose first call falls in it; a range with a start counts distinct callers in the facts.
+/// whose first call falls in it; a range with a start that runs to now, by last calls
+/// likewise; any other range counts distinct callers in the facts.
 const CALL_STATS: &str = r"
 WITH edges AS (
     -- Each edge is its own index range: an OR of the two would not be.
@@ -195,6 +196,26 @@ WITH edges AS (
                       ON k.campaign_id = s.campaign_id AND k.caller_phone = s.caller_phone
                     WHERE s.campaign_id = $1 AND $3::timestamptz IS NOT NULL
                       AND s.created_at >= $5 AND s.created_at < $3 AND k.first_call_at >= $5
+                    GROUP BY 1) d)
+        -- Up to now (nothing at or after the end): the callers whose last call falls in
+        -- the range, by the hour, plus those of the ragged first hour whose last call
+        -- is in it.
+        WHEN $3::timestamptz IS NULL OR NOT EXISTS (
+            SELECT 1 FROM call_sessions WHERE campaign_id = $1 AND created_at >= $3) THEN
+            (SELECT coalesce(sum(last_callers), 0)::int8 FROM (
+                 SELECT last_callers FROM campaign_call_hours
+                 WHERE campaign_id = $1 AND hour >= $4
+                 UNION ALL
+                 SELECT last_callers FROM campaign_call_changes
+                 WHERE campaign_id = $1 AND hour >= $4) l) + (
+                SELECT count(*) FROM (
+                    SELECT s.caller_phone
+                    FROM call_sessions s
+                    JOIN campaign_callers k
+                      ON k.campaign_id = s.campaign_id AND k.caller_phone = s.caller_phone
+                    WHERE s.campaign_id = $1 AND s.created_at >= $2 AND s.created_at < $4
+                      AND ($3::timestamptz IS NULL OR s.created_at < $3)
+                      AND k.last_call_hour < $4
                     GROUP BY 1) d)
         ELSE (SELECT count(*) FROM (
                   SELECT caller_phone FROM call_sessions
