@@ -7,22 +7,8 @@ use std::time::{Duration, Instant};
 use calltrack::twilio::simulated::SimulatedCall;
 use chrono::Utc;
 
+use super::{spool_segments, unreachable_database};
 use crate::helpers::{FORWARD_TO, TRACKED_NUMBER, TestApp, test_database};
-
-/// A database URL nothing listens on: connecting is refused at once.
-fn unreachable_database() -> tokio_postgres::Config {
-    "postgres://postgres@127.0.0.1:1/postgres".parse().unwrap()
-}
-
-fn spool_segments(app: &TestApp) -> usize {
-    std::fs::read_dir(&app.spool_dir)
-        .map(|dir| {
-            dir.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".spool"))
-                .count()
-        })
-        .unwrap_or(0)
-}
 
 #[tokio::test]
 async fn a_restart_during_an_outage_still_forwards_and_the_spool_is_replayed_once_it_ends() {

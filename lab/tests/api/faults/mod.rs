@@ -7,3 +7,21 @@ mod fail_open;
 mod fallback;
 mod rollups;
 mod serve_children;
+
+use crate::helpers::TestApp;
+
+/// A database URL nothing listens on: connecting is refused at once.
+fn unreachable_database() -> tokio_postgres::Config {
+    "postgres://postgres@127.0.0.1:1/postgres".parse().unwrap()
+}
+
+/// The spool segments the service has written and not yet replayed away.
+fn spool_segments(app: &TestApp) -> usize {
+    std::fs::read_dir(&app.spool_dir)
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".spool"))
+                .count()
+        })
+        .unwrap_or(0)
+}

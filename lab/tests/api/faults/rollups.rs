@@ -12,14 +12,10 @@ use rand::seq::SliceRandom as _;
 use rand::{Rng as _, SeedableRng as _};
 use uuid::Uuid;
 
+use super::{spool_segments, unreachable_database};
 use crate::fast::rollups::rollup_snapshot;
 use crate::helpers::{FORWARD_TO, TRACKED_NUMBER, TestApp, test_database};
 use crate::world::Auth;
-
-/// A database URL nothing listens on: connecting is refused at once.
-fn unreachable_database() -> tokio_postgres::Config {
-    "postgres://postgres@127.0.0.1:1/postgres".parse().unwrap()
-}
 
 /// Every webhook Twilio would send for one call with a random outcome, in Twilio's order.
 fn script(call: &SimulatedCall, rng: &mut rand::rngs::StdRng) -> Vec<(&'static str, FormPairs)> {
@@ -79,16 +75,6 @@ async fn send(app: &TestApp, webhooks: &[(&'static str, FormPairs)]) {
             assert!(answer.status().is_success(), "{}", answer.status());
         }
     }
-}
-
-fn spool_segments(app: &TestApp) -> usize {
-    std::fs::read_dir(&app.spool_dir)
-        .map(|dir| {
-            dir.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".spool"))
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 #[tokio::test]
