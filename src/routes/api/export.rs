@@ -121,7 +121,11 @@ pub fn rows(page: &[CallSession], mask: bool) -> Result<Bytes, ApiError> {
             text(&s.twilio_call_sid),
             text(&s.notes),
         ];
-        out.write_record(cells.iter().map(|c| guard(c).into_owned()))
+        for cell in &cells {
+            out.write_field(guard(cell).as_bytes())
+                .map_err(|e| ApiError::Internal(e.into()))?;
+        }
+        out.write_record(None::<&[u8]>)
             .map_err(|e| ApiError::Internal(e.into()))?;
     }
     finish(out)
