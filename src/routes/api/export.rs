@@ -161,7 +161,14 @@ pub async fn call_sessions_csv(
     let header = futures::stream::once(async { header_line() });
     let body = futures::stream::try_unfold(export, move |mut export| async move {
         match export.next_page().await {
-            Ok(Some(page)) => Ok(Some((rows(&page, mask)?, export))),
+            // Written out on the blocking pool, so this worker thread reads the next page
+            // from the database meanwhile.
+            Ok(Some(page)) => {
+                let lines = tokio::task::spawn_blocking(move || rows(&page, mask))
+                    .await
+                    .map_err(|e| ApiError::Internal(e.into()))??;
+                Ok(Some((lines, export)))
+            }
             Ok(None) => Ok(None),
             Err(error) => {
                 // Headers are gone: the client sees the connection end before the last line.
