@@ -588,3 +588,162 @@ async fn a_time_delay_is_due_after_the_first_answered_call_and_met_once_unless_i
         1
     );
 }
+
+/// One round of the race: a fresh recipient, and at once the agent's marks of condition 1,
+/// managers' overrides of 4 and 5, the answered call's callbacks (the call rule of 1), CRM
+/// events for 4 and the due-conditions worker for 5.
+async fn race_once(app: &TestApp, world: &World, pool: &calltrack::db::PgPool, round: usize) {
+    let phone = format!("+1415555{:04}", 5000 + round);
+    let recipient = app.seed_recipient(&world.campaign, &phone).await;
+    let code = app.redemption_code(recipient).await;
+    // The session the agents and managers mark on: the call's own, created first.
+    let (call, webhooks) = answered_call(&phone, 72);
+    assert!(
+        app.post_signed(webhooks[0].0, &webhooks[0].1)
+            .await
+            .status()
+            .is_success()
+    );
+    let session_id: Uuid = app.session(&call.call_sid).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Condition 5's timer, due now (a real one is 48 hours after the answer).
+    app.db
+        .execute(
+            "INSERT INTO calltrack_conditions_due (recipient_id, condition_number, campaign_id,
+                 call_session_id, met_by, due_at)
+             VALUES ($1, 5, $2, $3, 'time_delay', now())",
+            &[&recipient, &world.campaign.id, &session_id],
+        )
+        .await
+        .unwrap();
+    let agent = Auth::user(world.agent);
+    let owner = Auth::user(
+        app.seed_user(&["company_owner"], Some(world.client_id), None)
+            .await,
+    );
+    let key = Auth::ApiKey(app.seed_api_key(world.client_id).await);
+
+    let marks = (0..6).flat_map(|_| {
+        [
+            app.mark(session_id, &agent, 1),
+            app.mark(session_id, &owner, 4),
+            app.mark(session_id, &owner, 5),
+        ]
+    });
+    let bodies: Vec<Value> = (0..6)
+        .map(|n| {
+            json!({"event": "appointment_kept", "id": format!("race-{round}-{n}"),
+                   "recipient": {"redemption_code": code}})
+        })
+        .collect();
+    let events = bodies
+        .iter()
+        .map(|body| app.api_post("/api/v1/crm-events", &key, body));
+    let callbacks = (0..3)
+        .flat_map(|_| webhooks[1..].iter())
+        .map(|(path, form)| async move {
+            let status = app.post_signed(path, form).await.status().as_u16();
+            (status, Value::Null)
+        });
+    let workers = (0..4).map(|_| async {
+        calltrack::app::conditions::meet_due(pool).await.unwrap();
+        (200_u16, Value::Null)
+    });
+    let mut all: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = (u16, Value)> + '_>>> =
+        Vec::new();
+    all.extend(marks.map(|f| Box::pin(f) as _));
+    all.extend(events.map(|f| Box::pin(f) as _));
+    all.extend(callbacks.map(|f| Box::pin(f) as _));
+    all.extend(workers.map(|f| Box::pin(f) as _));
+    for (status, body) in futures::future::join_all(all).await {
+        assert!(
+            (200..300).contains(&status),
+            "round {round}: {status} {body}"
+        );
+    }
+
+    for number in [1, 4, 5] {
+        let rows = app
+            .db
+            .query(
+                "SELECT met_by, gift_card_id FROM call_conditions_met
+                 WHERE recipient_id = $1 AND condition_number = $2",
+                &[&recipient, &number],
+            )
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "round {round}, condition {number}");
+        assert!(
+            rows[0].get::<_, Option<Uuid>>(1).is_some(),
+            "round {round}: a card"
+        );
+    }
+    let cards = app
+        .db
+        .query_one(
+            "SELECT count(*) FROM gift_cards WHERE recipient_id = $1",
+            &[&recipient],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(cards, 3, "round {round}: one card per condition");
+    let queued = app
+        .db
+        .query_one(
+            "SELECT count(*) FROM sms_outbox WHERE to_phone = $1",
+            &[&phone],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(queued, 3, "round {round}: one SMS per condition");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_path_racing_for_one_recipient_meets_each_condition_once_with_one_card_and_one_sms() {
+    let app = TestApp::builder()
+        .env(&[("CONDITION_CHECK_INTERVAL_MS", "20")])
+        .spawn()
+        .await;
+    twilio_accepts(&app).await;
+    let world = app.world(60).await;
+    automatic_conditions(&app, &world, 60).await;
+    let pool = calltrack::db::pool::pool(app.db_config.clone(), 4).unwrap();
+    let rounds = 8;
+    for round in 0..rounds {
+        race_once(&app, &world, &pool, round).await;
+    }
+    // Every reward is texted once: three per recipient.
+    let expected = 3 * rounds as i64;
+    assert_eq!(
+        app.wait_for_count(
+            "SELECT count(*) FROM sms_outbox WHERE state = 'sent'",
+            expected,
+            60
+        )
+        .await,
+        expected
+    );
+    for round in 0..rounds {
+        let phone = format!("+1415555{:04}", 5000 + round);
+        assert_eq!(messages_to(&app, &phone).await, 3, "{phone}");
+    }
+    let available: i32 = app
+        .db
+        .query_one(
+            "SELECT available_cards FROM gift_card_pools WHERE id = $1",
+            &[&world.pool_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        available,
+        60 - expected as i32,
+        "the pool's counter is true"
+    );
+}
