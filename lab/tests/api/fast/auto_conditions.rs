@@ -589,6 +589,9 @@ async fn a_time_delay_is_due_after_the_first_answered_call_and_met_once_unless_i
     );
 }
 
+/// A request of the race, whatever path it takes, and its status.
+type Answer<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = (u16, Value)> + 'a>>;
+
 /// One round of the race: a fresh recipient, and at once the agent's marks of condition 1,
 /// managers' overrides of 4 and 5, the answered call's callbacks (the call rule of 1), CRM
 /// events for 4 and the due-conditions worker for 5.
@@ -652,8 +655,7 @@ async fn race_once(app: &TestApp, world: &World, pool: &calltrack::db::PgPool, r
         calltrack::app::conditions::meet_due(pool).await.unwrap();
         (200_u16, Value::Null)
     });
-    let mut all: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = (u16, Value)> + '_>>> =
-        Vec::new();
+    let mut all: Vec<Answer<'_>> = Vec::new();
     all.extend(marks.map(|f| Box::pin(f) as _));
     all.extend(events.map(|f| Box::pin(f) as _));
     all.extend(callbacks.map(|f| Box::pin(f) as _));
