@@ -32,26 +32,33 @@ pub async fn find_recipients(
     key: RecipientKey<'_>,
     campaign_id: Option<Uuid>,
 ) -> Result<Vec<RecipientMatch>> {
-    let (by_code, by_id, by_phone) = match key {
-        RecipientKey::RedemptionCode(code) => (Some(code), None, None),
-        RecipientKey::Id(id) => (None, Some(id), None),
-        RecipientKey::Phone(phone) => (None, None, Some(phone)),
-    };
-    let rows = tx
-        .query(
-            "SELECT r.id, r.campaign_id, c.client_id
-             FROM recipients r JOIN campaigns c ON c.id = r.campaign_id
-             WHERE r.deleted_at IS NULL
-               AND ($1::text IS NULL OR r.redemption_code = $1)
-               AND ($2::uuid IS NULL OR r.id = $2)
-               AND ($3::text IS NULL OR r.phone_e164 = $3)
-               AND ($4::uuid IS NULL OR r.campaign_id = $4)
-             ORDER BY r.campaign_id, r.id
-             LIMIT 2",
-            &[&by_code, &by_id, &by_phone, &campaign_id],
-        )
-        .await
-        .context("finding the event's recipient failed")?;
+    // One statement per kind of key, each with its own index: a single statement with
+    // `$1 IS NULL OR …` for each would be planned once, generically, and scan the table.
+    const SELECT: &str = "SELECT r.id, r.campaign_id, c.client_id
+         FROM recipients r JOIN campaigns c ON c.id = r.campaign_id
+         WHERE r.deleted_at IS NULL AND ($2::uuid IS NULL OR r.campaign_id = $2) AND ";
+    const ORDER: &str = " ORDER BY r.campaign_id, r.id LIMIT 2";
+    let rows = match key {
+        RecipientKey::RedemptionCode(code) => {
+            tx.query(
+                &format!("{SELECT}r.redemption_code = $1{ORDER}"),
+                &[&code, &campaign_id],
+            )
+            .await
+        }
+        RecipientKey::Id(id) => {
+            tx.query(&format!("{SELECT}r.id = $1{ORDER}"), &[&id, &campaign_id])
+                .await
+        }
+        RecipientKey::Phone(phone) => {
+            tx.query(
+                &format!("{SELECT}r.phone_e164 = $1{ORDER}"),
+                &[&phone, &campaign_id],
+            )
+            .await
+        }
+    }
+    .context("finding the event's recipient failed")?;
     Ok(rows
         .iter()
         .map(|r| RecipientMatch {
