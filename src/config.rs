@@ -167,6 +167,8 @@ pub struct Settings {
     /// How often the routing version is polled, [`ROUTING_POLL_INTERVAL`] (not configurable
     /// from the environment; tests change it).
     pub routing_poll_interval: Duration,
+    /// `CONDITION_CHECK_INTERVAL_MS`: how often due `time_delay` conditions are looked for.
+    pub condition_check_interval: Duration,
     /// `RECONCILE_ON_START`: read Twilio's call log for the time since the last start-up
     /// run, in the background, once the schema is ready.
     pub reconcile_on_start: bool,
@@ -227,6 +229,8 @@ impl Settings {
                 .ok_or_else(|| invalid("WEBHOOK_WRITERS", "expected a count, 1 to 16"))?,
         };
         let poll_ms = milliseconds(&env, "OUTBOX_POLL_MS", 500, 1..=60_000)?;
+        let condition_check_ms =
+            milliseconds(&env, "CONDITION_CHECK_INTERVAL_MS", 30_000, 10..=86_400_000)?;
         Ok(Self {
             database: DatabaseSource::from_lookup(&env),
             bind_addr,
@@ -262,6 +266,7 @@ impl Settings {
             spool_dir: env("CALLTRACK_SPOOL_DIR")
                 .map_or_else(|| data_dir(&env).join("spool"), PathBuf::from),
             routing_poll_interval: ROUTING_POLL_INTERVAL,
+            condition_check_interval: Duration::from_millis(condition_check_ms),
             reconcile_on_start: flag(&env, "RECONCILE_ON_START", true)?,
             webhook_writers,
         })

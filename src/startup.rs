@@ -45,6 +45,7 @@ pub struct Application {
     outbox: OutboxWorker,
     replay: ReplayWorker,
     routing_poll_interval: Duration,
+    condition_check_interval: Duration,
     schema_ready: watch::Receiver<bool>,
     /// The client of the start-up reconciliation, when `RECONCILE_ON_START` is on.
     reconcile_on_start: Option<TwilioClient>,
@@ -168,6 +169,7 @@ impl Application {
             outbox,
             replay,
             routing_poll_interval: settings.routing_poll_interval,
+            condition_check_interval: settings.condition_check_interval,
             schema_ready: connected.schema_ready,
             reconcile_on_start,
         })
@@ -190,7 +192,7 @@ impl Application {
     }
 
     /// Serves and runs every worker (the SMS outbox, the spool replay, the routing refresh, the
-    /// start-up reconciliation, owed number releases, event partitions, rollups) until `shutdown`
+    /// start-up reconciliation, owed number releases, event partitions, rollups, due conditions) until `shutdown`
     /// resolves; then stops accepting, lets in-flight requests finish, lets the workers finish
     /// their batch, and stops an embedded database once its connections have closed.
     pub async fn run_until(
@@ -218,6 +220,7 @@ impl Application {
         let (mut schema_ready, poll) = (self.schema_ready, self.routing_poll_interval);
         let (replay, replay_stop) = (self.replay, stopped.clone());
         let reconcile_on_start = self.reconcile_on_start;
+        let condition_check_interval = self.condition_check_interval;
         let data_workers = tokio::spawn(async move {
             // A stop before the database ever answered ends the wait: nothing to replay yet.
             let mut stopping = stopped.clone();
@@ -240,12 +243,18 @@ impl Application {
                 pool.clone(),
                 stopped.clone(),
             ));
+            let due_conditions = tokio::spawn(crate::workers::conditions::meet_due_conditions(
+                pool.clone(),
+                condition_check_interval,
+                stopped.clone(),
+            ));
             let routing = tokio::spawn(crate::workers::routing::keep_routing_fresh(
                 routing, pool, poll, stopped,
             ));
             replay.run(replay_stop).await;
             let _ = routing.await;
             let _ = rollups.await;
+            let _ = due_conditions.await;
             if let Some(reconcile) = reconcile {
                 let _ = reconcile.await;
             }

@@ -89,6 +89,43 @@ function matchWords(session) {
   return session.match_status === "matched" ? "Matched" : "Not matched";
 }
 
+/** A duration in words: "1 min 12 s". */
+function talkWords(seconds) {
+  const minutes = Math.floor(seconds / 60);
+  const rest = seconds % 60;
+  if (!minutes) return `${rest} s`;
+  return rest ? `${minutes} min ${rest} s` : `${minutes} min`;
+}
+
+/** Who or what met a condition, in words ("met automatically: talked 1 min 12 s"). */
+function metByWords(met) {
+  const detail = met.met_detail || {};
+  switch (met.met_by) {
+    case "call_rule":
+      return detail.talk_seconds != null ? `Met automatically: talked ${talkWords(detail.talk_seconds)}.` : "Met automatically by the call.";
+    case "crm_event":
+      return detail.event ? `Met automatically: the CRM reported ${detail.event}.` : "Met automatically by a CRM event.";
+    case "time_delay":
+      return "Met automatically: the waiting time passed.";
+    default:
+      return detail.override ? "Met by a manager's override." : "Met by an agent.";
+  }
+}
+
+/** What meets a condition that is not marked by hand, in words; "" for a manual one. */
+function automaticWords(condition) {
+  switch (condition.trigger_type) {
+    case "crm_event":
+      return `Met automatically when the CRM reports ${condition.crm_event_name || "its event"}.`;
+    case "time_delay": {
+      const due = condition.due_at ? ` Due ${Console.whenLocal(condition.due_at)}.` : "";
+      return `Met automatically ${condition.time_delay_hours || "some"} h after the first answered call.${due}`;
+    }
+    default:
+      return condition.auto_min_talk_seconds != null ? `Met automatically after ${talkWords(condition.auto_min_talk_seconds)} of talk, or by hand.` : "";
+  }
+}
+
 /** The reward of a met condition in words, and a tone for its colour. */
 function rewardWords(met) {
   if (!met) return ["Not met yet.", ""];
@@ -330,8 +367,9 @@ function createCondition(number) {
   const button = Console.el("button", { type: "button", "data-testid": `mark-${number}` }, "Mark met");
   button.addEventListener("click", () => markCondition(number));
   const reward = Console.el("p", { class: "reward-state", "data-testid": `reward-state-${number}` });
-  item.append(check, text, button, reward);
-  return { item, check, name, offer, button, reward, busy: false };
+  const how = Console.el("p", { class: "met-by", "data-testid": `met-by-${number}` });
+  item.append(check, text, button, reward, how);
+  return { item, check, name, offer, button, reward, how, busy: false };
 }
 
 function renderConditions(conditions, met, hasRecipient) {
@@ -351,10 +389,16 @@ function renderConditions(conditions, met, hasRecipient) {
     view.check.textContent = done ? "✓" : "○";
     view.name.textContent = `${number}. ${label}`;
     view.offer.textContent = condition.reward_description ? `Reward: ${condition.reward_description}` : "No reward";
+    // crm_event and time_delay conditions meet themselves: an agent gets no button (a
+    // manager's override goes through the API).
+    const manual = !condition.trigger_type || condition.trigger_type === "call";
+    view.button.hidden = !manual && !done;
     if (!view.busy) {
       view.button.textContent = done ? "Met" : "Mark met";
-      view.button.disabled = Boolean(done) || !hasRecipient;
+      view.button.disabled = Boolean(done) || !hasRecipient || !manual;
     }
+    view.how.textContent = done ? metByWords(done) : automaticWords(condition);
+    view.how.dataset.metBy = done ? done.met_by || "" : "";
     view.button.setAttribute("aria-label", done ? `Condition ${number} met: ${label}` : `Mark condition ${number} met: ${label}`);
     const [words, tone] = done || hasRecipient ? rewardWords(done) : ["Link the caller to a recipient before marking.", ""];
     view.reward.textContent = words;

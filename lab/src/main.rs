@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use calltrack::config::{self, DatabaseSource};
 use calltrack::telemetry;
 use calltrack::telemetry::LogFormat;
-use calltrack_lab::{bench, scale, soak};
+use calltrack_lab::{bench, rewards, scale, soak};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -30,6 +30,9 @@ enum Command {
     /// outside beside their SQL alone, the big campaign's CSV export, and optionally the voice
     /// webhook against a fresh database (issue 27).
     Scale(scale::ScaleArgs),
+    /// The reward engine: CRM events at N connections through `serve` beside the same use case
+    /// straight against the database, and the due-conditions worker on a backlog (issue 28).
+    Rewards(rewards::RewardsArgs),
     /// Soak under faults: mixed call traffic against a serve child on a private PostgreSQL
     /// cluster that is stopped and started twice; fails if anything answered was lost.
     Soak(soak::SoakArgs),
@@ -47,6 +50,9 @@ async fn main() -> ExitCode {
         }
         Command::Scale(args) => {
             scale::run(args, DatabaseSource::from_lookup(&config::process_env)).await
+        }
+        Command::Rewards(args) => {
+            rewards::run(args, DatabaseSource::from_lookup(&config::process_env)).await
         }
         Command::Soak(args) => soak::run(args).await,
     };

@@ -22,6 +22,7 @@ pub mod call_writes;
 pub mod calls;
 pub mod conditions;
 pub mod credentials;
+pub mod crm_events;
 pub mod gauges;
 pub mod group_commit;
 pub mod health;

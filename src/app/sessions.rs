@@ -110,14 +110,21 @@ async fn detail_of(
     tx: &impl deadpool_postgres::GenericClient,
     session: CallSession,
 ) -> db::Result<SessionDetail> {
-    let (recipient, conditions_met) = match session.recipient_id {
+    let (recipient, conditions_met, due) = match session.recipient_id {
         Some(id) => (
             sessions::recipient(tx, id).await?,
             sessions::conditions_met(tx, id).await?,
+            crate::db::rewards::due_times(tx, id).await?,
         ),
-        None => (None, Vec::new()),
+        None => (None, Vec::new(), Vec::new()),
     };
-    let conditions = sessions::active_conditions(tx, session.campaign_id).await?;
+    let mut conditions = sessions::active_conditions(tx, session.campaign_id).await?;
+    for condition in &mut conditions {
+        condition.due_at = due
+            .iter()
+            .find(|(number, _)| *number == condition.condition_number)
+            .map(|(_, at)| *at);
+    }
     Ok(SessionDetail {
         session,
         recipient,

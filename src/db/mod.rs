@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod calls;
+pub mod crm_events;
 pub mod embedded;
 pub mod error;
 pub mod gauges;

@@ -3,7 +3,7 @@
 //! or none of it does.
 
 use super::error::{Context as _, Result, UnknownStoredValue};
-use crate::domain::DeliveryStatus;
+use crate::domain::{DeliveryStatus, MetBy, TriggerType};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
@@ -52,28 +52,70 @@ impl RewardStatus {
     }
 }
 
-/// The condition being marked, as the agent asked.
+/// A condition being met, by whichever path meets it.
 #[derive(Debug, Clone)]
-pub struct MarkCondition<'a> {
-    pub call_session_id: Uuid,
+pub struct Meet<'a> {
+    pub recipient_id: Uuid,
+    pub campaign_id: Uuid,
     pub condition_number: i32,
-    pub notes: Option<&'a str>,
+    /// The call the condition is tied to, when there is one.
+    pub call_session_id: Option<Uuid>,
+    pub met_by: MetBy,
+    /// The person who met it (`met_by_agent_id`, kept only for [`MetBy::Agent`]).
     pub agent_user_id: Option<Uuid>,
+    /// The client of an API key that met it, for the audit row.
+    pub actor_client_id: Option<Uuid>,
+    pub notes: Option<&'a str>,
+    /// What met it, for people (`met_detail`).
+    pub detail: Option<serde_json::Value>,
 }
 
-/// What marking a condition came to.
-#[derive(Debug, Clone)]
-pub enum Marked {
-    /// The condition row, and whether this call created it.
-    Condition {
-        condition: Box<ConditionMet>,
-        created: bool,
-    },
-    SessionNotFound,
-    /// The session has no recipient to reward.
-    NoRecipient,
-    /// The number is not an active condition of the session's campaign.
-    InactiveCondition,
+/// The session an agent marks a condition on: its campaign and recipient.
+#[derive(Debug, Clone, Copy)]
+pub struct MarkTarget {
+    pub campaign_id: Uuid,
+    pub recipient_id: Option<Uuid>,
+}
+
+/// The campaign and recipient of a session, if the session exists.
+pub async fn mark_target(tx: &impl GenericClient, session_id: Uuid) -> Result<Option<MarkTarget>> {
+    let row = tx
+        .query_opt(
+            "SELECT campaign_id, recipient_id FROM call_sessions WHERE id = $1",
+            &[&session_id],
+        )
+        .await
+        .context("loading the call session failed")?;
+    Ok(row.map(|r| MarkTarget {
+        campaign_id: r.get(0),
+        recipient_id: r.get(1),
+    }))
+}
+
+/// The trigger type of an active condition of the campaign; `None` when the number is not
+/// an active condition.
+pub async fn active_trigger(
+    tx: &impl GenericClient,
+    campaign_id: Uuid,
+    condition_number: i32,
+) -> Result<Option<TriggerType>> {
+    let row = tx
+        .query_opt(
+            "SELECT trigger_type::text FROM campaign_conditions
+             WHERE campaign_id = $1 AND condition_number = $2 AND is_active",
+            &[&campaign_id, &condition_number],
+        )
+        .await
+        .context("loading the condition failed")?;
+    row.map(|r| {
+        let raw: Option<&str> = r.get(0);
+        // The platform's schema allows an empty trigger type; V1 defaults it to `call`.
+        raw.map_or(Ok(TriggerType::Call), |raw| {
+            UnknownStoredValue::parse("trigger_type", raw, TriggerType::parse)
+        })
+    })
+    .transpose()
+    .map_err(Into::into)
 }
 
 /// A `call_conditions_met` row with its reward.
@@ -93,11 +135,14 @@ pub struct ConditionMet {
     pub delivery_status: Option<DeliveryStatus>,
     pub delivery_error_code: Option<i32>,
     pub delivery_error_message: Option<String>,
+    pub met_by: MetBy,
+    /// What met it: the talk time of a call rule, the CRM event, the timer.
+    pub met_detail: Option<serde_json::Value>,
 }
 
 const CONDITION_COLUMNS: &str = "id, call_session_id, campaign_id, recipient_id, condition_number, \
     met_at, met_by_agent_id, notes, reward_status, gift_card_id, delivery_status::text AS delivery_status, \
-    delivery_error_code, delivery_error_message";
+    delivery_error_code, delivery_error_message, met_by, met_detail";
 
 impl ConditionMet {
     /// Fails on a `reward_status` or `delivery_status` this build does not know rather than
@@ -120,188 +165,68 @@ impl ConditionMet {
                 .transpose()?,
             delivery_error_code: row.get("delivery_error_code"),
             delivery_error_message: row.get("delivery_error_message"),
+            met_by: UnknownStoredValue::parse("met_by", row.get("met_by"), MetBy::parse)?,
+            met_detail: row.get("met_detail"),
         })
     }
 }
 
-/// Marks a condition met and provisions its reward, inside the caller's transaction.
-/// Any number of concurrent marks of the same recipient and condition create one row and
-/// claim one card: the unique (recipient_id, condition_number) index makes every other
-/// insert wait for the first and then do nothing, and they return the first one's result.
-#[tracing::instrument(skip_all, fields(session.id = %mark.call_session_id, condition = mark.condition_number))]
-pub async fn mark_condition(tx: &impl GenericClient, mark: &MarkCondition<'_>) -> Result<Marked> {
-    let Some(session) = tx
-        .query_opt(
-            "SELECT campaign_id, recipient_id FROM call_sessions WHERE id = $1",
-            &[&mark.call_session_id],
-        )
-        .await
-        .context("loading the call session failed")?
-    else {
-        return Ok(Marked::SessionNotFound);
-    };
-    let campaign_id: Uuid = session.get(0);
-    let Some(recipient_id) = session.get::<_, Option<Uuid>>(1) else {
-        return Ok(Marked::NoRecipient);
-    };
-    let active = tx
-        .query_opt(
-            "SELECT 1 FROM campaign_conditions
-             WHERE campaign_id = $1 AND condition_number = $2 AND is_active",
-            &[&campaign_id, &mark.condition_number],
-        )
-        .await?
-        .is_some();
-    if !active {
-        return Ok(Marked::InactiveCondition);
-    }
-    let inserted = tx
-        .query_opt(
-            // met_at is set here: the platform's schema document gives it no default.
-            "INSERT INTO call_conditions_met (call_session_id, campaign_id, recipient_id,
-                 condition_number, met_at, met_by_agent_id, notes, delivery_status)
-             VALUES ($1, $2, $3, $4, now(), $5, $6, NULL)
-             ON CONFLICT (recipient_id, condition_number) DO NOTHING
-             RETURNING id",
+/// Meets a condition and provisions its reward, inside the caller's transaction, through
+/// `calltrack_meet_condition` (V14): the one way every path meets a condition, the call rules
+/// evaluated inside a call's own write included. Any number of concurrent meetings of the same
+/// recipient and condition create one row and claim one card: the unique (recipient_id,
+/// condition_number) index makes every other insert wait for the first and then do nothing,
+/// and they return the first one's row. Returns the row and whether this call created it.
+#[tracing::instrument(skip_all, fields(recipient.id = %meet.recipient_id, condition = meet.condition_number, met_by = %meet.met_by))]
+pub async fn meet(tx: &impl GenericClient, meet: &Meet<'_>) -> Result<(ConditionMet, bool)> {
+    let created: Option<Uuid> = tx
+        .query_one(
+            "SELECT calltrack_meet_condition($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
-                &mark.call_session_id,
-                &campaign_id,
-                &recipient_id,
-                &mark.condition_number,
-                &mark.agent_user_id,
-                &mark.notes,
+                &meet.recipient_id,
+                &meet.campaign_id,
+                &meet.condition_number,
+                &meet.call_session_id,
+                &meet.met_by.as_str(),
+                &meet.agent_user_id,
+                &meet.actor_client_id,
+                &meet.notes,
+                &meet.detail,
             ],
         )
         .await
-        .context("recording the condition failed")?;
-    let created = inserted.is_some();
-    if let Some(row) = inserted {
-        provision(tx, row.get(0)).await?;
-    }
+        .context("meeting the condition failed")?
+        .get(0);
     let condition = tx
         .query_one(
             &format!(
                 "SELECT {CONDITION_COLUMNS} FROM call_conditions_met
                  WHERE recipient_id = $1 AND condition_number = $2"
             ),
-            &[&recipient_id, &mark.condition_number],
+            &[&meet.recipient_id, &meet.condition_number],
         )
         .await
         .context("reading the condition back failed")?;
-    Ok(Marked::Condition {
-        condition: Box::new(ConditionMet::from_row(&condition)?),
-        created,
-    })
+    Ok((ConditionMet::from_row(&condition)?, created.is_some()))
 }
 
-/// Looks up the reward config of a freshly inserted condition and tries to claim its card.
-async fn provision(tx: &impl GenericClient, condition_id: Uuid) -> Result<RewardStatus> {
-    let config = tx
-        .query_opt(
-            "SELECT rc.id, rc.gift_card_pool_id
-             FROM call_conditions_met m
-             JOIN campaign_reward_configs rc
-               ON rc.campaign_id = m.campaign_id AND rc.condition_number = m.condition_number
-             WHERE m.id = $1",
-            &[&condition_id],
-        )
-        .await
-        .context("looking up the reward config failed")?;
-    let Some((config_id, Some(pool_id))) =
-        config.map(|r| (r.get::<_, Uuid>(0), r.get::<_, Option<Uuid>>(1)))
-    else {
-        return Ok(RewardStatus::NoRewardConfigured);
-    };
-    tx.execute(
-        "UPDATE call_conditions_met SET reward_config_id = $2, reward_status = 'pool_exhausted'
-         WHERE id = $1",
-        &[&condition_id, &config_id],
-    )
-    .await?;
-    claim_card(tx, condition_id, pool_id).await
-}
-
-/// Claims one available card of `pool_id` for the condition, keeps the pool's counters,
-/// records the card on the condition and queues the SMS. `FOR UPDATE SKIP LOCKED` lets
-/// concurrent claims take different cards instead of waiting for each other. A reward with
-/// no phone to text it to claims no card: it is recorded `no_phone`.
+/// Claims one card of `pool_id` for a condition waiting on it (`calltrack_claim_reward_card`,
+/// V14): the pool's counters, the card on the condition and the SMS queued. A reward with no
+/// phone to text it to claims no card: it is recorded `no_phone`.
 async fn claim_card(
     tx: &impl GenericClient,
     condition_id: Uuid,
     pool_id: Uuid,
 ) -> Result<RewardStatus> {
-    // The recipient's phone on file wins over the number that called, so a postcard's
-    // redemption code cannot divert the reward to whoever called with it; a recipient
-    // without a usable phone gets it at the number that called.
-    let to_phone: Option<String> = tx
+    let status: String = tx
         .query_one(
-            "SELECT coalesce(r.phone_e164, s.caller_phone)
-             FROM call_conditions_met m
-             JOIN recipients r ON r.id = m.recipient_id
-             LEFT JOIN call_sessions s ON s.id = m.call_session_id
-             WHERE m.id = $1",
-            &[&condition_id],
-        )
-        .await
-        .context("finding the reward's phone failed")?
-        .get(0);
-    let Some(to_phone) = to_phone else {
-        tx.execute(
-            "UPDATE call_conditions_met SET reward_status = 'no_phone', delivery_status = NULL
-             WHERE id = $1",
-            &[&condition_id],
-        )
-        .await
-        .context("recording a reward without a phone failed")?;
-        tracing::warn!(condition.id = %condition_id, "no phone to send the reward to; no card claimed");
-        return Ok(RewardStatus::NoPhone);
-    };
-    let claimed = tx
-        .query_opt(
-            "WITH card AS (
-                 SELECT id FROM gift_cards
-                 WHERE pool_id = $2 AND status = 'available'
-                 ORDER BY created_at, id
-                 LIMIT 1
-                 FOR UPDATE SKIP LOCKED
-             ), cond AS (
-                 SELECT m.recipient_id, m.campaign_id, m.call_session_id FROM call_conditions_met m WHERE m.id = $1
-             )
-             UPDATE gift_cards g
-             SET status = 'claimed', recipient_id = cond.recipient_id,
-                 campaign_id = cond.campaign_id, claimed_at = now()
-             FROM card, cond
-             WHERE g.id = card.id
-             RETURNING g.id",
+            "SELECT calltrack_claim_reward_card($1, $2)",
             &[&condition_id, &pool_id],
         )
         .await
-        .context("claiming a gift card failed")?;
-    let Some(card) = claimed else {
-        return Ok(RewardStatus::PoolExhausted);
-    };
-    let card_id: Uuid = card.get(0);
-    tx.execute(
-        "UPDATE gift_card_pools SET available_cards = available_cards - 1 WHERE id = $1",
-        &[&pool_id],
-    )
-    .await
-    .context("updating the pool counters failed")?;
-    tx.execute(
-        "WITH cond AS (
-             UPDATE call_conditions_met
-             SET gift_card_id = $2, reward_status = 'provisioned', delivery_status = 'pending'
-             WHERE id = $1
-             RETURNING id
-         )
-         INSERT INTO sms_outbox (condition_met_id, to_phone)
-         SELECT cond.id, $3::text FROM cond",
-        &[&condition_id, &card_id, &to_phone],
-    )
-    .await
-    .context("queueing the reward SMS failed")?;
-    tracing::info!(condition.id = %condition_id, gift_card.id = %card_id, "reward provisioned");
-    Ok(RewardStatus::Provisioned)
+        .context("claiming a gift card failed")?
+        .get(0);
+    Ok(RewardStatus::parse(&status)?)
 }
 
 /// Provisions the rewards that were waiting for cards of `pool_id`, oldest first, until the
@@ -330,6 +255,52 @@ pub async fn provision_waiting(tx: &impl GenericClient, pool_id: Uuid) -> Result
         }
     }
     Ok(provisioned)
+}
+
+/// Meets up to `max` due conditions in the caller's transaction (`calltrack_meet_due_conditions`,
+/// V14: claimed with `SKIP LOCKED`, deleted as they are met, skipped when inactive at their due
+/// time). Returns how many it took.
+pub async fn meet_due(tx: &impl GenericClient, max: i32) -> Result<i32> {
+    Ok(tx
+        .query_one("SELECT calltrack_meet_due_conditions($1)", &[&max])
+        .await
+        .context("meeting due conditions failed")?
+        .get(0))
+}
+
+/// When each pending timer of a recipient falls due, by condition number.
+pub async fn due_times(
+    tx: &impl GenericClient,
+    recipient_id: Uuid,
+) -> Result<Vec<(i32, chrono::DateTime<chrono::Utc>)>> {
+    let rows = tx
+        .query(
+            "SELECT condition_number, due_at FROM calltrack_conditions_due
+             WHERE recipient_id = $1 ORDER BY condition_number",
+            &[&recipient_id],
+        )
+        .await
+        .context("loading due conditions failed")?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// The recipient's row of condition `condition_number`, if met.
+pub async fn condition_of(
+    tx: &impl GenericClient,
+    recipient_id: Uuid,
+    condition_number: i32,
+) -> Result<Option<ConditionMet>> {
+    let row = tx
+        .query_opt(
+            &format!(
+                "SELECT {CONDITION_COLUMNS} FROM call_conditions_met
+                 WHERE recipient_id = $1 AND condition_number = $2"
+            ),
+            &[&recipient_id, &condition_number],
+        )
+        .await
+        .context("loading the condition met failed")?;
+    row.as_ref().map(ConditionMet::from_row).transpose()
 }
 
 /// Every condition a recipient has met, in condition order.

@@ -309,8 +309,14 @@ pub struct Condition {
     pub condition_number: i32,
     pub condition_name: Option<String>,
     pub trigger_type: Option<String>,
+    pub crm_event_name: Option<String>,
+    pub time_delay_hours: Option<i32>,
+    /// A `call` condition the call meets itself once the business talked this long.
+    pub auto_min_talk_seconds: Option<i32>,
     /// What the reward is, from the campaign's reward config, if one exists.
     pub reward_description: Option<String>,
+    /// When a pending `time_delay` condition of the recipient falls due.
+    pub due_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub async fn active_conditions(
@@ -319,7 +325,8 @@ pub async fn active_conditions(
 ) -> Result<Vec<Condition>> {
     let rows = tx
         .query(
-            "SELECT cc.id, cc.condition_number, cc.condition_name, cc.trigger_type::text, rc.reward_description
+            "SELECT cc.id, cc.condition_number, cc.condition_name, cc.trigger_type::text, rc.reward_description,
+                    cc.crm_event_name, cc.time_delay_hours, cc.auto_min_talk_seconds
              FROM campaign_conditions cc
              LEFT JOIN campaign_reward_configs rc
                ON rc.campaign_id = cc.campaign_id AND rc.condition_number = cc.condition_number
@@ -337,6 +344,10 @@ pub async fn active_conditions(
             condition_name: r.get(2),
             trigger_type: r.get(3),
             reward_description: r.get(4),
+            crm_event_name: r.get(5),
+            time_delay_hours: r.get(6),
+            auto_min_talk_seconds: r.get(7),
+            due_at: None,
         })
         .collect())
 }

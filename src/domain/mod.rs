@@ -10,6 +10,7 @@ pub mod gift_card_csv;
 mod look_back;
 mod match_status;
 mod message;
+mod met_by;
 mod phone;
 mod role;
 mod series;
@@ -29,6 +30,7 @@ pub use match_status::{MatchStatus, MatchStatusError};
 pub use message::{
     DeliveryReport, FailureReason, MessageSid, MessageSidError, SMS_MAX_ATTEMPTS, sms_retry_delay,
 };
+pub use met_by::{MetBy, MetByError, TriggerType, TriggerTypeError};
 pub use phone::{
     AreaCode, AreaCodeError, CallerId, DialableError, DialableNumber, E164, PhoneError, mask_phone,
 };

@@ -258,7 +258,29 @@ impl From<crate::app::conditions::MarkConditionError> for ApiError {
                 code: "inactive_condition",
                 message: e.to_string(),
             },
+            e @ MarkConditionError::NotManual { .. } => Self::Unprocessable {
+                code: "condition_not_manual",
+                message: e.to_string(),
+            },
             MarkConditionError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::app::crm_events::CrmEventError> for ApiError {
+    fn from(error: crate::app::crm_events::CrmEventError) -> Self {
+        use crate::app::crm_events::CrmEventError;
+        match error {
+            CrmEventError::NoRecipient => Self::NotFound("no recipient you can see matches"),
+            e @ CrmEventError::Ambiguous => Self::Conflict {
+                code: "ambiguous_recipient",
+                message: e.to_string(),
+            },
+            e @ CrmEventError::ConflictingRepeat => Self::Conflict {
+                code: "conflicting_repeat",
+                message: e.to_string(),
+            },
+            CrmEventError::Db(e) => e.into(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Background loops that run inside `serve`.
 
+pub mod conditions;
 pub mod outbox;
 pub mod partitions;
 pub mod reconcile;

@@ -140,8 +140,8 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
     )
     .await?;
     timeline.say(format!(
-        "seeded organization, client, campaign \"Spring roof check\", 3 recipients, 2 conditions, \
-         a reward of a $25 gift card from a pool of 5 cards, and the tracked number {TRACKED} forwarding to {BUSINESS}"
+        "seeded organization, client, campaign \"Spring roof check\", 3 recipients, 3 conditions (the third met by the call itself after 30 s of talk), \
+         rewards of a $25 gift card from a pool of 5 cards, and the tracked number {TRACKED} forwarding to {BUSINESS}"
     ));
 
     let ids = client
@@ -160,6 +160,7 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
         })
         .collect();
     let history = seed::demo_history(&client, campaign_id, tracked_id, &history_cards).await?;
+    seed::enable_call_rule(&client, campaign_id).await?;
     // The people who sign in: a call-center agent and a company owner of the demo client.
     let (agent, manager) = (Uuid::new_v4(), Uuid::new_v4());
     let conn = app.pool().get().await?;
@@ -207,6 +208,19 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
         summary.recorded,
     ));
 
+    // The call rule was met in the same transaction that settled the call's talk time.
+    let automatic = seed::automatic_rewards(&client, session).await?;
+    for met in &automatic {
+        timeline.say(format!(
+            "condition {} \"{}\" met automatically by the call rule (talked {} s, at least {} s): reward {}",
+            met.condition_number,
+            met.condition_name,
+            met.talk_seconds,
+            met.min_talk_seconds,
+            met.reward_status.replace('_', " ")
+        ));
+    }
+
     let token = issue_token(&jwt_secret, agent, TOKEN_LIFETIME)?;
     let http = reqwest::Client::new();
     let marked: serde_json::Value = http
@@ -223,12 +237,16 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
         marked["reward"]["delivery_status"].as_str().unwrap_or("?")
     ));
 
-    let sms = sms_sender.wait_for_message(Duration::from_secs(15)).await?;
-    timeline.say(format!(
-        "the outbox worker sent the reward SMS to {}:",
-        sms.to
-    ));
-    timeline.say(format!("  \"{}\"", sms.body));
+    let sent = sms_sender
+        .wait_for_messages(1 + automatic.len(), Duration::from_secs(15))
+        .await?;
+    for sms in sent {
+        timeline.say(format!(
+            "the outbox worker sent the reward SMS to {}:",
+            sms.to
+        ));
+        timeline.say(format!("  \"{}\"", sms.body));
+    }
     let delivered = wait_for_delivery(&client, session, Duration::from_secs(15)).await?;
     timeline.say(format!(
         "Twilio's (stand-in) status callback arrived: delivery {delivered}"
@@ -276,9 +294,11 @@ async fn wait_for_delivery(
 ) -> anyhow::Result<String> {
     let started = Instant::now();
     loop {
-        let status = seed::delivery_status(client, session).await?;
-        if let Some(status @ ("delivered" | "failed")) = status.as_deref() {
-            return Ok(status.to_owned());
+        let statuses = seed::delivery_status(client, session).await?;
+        let done = |s: &Option<String>| matches!(s.as_deref(), Some("delivered" | "failed"));
+        if !statuses.is_empty() && statuses.iter().all(done) {
+            let words: Vec<&str> = statuses.iter().flatten().map(String::as_str).collect();
+            return Ok(words.join(", "));
         }
         anyhow::ensure!(
             started.elapsed() < limit,

@@ -59,9 +59,11 @@ pub async fn demo_campaign(
         .await?;
     client
         .execute(
-            "INSERT INTO campaign_conditions (campaign_id, condition_number, condition_name, trigger_type, is_active)
-             VALUES ($1, 1, 'Booked a roof inspection', 'call', true),
-                    ($1, 2, 'Signed a contract', 'call', true)",
+            "INSERT INTO campaign_conditions (campaign_id, condition_number, condition_name, trigger_type, is_active,
+                 auto_min_talk_seconds)
+             VALUES ($1, 1, 'Booked a roof inspection', 'call', true, NULL),
+                    ($1, 2, 'Signed a contract', 'call', true, NULL),
+                    ($1, 3, 'Talked with us for half a minute', 'call', true, NULL)",
             &[&campaign],
         )
         .await?;
@@ -69,7 +71,9 @@ pub async fn demo_campaign(
         .execute(
             "INSERT INTO campaign_reward_configs (campaign_id, condition_number, gift_card_pool_id, reward_description, sms_template)
              VALUES ($1, 1, $2, '$25 Amazon gift card',
-                     'Hi {first_name}, thanks for booking your roof inspection! Your {brand} gift card worth ${value}: {card_code} PIN {pin_code}')",
+                     'Hi {first_name}, thanks for booking your roof inspection! Your {brand} gift card worth ${value}: {card_code} PIN {pin_code}'),
+                    ($1, 3, $2, '$25 Amazon gift card',
+                     'Hi {first_name}, thanks for calling us! Your {brand} gift card worth ${value}: {card_code} PIN {pin_code}')",
             &[&campaign, &pool],
         )
         .await?;
@@ -132,14 +136,71 @@ pub async fn call_summary(
 pub async fn delivery_status(
     client: &tokio_postgres::Client,
     session: Uuid,
-) -> anyhow::Result<Option<String>> {
-    let row = client
-        .query_opt(
-            "SELECT delivery_status FROM call_conditions_met WHERE call_session_id = $1",
+) -> anyhow::Result<Vec<Option<String>>> {
+    let rows = client
+        .query(
+            "SELECT delivery_status::text FROM call_conditions_met WHERE call_session_id = $1
+             ORDER BY condition_number",
             &[&session],
         )
         .await?;
-    Ok(row.and_then(|r| r.get(0)))
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Gives condition 3 its call rule (30 s of talk). Done after the week of history is seeded,
+/// so the history's answered calls do not meet it and take the tour's cards.
+pub async fn enable_call_rule(
+    client: &tokio_postgres::Client,
+    campaign: Uuid,
+) -> anyhow::Result<()> {
+    client
+        .execute(
+            "UPDATE campaign_conditions SET auto_min_talk_seconds = 30
+             WHERE campaign_id = $1 AND condition_number = 3",
+            &[&campaign],
+        )
+        .await?;
+    Ok(())
+}
+
+/// A condition the call met by itself (a call rule), for the timeline.
+#[derive(Debug, Clone)]
+pub struct AutomaticReward {
+    pub condition_number: i32,
+    pub condition_name: String,
+    pub talk_seconds: i64,
+    pub min_talk_seconds: i64,
+    pub reward_status: String,
+}
+
+/// The conditions `session`'s call met by itself.
+pub async fn automatic_rewards(
+    client: &tokio_postgres::Client,
+    session: Uuid,
+) -> anyhow::Result<Vec<AutomaticReward>> {
+    let rows = client
+        .query(
+            "SELECT m.condition_number, coalesce(c.condition_name, ''),
+                    (m.met_detail->>'talk_seconds')::bigint, (m.met_detail->>'min_talk_seconds')::bigint,
+                    m.reward_status
+             FROM call_conditions_met m
+             JOIN campaign_conditions c
+               ON c.campaign_id = m.campaign_id AND c.condition_number = m.condition_number
+             WHERE m.call_session_id = $1 AND m.met_by = 'call_rule'
+             ORDER BY m.condition_number",
+            &[&session],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| AutomaticReward {
+            condition_number: r.get(0),
+            condition_name: r.get(1),
+            talk_seconds: r.get::<_, Option<i64>>(2).unwrap_or_default(),
+            min_talk_seconds: r.get::<_, Option<i64>>(3).unwrap_or_default(),
+            reward_status: r.get(4),
+        })
+        .collect())
 }
 
 /// A finished (or still ringing) call written straight into `call_sessions` as the webhooks

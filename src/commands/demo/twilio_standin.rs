@@ -78,12 +78,18 @@ impl FakeTwilio {
         *self.state.auth_token.lock().await = Some(token);
     }
 
-    pub(super) async fn wait_for_message(&self, limit: Duration) -> anyhow::Result<SentSms> {
+    pub(super) async fn wait_for_messages(
+        &self,
+        count: usize,
+        limit: Duration,
+    ) -> anyhow::Result<Vec<SentSms>> {
         let started = Instant::now();
         loop {
-            if let Some(sms) = self.state.sent.lock().await.first().cloned() {
-                return Ok(sms);
+            let sent = self.state.sent.lock().await;
+            if sent.len() >= count {
+                return Ok(sent[..count].to_vec());
             }
+            drop(sent);
             anyhow::ensure!(started.elapsed() < limit, "no SMS was sent in time");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -60,6 +60,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(11, "campaign_rollups"),
     migration!(12, "set_based_row_security"),
     migration!(13, "last_callers"),
+    migration!(14, "conditions_that_meet_themselves"),
 ];
 
 /// An arbitrary constant naming calltrack's migration lock among advisory locks.

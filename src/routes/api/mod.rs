@@ -1,6 +1,7 @@
 //! The agent and manager JSON API under `/api/v1`.
 
 pub mod campaigns;
+pub mod crm_events;
 pub mod export;
 pub mod numbers;
 pub mod openapi;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/api/v1/call-sessions/{id}/conditions",
             web::post().to(sessions::mark_condition),
         )
+        .route("/api/v1/crm-events", web::post().to(crm_events::report))
         .route("/api/v1/campaigns", web::get().to(campaigns::list))
         .route("/api/v1/campaigns/{id}", web::get().to(campaigns::detail))
         .route(

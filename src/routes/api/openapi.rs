@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{campaigns, export, numbers, sessions};
+use super::{campaigns, crm_events, export, numbers, sessions};
 use crate::routes::error::ApiError;
 
 #[derive(OpenApi)]
@@ -16,6 +16,7 @@ use crate::routes::error::ApiError;
         sessions::detail,
         sessions::link_recipient,
         sessions::mark_condition,
+        crm_events::report,
         campaigns::list,
         campaigns::detail,
         campaigns::call_stats,

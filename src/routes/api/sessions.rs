@@ -135,7 +135,7 @@ pub async fn link_recipient(
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "the call has no recipient"),
               (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody, description = "not an active condition")))]
+              (status = 422, body = ErrorBody, description = "`inactive_condition`: not an active condition; `condition_not_manual`: a `crm_event` or `time_delay` condition, which only an admin, agency owner, company owner or API key may mark (an override, audited)")))]
 pub async fn mark_condition(
     state: web::Data<AppState>,
     Agent(principal): Agent,

@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::app::conditions::MarkOutcome;
+use crate::app::crm_events::CrmEventOutcome;
 use crate::app::numbers::TrackedNumber;
 use crate::app::sessions::SessionDetail;
 use crate::app::sessions::{CallSession, Condition, ConditionMet, Recipient, RewardStatus};
@@ -322,9 +323,20 @@ pub struct ConditionOut {
     pub id: Uuid,
     pub condition_number: i32,
     pub condition_name: Option<String>,
+    /// `call` (an agent marks it, or the call meets it by `auto_min_talk_seconds`), `crm_event`
+    /// or `time_delay`: only a manager may mark the last two by hand.
+    #[schema(example = "call")]
     pub trigger_type: Option<String>,
+    /// The CRM event that meets a `crm_event` condition.
+    pub crm_event_name: Option<String>,
+    /// Hours after the recipient's first answered call that meet a `time_delay` condition.
+    pub time_delay_hours: Option<i32>,
+    /// A `call` condition is met by the call itself once the business talked this long.
+    pub auto_min_talk_seconds: Option<i32>,
     /// What the reward is, from the campaign's reward config, if one exists.
     pub reward_description: Option<String>,
+    /// When a pending `time_delay` condition of this recipient falls due; null otherwise.
+    pub due_at: Option<DateTime<Utc>>,
 }
 
 impl From<Condition> for ConditionOut {
@@ -334,7 +346,37 @@ impl From<Condition> for ConditionOut {
             condition_number: c.condition_number,
             condition_name: c.condition_name,
             trigger_type: c.trigger_type,
+            crm_event_name: c.crm_event_name,
+            time_delay_hours: c.time_delay_hours,
+            auto_min_talk_seconds: c.auto_min_talk_seconds,
             reward_description: c.reward_description,
+            due_at: c.due_at,
+        }
+    }
+}
+
+/// Who met a condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MetByOut {
+    /// An agent's mark, or a manager's override (`met_detail.override` names the trigger).
+    Agent,
+    /// The call itself: the business talked at least `auto_min_talk_seconds`
+    /// (`met_detail.talk_seconds`).
+    CallRule,
+    /// The CRM reported the event (`met_detail.event`, `met_detail.crm_event_id`).
+    CrmEvent,
+    /// The delay after the first answered call passed (`met_detail.due_at`).
+    TimeDelay,
+}
+
+impl From<domain::MetBy> for MetByOut {
+    fn from(met_by: domain::MetBy) -> Self {
+        match met_by {
+            domain::MetBy::Agent => Self::Agent,
+            domain::MetBy::CallRule => Self::CallRule,
+            domain::MetBy::CrmEvent => Self::CrmEvent,
+            domain::MetBy::TimeDelay => Self::TimeDelay,
         }
     }
 }
@@ -348,7 +390,14 @@ pub struct ConditionMetOut {
     pub recipient_id: Uuid,
     pub condition_number: i32,
     pub met_at: DateTime<Utc>,
+    pub met_by: MetByOut,
+    /// Only when `met_by` is `agent`.
     pub met_by_agent_id: Option<Uuid>,
+    /// What met it, for people: `talk_seconds` and `min_talk_seconds` of a call rule; `event`,
+    /// `crm_event_id` and `sender_id` of a CRM event; `due_at` of a timer; `override` of a
+    /// manager's mark of a condition that is not marked by hand.
+    #[schema(value_type = Option<Object>)]
+    pub met_detail: Option<serde_json::Value>,
     pub notes: Option<String>,
     pub reward_status: RewardState,
     pub gift_card_id: Option<Uuid>,
@@ -370,7 +419,9 @@ impl From<ConditionMet> for ConditionMetOut {
             recipient_id: c.recipient_id,
             condition_number: c.condition_number,
             met_at: c.met_at,
+            met_by: c.met_by.into(),
             met_by_agent_id: c.met_by_agent_id,
+            met_detail: c.met_detail,
             notes: c.notes,
             gift_card_id: c.gift_card_id,
             delivery_error_code: c.delivery_error_code,
@@ -437,13 +488,131 @@ pub struct MarkConditionResponse {
 
 impl From<MarkOutcome> for MarkConditionResponse {
     fn from(outcome: MarkOutcome) -> Self {
-        let condition = ConditionMetOut::from(outcome.condition);
+        Self::from(outcome.condition)
+    }
+}
+
+impl From<ConditionMet> for MarkConditionResponse {
+    fn from(met: ConditionMet) -> Self {
+        let condition = ConditionMetOut::from(met);
         let reward = RewardOut {
             status: condition.reward_status,
             gift_card_id: condition.gift_card_id,
             delivery_status: condition.delivery_status,
         };
         Self { condition, reward }
+    }
+}
+
+/// How a CRM event names its recipient: exactly one of the three.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum CrmRecipientIn {
+    RedemptionCode(ByRedemptionCode),
+    RecipientId(ByRecipientId),
+    Phone(ByPhone),
+}
+
+/// The recipient with the code printed on their mail piece.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ByRedemptionCode {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    pub redemption_code: String,
+}
+
+/// The recipient with this id.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ByRecipientId {
+    pub recipient_id: Uuid,
+}
+
+/// The recipient with this phone, in any format (`(415) 555-0100`, `+1 415 555 0100`):
+/// normalised to E.164 and matched among the recipients of the campaigns you can see (or of
+/// `campaign_id`); one that is no phone number matches no one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ByPhone {
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "\\S",
+        example = "(415) 555-0100"
+    )]
+    pub phone: String,
+}
+
+/// An event the platform's CRM reports.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CrmEventRequest {
+    /// The event's name; it meets the active `crm_event` conditions whose `crm_event_name` it is.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "\\S",
+        example = "appointment_kept"
+    )]
+    pub event: String,
+    /// The sender's own unique id for this event: the same id again is answered with the
+    /// first answer; with another event, recipient or campaign it is `409`.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "\\S",
+        example = "crm-evt-10031"
+    )]
+    pub id: String,
+    /// When it happened (RFC 3339), as the CRM knows it.
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub recipient: CrmRecipientIn,
+    /// Limits the recipient's search to one campaign (the way out of `ambiguous_recipient`).
+    pub campaign_id: Option<Uuid>,
+    #[schema(max_length = 2000)]
+    pub notes: Option<String>,
+}
+
+/// A CRM event as received.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CrmEventOut {
+    /// calltrack's id of the event.
+    pub id: Uuid,
+    pub event: String,
+    /// The sender's id.
+    pub sender_id: String,
+    pub recipient_id: Uuid,
+    pub campaign_id: Uuid,
+    /// The recipient's latest call of the campaign when the event arrived, if any.
+    pub call_session_id: Option<Uuid>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CrmEventResponse {
+    pub event: CrmEventOut,
+    /// Every active `crm_event` condition of the campaign with this event's name, met (or met
+    /// already), with its reward; empty when there is none.
+    pub conditions_met: Vec<MarkConditionResponse>,
+}
+
+impl From<CrmEventOutcome> for CrmEventResponse {
+    fn from(outcome: CrmEventOutcome) -> Self {
+        let e = outcome.event;
+        Self {
+            event: CrmEventOut {
+                id: e.id,
+                event: e.event,
+                sender_id: e.sender_event_id,
+                recipient_id: e.recipient_id,
+                campaign_id: e.campaign_id,
+                call_session_id: e.call_session_id,
+                occurred_at: e.occurred_at,
+                received_at: e.received_at,
+            },
+            conditions_met: outcome.conditions_met.into_iter().map(Into::into).collect(),
+        }
     }
 }
 

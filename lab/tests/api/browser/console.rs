@@ -465,3 +465,62 @@ async fn save_screenshot(browser: &Browser) {
         std::fs::write(docs, png).unwrap();
     }
 }
+
+#[tokio::test]
+async fn an_agent_sees_how_conditions_met_themselves_and_has_no_button_for_crm_or_time_ones() {
+    if super::chromium::skip_without_chromium() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let world = app.world(5).await;
+    crate::fast::auto_conditions::automatic_conditions(&app, &world, 60).await;
+    // An answered call of 72 s meets condition 1 by its rule and starts condition 5's timer.
+    let (call, webhooks) = crate::fast::auto_conditions::answered_call(CALLER, 72);
+    for (path, form) in &webhooks {
+        play(&app, path, form).await;
+    }
+    let session = session_id(&app, &call.call_sid).await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{}/agent", app.address))
+        .await
+        .unwrap();
+    let secret = browser.wait_for_visible(r#"[data-testid="secret"]"#).await;
+    secret.send_keys(&token(world.agent)).await.unwrap();
+    submit_sign_in(&browser).await;
+    browser.wait_for_visible(&row(session)).await;
+    click(&browser, &row(session)).await;
+
+    browser
+        .wait_for_text(
+            r#"[data-testid="met-by-1"]"#,
+            "Met automatically: talked 1 min 12 s.",
+        )
+        .await;
+    browser
+        .wait_for_text(r#"[data-testid="reward-state-1"]"#, "provisioned")
+        .await;
+    browser
+        .wait_for_text(
+            r#"[data-testid="met-by-4"]"#,
+            "Met automatically when the CRM reports appointment_kept.",
+        )
+        .await;
+    browser
+        .wait_for_text(r#"[data-testid="met-by-5"]"#, "Due ")
+        .await;
+    for number in [4, 5] {
+        let button = browser
+            .client
+            .find(fantoccini::Locator::Css(&format!(
+                r#"[data-testid="mark-{number}"]"#
+            )))
+            .await
+            .unwrap();
+        assert!(
+            !button.is_displayed().await.unwrap(),
+            "no Mark met button for condition {number}"
+        );
+    }
+}

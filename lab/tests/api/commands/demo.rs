@@ -23,6 +23,7 @@ async fn the_demo_prints_its_timeline_and_console_urls_that_sign_in_and_not_one_
         "POST /twilio/recording",
         "matched to Dana",
         "reward provisioned",
+        "met automatically by the call rule (talked 42 s, at least 30 s): reward provisioned",
         "sent the reward SMS",
         "delivery delivered",
     ] {

@@ -2,6 +2,7 @@
 //! SMS, numbers, reconciliation. Seconds in all; the group to run while working.
 
 mod agents;
+pub(crate) mod auto_conditions;
 mod call_flow;
 mod fixtures;
 mod freshness;

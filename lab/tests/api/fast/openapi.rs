@@ -952,6 +952,23 @@ fn body_for(component: &str, draw: &Draw, known: &Known) -> Value {
                 body.insert("forward_to_number".into(), json!(forward_to));
             }
         }
+        "CrmEventRequest" => {
+            let (real, made, padding) = draw.code.clone();
+            let (number, notes) = draw.mark.clone();
+            let pad = " ".repeat(padding.into());
+            let recipient = match number.rem_euclid(3) {
+                0 => json!({"redemption_code": format!("{pad}{}{pad}",
+                    if real { known.redemption_code.clone() } else { made })}),
+                1 => json!({"phone": if real { "(415) 555-0100" } else { "+1 202 555 0199" }}),
+                _ => json!({"recipient_id": Uuid::new_v4()}),
+            };
+            body.insert("event".into(), json!(format!("{pad}appointment_kept")));
+            body.insert("id".into(), json!(format!("evt-{number}-{padding}")));
+            body.insert("recipient".into(), recipient);
+            if let Some(notes) = notes {
+                body.insert("notes".into(), json!(notes));
+            }
+        }
         other => panic!("no generator for {other}"),
     }
     Value::Object(body)

@@ -147,8 +147,9 @@ async fn calltracks_policies_test_the_callers_scope_once_per_statement_not_once_
         explain_scoped_count(&config, &ClientScope::Clients(vec![first])).await;
     let (everyone, everyone_count) = explain_scoped_count(&config, &ClientScope::All).await;
 
-    // Eleven on the platform's tables, eight on the statistics rollups'.
-    assert_eq!(policies, 19);
+    // Eleven on the platform's tables, eight on the statistics rollups', two on the CRM
+    // events and the due conditions.
+    assert_eq!(policies, 21);
     assert_eq!(scoped_count, 40);
     assert_eq!(everyone_count, 200);
     assert_scope_is_evaluated_once(&scoped);

@@ -2,6 +2,7 @@
 //! replay, deadlines, and a `calltrack serve` child on a private cluster that is stopped,
 //! frozen and killed.
 
+mod auto_conditions;
 mod deadlines;
 mod fail_open;
 mod fallback;

@@ -294,6 +294,18 @@ async fn a_platform_database_is_adopted_and_carries_a_call_through_to_the_delive
     );
     let agent = platform_user(&app.db, "call_center", client_id).await;
     app.wait_for_routing(TRACKED_NUMBER).await;
+    // Conditions that meet themselves, on calltrack's columns of the platform's tables: the
+    // call meets condition 2 by its talk time, the CRM's event condition 3.
+    app.db
+        .execute(
+            "INSERT INTO campaign_conditions (campaign_id, condition_number, condition_name,
+                 trigger_type, crm_event_name, is_active, auto_min_talk_seconds)
+             VALUES ($1, 2, 'Talked for half a minute', 'call', NULL, true, 30),
+                    ($1, 3, 'Kept the appointment', 'crm_event', 'appointment_kept', true, NULL)",
+            &[&campaign.id],
+        )
+        .await
+        .unwrap();
 
     // The call: voice webhook, both legs' status callbacks, the dial action, the recording.
     let call = app.start_call(CALLER).await;
@@ -339,6 +351,31 @@ async fn a_platform_database_is_adopted_and_carries_a_call_through_to_the_delive
     let (status, marked) = app.mark(session_id, &auth, 1).await;
     assert_eq!(status, 201, "{marked}");
     assert_eq!(marked["reward"]["status"], "provisioned");
+    assert_eq!(marked["condition"]["met_by"], "agent");
+    let met_by = |number: i32| {
+        let db = &app.db;
+        async move {
+            db.query_one(
+                "SELECT met_by, call_session_id FROM call_conditions_met WHERE condition_number = $1",
+                &[&number],
+            )
+            .await
+            .map(|r| (r.get::<_, String>(0), r.get::<_, Option<Uuid>>(1)))
+            .unwrap()
+        }
+    };
+    assert_eq!(met_by(2).await, ("call_rule".to_owned(), Some(session_id)));
+    let owner = platform_user(&app.db, "company_owner", client_id).await;
+    let (status, reported) = app
+        .api_post(
+            "/api/v1/crm-events",
+            &Auth::user(owner),
+            &json!({"event": "appointment_kept", "id": "platform-crm-1",
+                    "recipient": {"phone": "+1 (415) 555-0100"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{reported}");
+    assert_eq!(met_by(3).await, ("crm_event".to_owned(), Some(session_id)));
     let condition: Uuid = marked["condition"]["id"].as_str().unwrap().parse().unwrap();
     let delivery = "SELECT delivery_status::text FROM call_conditions_met WHERE id = $1";
     assert_eq!(wait_for(&app.db, delivery, condition, "sent").await, "sent");
@@ -755,7 +792,9 @@ async fn rows_the_platform_wrote_before_adoption_are_filled_in(platform: Platfor
                     SELECT id, '+18005550123', '+14155550199' FROM k RETURNING id, campaign_id)
          INSERT INTO call_sessions (campaign_id, tracked_number_id, call_status, call_answered_at,
              twilio_call_sid)
-         SELECT campaign_id, id, 'completed', now(), 'CAold0000000000000000000000000001' FROM t",
+         SELECT campaign_id, id, 'completed', now(), 'CAold0000000000000000000000000001' FROM t;
+         INSERT INTO call_conditions_met (campaign_id, recipient_id, condition_number, met_at)
+         SELECT campaign_id, id, 1, now() FROM recipients",
     )
     .await
     .unwrap();
@@ -775,6 +814,13 @@ async fn rows_the_platform_wrote_before_adoption_are_filled_in(platform: Platfor
     );
     assert_eq!(row.get::<_, i16>(1), 4);
     assert_eq!(row.get::<_, Option<String>>(2).as_deref(), Some("answered"));
+    // Conditions met before calltrack came were met by the platform's agents.
+    let met_by: String = db
+        .query_one("SELECT met_by FROM call_conditions_met", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(met_by, "agent");
     // The campaign's statistics are read from its facts until it is counted into the
     // rollups, which `migrate` and `serve` do after the adoption.
     assert_eq!(
@@ -1085,8 +1131,9 @@ async fn standalone_policies_apply_to_calltrack_api_alone() {
         .await
         .unwrap();
     let policies: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-    // Eleven on the platform's tables, eight on the statistics rollups'.
-    assert_eq!(policies.len(), 19, "{policies:?}");
+    // Eleven on the platform's tables, eight on the statistics rollups', two on the CRM events
+    // and the due conditions.
+    assert_eq!(policies.len(), 21, "{policies:?}");
     for policy in policies {
         assert!(policy.ends_with(" calltrack_api"), "{policy}");
     }
@@ -1106,8 +1153,9 @@ async fn calltracks_policies_on_the_adopted_database_test_the_scope_once_per_sta
     )
     .await;
 
-    // Eleven on the platform's tables, eight on the statistics rollups'.
-    assert_eq!(policies, 19);
+    // Eleven on the platform's tables, eight on the statistics rollups', two on the CRM events
+    // and the due conditions.
+    assert_eq!(policies, 21);
     assert_eq!(count, 0);
     crate::fast::row_security::assert_scope_is_evaluated_once(&plan);
 }
