@@ -281,8 +281,11 @@ CREATE CONSTRAINT TRIGGER call_sessions_answered_conditions_update
 
 -- Meets up to p_max due conditions, oldest first, each once: rows are claimed with SKIP LOCKED
 -- (other instances take others) and deleted in the transaction that meets them. A condition
--- that is no longer active (or no longer of that kind) when it falls due is skipped. Returns
--- how many rows it took (met or skipped), so a caller loops until it is under p_max.
+-- that is no longer active (or no longer of that kind) when it falls due is skipped. One that
+-- fails to be met is put back five minutes later, on its own: otherwise a row that always
+-- fails would roll back its whole batch, be taken first again, and hold back every condition
+-- due after it. Returns how many rows it took (met, skipped or put back), so a caller loops
+-- until it is under p_max.
 CREATE OR REPLACE FUNCTION calltrack_meet_due_conditions(p_max integer) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
@@ -300,16 +303,26 @@ BEGIN
         RETURNING x.*
     LOOP
         v_taken := v_taken + 1;
-        IF EXISTS (SELECT 1 FROM campaign_conditions cc
-                   WHERE cc.campaign_id = d.campaign_id
-                     AND cc.condition_number = d.condition_number
-                     AND cc.is_active IS TRUE
-                     AND cc.trigger_type::text =
-                         CASE d.met_by WHEN 'call_rule' THEN 'call' ELSE 'time_delay' END) THEN
-            PERFORM calltrack_meet_condition(d.recipient_id, d.campaign_id, d.condition_number,
-                d.call_session_id, d.met_by, NULL, NULL, NULL,
-                coalesce(d.met_detail, '{}') || jsonb_build_object('due_at', d.due_at));
-        END IF;
+        BEGIN
+            IF EXISTS (SELECT 1 FROM campaign_conditions cc
+                       WHERE cc.campaign_id = d.campaign_id
+                         AND cc.condition_number = d.condition_number
+                         AND cc.is_active IS TRUE
+                         AND cc.trigger_type::text =
+                             CASE d.met_by WHEN 'call_rule' THEN 'call' ELSE 'time_delay' END) THEN
+                PERFORM calltrack_meet_condition(d.recipient_id, d.campaign_id,
+                    d.condition_number, d.call_session_id, d.met_by, NULL, NULL, NULL,
+                    coalesce(d.met_detail, '{}') || jsonb_build_object('due_at', d.due_at));
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'calltrack: meeting due condition % of recipient % failed (%); retried in 5 minutes',
+                d.condition_number, d.recipient_id, SQLSTATE;
+            INSERT INTO calltrack_conditions_due (recipient_id, condition_number, campaign_id,
+                call_session_id, met_by, due_at, met_detail)
+            VALUES (d.recipient_id, d.condition_number, d.campaign_id, d.call_session_id,
+                d.met_by, now() + interval '5 minutes', d.met_detail)
+            ON CONFLICT (recipient_id, condition_number) DO NOTHING;
+        END;
     END LOOP;
     RETURN v_taken;
 END

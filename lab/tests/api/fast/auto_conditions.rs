@@ -749,3 +749,115 @@ async fn every_path_racing_for_one_recipient_meets_each_condition_once_with_one_
         "the pool's counter is true"
     );
 }
+
+#[tokio::test]
+async fn a_call_rule_that_fails_inside_the_calls_write_keeps_the_call_and_holds_back_no_other() {
+    let app = TestApp::builder()
+        .env(&[("CONDITION_CHECK_INTERVAL_MS", "100")])
+        .spawn()
+        .await;
+    twilio_accepts(&app).await;
+    let world = app.world(40).await;
+    automatic_conditions(&app, &world, 60).await;
+    // A fault inside the meeting of one recipient's call rule, for as long as it lasts.
+    let refused = "+14155554100";
+    let refused_recipient = app.seed_recipient(&world.campaign, refused).await;
+    app.db
+        .batch_execute(&format!(
+            "CREATE FUNCTION test_refuse_one_recipient() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.recipient_id = '{refused_recipient}' THEN
+                     RAISE EXCEPTION 'refused by the test';
+                 END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER test_refuse_one_recipient BEFORE INSERT ON call_conditions_met
+                 FOR EACH ROW EXECUTE FUNCTION test_refuse_one_recipient();"
+        ))
+        .await
+        .unwrap();
+    let (call, webhooks) = answered_call(refused, 72);
+    for (path, form) in &webhooks {
+        assert!(app.post_signed(path, form).await.status().is_success());
+    }
+
+    // The call's facts are kept; its rule waits in the queue instead.
+    let session = app.session(&call.call_sid).await;
+    assert_eq!(session["call_outcome"], "answered", "{session}");
+    assert!(met_row(&app, refused_recipient, 1).await.is_none());
+    assert_eq!(
+        app.wait_for_count(
+            "SELECT count(*) FROM calltrack_conditions_due WHERE met_by = 'call_rule'",
+            1,
+            10,
+        )
+        .await,
+        1
+    );
+
+    // While the queued rule keeps failing (due again at once), another recipient's due
+    // conditions are met: the failing one is put back on its own.
+    app.db
+        .execute(
+            "UPDATE calltrack_conditions_due SET due_at = now() - interval '1 minute'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let healthy = "+14155554101";
+    let healthy_recipient = app.seed_recipient(&world.campaign, healthy).await;
+    let (_, webhooks) = answered_call(healthy, 30);
+    for (path, form) in &webhooks {
+        assert!(app.post_signed(path, form).await.status().is_success());
+    }
+    let timer = format!(
+        "SELECT count(*) FROM calltrack_conditions_due WHERE recipient_id = '{healthy_recipient}'"
+    );
+    assert_eq!(app.wait_for_count(&timer, 1, 10).await, 1);
+    app.db
+        .execute(
+            "UPDATE calltrack_conditions_due SET due_at = now() - interval '1 second'
+             WHERE recipient_id = $1",
+            &[&healthy_recipient],
+        )
+        .await
+        .unwrap();
+    let met = wait_for_met(&app, healthy_recipient, 5).await;
+    assert_eq!(met["met_by"], "time_delay");
+    let put_back: chrono::DateTime<Utc> = app
+        .db
+        .query_one(
+            "SELECT min(due_at) FROM calltrack_conditions_due WHERE recipient_id = $1",
+            &[&refused_recipient],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(put_back > Utc::now(), "retried later, not at once");
+
+    // The fault passes: the rule is met once, by the call, with its card and one SMS.
+    app.db
+        .batch_execute("DROP TRIGGER test_refuse_one_recipient ON call_conditions_met")
+        .await
+        .unwrap();
+    app.db
+        .execute(
+            "UPDATE calltrack_conditions_due SET due_at = now() - interval '1 second'
+             WHERE recipient_id = $1 AND met_by = 'call_rule'",
+            &[&refused_recipient],
+        )
+        .await
+        .unwrap();
+    let met = wait_for_met(&app, refused_recipient, 1).await;
+    assert_eq!(met["met_by"], "call_rule");
+    assert_eq!(met["met_detail"]["talk_seconds"], 72);
+    assert_eq!(met["call_session_id"], session["id"]);
+    assert_eq!(met["reward_status"], "provisioned");
+    for _ in 0..100 {
+        if messages_to(&app, refused).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(messages_to(&app, refused).await, 1);
+}
