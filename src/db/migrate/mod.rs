@@ -61,6 +61,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(12, "set_based_row_security"),
     migration!(13, "last_callers"),
     migration!(14, "conditions_that_meet_themselves"),
+    migration!(15, "campaign_setup"),
 ];
 
 /// An arbitrary constant naming calltrack's migration lock among advisory locks.
