@@ -20,10 +20,13 @@
 
 pub mod call_writes;
 pub mod calls;
+pub mod campaigns;
+pub mod condition_setup;
 pub mod conditions;
 pub mod credentials;
 pub mod crm_events;
 pub mod gauges;
+pub mod gift_card_pools;
 pub mod group_commit;
 pub mod health;
 pub mod numbers;

@@ -4,14 +4,13 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use secrecy::ExposeSecret as _;
 use secrecy::zeroize::Zeroize as _;
 use uuid::Uuid;
 
+use crate::app::Caller;
+use crate::app::gift_card_pools::{self, AddCardsError, BadLines};
 use crate::config::{DatabaseSource, GiftCardImportSettings};
 use crate::crypto::CardCipher;
-use crate::db::gift_cards::{self, EncryptedCard, ImportSummary};
-use crate::domain::gift_card_csv;
 use crate::startup;
 
 /// The arguments of `gift-cards import`.
@@ -40,9 +39,21 @@ pub async fn import(args: ImportArgs, settings: &GiftCardImportSettings) -> anyh
     Ok(())
 }
 
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub pool_id: Uuid,
+    pub pool_name: String,
+    pub imported: u64,
+    /// The pool's `available_cards` after the waiting rewards took theirs.
+    pub available_cards: i32,
+    pub provisioned: u64,
+}
+
 /// Reads and checks `file`, encrypts its cards with `cipher`, applies pending migrations to
-/// the database `source` names and imports the cards into `pool_id`. The database is not
-/// touched unless every row of the file is good.
+/// the database `source` names and imports the cards into `pool_id` (the same use case as
+/// `POST /api/v1/gift-card-pools/{id}/cards`, refusing the whole file on any bad line). The
+/// database is not touched unless every row of the file is good.
 pub async fn import_file(
     source: &DatabaseSource,
     cipher: &CardCipher,
@@ -52,29 +63,34 @@ pub async fn import_file(
     let mut bytes = tokio::fs::read(file)
         .await
         .with_context(|| format!("cannot read {}", file.display()))?;
-    let parsed = gift_card_csv::parse(&bytes);
-    // The raw file holds every code in plaintext; the parsed rows are secrets from here on.
+    let prepared = gift_card_pools::prepare_cards(cipher, &bytes, BadLines::RefuseFile);
+    // The raw file holds every code in plaintext; only ciphertext is kept from here on.
     bytes.zeroize();
-    let rows = parsed.with_context(|| format!("{} was refused", file.display()))?;
-    let cards: Vec<EncryptedCard> = rows
-        .iter()
-        .map(|row| EncryptedCard {
-            line: row.line,
-            card_code: cipher.encrypt(row.card_code.expose_secret()),
-            pin_code: row
-                .pin_code
-                .as_ref()
-                .map(|pin| cipher.encrypt(pin.expose_secret())),
-            value_amount: row.value_amount.map(|value| value.to_string()),
-        })
-        .collect();
-    drop(rows);
+    let prepared = prepared.with_context(|| format!("{} was refused", file.display()))?;
 
     let (database, pool) = startup::open_and_migrate(source, 1).await?;
-    let result = gift_cards::import(&pool, pool_id, &cards).await;
+    let result = gift_card_pools::add_cards(
+        &pool,
+        Caller::Operator,
+        pool_id,
+        prepared,
+        BadLines::RefuseFile,
+    )
+    .await;
     pool.close();
     database.shutdown()?;
-    Ok(result.map_err(without_database_text)??)
+    let added = match result {
+        Ok(added) => added,
+        Err(AddCardsError::Db(error)) => return Err(without_database_text(error)),
+        Err(refused) => return Err(refused.into()),
+    };
+    Ok(ImportSummary {
+        pool_id: added.pool_id,
+        pool_name: added.pool_name,
+        imported: added.added,
+        available_cards: added.available_cards,
+        provisioned: added.provisioned,
+    })
 }
 
 /// PostgreSQL's own text of an error can quote the row or value it refused (`DETAIL: Failing

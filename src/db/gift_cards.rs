@@ -1,11 +1,9 @@
-//! Gift-card inventory: loading encrypted cards into a pool in one transaction, with the
-//! pool's counters kept true and the rewards waiting on the pool provisioned.
+//! Gift-card inventory: loading encrypted cards into a pool with the pool's counters kept
+//! true (`app::gift_card_pools` owns the transaction and provisions the waiting rewards).
 
 use super::error::{Context as _, Result};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
-
-use super::{PgPool, rewards};
 
 /// Rows per `INSERT ... SELECT FROM unnest(...)`: four array parameters whatever the size,
 /// chunked only to keep one statement's message bounded.
@@ -31,81 +29,43 @@ impl std::fmt::Debug for EncryptedCard {
     }
 }
 
-/// What an import did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportSummary {
-    pub pool_id: Uuid,
+/// The pool a load of cards goes into, locked for the rest of the transaction so concurrent
+/// loads and claims see consistent counters.
+#[derive(Debug, Clone)]
+pub struct LockedPool {
     pub pool_name: String,
-    pub imported: u64,
-    /// The pool's `available_cards` after the waiting rewards took theirs.
-    pub available_cards: i32,
-    pub provisioned: u64,
+    pub client_id: Option<Uuid>,
+    /// Whether the pool has a `value_amount` a card without its own may take.
+    pub has_value: bool,
 }
 
-/// Why nothing was imported; both are the operator's to fix.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ImportError {
-    #[error("gift card pool {0} does not exist; nothing was imported")]
-    UnknownPool(Uuid),
-    #[error(
-        "pool {pool_id} has no value_amount, so every card needs one; \
-         value_amount is empty on line(s) {}; nothing was imported",
-        lines_list(.lines)
-    )]
-    MissingValue { pool_id: Uuid, lines: Vec<u64> },
-}
-
-fn lines_list(lines: &[u64]) -> String {
-    const SHOWN: usize = 20;
-    let mut text = lines
-        .iter()
-        .take(SHOWN)
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    if lines.len() > SHOWN {
-        text.push_str(&format!(" and {} more", lines.len() - SHOWN));
-    }
-    text
-}
-
-/// Inserts `cards` into `pool_id` as `available`, grows the pool's `total_cards` and
-/// `available_cards` by their number and provisions the rewards waiting on the pool, all in
-/// one transaction: either every card is in and counted, or nothing changed. The pool row is
-/// locked first, so concurrent imports and claims see consistent counters.
-#[tracing::instrument(skip_all, fields(pool.id = %pool_id, cards = cards.len()))]
-pub async fn import(
-    pool: &PgPool,
-    pool_id: Uuid,
-    cards: &[EncryptedCard],
-) -> Result<Result<ImportSummary, ImportError>> {
-    let mut client = pool.get().await.context("cannot connect to PostgreSQL")?;
-    let tx = client.transaction().await?;
-    let Some(row) = tx
+/// Locks the pool row (`FOR UPDATE`); `None` when it does not exist or row security hides it.
+pub async fn lock_pool(tx: &impl GenericClient, pool_id: Uuid) -> Result<Option<LockedPool>> {
+    let row = tx
         .query_opt(
-            "SELECT pool_name, value_amount IS NOT NULL FROM gift_card_pools
+            "SELECT pool_name, client_id, value_amount IS NOT NULL FROM gift_card_pools
              WHERE id = $1 FOR UPDATE",
             &[&pool_id],
         )
         .await
-        .context("locking the gift card pool failed")?
-    else {
-        return Ok(Err(ImportError::UnknownPool(pool_id)));
-    };
-    let pool_name: String = row.get(0);
-    let pool_has_value: bool = row.get(1);
-    if !pool_has_value {
-        let lines: Vec<u64> = cards
-            .iter()
-            .filter(|c| c.value_amount.is_none())
-            .map(|c| c.line)
-            .collect();
-        if !lines.is_empty() {
-            return Ok(Err(ImportError::MissingValue { pool_id, lines }));
-        }
-    }
+        .context("locking the gift card pool failed")?;
+    Ok(row.map(|row| LockedPool {
+        pool_name: row.get(0),
+        client_id: row.get(1),
+        has_value: row.get(2),
+    }))
+}
+
+/// Inserts `cards` into the locked pool as `available` and grows its `total_cards` and
+/// `available_cards` by their number, in the caller's transaction.
+#[tracing::instrument(skip_all, fields(pool.id = %pool_id, cards = cards.len()))]
+pub async fn insert_cards(
+    tx: &impl GenericClient,
+    pool_id: Uuid,
+    cards: &[EncryptedCard],
+) -> Result<()> {
     for chunk in cards.chunks(INSERT_CHUNK) {
-        insert_chunk(&tx, pool_id, chunk).await?;
+        insert_chunk(tx, pool_id, chunk).await?;
     }
     let added = i32::try_from(cards.len()).map_err(|_| {
         super::Error::invariant(
@@ -122,28 +82,19 @@ pub async fn import(
     )
     .await
     .context("updating the pool counters failed")?;
-    let provisioned = rewards::provision_waiting(&tx, pool_id).await?;
-    let available_cards: i32 = tx
+    Ok(())
+}
+
+/// The pool's `available_cards` now.
+pub async fn available_cards(tx: &impl GenericClient, pool_id: Uuid) -> Result<i32> {
+    Ok(tx
         .query_one(
             "SELECT COALESCE(available_cards, 0) FROM gift_card_pools WHERE id = $1",
             &[&pool_id],
         )
-        .await?
-        .get(0);
-    tx.commit().await.context("committing the import failed")?;
-    tracing::info!(
-        imported = cards.len(),
-        provisioned,
-        available_cards,
-        "gift cards imported"
-    );
-    Ok(Ok(ImportSummary {
-        pool_id,
-        pool_name,
-        imported: cards.len() as u64,
-        available_cards,
-        provisioned,
-    }))
+        .await
+        .context("reading the pool's counters failed")?
+        .get(0))
 }
 
 /// One multi-row insert: the columns travel as parallel arrays and `unnest` zips them.

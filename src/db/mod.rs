@@ -2,10 +2,12 @@
 
 pub mod access;
 pub mod calls;
+pub mod campaign_setup;
 pub mod crm_events;
 pub mod embedded;
 pub mod error;
 pub mod gauges;
+pub mod gift_card_pools;
 pub mod gift_cards;
 pub mod migrate;
 pub mod numbers;

@@ -151,26 +151,52 @@ impl CsvError {
     }
 }
 
-/// Collects row problems, keeping the first few.
+/// Every row problem, in line order.
 #[derive(Default)]
 struct Problems {
-    listed: Vec<(u64, String)>,
-    total: usize,
+    listed: Vec<RowError>,
 }
 
 impl Problems {
     fn text(&mut self, line: u64, text: impl Into<String>) {
-        self.total += 1;
-        if self.listed.len() < MAX_LISTED_ERRORS {
-            self.listed.push((line, text.into()));
-        }
+        self.listed.push(RowError {
+            line,
+            problem: text.into(),
+        });
     }
+}
+
+/// A file read leniently: its good cards, and every problem of its bad lines (a line may
+/// have more than one).
+#[derive(Debug)]
+pub struct ReadCards {
+    pub cards: Vec<CardRow>,
+    pub rejected: Vec<RowError>,
 }
 
 /// Reads and checks a whole inventory file. Either every row is a good card, or the error
 /// lists the bad rows by line; duplicates are found within the file (existing cards are
 /// stored encrypted under random nonces, so they cannot be compared).
 pub fn parse(input: &[u8]) -> Result<Vec<CardRow>, CsvError> {
+    let read = read(input)?;
+    if !read.rejected.is_empty() {
+        let total = read.rejected.len();
+        let mut errors = read.rejected;
+        errors.truncate(MAX_LISTED_ERRORS);
+        return Err(CsvError { errors, total });
+    }
+    if read.cards.is_empty() {
+        return Err(CsvError::whole_file(
+            "the file has a header but no cards; nothing to import",
+        ));
+    }
+    Ok(read.cards)
+}
+
+/// Reads a whole inventory file, keeping its good cards and listing every bad line, as
+/// [`parse`] checks them. Fails only when the file as a whole cannot be read (empty, no
+/// header row).
+pub fn read(input: &[u8]) -> Result<ReadCards, CsvError> {
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -285,23 +311,10 @@ pub fn parse(input: &[u8]) -> Result<Vec<CardRow>, CsvError> {
             });
         }
     }
-    if problems.total > 0 {
-        let errors = problems
-            .listed
-            .into_iter()
-            .map(|(line, problem)| RowError { line, problem })
-            .collect();
-        return Err(CsvError {
-            errors,
-            total: problems.total,
-        });
-    }
-    if cards.is_empty() {
-        return Err(CsvError::whole_file(
-            "the file has a header but no cards; nothing to import",
-        ));
-    }
-    Ok(cards)
+    Ok(ReadCards {
+        cards,
+        rejected: problems.listed,
+    })
 }
 
 fn digest(text: &str) -> [u8; 32] {

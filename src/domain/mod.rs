@@ -5,6 +5,7 @@ mod call_flow;
 mod call_outcome;
 mod call_sid;
 mod call_status;
+pub mod campaign_setup;
 mod delivery_status;
 pub mod gift_card_csv;
 mod look_back;

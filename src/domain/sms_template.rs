@@ -109,6 +109,48 @@ impl SmsTemplate {
     }
 }
 
+/// The placeholders a reward SMS template may use.
+pub const PLACEHOLDERS: [&str; 5] = ["first_name", "brand", "value", "card_code", "pin_code"];
+
+/// Why a template cannot be stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error(
+        "has an unknown placeholder {{{0}}}; the known ones are {{first_name}}, {{brand}}, {{value}}, {{card_code}} and {{pin_code}}"
+    )]
+    UnknownPlaceholder(String),
+    #[error("must contain {{card_code}}: a reward SMS without the card's code gives nothing")]
+    NoCardCode,
+}
+
+/// Checks a template a manager writes: every `{word}` must be a known placeholder (the
+/// renderer would leave an unknown one in the SMS as written), and `{card_code}` must be
+/// there. Braces around anything but a word are left alone, as the renderer leaves them.
+pub fn check(template: &str) -> Result<(), TemplateError> {
+    let mut has_code = false;
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        let word_end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        if word_end == 0 || !rest[word_end..].starts_with('}') {
+            continue;
+        }
+        let word = &rest[..word_end];
+        if !PLACEHOLDERS.contains(&word) {
+            let shown: String = word.chars().take(40).collect();
+            return Err(TemplateError::UnknownPlaceholder(shown));
+        }
+        has_code |= word == "card_code";
+    }
+    if has_code {
+        Ok(())
+    } else {
+        Err(TemplateError::NoCardCode)
+    }
+}
+
 /// `25.00` reads as `25`; `25.50` stays as it is.
 fn format_value(raw: &str) -> String {
     let raw = raw.trim();
@@ -130,6 +172,17 @@ mod tests {
             card_code: SecretString::from("GC-1234-5678"),
             pin_code: pin.map(SecretString::from),
         }
+    }
+
+    #[test]
+    fn a_template_is_checked_as_the_renderer_reads_it() {
+        assert_eq!(check("{first_name}: {card_code} {pin_code}"), Ok(()));
+        assert_eq!(check("{{card_code}} { x } {"), Ok(()));
+        assert_eq!(
+            check("{card_code} {last_name}"),
+            Err(TemplateError::UnknownPlaceholder("last_name".into()))
+        );
+        assert_eq!(check("Hi {first_name}"), Err(TemplateError::NoCardCode));
     }
 
     #[test]

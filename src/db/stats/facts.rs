@@ -198,7 +198,8 @@ pub(super) async fn series_with(
 /// campaign or all the caller sees, $4/$5 the keyset position (created_at, id), $6 the page
 /// size plus one. Each campaign's sessions are counted off the covering stats index.
 pub const CAMPAIGNS: &str = r"
-SELECT k.id, k.client_id, cl.name AS client_name, k.name, k.status::text AS status, k.mail_date, k.created_at,
+SELECT k.id, k.client_id, cl.name AS client_name, k.name, k.status::text AS status, k.mail_date,
+       k.recording_retention_days, k.created_at,
        s.total_calls, s.calls_today, s.calls_this_week, s.settled_calls, s.answered, s.matched,
        m.conditions_met, m.rewards_delivered,
        (SELECT count(*) FROM tracked_phone_numbers t
@@ -262,6 +263,7 @@ pub(super) fn campaign_summary_from_row(row: &tokio_postgres::Row) -> CampaignSu
         name: row.get("name"),
         status: row.get("status"),
         mail_date: row.get("mail_date"),
+        recording_retention_days: row.get("recording_retention_days"),
         created_at: row.get("created_at"),
         total_calls: row.get("total_calls"),
         calls_today: row.get("calls_today"),

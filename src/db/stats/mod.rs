@@ -77,6 +77,8 @@ pub struct CampaignSummary {
     pub name: String,
     pub status: String,
     pub mail_date: Option<chrono::NaiveDate>,
+    /// Days the campaign's recordings are kept at Twilio; `None` keeps them.
+    pub recording_retention_days: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub total_calls: i64,
     pub calls_today: i64,
@@ -368,7 +370,8 @@ pub async fn campaign_series(
 /// row, the hourly rows of the last week, the pending changes.
 pub const CAMPAIGNS: &str = r"
 WITH page AS (
-    SELECT k.id, k.client_id, k.name, k.status::text AS status, k.mail_date, k.created_at
+    SELECT k.id, k.client_id, k.name, k.status::text AS status, k.mail_date,
+           k.recording_retention_days, k.created_at
     FROM campaigns k
     WHERE k.deleted_at IS NULL
       AND ($3::uuid IS NULL OR k.id = $3)
@@ -376,7 +379,8 @@ WITH page AS (
     ORDER BY k.created_at DESC, k.id DESC
     LIMIT $6
 )
-SELECT p.id, p.client_id, cl.name AS client_name, p.name, p.status, p.mail_date, p.created_at,
+SELECT p.id, p.client_id, cl.name AS client_name, p.name, p.status, p.mail_date,
+       p.recording_retention_days, p.created_at,
        s.total_calls, w.calls_today, w.calls_this_week, s.settled_calls, s.answered, s.matched,
        m.conditions_met, m.rewards_delivered,
        (SELECT count(*) FROM tracked_phone_numbers t
