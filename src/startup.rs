@@ -149,6 +149,7 @@ impl Application {
             numbers: Arc::new(numbers),
             calls,
             metrics_addr,
+            cipher: CardCipher::new(&settings.gift_card_key),
         };
         let verifier = web::Data::new(WebhookVerifier {
             public_base_url: settings.public_base_url.clone(),

@@ -80,6 +80,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request body must be application/json")]
     UnsupportedMediaType,
+    #[error("the request body must be text/csv")]
+    UnsupportedCsvMediaType,
     #[error("the request body was not received in time")]
     RequestTimeout,
     /// Twilio refused a request the caller can fix (another number, another area code):
@@ -153,7 +155,7 @@ impl ApiError {
             | Self::BadGateway { code, .. } => code,
             Self::RefusedByTwilio { .. } => "twilio_refused",
             Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UnsupportedMediaType | Self::UnsupportedCsvMediaType => "unsupported_media_type",
             Self::RequestTimeout => "request_timeout",
             Self::DatabaseTimeout { .. } => "database_timeout",
             Self::DatabaseUnavailable => "database_unavailable",
@@ -174,7 +176,9 @@ impl ResponseError for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType | Self::UnsupportedCsvMediaType => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             Self::DatabaseTimeout { .. } | Self::DatabaseUnavailable => {
@@ -398,6 +402,82 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+// Setting up a campaign without SQL: campaigns, conditions and rewards, pools and cards.
+
+impl From<crate::app::campaigns::CampaignError> for ApiError {
+    fn from(error: crate::app::campaigns::CampaignError) -> Self {
+        use crate::app::campaigns::CampaignError;
+        match error {
+            CampaignError::NotFound => Self::NotFound("no such campaign or client"),
+            e @ CampaignError::ClientRequired => Self::Unprocessable {
+                code: "client_required",
+                message: e.to_string(),
+            },
+            CampaignError::Invalid(e) => Self::Unprocessable {
+                code: "invalid_campaign",
+                message: e.to_string(),
+            },
+            CampaignError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::app::condition_setup::ConditionSetupError> for ApiError {
+    fn from(error: crate::app::condition_setup::ConditionSetupError) -> Self {
+        use crate::app::condition_setup::ConditionSetupError;
+        match error {
+            ConditionSetupError::NotFound => Self::NotFound("no such campaign"),
+            ConditionSetupError::Invalid(e) => Self::Unprocessable {
+                code: "invalid_condition",
+                message: e.to_string(),
+            },
+            e @ ConditionSetupError::PoolNotUsable(_) => Self::Unprocessable {
+                code: "pool_not_usable",
+                message: e.to_string(),
+            },
+            e @ ConditionSetupError::RewardInUse(_) => Self::Conflict {
+                code: "reward_in_use",
+                message: e.to_string(),
+            },
+            ConditionSetupError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::app::gift_card_pools::PoolError> for ApiError {
+    fn from(error: crate::app::gift_card_pools::PoolError) -> Self {
+        use crate::app::gift_card_pools::PoolError;
+        match error {
+            PoolError::NotFound => Self::NotFound("no such client"),
+            e @ PoolError::ClientRequired => Self::Unprocessable {
+                code: "client_required",
+                message: e.to_string(),
+            },
+            PoolError::Invalid(e) => Self::Unprocessable {
+                code: "invalid_pool",
+                message: e.to_string(),
+            },
+            PoolError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::app::gift_card_pools::AddCardsError> for ApiError {
+    fn from(error: crate::app::gift_card_pools::AddCardsError) -> Self {
+        use crate::app::gift_card_pools::AddCardsError;
+        match error {
+            AddCardsError::UnknownPool(_) => Self::NotFound("no such gift card pool"),
+            // Only the command line refuses a file for a missing value; the API lists the
+            // lines instead, so this is not expected here.
+            e @ AddCardsError::MissingValue { .. } => Self::Unprocessable {
+                code: "invalid_csv",
+                message: e.to_string(),
+            },
+            AddCardsError::Db(e) => e.into(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,8 @@ pub struct AppState {
     pub calls: crate::app::calls::Calls,
     /// When set, `/metrics` answers only on this address (a private listener).
     pub metrics_addr: Option<SocketAddr>,
+    /// `GIFT_CARD_KEY`: cards loaded through the API are encrypted with it.
+    pub cipher: crate::crypto::CardCipher,
 }
 
 /// Every route of the service.

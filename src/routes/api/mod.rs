@@ -6,6 +6,8 @@ pub mod export;
 pub mod numbers;
 pub mod openapi;
 pub mod sessions;
+pub mod setup;
+pub mod setup_types;
 pub mod types;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -58,6 +60,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/api/v1/tracked-numbers/{id}")
                 .route(web::patch().to(numbers::update))
                 .route(web::delete().to(numbers::release)),
+        )
+        // Setting up a campaign without SQL (campaigns, conditions, pools and cards).
+        .route("/api/v1/campaigns", web::post().to(setup::create_campaign))
+        .route(
+            "/api/v1/campaigns/{id}",
+            web::patch().to(setup::update_campaign),
+        )
+        .route(
+            "/api/v1/campaigns/{id}/conditions",
+            web::get().to(setup::list_conditions),
+        )
+        .route(
+            "/api/v1/campaigns/{id}/conditions/{number}",
+            web::put().to(setup::put_condition),
+        )
+        .service(
+            web::resource("/api/v1/gift-card-pools")
+                .route(web::get().to(setup::list_pools))
+                .route(web::post().to(setup::create_pool)),
+        )
+        .route(
+            "/api/v1/gift-card-pools/{id}/cards",
+            web::post().to(setup::add_cards),
         );
 }
 

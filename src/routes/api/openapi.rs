@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{campaigns, crm_events, export, numbers, sessions};
+use super::{campaigns, crm_events, export, numbers, sessions, setup};
 use crate::routes::error::ApiError;
 
 #[derive(OpenApi)]
@@ -25,7 +25,15 @@ use crate::routes::error::ApiError;
         numbers::list,
         numbers::buy,
         numbers::update,
-        numbers::release
+        numbers::release,
+        // Setting up a campaign without SQL.
+        setup::create_campaign,
+        setup::update_campaign,
+        setup::list_conditions,
+        setup::put_condition,
+        setup::create_pool,
+        setup::list_pools,
+        setup::add_cards
     ),
     modifiers(&Security, &ServerErrors),
     security(("bearer" = []), ("api_key" = []))

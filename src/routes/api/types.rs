@@ -741,7 +741,7 @@ pub struct UpdateNumberRequest {
 
 /// A field that may be given as `null` (to clear) or left out (to keep): present-and-null is
 /// `Some(None)`.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub(super) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
@@ -942,6 +942,8 @@ pub struct CampaignOut {
     pub status: String,
     /// When the mail piece dropped; null when not set.
     pub mail_date: Option<chrono::NaiveDate>,
+    /// Days the campaign's call recordings and voicemails are kept at Twilio; null keeps them.
+    pub recording_retention_days: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub total_calls: i64,
     /// Calls since midnight UTC.
@@ -967,6 +969,7 @@ impl From<CampaignSummary> for CampaignOut {
             name: c.name,
             status: c.status,
             mail_date: c.mail_date,
+            recording_retention_days: c.recording_retention_days,
             created_at: c.created_at,
             total_calls: c.total_calls,
             calls_today: c.calls_today,

@@ -22,6 +22,7 @@ mod rewards;
 pub(crate) mod rollups;
 pub(crate) mod row_security;
 mod session_list;
+mod setup;
 mod signature;
 mod sms;
 mod stats;

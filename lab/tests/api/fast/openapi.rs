@@ -264,7 +264,7 @@ fn probe(operations: usize) -> impl Strategy<Value = Probe> {
     (
         0..operations,
         0..5usize,
-        0..6usize,
+        0..7usize,
         "[A-Za-z0-9._~-]{0,40}",
         prop::collection::vec((query_key, query_value), 0..4),
         body,
@@ -306,6 +306,7 @@ async fn every_answer_of_every_operation_is_one_the_document_lists() {
         world.session_id.to_string(),
         world.campaign.id.to_string(),
         world.campaign.tracked_number_id.to_string(),
+        world.pool_id.to_string(),
         Uuid::new_v4().to_string(),
         "%FF%FE".to_owned(),
     ];
@@ -334,7 +335,9 @@ async fn every_answer_of_every_operation_is_one_the_document_lists() {
                 } else {
                     probe.free_id.clone()
                 };
-                let path = op.path.replace("{id}", &id);
+                // A condition number inside 1..=20, outside it, or not a number.
+                let number = ["1", "4", "21", "x"][probe.free_id.len() % 4];
+                let path = op.path.replace("{id}", &id).replace("{number}", number);
                 let (status, content_type, body) = handle.block_on(async {
                     let mut request = app
                         .http
@@ -431,6 +434,10 @@ impl Schemas<'_> {
         if request.path.contains("{id}") {
             given.push(("id", &id));
         }
+        let number = json!(request.number);
+        if request.path.contains("{number}") {
+            given.push(("number", &number));
+        }
         for (name, value) in given {
             let schema = op["parameters"]
                 .as_array()
@@ -447,7 +454,9 @@ impl Schemas<'_> {
                 ),
             }
         }
+        let csv = op["requestBody"]["content"].get("text/csv").is_some();
         match (&request.body, op.get("requestBody")) {
+            (None, Some(_)) if csv && request.csv.is_some() => {}
             (Some(body), Some(declared)) => {
                 let schema = &declared["content"]["application/json"]["schema"];
                 why.extend(
@@ -472,6 +481,10 @@ struct ApiRequest {
     id: String,
     query: Vec<(String, Value)>,
     body: Option<Value>,
+    /// The condition number of a path with `{number}`.
+    number: i32,
+    /// A `text/csv` body, for the operations that take one.
+    csv: Option<String>,
 }
 
 impl ApiRequest {
@@ -479,7 +492,9 @@ impl ApiRequest {
         let mut url = reqwest::Url::parse(&format!(
             "{}{}",
             app.address,
-            self.path.replace("{id}", &self.id)
+            self.path
+                .replace("{id}", &self.id)
+                .replace("{number}", &self.number.to_string())
         ))
         .unwrap();
         for (name, value) in &self.query {
@@ -494,6 +509,9 @@ impl ApiRequest {
             .bearer_auth(auth);
         if let Some(body) = &self.body {
             request = request.json(body);
+        }
+        if let Some(csv) = &self.csv {
+            request = request.header("content-type", "text/csv").body(csv.clone());
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
@@ -510,6 +528,8 @@ fn id_kind(path: &str) -> Option<IdKind> {
         Some(IdKind::Campaign)
     } else if path.starts_with("/api/v1/tracked-numbers/") {
         Some(IdKind::TrackedNumber)
+    } else if path.starts_with("/api/v1/gift-card-pools/") {
+        Some(IdKind::Pool)
     } else {
         None
     }
@@ -520,6 +540,7 @@ enum IdKind {
     Session,
     Campaign,
     TrackedNumber,
+    Pool,
 }
 
 /// An instant as the server reads it and as a client wrote it.
@@ -760,6 +781,7 @@ struct Known {
     session: Uuid,
     campaign: Uuid,
     tracked_number: Uuid,
+    pool: Uuid,
     cursors: Vec<String>,
     redemption_code: String,
 }
@@ -788,6 +810,7 @@ fn assemble(
         (Some(IdKind::Session), true) => known.session.to_string(),
         (Some(IdKind::Campaign), true) => known.campaign.to_string(),
         (Some(IdKind::TrackedNumber), true) => known.tracked_number.to_string(),
+        (Some(IdKind::Pool), true) => known.pool.to_string(),
         _ => Uuid::new_v4().to_string(),
     };
     let q = draw.query;
@@ -856,12 +879,23 @@ fn assemble(
         .as_str()
         .and_then(|reference| reference.rsplit('/').next())
         .map(|component| body_for(component, draw, known));
+    // Unique codes: a card file of the import format, one or two cards.
+    let csv = op["requestBody"]["content"].get("text/csv").map(|_| {
+        let (number, _) = draw.mark;
+        let mut file = String::from("card_code,pin_code,value_amount\n");
+        for _ in 0..=number.rem_euclid(2) {
+            file.push_str(&format!("GEN-{},,\n", Uuid::new_v4().simple()));
+        }
+        file
+    });
     ApiRequest {
         method,
         path,
         id,
         query,
         body,
+        number: draw.mark.0.rem_euclid(20) + 1,
+        csv,
     }
 }
 
@@ -969,10 +1003,90 @@ fn body_for(component: &str, draw: &Draw, known: &Known) -> Value {
                 body.insert("notes".into(), json!(notes));
             }
         }
+        "CreateCampaignRequest" => {
+            let (number, _) = draw.mark;
+            body.insert("name".into(), json!(format!("Generated campaign {number}")));
+            if number % 3 == 0 {
+                body.insert(
+                    "status".into(),
+                    json!(STATUSES[number.rem_euclid(6) as usize]),
+                );
+            }
+            if number % 2 == 0 {
+                body.insert("mail_date".into(), json!("2026-05-01"));
+            }
+        }
+        "UpdateCampaignRequest" => {
+            let (number, _) = draw.mark;
+            match number.rem_euclid(5) {
+                0 => body.insert("name".into(), json!(format!("Renamed {number}"))),
+                1 => body.insert(
+                    "status".into(),
+                    json!(STATUSES[number.rem_euclid(6) as usize]),
+                ),
+                2 => body.insert("mail_date".into(), Value::Null),
+                3 => body.insert(
+                    "recording_retention_days".into(),
+                    json!(number.rem_euclid(36_500) + 1),
+                ),
+                _ => body.insert("recording_retention_days".into(), Value::Null),
+            };
+        }
+        "PutConditionRequest" => {
+            let (number, _) = draw.mark;
+            body.insert(
+                "condition_name".into(),
+                json!(format!("Condition {number}")),
+            );
+            match number.rem_euclid(3) {
+                0 => {
+                    body.insert("trigger_type".into(), json!("call"));
+                    body.insert(
+                        "auto_min_talk_seconds".into(),
+                        json!(number.rem_euclid(600)),
+                    );
+                }
+                1 => {
+                    body.insert("trigger_type".into(), json!("crm_event"));
+                    body.insert("crm_event_name".into(), json!("appointment_kept"));
+                }
+                _ => {
+                    body.insert("trigger_type".into(), json!("time_delay"));
+                    body.insert("time_delay_hours".into(), json!(number.rem_euclid(72) + 1));
+                }
+            }
+            if number % 2 == 0 {
+                body.insert(
+                    "reward".into(),
+                    json!({
+                        "gift_card_pool_id": known.pool,
+                        "sms_template": "Hi {first_name}: {card_code} {pin_code}",
+                    }),
+                );
+            }
+        }
+        "CreatePoolRequest" => {
+            let (number, _) = draw.mark;
+            body.insert("pool_name".into(), json!(format!("Pool {number}")));
+            body.insert(
+                "brand_name".into(),
+                json!(format!("Brand {}", number.rem_euclid(3))),
+            );
+            body.insert("value_amount".into(), json!("25.00"));
+        }
         other => panic!("no generator for {other}"),
     }
     Value::Object(body)
 }
+
+const STATUSES: [&str; 6] = [
+    "draft",
+    "ready",
+    "in_production",
+    "mailed",
+    "active",
+    "completed",
+];
 
 /// 422s that depend on the world's state rather than on the request's form: marking a
 /// condition that is not active in the campaign.
@@ -1019,6 +1133,7 @@ async fn requests_the_document_allows_are_never_refused_as_invalid() {
         session: world.session_id,
         campaign: world.campaign.id,
         tracked_number: world.campaign.tracked_number_id,
+        pool: world.pool_id,
         cursors,
         redemption_code: app.redemption_code(world.recipient_id).await,
     };
@@ -1072,6 +1187,8 @@ async fn requests_the_document_allows_are_never_refused_as_invalid() {
         ("/api/v1/campaigns/{id}/call-stats/series", 200),
         ("/api/v1/tracked-numbers/{id}", 200),
         ("/api/v1/call-sessions/{id}/conditions", 201),
+        ("/api/v1/campaigns", 201),
+        ("/api/v1/gift-card-pools/{id}/cards", 200),
     ] {
         assert!(
             seen.contains(&(path, status)),
@@ -1101,6 +1218,8 @@ async fn values_the_document_forbids_are_refused() {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         body: None,
+        number: 1,
+        csv: None,
     };
     let with_body = |method: &'static str, path: &'static str, id: Uuid, body: Value| ApiRequest {
         method,
@@ -1108,6 +1227,8 @@ async fn values_the_document_forbids_are_refused() {
         id: id.to_string(),
         query: Vec::new(),
         body: Some(body),
+        number: 1,
+        csv: None,
     };
     let (campaign, session, number) = (
         world.campaign.id,
@@ -1200,6 +1321,43 @@ async fn values_the_document_forbids_are_refused() {
         updating(json!({ "forward_to_number": "14155550199x" })),
         updating(json!({ "voicemail_greeting": "g\u{0}" })),
         updating(json!({ "whisper": "w".repeat(501) })),
+        with_body("post", "/api/v1/campaigns", campaign, json!({})),
+        with_body(
+            "post",
+            "/api/v1/campaigns",
+            campaign,
+            json!({ "name": "x", "budget": 1 }),
+        ),
+        with_body(
+            "post",
+            "/api/v1/campaigns",
+            campaign,
+            json!({ "name": "x", "mail_date": "May" }),
+        ),
+        with_body(
+            "patch",
+            "/api/v1/campaigns/{id}",
+            campaign,
+            json!({ "recording_retention_days": "90" }),
+        ),
+        with_body(
+            "put",
+            "/api/v1/campaigns/{id}/conditions/{number}",
+            campaign,
+            json!({ "trigger_type": "call" }),
+        ),
+        with_body(
+            "put",
+            "/api/v1/campaigns/{id}/conditions/{number}",
+            campaign,
+            json!({ "condition_name": "c", "trigger_type": "call", "reward": {} }),
+        ),
+        with_body(
+            "post",
+            "/api/v1/gift-card-pools",
+            campaign,
+            json!({ "pool_name": "P", "brand_name": "B" }),
+        ),
     ];
 
     let mut wrong = Vec::new();
