@@ -118,7 +118,7 @@ pub async fn adopt(config: &tokio_postgres::Config) -> Vec<i32> {
 
 /// The campaign of [`TestApp::seed_campaign`], its client, a recipient typed as a mail house
 /// would, and an agent's condition 1.
-async fn seed_platform_campaign(app: &TestApp) -> (Campaign, Uuid, Uuid) {
+pub(crate) async fn seed_platform_campaign(app: &TestApp) -> (Campaign, Uuid, Uuid) {
     let campaign = app.seed_campaign().await;
     let client_id: Uuid = app
         .db
@@ -143,7 +143,7 @@ async fn seed_platform_campaign(app: &TestApp) -> (Campaign, Uuid, Uuid) {
 }
 
 /// A platform user: a row of auth.users (the user-id columns reference it) with `role`.
-async fn platform_user(db: &Client, role: &str, client_id: Uuid) -> Uuid {
+pub(crate) async fn platform_user(db: &Client, role: &str, client_id: Uuid) -> Uuid {
     let user: Uuid = db
         .query_one(
             "INSERT INTO auth.users (email) VALUES ($1) RETURNING id",

@@ -3,3 +3,4 @@
 
 pub(crate) mod adoption;
 mod migrations;
+mod setup;
