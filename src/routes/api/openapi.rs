@@ -218,6 +218,7 @@ fn server_rules(document: &mut Value) {
             json!({ "pattern": NO_NUL }),
         ),
     ];
+    let properties = properties.into_iter().chain(setup_rules());
     for (component, property, keywords) in properties {
         let target = schemas
             .get_mut(component)
@@ -248,6 +249,92 @@ fn server_rules(document: &mut Value) {
     }
     schemas.insert("BusinessHours".into(), business_hours());
     schemas.insert("OpeningIntervals".into(), opening_intervals());
+}
+
+/// What the setup requests' derives cannot state: names not blank, no NUL in text, the
+/// platform's campaign statuses and trigger types, and the ranges of the numbers.
+fn setup_rules() -> Vec<(&'static str, &'static str, Value)> {
+    use crate::domain::campaign_setup::{
+        CAMPAIGN_STATUSES, MAX_DELAY_HOURS, MAX_TALK_SECONDS, RETENTION_DAYS,
+    };
+    let statuses: Vec<Value> = CAMPAIGN_STATUSES
+        .iter()
+        .map(|s| json!(s))
+        .chain([Value::Null])
+        .collect();
+    let retention = json!({ "minimum": RETENTION_DAYS.start(), "maximum": RETENTION_DAYS.end() });
+    vec![
+        (
+            "CreateCampaignRequest",
+            "name",
+            json!({ "pattern": NOT_BLANK }),
+        ),
+        (
+            "CreateCampaignRequest",
+            "status",
+            json!({ "enum": statuses }),
+        ),
+        (
+            "UpdateCampaignRequest",
+            "name",
+            json!({ "pattern": NOT_BLANK }),
+        ),
+        (
+            "UpdateCampaignRequest",
+            "status",
+            json!({ "enum": statuses }),
+        ),
+        (
+            "UpdateCampaignRequest",
+            "recording_retention_days",
+            retention,
+        ),
+        (
+            "PutConditionRequest",
+            "condition_name",
+            json!({ "pattern": NOT_BLANK }),
+        ),
+        (
+            "PutConditionRequest",
+            "trigger_type",
+            json!({ "enum": ["call", "crm_event", "time_delay"] }),
+        ),
+        (
+            "PutConditionRequest",
+            "crm_event_name",
+            json!({ "pattern": NOT_BLANK }),
+        ),
+        (
+            "PutConditionRequest",
+            "time_delay_hours",
+            json!({ "minimum": 1, "maximum": MAX_DELAY_HOURS }),
+        ),
+        (
+            "PutConditionRequest",
+            "auto_min_talk_seconds",
+            json!({ "minimum": 0, "maximum": MAX_TALK_SECONDS }),
+        ),
+        (
+            "PutRewardRequest",
+            "reward_description",
+            json!({ "pattern": NO_NUL }),
+        ),
+        (
+            "PutRewardRequest",
+            "sms_template",
+            json!({ "pattern": NO_NUL }),
+        ),
+        (
+            "CreatePoolRequest",
+            "pool_name",
+            json!({ "pattern": NOT_BLANK }),
+        ),
+        (
+            "CreatePoolRequest",
+            "brand_name",
+            json!({ "pattern": NOT_BLANK }),
+        ),
+    ]
 }
 
 fn operations(document: &mut Value) -> impl Iterator<Item = &mut Value> {

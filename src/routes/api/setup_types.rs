@@ -107,6 +107,20 @@ pub struct PutRewardRequest {
 
 /// A condition with its trigger, rule and reward.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "3d0f5b8e-1c2a-4e7f-9b6d-5a4c3e2f1a0b", "condition_number": 1,
+    "condition_name": "Booked an appointment", "trigger_type": "call",
+    "crm_event_name": null, "time_delay_hours": null, "auto_min_talk_seconds": 90,
+    "is_active": true,
+    "reward": {
+        "id": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d",
+        "gift_card_pool_id": "6f1c2a4e-2b7d-4c1e-9a57-0d3f5e8b9c21",
+        "pool_name": "Amazon $25", "brand_name": "Amazon", "value_amount": "25.00",
+        "reward_description": "$25 Amazon gift card",
+        "sms_template": "Hi {first_name}, your {brand} card worth ${value}: {card_code} PIN {pin_code}",
+        "available_cards": 0, "total_cards": 200, "rewards_waiting": 4
+    }
+}))]
 pub struct CampaignConditionOut {
     pub id: Uuid,
     pub condition_number: i32,
@@ -218,6 +232,13 @@ pub struct CreatePoolRequest {
 
 /// A gift-card pool with its stock.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "6f1c2a4e-2b7d-4c1e-9a57-0d3f5e8b9c21",
+    "client_id": "0b6c7d3e-5a41-4f7e-8d2c-1e9f3a5b7c90",
+    "pool_name": "Amazon $25", "brand_name": "Amazon", "value_amount": "25.00",
+    "available_cards": 118, "total_cards": 200, "rewards_waiting": 0,
+    "created_at": "2026-03-02T15:04:05Z"
+}))]
 pub struct GiftCardPoolOut {
     pub id: Uuid,
     /// Null for an admin master pool.
@@ -268,6 +289,10 @@ pub struct RejectedLineOut {
 
 /// What loading cards did.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "added": 199, "provisioned": 3, "available_cards": 196,
+    "rejected": [{"line": 7, "reason": "duplicate card_code (first seen on line 3)"}]
+}))]
 pub struct CardsAddedOut {
     pub added: u64,
     pub rejected: Vec<RejectedLineOut>,

@@ -1358,6 +1358,48 @@ async fn values_the_document_forbids_are_refused() {
             campaign,
             json!({ "pool_name": "P", "brand_name": "B" }),
         ),
+        with_body(
+            "post",
+            "/api/v1/gift-card-pools",
+            campaign,
+            json!({ "pool_name": " ", "brand_name": "B", "value_amount": "5" }),
+        ),
+        with_body(
+            "post",
+            "/api/v1/campaigns",
+            campaign,
+            json!({ "name": "\t" }),
+        ),
+        with_body(
+            "post",
+            "/api/v1/campaigns",
+            campaign,
+            json!({ "name": "x", "status": "paused" }),
+        ),
+        with_body(
+            "patch",
+            "/api/v1/campaigns/{id}",
+            campaign,
+            json!({ "recording_retention_days": 0 }),
+        ),
+        with_body(
+            "put",
+            "/api/v1/campaigns/{id}/conditions/{number}",
+            campaign,
+            json!({ "condition_name": "c", "trigger_type": "sms" }),
+        ),
+        with_body(
+            "put",
+            "/api/v1/campaigns/{id}/conditions/{number}",
+            campaign,
+            json!({ "condition_name": "c", "trigger_type": "time_delay", "time_delay_hours": 0 }),
+        ),
+        with_body(
+            "put",
+            "/api/v1/campaigns/{id}/conditions/{number}",
+            campaign,
+            json!({ "condition_name": "c", "trigger_type": "call", "auto_min_talk_seconds": -1 }),
+        ),
     ];
 
     let mut wrong = Vec::new();
