@@ -1,6 +1,7 @@
 //! `calltrack demo`: the one-command tour. With nothing configured it starts the embedded
-//! database, seeds a demo campaign, serves, plays a call through every webhook, marks a
-//! condition as an agent would, shows the reward SMS, and keeps serving until Ctrl-C.
+//! database, serves, sets up a demo campaign through the manager API, plays a call through
+//! every webhook, marks a condition as an agent would, shows the reward SMS, and keeps serving
+//! until Ctrl-C.
 //! A local stand-in answers Twilio's REST API (messages, numbers, the call log) for the demo only.
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use crate::twilio::PublicBaseUrl;
 use crate::twilio::simulated::random_sid;
 
 pub mod seed;
+mod setup;
 mod twilio_standin;
 
 use twilio_standin::FakeTwilio;
@@ -123,57 +125,73 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
     ));
     let client = db::pool::connect(&config).await?;
 
-    let cards: Vec<(String, String)> = (1..=5)
-        .map(|_| {
-            let (code, pin) = demo_card();
-            (cipher.encrypt(&code), cipher.encrypt(&pin))
-        })
-        .collect();
-    seed::demo_campaign(
-        &client,
-        &seed::DemoWorld {
-            tracked: TRACKED,
-            business: BUSINESS,
-            provider_sid: &random_sid("PN"),
-            encrypted_cards: &cards,
-        },
-    )
-    .await?;
-    timeline.say(format!(
-        "seeded organization, client, campaign \"Spring roof check\", 3 recipients, 3 conditions (the third met by the call itself after 30 s of talk), \
-         rewards of a $25 gift card from a pool of 5 cards, and the tracked number {TRACKED} forwarding to {BUSINESS}"
-    ));
-
-    let ids = client
-        .query_one(
-            "SELECT t.campaign_id, t.id, k.client_id FROM tracked_phone_numbers t
-             JOIN campaigns k ON k.id = t.campaign_id WHERE t.phone_number = $1",
-            &[&TRACKED],
-        )
-        .await?;
-    let (campaign_id, tracked_id, client_id): (Uuid, Uuid, Uuid) =
-        (ids.get(0), ids.get(1), ids.get(2));
-    let history_cards: Vec<(String, String)> = (0..10)
-        .map(|_| {
-            let (code, pin) = demo_card();
-            (cipher.encrypt(&code), cipher.encrypt(&pin))
-        })
-        .collect();
-    let history = seed::demo_history(&client, campaign_id, tracked_id, &history_cards).await?;
-    seed::enable_call_rule(&client, campaign_id).await?;
+    let client_id = seed::demo_business(&client).await?;
     // The people who sign in: a call-center agent and a company owner of the demo client.
     let (agent, manager) = (Uuid::new_v4(), Uuid::new_v4());
     let conn = app.pool().get().await?;
     db::users::grant_client_role(&conn, agent, Role::CallCenter, client_id).await?;
     db::users::grant_client_role(&conn, manager, Role::CompanyOwner, client_id).await?;
     drop(conn);
-    timeline.say(format!(
-        "seeded last week's history for the charts: the campaign mailed 8 days ago, {} calls since with mixed outcomes, {} conditions met, and a company owner for the manager console",
-        history.calls, history.conditions_met
-    ));
+    timeline.say(
+        "created the organization \"Demo Agency\" and its client \"Demo Roofing Co\", with a call-center agent and a company owner",
+    );
 
     let server = tokio::spawn(app.run_until(super::shutdown_signal()?));
     timeline.say(format!("calltrack is serving at http://{addr}"));
+
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    let manager_token = issue_token(&jwt_secret, manager, TOKEN_LIFETIME)?;
+    let report = |method: &str, path: &str, status: u16| {
+        timeline.say(format!("  {method} {path} -> {status}"));
+    };
+    let api = setup::ManagerApi {
+        http: &http,
+        base: &base,
+        token: &manager_token,
+        report: &report,
+    };
+    let cards_csv = (1..=5).fold(String::from("card_code,pin_code,value_amount\n"), |mut csv, _| {
+        let (code, pin) = demo_card();
+        csv.push_str(&format!("{code},{pin},\n"));
+        csv
+    });
+    timeline.say("the company owner sets the campaign up through the manager API, as /manage does:");
+    let made = setup::campaign(
+        &api,
+        &setup::DemoCampaign {
+            mail_date: chrono::Utc::now().date_naive() - chrono::Days::new(8),
+            recipients_csv: &seed::recipients_csv(),
+            cards_csv: &cards_csv,
+            tracked: TRACKED,
+            business: BUSINESS,
+        },
+    )
+    .await?;
+    let campaign_id = made.campaign_id;
+    timeline.say(format!(
+        "campaign \"Spring roof check\": {} recipients imported, 3 conditions (rewards of a $25 gift card on the first and third), \
+         a pool of {} cards, and the tracked number {TRACKED} forwarding to {BUSINESS}",
+        made.recipients_added, made.cards_added
+    ));
+
+    let history_cards: Vec<(String, String)> = (0..10)
+        .map(|_| {
+            let (code, pin) = demo_card();
+            (cipher.encrypt(&code), cipher.encrypt(&pin))
+        })
+        .collect();
+    let history =
+        seed::demo_history(&client, campaign_id, made.tracked_number_id, &history_cards).await?;
+    timeline.say(format!(
+        "wrote last week's history for the charts: the campaign mailed 8 days ago, {} calls since with mixed outcomes, {} conditions met",
+        history.calls, history.conditions_met
+    ));
+    setup::enable_call_rule(&api, campaign_id).await?;
+    timeline.say(format!(
+        "condition 3 is now met by the call itself after {} s of talk",
+        setup::CALL_RULE_SECONDS
+    ));
 
     let target = Target {
         send_to: format!("http://{addr}"),
@@ -222,7 +240,6 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
     }
 
     let token = issue_token(&jwt_secret, agent, TOKEN_LIFETIME)?;
-    let http = reqwest::Client::new();
     let marked: serde_json::Value = http
         .post(format!("http://{addr}/api/v1/call-sessions/{session}/conditions"))
         .bearer_auth(&token)
@@ -255,7 +272,6 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
     println!();
     println!("Agent console: http://{addr}/agent#token={token}");
     println!("  (or open http://{addr}/agent and paste this platform token)");
-    let manager_token = issue_token(&jwt_secret, manager, TOKEN_LIFETIME)?;
     println!("Manager console: http://{addr}/manage#token={manager_token}");
     println!(
         "  (a company owner of the demo client; numbers bought there come from the local stand-in)"

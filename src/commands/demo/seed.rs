@@ -19,86 +19,44 @@ pub async fn recreate_database(admin: &tokio_postgres::Client, name: &str) -> an
     Ok(())
 }
 
-/// What the demo world is made of.
-pub struct DemoWorld<'a> {
-    pub tracked: &'a str,
-    pub business: &'a str,
-    pub provider_sid: &'a str,
-    /// Encrypted (card code, PIN) pairs.
-    pub encrypted_cards: &'a [(String, String)],
-}
-
-/// The demo's organization, client, campaign, recipients, conditions, reward config, pool,
-/// cards and tracked number.
-pub async fn demo_campaign(
-    client: &tokio_postgres::Client,
-    demo: &DemoWorld<'_>,
-) -> anyhow::Result<()> {
+/// The demo's organization and client: the business a manager signs in for. There is no API
+/// for these (on the platform they are the platform's own), so they are the one thing the demo
+/// writes itself; its campaign is set up through the manager API ([`super::setup`]).
+pub async fn demo_business(client: &tokio_postgres::Client) -> anyhow::Result<Uuid> {
     let row = client
         .query_one(
-            "WITH o AS (INSERT INTO organizations (name, type) VALUES ('Demo Agency', 'agency') RETURNING id),
-                  c AS (INSERT INTO clients (org_id, name, industry) SELECT id, 'Demo Roofing Co', 'roofing' FROM o RETURNING id),
-                  k AS (INSERT INTO campaigns (client_id, name, status, size, postage)
-                        SELECT id, 'Spring roof check', 'mailed', '6x9', 'first_class' FROM c RETURNING id),
-                  b AS (INSERT INTO gift_card_brands (brand_name, default_value, is_active) VALUES ('Amazon', 25, true) RETURNING id),
-                  p AS (INSERT INTO gift_card_pools (client_id, brand_id, pool_name, value_amount)
-                        SELECT c.id, b.id, 'Amazon $25', 25.00 FROM c, b RETURNING id)
-             SELECT k.id, p.id FROM c, k, p",
+            "WITH o AS (INSERT INTO organizations (name, type) VALUES ('Demo Agency', 'agency') RETURNING id)
+             INSERT INTO clients (org_id, name, industry) SELECT id, 'Demo Roofing Co', 'roofing' FROM o
+             RETURNING id",
             &[],
         )
         .await?;
-    let (campaign, pool): (Uuid, Uuid) = (row.get(0), row.get(1));
-    client
-        .execute(
-            "INSERT INTO recipients (campaign_id, redemption_code, first_name, last_name, phone, city, state)
-             VALUES ($1, 'ROOF-1001', 'Dana', 'Rivera', '(415) 555-0123', 'San Francisco', 'CA'),
-                    ($1, 'ROOF-1002', 'Sam', 'Okafor', '415.555.0124', 'Oakland', 'CA'),
-                    ($1, 'ROOF-1003', 'Lee', 'Chen', '+1 415 555 0125', 'Berkeley', 'CA')",
-            &[&campaign],
-        )
-        .await?;
-    client
-        .execute(
-            "INSERT INTO campaign_conditions (campaign_id, condition_number, condition_name, trigger_type, is_active,
-                 auto_min_talk_seconds)
-             VALUES ($1, 1, 'Booked a roof inspection', 'call', true, NULL),
-                    ($1, 2, 'Signed a contract', 'call', true, NULL),
-                    ($1, 3, 'Talked with us for half a minute', 'call', true, NULL)",
-            &[&campaign],
-        )
-        .await?;
-    client
-        .execute(
-            "INSERT INTO campaign_reward_configs (campaign_id, condition_number, gift_card_pool_id, reward_description, sms_template)
-             VALUES ($1, 1, $2, '$25 Amazon gift card',
-                     'Hi {first_name}, thanks for booking your roof inspection! Your {brand} gift card worth ${value}: {card_code} PIN {pin_code}'),
-                    ($1, 3, $2, '$25 Amazon gift card',
-                     'Hi {first_name}, thanks for calling us! Your {brand} gift card worth ${value}: {card_code} PIN {pin_code}')",
-            &[&campaign, &pool],
-        )
-        .await?;
-    for (code, pin) in demo.encrypted_cards {
-        client
-            .execute(
-                "INSERT INTO gift_cards (pool_id, card_code, pin_code, value_amount) VALUES ($1, $2, $3, 25.00)",
-                &[&pool, code, pin],
-            )
-            .await?;
+    Ok(row.get(0))
+}
+
+/// The demo campaign's recipients as the CSV a manager uploads: the three the tour's calls
+/// come from (phones written the ways mailing lists write them), then the 24 callers of last
+/// week's history.
+pub fn recipients_csv() -> String {
+    const FIRST: [&str; 8] = [
+        "Alex", "Blair", "Casey", "Drew", "Emery", "Finley", "Gray", "Harper",
+    ];
+    const LAST: [&str; 3] = ["Nguyen", "Patel", "Garcia"];
+    let mut csv = String::from(
+        "first_name,last_name,phone,redemption_code\n\
+         Dana,Rivera,(415) 555-0123,ROOF-1001\n\
+         Sam,Okafor,415.555.0124,ROOF-1002\n\
+         Lee,Chen,+1 415 555 0125,ROOF-1003\n",
+    );
+    for n in 0..24 {
+        csv.push_str(&format!(
+            "{},{},+1415555{:04},ROOF-2{n:03}\n",
+            FIRST[n % FIRST.len()],
+            LAST[n % LAST.len()],
+            200 + n
+        ));
     }
-    client
-        .execute(
-            "UPDATE gift_card_pools SET total_cards = 5, available_cards = 5 WHERE id = $1",
-            &[&pool],
-        )
-        .await?;
-    client
-        .execute(
-            "INSERT INTO tracked_phone_numbers (campaign_id, phone_number, forward_to_number, provider_sid)
-             VALUES ($1, $2, $3, $4)",
-            &[&campaign, &demo.tracked, &demo.business, &demo.provider_sid],
-        )
-        .await?;
-    Ok(())
+    csv
 }
 
 /// One call as the demo reports it.
@@ -145,22 +103,6 @@ pub async fn delivery_status(
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
-/// Gives condition 3 its call rule (30 s of talk). Done after the week of history is seeded,
-/// so the history's answered calls do not meet it and take the tour's cards.
-pub async fn enable_call_rule(
-    client: &tokio_postgres::Client,
-    campaign: Uuid,
-) -> anyhow::Result<()> {
-    client
-        .execute(
-            "UPDATE campaign_conditions SET auto_min_talk_seconds = 30
-             WHERE campaign_id = $1 AND condition_number = 3",
-            &[&campaign],
-        )
-        .await?;
-    Ok(())
 }
 
 /// A condition the call met by itself (a call rule), for the timeline.
@@ -287,35 +229,23 @@ pub async fn demo_history(
     tracked_number_id: Uuid,
     encrypted_cards: &[(String, String)],
 ) -> anyhow::Result<DemoHistory> {
-    const FIRST: [&str; 8] = [
-        "Alex", "Blair", "Casey", "Drew", "Emery", "Finley", "Gray", "Harper",
-    ];
-    const LAST: [&str; 3] = ["Nguyen", "Patel", "Garcia"];
-    let now = chrono::Utc::now();
-    let today = now.date_naive();
-    client
-        .execute(
-            "UPDATE campaigns SET mail_date = $2 WHERE id = $1",
-            &[&campaign_id, &(today - chrono::Days::new(8))],
+    let today = chrono::Utc::now().date_naive();
+    // The history's callers are the campaign's imported recipients `ROOF-2000`...
+    let recipients: Vec<(Uuid, String)> = client
+        .query(
+            "SELECT id, phone_e164 FROM recipients
+             WHERE campaign_id = $1 AND redemption_code LIKE 'ROOF-2%' AND phone_e164 IS NOT NULL
+             ORDER BY redemption_code",
+            &[&campaign_id],
         )
-        .await?;
-    let mut recipients = Vec::new();
-    for n in 0..24 {
-        let row = client
-            .query_one(
-                "INSERT INTO recipients (campaign_id, redemption_code, first_name, last_name, phone)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                &[
-                    &campaign_id,
-                    &format!("ROOF-2{n:03}"),
-                    &FIRST[n % FIRST.len()],
-                    &LAST[n % LAST.len()],
-                    &format!("+1415555{:04}", 200 + n),
-                ],
-            )
-            .await?;
-        recipients.push((row.get::<_, Uuid>(0), format!("+1415555{:04}", 200 + n)));
-    }
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    anyhow::ensure!(
+        !recipients.is_empty(),
+        "the demo's history needs its recipients ROOF-2000 and on"
+    );
     // Calls on the days after the drop, the way responses to a mailing fall off.
     let per_day = [16, 13, 10, 8, 6, 5, 4];
     let mut answered_matched = Vec::new();
