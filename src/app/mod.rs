@@ -27,6 +27,7 @@ pub mod gauges;
 pub mod group_commit;
 pub mod health;
 pub mod numbers;
+pub mod recipients;
 pub mod reconcile;
 pub mod replay;
 pub mod rollups;

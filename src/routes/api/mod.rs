@@ -5,6 +5,7 @@ pub mod crm_events;
 pub mod export;
 pub mod numbers;
 pub mod openapi;
+pub mod recipients;
 pub mod sessions;
 pub mod types;
 
@@ -58,6 +59,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/api/v1/tracked-numbers/{id}")
                 .route(web::patch().to(numbers::update))
                 .route(web::delete().to(numbers::release)),
+        )
+        .service(
+            web::resource("/api/v1/campaigns/{id}/recipients")
+                .route(web::get().to(recipients::list))
+                .route(web::post().to(recipients::import)),
         );
 }
 

@@ -448,6 +448,8 @@ impl Schemas<'_> {
             }
         }
         match (&request.body, op.get("requestBody")) {
+            (None, Some(declared))
+                if request.csv.is_some() && declared["content"].get("text/csv").is_some() => {}
             (Some(body), Some(declared)) => {
                 let schema = &declared["content"]["application/json"]["schema"];
                 why.extend(
@@ -472,6 +474,8 @@ struct ApiRequest {
     id: String,
     query: Vec<(String, Value)>,
     body: Option<Value>,
+    /// A `text/csv` body, for the operations that take one.
+    csv: Option<String>,
 }
 
 impl ApiRequest {
@@ -494,6 +498,9 @@ impl ApiRequest {
             .bearer_auth(auth);
         if let Some(body) = &self.body {
             request = request.json(body);
+        }
+        if let Some(csv) = &self.csv {
+            request = request.header("content-type", "text/csv").body(csv.clone());
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
@@ -856,12 +863,41 @@ fn assemble(
         .as_str()
         .and_then(|reference| reference.rsplit('/').next())
         .map(|component| body_for(component, draw, known));
+    let csv = op["requestBody"]["content"]
+        .get("text/csv")
+        .map(|_| csv_for(draw, known));
     ApiRequest {
         method,
         path,
         id,
         query,
         body,
+        csv,
+    }
+}
+
+/// A recipients file: a header in a drawn order, a line with the world's code or a made one
+/// (quoted as RFC 4180 quotes), and a line with a phone that is no number.
+fn csv_for(draw: &Draw, known: &Known) -> String {
+    let (real, made, padding) = draw.code.clone();
+    let code = if real {
+        known.redemption_code.clone()
+    } else {
+        made
+    };
+    let quoted = |field: &str| format!("\"{}\"", field.replace('"', "\"\""));
+    let phone = DIALABLE[draw.number.1];
+    if padding == 0 {
+        format!(
+            "first_name,last_name,phone,redemption_code\nAnn,Lee,{phone},{}\nBo,Ng,n/a,{}-2\n",
+            quoted(&code),
+            quoted(&code)
+        )
+    } else {
+        format!(
+            "\u{feff}redemption_code,zip,phone,last_name,first_name\r\n{},94110,{phone},Lee,Ann\r\n",
+            quoted(&code)
+        )
     }
 }
 
@@ -1072,6 +1108,7 @@ async fn requests_the_document_allows_are_never_refused_as_invalid() {
         ("/api/v1/campaigns/{id}/call-stats/series", 200),
         ("/api/v1/tracked-numbers/{id}", 200),
         ("/api/v1/call-sessions/{id}/conditions", 201),
+        ("/api/v1/campaigns/{id}/recipients", 200),
     ] {
         assert!(
             seen.contains(&(path, status)),
@@ -1101,6 +1138,7 @@ async fn values_the_document_forbids_are_refused() {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         body: None,
+        csv: None,
     };
     let with_body = |method: &'static str, path: &'static str, id: Uuid, body: Value| ApiRequest {
         method,
@@ -1108,6 +1146,7 @@ async fn values_the_document_forbids_are_refused() {
         id: id.to_string(),
         query: Vec::new(),
         body: Some(body),
+        csv: None,
     };
     let (campaign, session, number) = (
         world.campaign.id,
@@ -1118,6 +1157,7 @@ async fn values_the_document_forbids_are_refused() {
     let series = "/api/v1/campaigns/{id}/call-stats/series";
     let stats = "/api/v1/campaigns/{id}/call-stats";
     let export = "/api/v1/campaigns/{id}/call-sessions.csv";
+    let recipients = "/api/v1/campaigns/{id}/recipients";
     let link = "/api/v1/call-sessions/{id}/recipient";
     let mark = "/api/v1/call-sessions/{id}/conditions";
     let buy = "/api/v1/campaigns/{id}/tracked-numbers";
@@ -1162,6 +1202,13 @@ async fn values_the_document_forbids_are_refused() {
         get(series, campaign, json!({ "to": "10000-01-01T00:00:00Z" })),
         get(stats, campaign, json!({ "from": "-4713-01-01T00:00:00Z" })),
         get(export, campaign, json!({ "to": "2026-01-01" })),
+        get(recipients, campaign, json!({ "limit": 0 })),
+        get(recipients, campaign, json!({ "limit": 201 })),
+        get(recipients, campaign, json!({ "cursor": "" })),
+        get(recipients, campaign, json!({ "cursor": "!".repeat(60) })),
+        get(recipients, campaign, json!({ "cursor": "A".repeat(1117) })),
+        get(recipients, campaign, json!({ "q": "a\u{0}" })),
+        get(recipients, campaign, json!({ "q": "q".repeat(201) })),
         linking(json!({})),
         linking(json!({ "redemption_code": "" })),
         linking(json!({ "redemption_code": "  \t " })),
