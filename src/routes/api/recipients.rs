@@ -35,7 +35,7 @@ const MAX_QUERY_CHARS: usize = 200;
 #[schema(example = json!({"added": 2, "updated": 1, "rejected": [
     {"line": 4, "reason": "phone is not a valid phone number"},
     {"line": 7, "reason": "redemption_code was already given on line 3"}], "rejected_total": 2}))]
-pub struct ImportOut {
+pub struct RecipientImportOut {
     /// Recipients added.
     pub added: u64,
     /// Recipients of the campaign with a line's redemption code, their names and phone
@@ -56,7 +56,7 @@ pub struct RejectedLineOut {
     pub reason: String,
 }
 
-impl From<ImportReport> for ImportOut {
+impl From<ImportReport> for RecipientImportOut {
     fn from(report: ImportReport) -> Self {
         Self {
             added: report.added,
@@ -97,7 +97,7 @@ pub struct RecipientListQuery {
 #[schema(example = json!({"id": "0b5e2b8c-3f7a-4c1e-9d2a-7e4f1a6c8b90", "first_name": "Ann",
     "last_name": "Lee", "phone": "+14155550100", "phone_e164": "+14155550100",
     "redemption_code": "SPRING-4821", "created_at": "2026-03-02T15:04:05Z"}))]
-pub struct RecipientOut {
+pub struct CampaignRecipientOut {
     pub id: Uuid,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -112,8 +112,8 @@ pub struct RecipientOut {
 
 /// A page of recipients.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RecipientPage {
-    pub items: Vec<RecipientOut>,
+pub struct CampaignRecipientPage {
+    pub items: Vec<CampaignRecipientOut>,
     /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
@@ -149,7 +149,7 @@ fn decode_cursor(raw: &str) -> Result<(String, Uuid), ApiError> {
     request_body(content = String, content_type = "text/csv",
         description = "The recipients file, up to 50 MB.",
         example = json!("first_name,last_name,phone,redemption_code\r\nAnn,Lee,(415) 555-0100,SPRING-4821\r\nBo,\"Smith, Jr.\",,SPRING-4822\r\n")),
-    responses((status = 200, body = ImportOut, description = "the file was read to its end"),
+    responses((status = 200, body = RecipientImportOut, description = "the file was read to its end"),
               (status = 400, body = ErrorBody, description = "`invalid_csv`: no header row, or one without a required column (named in the message); `body_incomplete`: the body broke off (the message says how many lines were imported before)"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody),
@@ -162,7 +162,7 @@ pub async fn import(
     id: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
-) -> Result<web::Json<ImportOut>, ApiError> {
+) -> Result<web::Json<RecipientImportOut>, ApiError> {
     let id = parse_id(&id)?;
     let csv = matches!(req.mime_type(), Ok(Some(mime)) if mime.essence_str() == "text/csv");
     if !csv {
@@ -202,7 +202,7 @@ pub async fn import(
 #[utoipa::path(get, path = "/api/v1/campaigns/{id}/recipients",
     operation_id = "list_campaign_recipients", tag = "campaigns",
     params(("id" = uuid::Uuid, Path, description = "campaign id"), RecipientListQuery),
-    responses((status = 200, body = RecipientPage), (status = 400, body = ErrorBody),
+    responses((status = 200, body = CampaignRecipientPage), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 pub async fn list(
@@ -210,7 +210,7 @@ pub async fn list(
     Manager(principal): Manager,
     id: web::Path<String>,
     web::Query(query): web::Query<RecipientListQuery>,
-) -> Result<web::Json<RecipientPage>, ApiError> {
+) -> Result<web::Json<CampaignRecipientPage>, ApiError> {
     let id = parse_id(&id)?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
@@ -242,7 +242,7 @@ pub async fn list(
         .flatten();
     let items = rows
         .into_iter()
-        .map(|r| RecipientOut {
+        .map(|r| CampaignRecipientOut {
             id: r.id,
             first_name: r.first_name,
             last_name: r.last_name,
@@ -252,7 +252,7 @@ pub async fn list(
             created_at: r.created_at,
         })
         .collect();
-    Ok(web::Json(RecipientPage { items, next_cursor }))
+    Ok(web::Json(CampaignRecipientPage { items, next_cursor }))
 }
 
 impl From<ImportError> for ApiError {
