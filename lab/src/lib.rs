@@ -11,6 +11,7 @@ use anyhow::Context as _;
 
 pub mod bench;
 pub mod faults;
+pub mod import;
 pub mod rewards;
 pub mod scale;
 pub mod seed;

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use calltrack::config::{self, DatabaseSource};
 use calltrack::telemetry;
 use calltrack::telemetry::LogFormat;
-use calltrack_lab::{bench, rewards, scale, soak};
+use calltrack_lab::{bench, import, rewards, scale, soak};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -33,6 +33,9 @@ enum Command {
     /// The reward engine: CRM events at N connections through `serve` beside the same use case
     /// straight against the database, and the due-conditions worker on a backlog (issue 28).
     Rewards(rewards::RewardsArgs),
+    /// The recipients import: a CSV of N recipients streamed to a `serve` child, added and then
+    /// updated; rows/s and the server's peak memory (issue 29).
+    Import(import::ImportArgs),
     /// Soak under faults: mixed call traffic against a serve child on a private PostgreSQL
     /// cluster that is stopped and started twice; fails if anything answered was lost.
     Soak(soak::SoakArgs),
@@ -53,6 +56,9 @@ async fn main() -> ExitCode {
         }
         Command::Rewards(args) => {
             rewards::run(args, DatabaseSource::from_lookup(&config::process_env)).await
+        }
+        Command::Import(args) => {
+            import::run(args, DatabaseSource::from_lookup(&config::process_env)).await
         }
         Command::Soak(args) => soak::run(args).await,
     };

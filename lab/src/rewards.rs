@@ -147,7 +147,7 @@ pub async fn run(args: RewardsArgs, database: DatabaseSource) -> anyhow::Result<
 }
 
 /// Drops and creates `name` on the server and migrates it.
-async fn fresh_database(
+pub(crate) async fn fresh_database(
     server: &tokio_postgres::Config,
     name: &str,
 ) -> anyhow::Result<tokio_postgres::Config> {

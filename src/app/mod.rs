@@ -30,6 +30,7 @@ pub mod gift_card_pools;
 pub mod group_commit;
 pub mod health;
 pub mod numbers;
+pub mod recipients;
 pub mod reconcile;
 pub mod replay;
 pub mod rollups;

@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod parked;
 pub mod pipeline;
 pub mod pool;
+pub mod recipients;
 pub mod reconcile;
 pub mod rewards;
 pub mod rollups;

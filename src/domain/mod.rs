@@ -13,6 +13,7 @@ mod match_status;
 mod message;
 mod met_by;
 mod phone;
+pub mod recipient_csv;
 mod role;
 mod series;
 pub mod sms_template;

@@ -80,8 +80,16 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request body must be application/json")]
     UnsupportedMediaType,
-    #[error("the request body must be text/csv")]
-    UnsupportedCsvMediaType,
+    /// A body of another type than the route reads (`415`), such as `text/csv`.
+    #[error("the request body must be {0}")]
+    MediaTypeNot(&'static str),
+    /// A streamed body broke off after part of it was written; the message says how much.
+    #[error("{message}")]
+    Incomplete {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     #[error("the request body was not received in time")]
     RequestTimeout,
     /// Twilio refused a request the caller can fix (another number, another area code):
@@ -155,7 +163,8 @@ impl ApiError {
             | Self::BadGateway { code, .. } => code,
             Self::RefusedByTwilio { .. } => "twilio_refused",
             Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType | Self::UnsupportedCsvMediaType => "unsupported_media_type",
+            Self::UnsupportedMediaType | Self::MediaTypeNot(_) => "unsupported_media_type",
+            Self::Incomplete { code, .. } => code,
             Self::RequestTimeout => "request_timeout",
             Self::DatabaseTimeout { .. } => "database_timeout",
             Self::DatabaseUnavailable => "database_unavailable",
@@ -176,9 +185,10 @@ impl ResponseError for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType | Self::UnsupportedCsvMediaType => {
+            Self::UnsupportedMediaType | Self::MediaTypeNot(_) => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
+            Self::Incomplete { status, .. } => *status,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             Self::DatabaseTimeout { .. } | Self::DatabaseUnavailable => {

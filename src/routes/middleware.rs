@@ -128,7 +128,10 @@ pub async fn track_http(
 pub struct BodyDeadline(pub Duration);
 
 /// Bounds the time a request body may take: a client that trickles it, or stops, gets `408`
-/// instead of holding a connection and a worker's attention forever.
+/// instead of holding a connection and a worker's attention forever. A body the route reads
+/// as a stream (a recipients import: up to 50 MB, read as fast as the database writes it)
+/// instead gets the deadline afresh each time the handler waits for the next chunk, so it
+/// may take as long as it keeps coming.
 pub async fn body_deadline(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -137,12 +140,18 @@ pub async fn body_deadline(
         .app_data::<web::Data<BodyDeadline>>()
         .map(|d| d.0)
         .unwrap_or(Duration::from_secs(10));
+    let streamed = req.method() == actix_web::http::Method::POST
+        && req
+            .match_pattern()
+            .is_some_and(|p| super::api::recipients::STREAMED_BODIES.contains(&p.as_str()));
     let payload = req.take_payload();
     req.set_payload(Payload::Stream {
         payload: Box::pin(DeadlinePayload {
             inner: payload,
             sleep: Box::pin(tokio::time::sleep(deadline)),
             expired: false,
+            idle: streamed.then_some(deadline),
+            waiting: false,
         }),
     });
     next.call(req).await
@@ -152,6 +161,9 @@ struct DeadlinePayload {
     inner: Payload,
     sleep: Pin<Box<tokio::time::Sleep>>,
     expired: bool,
+    /// For a streamed body: the deadline starts again with each chunk.
+    idle: Option<Duration>,
+    waiting: bool,
 }
 
 impl Stream for DeadlinePayload {
@@ -161,7 +173,18 @@ impl Stream for DeadlinePayload {
         if self.expired {
             return Poll::Ready(None);
         }
+        // A streamed body's deadline runs from when the handler asks for the next chunk: time
+        // the handler spends writing what it read is not the client's.
+        if let Some(idle) = self.idle
+            && !self.waiting
+        {
+            self.waiting = true;
+            self.sleep
+                .as_mut()
+                .reset(tokio::time::Instant::now() + idle);
+        }
         if let Poll::Ready(item) = Pin::new(&mut self.inner).poll_next(cx) {
+            self.waiting = false;
             return Poll::Ready(item);
         }
         if self.sleep.as_mut().poll(cx).is_ready() {

@@ -5,6 +5,7 @@ pub mod crm_events;
 pub mod export;
 pub mod numbers;
 pub mod openapi;
+pub mod recipients;
 pub mod sessions;
 pub mod setup;
 pub mod setup_types;
@@ -83,6 +84,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/api/v1/gift-card-pools/{id}/cards",
             web::post().to(setup::add_cards),
+        )
+        // Recipients: imported from a CSV stream, paged by redemption code.
+        .service(
+            web::resource("/api/v1/campaigns/{id}/recipients")
+                .route(web::get().to(recipients::list))
+                .route(web::post().to(recipients::import)),
         );
 }
 

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{campaigns, crm_events, export, numbers, sessions, setup};
+use super::{campaigns, crm_events, export, numbers, recipients, sessions, setup};
 use crate::routes::error::ApiError;
 
 #[derive(OpenApi)]
@@ -33,7 +33,9 @@ use crate::routes::error::ApiError;
         setup::put_condition,
         setup::create_pool,
         setup::list_pools,
-        setup::add_cards
+        setup::add_cards,
+        recipients::import,
+        recipients::list
     ),
     modifiers(&Security, &ServerErrors),
     security(("bearer" = []), ("api_key" = []))
@@ -147,6 +149,7 @@ const CURSOR: &str = "^[A-Za-z0-9_-]+$";
 /// `to`, a number in its numbering plan) is said in the descriptions.
 fn server_rules(document: &mut Value) {
     for operation in operations(document) {
+        let recipients_list = operation["operationId"] == "list_campaign_recipients";
         let parameters = operation
             .get_mut("parameters")
             .and_then(Value::as_array_mut);
@@ -155,6 +158,12 @@ fn server_rules(document: &mut Value) {
                 Some("from" | "to") => {
                     json!({ "type": "string", "format": "date-time", "pattern": TIMESTAMP })
                 }
+                // The recipients list pages by redemption code, so its cursor's length follows
+                // the code's (up to 200 characters of up to 4 bytes, and an id).
+                Some("cursor") if recipients_list => {
+                    json!({ "type": "string", "minLength": 51, "maxLength": 1116, "pattern": CURSOR })
+                }
+                Some("q") => json!({ "type": "string", "maxLength": 200, "pattern": NO_NUL }),
                 Some("cursor") => {
                     json!({ "type": "string", "minLength": 83, "maxLength": 96, "pattern": CURSOR })
                 }

@@ -228,7 +228,7 @@ pub async fn add_cards(
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/csv"));
     if !csv {
-        return Err(ApiError::UnsupportedCsvMediaType);
+        return Err(ApiError::MediaTypeNot("text/csv"));
     }
     let mut body = read_body(payload, MAX_CARDS_BODY).await?;
     let prepared = gift_card_pools::prepare_cards(&state.cipher, &body, BadLines::Report);

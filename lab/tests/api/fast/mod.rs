@@ -16,6 +16,7 @@ pub(crate) mod numbers;
 mod openapi;
 mod outcome;
 mod phone_matching;
+mod recipients;
 mod reconcile;
 mod recording;
 mod rewards;

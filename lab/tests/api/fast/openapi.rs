@@ -880,7 +880,11 @@ fn assemble(
         .and_then(|reference| reference.rsplit('/').next())
         .map(|component| body_for(component, draw, known));
     // Unique codes: a card file of the import format, one or two cards.
+    let cards = path.contains("gift-card-pools");
     let csv = op["requestBody"]["content"].get("text/csv").map(|_| {
+        if !cards {
+            return csv_for(draw, known);
+        }
         let (number, _) = draw.mark;
         let mut file = String::from("card_code,pin_code,value_amount\n");
         for _ in 0..=number.rem_euclid(2) {
@@ -896,6 +900,31 @@ fn assemble(
         body,
         number: draw.mark.0.rem_euclid(20) + 1,
         csv,
+    }
+}
+
+/// A recipients file: a header in a drawn order, a line with the world's code or a made one
+/// (quoted as RFC 4180 quotes), and a line with a phone that is no number.
+fn csv_for(draw: &Draw, known: &Known) -> String {
+    let (real, made, padding) = draw.code.clone();
+    let code = if real {
+        known.redemption_code.clone()
+    } else {
+        made
+    };
+    let quoted = |field: &str| format!("\"{}\"", field.replace('"', "\"\""));
+    let phone = DIALABLE[draw.number.1];
+    if padding == 0 {
+        format!(
+            "first_name,last_name,phone,redemption_code\nAnn,Lee,{phone},{}\nBo,Ng,n/a,{}-2\n",
+            quoted(&code),
+            quoted(&code)
+        )
+    } else {
+        format!(
+            "\u{feff}redemption_code,zip,phone,last_name,first_name\r\n{},94110,{phone},Lee,Ann\r\n",
+            quoted(&code)
+        )
     }
 }
 
@@ -1189,6 +1218,7 @@ async fn requests_the_document_allows_are_never_refused_as_invalid() {
         ("/api/v1/call-sessions/{id}/conditions", 201),
         ("/api/v1/campaigns", 201),
         ("/api/v1/gift-card-pools/{id}/cards", 200),
+        ("/api/v1/campaigns/{id}/recipients", 200),
     ] {
         assert!(
             seen.contains(&(path, status)),
@@ -1239,6 +1269,7 @@ async fn values_the_document_forbids_are_refused() {
     let series = "/api/v1/campaigns/{id}/call-stats/series";
     let stats = "/api/v1/campaigns/{id}/call-stats";
     let export = "/api/v1/campaigns/{id}/call-sessions.csv";
+    let recipients = "/api/v1/campaigns/{id}/recipients";
     let link = "/api/v1/call-sessions/{id}/recipient";
     let mark = "/api/v1/call-sessions/{id}/conditions";
     let buy = "/api/v1/campaigns/{id}/tracked-numbers";
@@ -1283,6 +1314,13 @@ async fn values_the_document_forbids_are_refused() {
         get(series, campaign, json!({ "to": "10000-01-01T00:00:00Z" })),
         get(stats, campaign, json!({ "from": "-4713-01-01T00:00:00Z" })),
         get(export, campaign, json!({ "to": "2026-01-01" })),
+        get(recipients, campaign, json!({ "limit": 0 })),
+        get(recipients, campaign, json!({ "limit": 201 })),
+        get(recipients, campaign, json!({ "cursor": "" })),
+        get(recipients, campaign, json!({ "cursor": "!".repeat(60) })),
+        get(recipients, campaign, json!({ "cursor": "A".repeat(1117) })),
+        get(recipients, campaign, json!({ "q": "a\u{0}" })),
+        get(recipients, campaign, json!({ "q": "q".repeat(201) })),
         linking(json!({})),
         linking(json!({ "redemption_code": "" })),
         linking(json!({ "redemption_code": "  \t " })),
