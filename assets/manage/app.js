@@ -674,8 +674,9 @@ async function downloadCsv() {
 
 // ---- setting up: shared pieces --------------------------------------------------------------
 
-/** The largest CSV the API reads, recipients or cards. */
-const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
+/** The largest CSV files the API reads at once. */
+const MAX_RECIPIENTS_BYTES = 50 * 1024 * 1024;
+const MAX_CARDS_BYTES = 10 * 1024 * 1024;
 /** Rejected lines listed on the page; the rest are counted. */
 const REJECTED_SHOWN = 100;
 /** A pool is low below this many cards, or below LOW_SHARE of all its cards. */
@@ -699,6 +700,11 @@ function bytes(n) {
 /** "25.00" → "$25.00". */
 function money(amount) {
   return amount == null ? "" : `$${amount}`;
+}
+
+/** "$25.00 Amazon", as much of it as the pool has (the platform's pools may lack either). */
+function cardKind(p) {
+  return [money(p.value_amount), p.brand_name].filter(Boolean).join(" ") || "Gift";
 }
 
 function statusOptions(select, selected) {
@@ -831,21 +837,22 @@ function uploadCsv(path, file, onProgress) {
 
 function uploadRefusal(status, body) {
   const error = body && body.error;
-  if (status === 413) return new Console.ApiError("The file is larger than the 50 MB calltrack takes at once. Split it and upload the parts one after another.", status, "payload_too_large");
-  const message = error && error.message ? Console.sentence(error.message) : "calltrack could not answer this request. Try again in a moment.";
+  const fallback =
+    status === 413 ? "The file is larger than calltrack takes at once. Split it and upload the parts one after another." : "calltrack could not answer this request. Try again in a moment.";
+  const message = error && error.message ? Console.sentence(error.message) : fallback;
   return new Console.ApiError(message, status, error && typeof error.code === "string" ? error.code : null);
 }
 
-/** The file chosen in `input`, checked for size; null (with the reason shown) when unfit. */
-function chosenFile(input, errorText) {
+/** The file chosen in `input`, checked against `limit` bytes; null (with the reason shown) when unfit. */
+function chosenFile(input, limit, errorText) {
   const file = input.files && input.files[0];
   if (!file) {
     Console.showError(errorText);
     input.focus();
     return null;
   }
-  if (file.size > MAX_UPLOAD_BYTES) {
-    Console.showError(`${file.name} is ${bytes(file.size)}; calltrack takes up to 50 MB at once. Split it and upload the parts one after another.`);
+  if (file.size > limit) {
+    Console.showError(`${file.name} is ${bytes(file.size)}; calltrack takes up to ${bytes(limit)} at once. Split it and upload the parts one after another.`);
     input.focus();
     return null;
   }
@@ -955,8 +962,8 @@ function settingsChanges(campaign) {
   if ($("settings-status").value !== campaign.status) body.status = $("settings-status").value;
   const rawDays = $("settings-retention").value.trim();
   const days = rawDays === "" ? null : Number(rawDays);
-  if (days !== null && !(Number.isInteger(days) && days > 0)) {
-    formError("settings-error", "Keep recordings for a whole number of days, 1 or more, or leave it empty for the default.");
+  if (days !== null && !(Number.isInteger(days) && days > 0 && days <= 36500)) {
+    formError("settings-error", "Keep recordings for a whole number of days from 1 to 36500, or leave it empty to keep them.");
     $("settings-retention").focus();
     return null;
   }
@@ -1018,7 +1025,7 @@ async function uploadRecipients(event) {
   event.preventDefault();
   const campaign = state.campaign;
   if (!campaign) return;
-  const file = chosenFile($("recipients-file"), "Choose the CSV file of recipients to upload.");
+  const file = chosenFile($("recipients-file"), MAX_RECIPIENTS_BYTES, "Choose the CSV file of recipients to upload.");
   if (!file) return;
   Console.clearError();
   const parts = recipientUpload();
@@ -1107,8 +1114,8 @@ function ruleWords(c) {
 
 function rewardWords(reward) {
   if (!reward) return "No reward";
-  const pool = `from the pool “${reward.pool_name}”`;
-  const card = `${money(reward.value_amount)} ${reward.brand_name} gift card`;
+  const pool = reward.pool_name ? `from the pool “${reward.pool_name}”` : "from a pool with no name";
+  const card = `${cardKind(reward)} gift card`;
   return reward.reward_description ? `${reward.reward_description}, ${pool} (${card})` : `${card} ${pool}`;
 }
 
@@ -1158,7 +1165,7 @@ function nextConditionNumber() {
 function conditionItem(c) {
   const item = Console.el("li", { class: "condition", "data-testid": "condition", "data-number": String(c.condition_number) });
   const head = Console.el("h4", { class: "condition-head", tabindex: "-1" });
-  head.append(`Condition ${c.condition_number}: `, Console.el("span", { "data-testid": "condition-name" }, c.condition_name), " ");
+  head.append(`Condition ${c.condition_number}: `, Console.el("span", { "data-testid": "condition-name" }, c.condition_name || "(no name)"), " ");
   head.append(Console.el("span", { class: `badge ${c.is_active ? "live" : "ended"}`, "data-testid": "condition-state" }, c.is_active ? "Active" : "Off"));
   const dl = Console.el("dl", { class: "facts" });
   fact(dl, "Rule", ruleWords(c), "condition-rule");
@@ -1198,11 +1205,11 @@ function waitingNote(n) {
 function poolOptions(selected) {
   const options = [Console.el("option", { value: "" }, "No reward")];
   for (const p of state.campaignPools || []) {
-    options.push(Console.el("option", { value: p.id }, `${p.pool_name}: ${money(p.value_amount)} ${p.brand_name} (${Console.num(p.available_cards)} available)`));
+    options.push(Console.el("option", { value: p.id }, `${p.pool_name}: ${cardKind(p)} (${Console.num(p.available_cards)} available)`));
   }
-  if (selected && !options.some((o) => o.value === selected.gift_card_pool_id)) {
+  if (selected && selected.gift_card_pool_id && !options.some((o) => o.value === selected.gift_card_pool_id)) {
     // A pool the caller cannot list (an admin's master pool) stays the choice.
-    options.push(Console.el("option", { value: selected.gift_card_pool_id }, `${selected.pool_name}: ${money(selected.value_amount)} ${selected.brand_name}`));
+    options.push(Console.el("option", { value: selected.gift_card_pool_id }, `${selected.pool_name || "Pool"}: ${cardKind(selected)}`));
   }
   return options;
 }
@@ -1215,7 +1222,7 @@ function conditionForm(c, number, close) {
   const form = Console.el("form", { class: "grid-form edit-form", "data-testid": "condition-form", "data-number": String(number), novalidate: "" });
   form.append(Console.el("h4", {}, c ? `Edit condition ${number}` : `New condition ${number}`));
   const name = field(form, "Name", Console.el("input", { autocomplete: "off", maxlength: "200", "data-testid": "condition-name-input" }), "What the caller does, such as “Booked an appointment”.");
-  name.value = c ? c.condition_name : "";
+  name.value = c && c.condition_name ? c.condition_name : "";
   const trigger = field(form, "Met by", Console.el("select", { "data-testid": "condition-trigger" }));
   trigger.replaceChildren(...TRIGGERS.map((t) => Console.el("option", { value: t.key }, t.words)));
   trigger.value = c ? c.trigger_type : "call";
@@ -1229,7 +1236,7 @@ function conditionForm(c, number, close) {
   active.checked = c ? c.is_active : true;
   const pool = field(form, "Reward: a gift card from", Console.el("select", { "data-testid": "condition-pool" }), state.campaignPools && state.campaignPools.length ? undefined : "No gift-card pool yet: create one on the Gift cards page first.");
   pool.replaceChildren(...poolOptions(c && c.reward));
-  pool.value = c && c.reward ? c.reward.gift_card_pool_id : "";
+  pool.value = c && c.reward && c.reward.gift_card_pool_id ? c.reward.gift_card_pool_id : "";
   const description = field(form, "Reward description", Console.el("input", { autocomplete: "off", maxlength: "500", "data-testid": "condition-description" }), "Shown to agents, such as “$25 Amazon gift card”.");
   description.value = c && c.reward && c.reward.reward_description ? c.reward.reward_description : "";
   const sms = field(form, "SMS sent with the card", Console.el("textarea", { rows: "3", maxlength: "1600", "data-testid": "condition-sms-input" }), `Placeholders: ${SMS_PLACEHOLDERS}.`);
@@ -1346,7 +1353,7 @@ function poolWarnings(p) {
 function poolItem(p) {
   const item = Console.el("li", { class: "card pool", "data-testid": "pool", "data-pool-id": p.id });
   const title = Console.el("h3", { tabindex: "-1", "data-testid": "pool-name" }, p.pool_name);
-  const meta = Console.el("p", { class: "muted" }, `${p.brand_name} · ${money(p.value_amount)} each`);
+  const meta = Console.el("p", { class: "muted" }, [p.brand_name, p.value_amount != null ? `${money(p.value_amount)} each` : null, p.client_id == null ? "master pool" : null].filter(Boolean).join(" · "));
   const dl = Console.el("dl", { class: "stats" });
   const stat = (term, value, testid) => {
     const box = Console.el("div");
@@ -1373,7 +1380,7 @@ function cardUpload(p, item) {
   const submit = Console.el("button", { type: "submit", "data-testid": "pool-upload" }, "Upload cards");
   form.append(input, submit);
   const hint = Console.el("p", { class: "hint" });
-  hint.append("A CSV file with the header ", Console.el("code", {}, "card_code,pin_code,value_amount"), ". Codes are encrypted on arrival and never shown again.");
+  hint.append("A CSV file with the header ", Console.el("code", {}, "card_code,pin_code,value_amount"), ", up to 10 MB. Codes are encrypted on arrival and never shown again.");
   const progressBox = Console.el("div", { class: "progress-box", hidden: "" });
   const progress = Console.el("progress", { max: "100", value: "0", "aria-label": `Uploading cards for ${p.pool_name}`, "data-testid": "pool-progress" });
   const progressText = Console.el("span", { class: "muted small" });
@@ -1393,7 +1400,7 @@ function cardUpload(p, item) {
 }
 
 async function uploadCards(p, item, input, submit, parts) {
-  const file = chosenFile(input, `Choose the CSV file of cards for ${p.pool_name}.`);
+  const file = chosenFile(input, MAX_CARDS_BYTES, `Choose the CSV file of cards for ${p.pool_name}.`);
   if (!file) return;
   Console.clearError();
   parts.box.hidden = true;
