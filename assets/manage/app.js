@@ -124,12 +124,13 @@ async function render() {
     else if (r.view === "pools") await renderPools(seq);
     else await renderCampaign(r, seq);
     $("updated").textContent = `Updated ${new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
-    if (state.focusAfter && seq === state.renderSeq) {
-      $(state.focusAfter).focus();
-      state.focusAfter = null;
-    }
   } catch (error) {
     if (seq === state.renderSeq) Console.handleError(error);
+  }
+  // Even when a part of the view failed, focus goes where the last action said.
+  if (state.focusAfter && seq === state.renderSeq) {
+    $(state.focusAfter).focus();
+    state.focusAfter = null;
   }
 }
 
