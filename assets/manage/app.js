@@ -868,8 +868,11 @@ function showProgress(parts, loaded, total) {
   parts.progressText.textContent = loaded >= total ? `Sent ${bytes(total)}; calltrack is reading it…` : `${share}% of ${bytes(total)}`;
 }
 
-/** Fills an upload's result: the summary, then each rejected line with its reason. */
-function showResult(parts, summary, rejected) {
+/**
+ * Fills an upload's result: the summary, then each rejected line with its reason. `total`
+ * counts every rejected line, where the API lists only the first ones.
+ */
+function showResult(parts, summary, rejected, total = (rejected || []).length) {
   parts.progressBox.hidden = true;
   parts.summary.textContent = summary;
   const shown = (rejected || []).slice(0, REJECTED_SHOWN);
@@ -877,7 +880,7 @@ function showResult(parts, summary, rejected) {
     ...shown.map((r) => Console.el("li", { "data-testid": "rejected-line", "data-line": String(r.line) }, `Line ${r.line}: ${Console.sentence(r.reason)}`)),
   );
   parts.rejected.hidden = shown.length === 0;
-  const rest = (rejected || []).length - shown.length;
+  const rest = total - shown.length;
   parts.more.hidden = rest <= 0;
   parts.more.textContent = rest > 0 ? `…and ${plural(rest, "more rejected line", "more rejected lines")} not listed here.` : "";
   parts.box.hidden = false;
@@ -1038,11 +1041,12 @@ async function uploadRecipients(event) {
   try {
     const result = await uploadCsv(`/api/v1/campaigns/${enc(campaign.id)}/recipients`, file, (loaded, total) => showProgress(parts, loaded, total));
     const rejected = result.rejected || [];
-    const summary = `Added ${plural(result.added, "recipient", "recipients")}, updated ${Console.num(result.updated)}, rejected ${plural(rejected.length, "line", "lines")}.`;
+    const total = result.rejected_total ?? rejected.length;
+    const summary = `Added ${plural(result.added, "recipient", "recipients")}, updated ${Console.num(result.updated)}, rejected ${plural(total, "line", "lines")}.`;
     Console.announce(summary);
     $("recipients-upload-form").reset();
     await renderRecipients(campaign, state.renderSeq);
-    showResult(parts, summary, rejected);
+    showResult(parts, summary, rejected, total);
   } catch (error) {
     parts.progressBox.hidden = true;
     Console.announce("");
@@ -1076,7 +1080,8 @@ async function renderRecipients(campaign, seq, more = false) {
 function recipientRow(r) {
   const row = Console.el("tr", { "data-testid": "recipient-row", "data-recipient-id": r.id });
   row.append(Console.el("td", {}, Console.fullName(r) || "—"));
-  row.append(Console.el("td", { class: "num" }, r.phone || "—"));
+  // Masked for roles that may not see callers' numbers; formatted when it is whole.
+  row.append(Console.el("td", { class: "num" }, r.phone ? Console.phone(r.phone) : "—"));
   row.append(Console.el("td", { class: "code", "data-testid": "recipient-code" }, r.redemption_code));
   row.append(Console.el("td", {}, Console.whenLocal(r.created_at)));
   return row;
@@ -1411,7 +1416,8 @@ async function uploadCards(p, item, input, submit, parts) {
   try {
     const result = await uploadCsv(`/api/v1/gift-card-pools/${enc(p.id)}/cards`, file, (loaded, total) => showProgress(parts, loaded, total));
     const rejected = result.rejected || [];
-    let summary = `Added ${plural(result.added, "card", "cards")}, rejected ${plural(rejected.length, "line", "lines")}.`;
+    const total = result.rejected_total ?? rejected.length;
+    let summary = `Added ${plural(result.added, "card", "cards")}, rejected ${plural(total, "line", "lines")}.`;
     if (result.provisioned > 0) summary += ` ${plural(result.provisioned, "waiting reward was", "waiting rewards were")} given a card and will be sent now.`;
     summary += ` ${plural(result.available_cards, "card", "cards")} available.`;
     Console.announce(summary);
@@ -1430,6 +1436,7 @@ async function uploadCards(p, item, input, submit, parts) {
       },
       summary,
       rejected,
+      total,
     );
   } catch (error) {
     parts.progressBox.hidden = true;
