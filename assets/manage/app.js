@@ -1,5 +1,5 @@
-// calltrack manager console: campaigns, charts, numbers and calls through the JSON API
-// under /api/v1. Every value is rendered with textContent or an attribute, never as HTML,
+// calltrack manager console: campaigns, charts, numbers and calls, and setting a campaign up
+// (recipients, conditions and rewards, gift-card pools) through the JSON API under /api/v1. Every value is rendered with textContent or an attribute, never as HTML,
 // because names, notes and codes are someone's input. Sign-in, API calls, error display,
 // masking and formatting come from the shared console library, `Console`
 // (/console/common.js), which this script loads first (see the end of the file).
@@ -21,6 +21,19 @@ const state = {
   callsQuery: null,
   callsCursor: null,
   campaignsCursor: null,
+  recipientsQuery: "",
+  recipientsCursor: null,
+  /** The campaign's conditions as last shown, for the next free number. */
+  conditions: [],
+  /** The pools a reward of the open campaign may come from. */
+  campaignPools: [],
+  /** Client id → name, from the campaigns the caller can see; offered in the new forms. */
+  clients: new Map(),
+  clientsLoaded: false,
+  /** The API asked which client a new row is for: from then on the choice is always shown. */
+  clientAsked: false,
+  /** An element to focus once the next render is done (after creating a campaign). */
+  focusAfter: null,
   renderSeq: 0,
 };
 
@@ -77,13 +90,24 @@ const enc = encodeURIComponent;
 
 // ---- routing --------------------------------------------------------------------------------
 
+const TABS = ["overview", "numbers", "calls", "recipients", "conditions", "settings"];
+
 function route() {
   const parts = window.location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+  if (parts[0] === "gift-cards") return { view: "pools" };
   if (parts[0] === "campaigns" && parts[1]) {
-    const tab = ["overview", "numbers", "calls"].includes(parts[2]) ? parts[2] : "overview";
+    const tab = TABS.includes(parts[2]) ? parts[2] : "overview";
     return { view: "campaign", id: decodeURIComponent(parts[1]), tab };
   }
   return { view: "campaigns" };
+}
+
+function markNav(view) {
+  const current = view === "pools" ? "nav-pools" : "nav-campaigns";
+  for (const id of ["nav-campaigns", "nav-pools"]) {
+    if (id === current) $(id).setAttribute("aria-current", "page");
+    else $(id).removeAttribute("aria-current");
+  }
 }
 
 async function render() {
@@ -93,12 +117,20 @@ async function render() {
   Console.clearError();
   $("campaigns-view").hidden = r.view !== "campaigns";
   $("campaign-view").hidden = r.view !== "campaign";
+  $("pools-view").hidden = r.view !== "pools";
+  markNav(r.view);
   try {
     if (r.view === "campaigns") await renderCampaigns(seq);
+    else if (r.view === "pools") await renderPools(seq);
     else await renderCampaign(r, seq);
     $("updated").textContent = `Updated ${new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
   } catch (error) {
     if (seq === state.renderSeq) Console.handleError(error);
+  }
+  // Even when a part of the view failed, focus goes where the last action said.
+  if (state.focusAfter && seq === state.renderSeq) {
+    $(state.focusAfter).focus();
+    state.focusAfter = null;
   }
 }
 
@@ -110,6 +142,7 @@ async function renderCampaigns(seq, more = false) {
   const list = $("campaign-list");
   if (!more) list.replaceChildren();
   for (const c of page.items) list.append(campaignCard(c));
+  rememberClients(page.items);
   state.campaignsCursor = page.next_cursor;
   $("campaigns-more").hidden = !page.next_cursor;
   $("campaigns-empty").hidden = list.children.length > 0;
@@ -151,6 +184,7 @@ function campaignCard(c) {
 async function renderCampaign(r, seq) {
   const campaign = await Console.api(`/api/v1/campaigns/${enc(r.id)}`);
   if (seq !== state.renderSeq) return;
+  if (!state.campaign || state.campaign.id !== campaign.id) forgetCampaignSetup();
   state.campaign = campaign;
   document.title = `calltrack · ${campaign.name}`;
   $("campaign-title").textContent = campaign.name;
@@ -164,7 +198,7 @@ async function renderCampaign(r, seq) {
   }
   facts.push(campaign.active_numbers === 1 ? "1 active number" : `${Console.num(campaign.active_numbers)} active numbers`);
   $("campaign-facts").textContent = facts.join(" · ");
-  for (const tab of ["overview", "numbers", "calls"]) {
+  for (const tab of TABS) {
     const link = $(`tab-${tab}`);
     link.href = `#/campaigns/${enc(campaign.id)}/${tab}`;
     if (tab === r.tab) link.setAttribute("aria-current", "page");
@@ -176,7 +210,10 @@ async function renderCampaign(r, seq) {
   if (mailOption.disabled && $("range").value === "mail") $("range").value = "30";
   if (r.tab === "overview") await renderOverview(campaign, seq);
   else if (r.tab === "numbers") await renderNumbers(campaign, seq);
-  else await renderCalls(campaign, seq);
+  else if (r.tab === "calls") await renderCalls(campaign, seq);
+  else if (r.tab === "recipients") await renderRecipients(campaign, seq);
+  else if (r.tab === "conditions") await renderConditions(campaign, seq);
+  else fillSettings(campaign);
 }
 
 function utcMidnight(daysAgo) {
@@ -362,7 +399,10 @@ function field(form, label, input, hint) {
   } else {
     wrap.append(l, input);
   }
-  if (hint) wrap.append(Console.el("p", { class: "hint" }, hint));
+  if (hint) {
+    wrap.append(Console.el("p", { class: "hint", id: `${id}-hint` }, hint));
+    input.setAttribute("aria-describedby", `${id}-hint`);
+  }
   form.append(wrap);
   return input;
 }
@@ -633,9 +673,860 @@ async function downloadCsv() {
   }
 }
 
+// ---- setting up: shared pieces --------------------------------------------------------------
+
+/** The largest CSV files the API reads at once. */
+const MAX_RECIPIENTS_BYTES = 50 * 1024 * 1024;
+const MAX_CARDS_BYTES = 10 * 1024 * 1024;
+/** Rejected lines listed on the page; the rest are counted. */
+const REJECTED_SHOWN = 100;
+/** A pool is low below this many cards, or below LOW_SHARE of all its cards. */
+const LOW_CARDS = 5;
+const LOW_SHARE = 0.1;
+const SMS_PLACEHOLDERS = "{first_name}, {brand}, {value}, {card_code}, {pin_code}";
+const DEFAULT_SMS = "Hi {first_name}, thank you for your call! Your {brand} gift card worth ${value}: {card_code}, PIN {pin_code}";
+
+/** `3, "line", "lines"` → "3 lines". */
+function plural(n, one, many) {
+  return `${Console.num(n)} ${n === 1 ? one : many}`;
+}
+
+/** 1536 → "1.5 KB". */
+function bytes(n) {
+  if (n < 1024) return `${n} bytes`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** "25.00" → "$25.00". */
+function money(amount) {
+  return amount == null ? "" : `$${amount}`;
+}
+
+/** "$25.00 Amazon", as much of it as the pool has (the platform's pools may lack either). */
+function cardKind(p) {
+  return [money(p.value_amount), p.brand_name].filter(Boolean).join(" ") || "Gift";
+}
+
+function statusOptions(select, selected) {
+  const options = Object.entries(STATUS_WORDS).map(([value, words]) => Console.el("option", { value }, words));
+  // A status of the platform's that this list does not name stays choosable as it is.
+  if (selected && !STATUS_WORDS[selected]) options.push(Console.el("option", { value: selected }, selected));
+  select.replaceChildren(...options);
+  select.value = selected || "draft";
+}
+
+/** Shows `text` in a form's own error line (a live alert beside the fields). */
+function formError(id, text) {
+  const box = $(id);
+  box.textContent = text;
+  box.hidden = false;
+}
+
+function clearFormError(id) {
+  $(id).textContent = "";
+  $(id).hidden = true;
+}
+
+/**
+ * A refused write: its words beside the form, except an expired sign-in or a role the
+ * console is not for, which the page as a whole handles.
+ */
+function formFailure(box, error) {
+  if (!(error instanceof Console.ApiError) || error.status === 401 || error.status === 403) {
+    Console.handleError(error);
+    return;
+  }
+  box.textContent = error.message;
+  box.hidden = false;
+}
+
+// ---- clients: who a new campaign or pool is for -------------------------------------------
+
+function rememberClients(campaigns) {
+  for (const c of campaigns) state.clients.set(c.client_id, c.client_name);
+}
+
+/** The clients of the caller's campaigns (one page of them is enough to offer a choice). */
+async function loadClients() {
+  if (state.clientsLoaded) return;
+  const page = await Console.api(`/api/v1/campaigns${Console.query({ limit: 200 })}`);
+  rememberClients(page.items);
+  state.clientsLoaded = true;
+}
+
+/**
+ * Shows the client choice of the form `prefix` ("new" or "pool") when it is needed: the
+ * caller's campaigns belong to more than one client, or the API asked for one (`force`).
+ * Otherwise the field stays hidden and the API picks the caller's only client.
+ */
+function offerClients(prefix, force = false) {
+  const field = $(`${prefix}-client-field`);
+  if (!force && !state.clientAsked && state.clients.size < 2) {
+    field.hidden = true;
+    return false;
+  }
+  const select = $(`${prefix}-client`);
+  const keep = select.value;
+  const options = [...state.clients].map(([id, name]) => Console.el("option", { value: id }, name));
+  options.push(Console.el("option", { value: "other" }, "Another client (type its id)"));
+  select.replaceChildren(...options);
+  if (keep && [...select.options].some((o) => o.value === keep)) select.value = keep;
+  field.hidden = false;
+  syncClientId(prefix);
+  return true;
+}
+
+function syncClientId(prefix) {
+  const other = $(`${prefix}-client`).value === "other";
+  $(`${prefix}-client-id`).hidden = !other;
+  $(`${prefix}-client-id`).labels[0].hidden = !other;
+}
+
+/** The chosen client id, or undefined to let the API choose. */
+function chosenClient(prefix) {
+  if ($(`${prefix}-client-field`).hidden) return undefined;
+  const value = $(`${prefix}-client`).value === "other" ? $(`${prefix}-client-id`).value.trim() : $(`${prefix}-client`).value;
+  return value || undefined;
+}
+
+/** Whether a refusal is the API asking which client the new row is for. */
+function asksForClient(error) {
+  return error instanceof Console.ApiError && error.status === 422 && (/client/i.test(error.code || "") || /client/i.test(error.message));
+}
+
+/** After the API asked for a client: the choice is shown and focused. */
+function revealClients(prefix) {
+  state.clientAsked = true;
+  offerClients(prefix, true);
+  const select = $(`${prefix}-client`);
+  if (select.value === "other") $(`${prefix}-client-id`).focus();
+  else select.focus();
+}
+
+// ---- uploads with progress ------------------------------------------------------------------
+
+/**
+ * POSTs `file` as text/csv to `path` with the signed-in credentials; `onProgress(loaded,
+ * total)` follows the upload (fetch cannot report it, XMLHttpRequest can). Resolves with the
+ * JSON answer; rejects with a `Console.ApiError` in words.
+ */
+function uploadCsv(path, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    for (const [name, value] of Object.entries(Console.authHeaders())) xhr.setRequestHeader(name, value);
+    xhr.setRequestHeader("Content-Type", "text/csv");
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) onProgress(event.loaded, event.total);
+    };
+    xhr.onload = () => {
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        body = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body);
+      else reject(uploadRefusal(xhr.status, body));
+    };
+    xhr.onerror = () => reject(new Console.ApiError("Cannot reach calltrack. Check your network connection and try again.", 0));
+    xhr.send(file);
+  });
+}
+
+function uploadRefusal(status, body) {
+  const error = body && body.error;
+  const fallback =
+    status === 413 ? "The file is larger than calltrack takes at once. Split it and upload the parts one after another." : "calltrack could not answer this request. Try again in a moment.";
+  const message = error && error.message ? Console.sentence(error.message) : fallback;
+  return new Console.ApiError(message, status, error && typeof error.code === "string" ? error.code : null);
+}
+
+/** The file chosen in `input`, checked against `limit` bytes; null (with the reason shown) when unfit. */
+function chosenFile(input, limit, errorText) {
+  const file = input.files && input.files[0];
+  if (!file) {
+    Console.showError(errorText);
+    input.focus();
+    return null;
+  }
+  if (file.size > limit) {
+    Console.showError(`${file.name} is ${bytes(file.size)}; calltrack takes up to ${bytes(limit)} at once. Split it and upload the parts one after another.`);
+    input.focus();
+    return null;
+  }
+  return file;
+}
+
+/** The pieces of one upload's progress bar and result. */
+function showProgress(parts, loaded, total) {
+  parts.progressBox.hidden = false;
+  const share = total > 0 ? Math.round((loaded / total) * 100) : 0;
+  parts.progress.value = share;
+  parts.progressText.textContent = loaded >= total ? `Sent ${bytes(total)}; calltrack is reading it…` : `${share}% of ${bytes(total)}`;
+}
+
+/**
+ * Fills an upload's result: the summary, then each rejected line with its reason. `total`
+ * counts every rejected line, where the API lists only the first ones.
+ */
+function showResult(parts, summary, rejected, total = (rejected || []).length) {
+  parts.progressBox.hidden = true;
+  parts.summary.textContent = summary;
+  const shown = (rejected || []).slice(0, REJECTED_SHOWN);
+  parts.rejected.replaceChildren(
+    ...shown.map((r) => Console.el("li", { "data-testid": "rejected-line", "data-line": String(r.line) }, `Line ${r.line}: ${Console.sentence(r.reason)}`)),
+  );
+  parts.rejected.hidden = shown.length === 0;
+  const rest = total - shown.length;
+  parts.more.hidden = rest <= 0;
+  parts.more.textContent = rest > 0 ? `…and ${plural(rest, "more rejected line", "more rejected lines")} not listed here.` : "";
+  parts.box.hidden = false;
+  parts.summary.focus();
+}
+
+// ---- new campaign ---------------------------------------------------------------------------
+
+async function toggleNewCampaign(open, { quiet = false } = {}) {
+  $("new-campaign-card").hidden = !open;
+  $("new-campaign").setAttribute("aria-expanded", String(open));
+  clearFormError("new-campaign-error");
+  if (!open) {
+    $("new-campaign-form").reset();
+    if (!quiet) $("new-campaign").focus();
+    return;
+  }
+  statusOptions($("new-status"), "draft");
+  offerClients("new");
+  $("new-name").focus();
+  try {
+    await loadClients();
+    offerClients("new");
+  } catch {
+    // Without the list the API still picks the only client, or asks.
+  }
+}
+
+async function createCampaign(event) {
+  event.preventDefault();
+  clearFormError("new-campaign-error");
+  const name = $("new-name").value.trim();
+  if (!name) {
+    formError("new-campaign-error", "Give the campaign a name.");
+    $("new-name").focus();
+    return;
+  }
+  const body = { name, status: $("new-status").value };
+  if ($("new-mail-date").value) body.mail_date = $("new-mail-date").value;
+  const client = chosenClient("new");
+  if (client) body.client_id = client;
+  const submit = $("new-campaign-form").querySelector("button[type=submit]");
+  submit.disabled = true;
+  Console.announce("Creating the campaign…");
+  try {
+    const created = await Console.api("/api/v1/campaigns", { method: "POST", body });
+    state.clients.set(created.client_id, created.client_name);
+    toggleNewCampaign(false, { quiet: true });
+    Console.announce(`Created the campaign “${created.name}”. Next: upload its recipients.`);
+    state.focusAfter = "campaign-title";
+    window.location.hash = `#/campaigns/${enc(created.id)}/recipients`;
+  } catch (error) {
+    Console.announce("");
+    formFailure($("new-campaign-error"), error);
+    if (asksForClient(error)) revealClients("new");
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+// ---- campaign settings ----------------------------------------------------------------------
+
+function fillSettings(campaign) {
+  clearFormError("settings-error");
+  $("settings-name").value = campaign.name;
+  $("settings-mail-date").value = campaign.mail_date || "";
+  statusOptions($("settings-status"), campaign.status);
+  $("settings-retention").value = campaign.recording_retention_days == null ? "" : String(campaign.recording_retention_days);
+}
+
+/** The settings that differ from the campaign's, as a PATCH body; null when a value is unfit. */
+function settingsChanges(campaign) {
+  const body = {};
+  const name = $("settings-name").value.trim();
+  if (!name) {
+    formError("settings-error", "The campaign needs a name.");
+    $("settings-name").focus();
+    return null;
+  }
+  if (name !== campaign.name) body.name = name;
+  const mail = $("settings-mail-date").value || null;
+  if (mail !== (campaign.mail_date || null)) body.mail_date = mail;
+  if ($("settings-status").value !== campaign.status) body.status = $("settings-status").value;
+  const rawDays = $("settings-retention").value.trim();
+  const days = rawDays === "" ? null : Number(rawDays);
+  if (days !== null && !(Number.isInteger(days) && days > 0 && days <= 36500)) {
+    formError("settings-error", "Keep recordings for a whole number of days from 1 to 36500, or leave it empty to keep them.");
+    $("settings-retention").focus();
+    return null;
+  }
+  if (days !== (campaign.recording_retention_days ?? null)) body.recording_retention_days = days;
+  return body;
+}
+
+async function saveSettings(event) {
+  event.preventDefault();
+  const campaign = state.campaign;
+  if (!campaign) return;
+  clearFormError("settings-error");
+  const body = settingsChanges(campaign);
+  if (!body) return;
+  if (Object.keys(body).length === 0) {
+    Console.announce("Nothing changed, so nothing to save.");
+    return;
+  }
+  const submit = $("settings-form").querySelector("button[type=submit]");
+  submit.disabled = true;
+  Console.announce("Saving the campaign's settings…");
+  try {
+    await Console.api(`/api/v1/campaigns/${enc(campaign.id)}`, { method: "PATCH", body });
+    await render();
+    Console.announce("Saved the campaign's settings.");
+    submit.focus();
+  } catch (error) {
+    Console.announce("");
+    formFailure($("settings-error"), error);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+/** What the setup tabs showed of another campaign: its search, upload result and forms. */
+function forgetCampaignSetup() {
+  $("recipients-q").value = "";
+  $("recipients-result").hidden = true;
+  $("recipients-progress-box").hidden = true;
+  $("recipients-body").replaceChildren();
+  $("recipients-upload-form").reset();
+  $("condition-list").replaceChildren();
+  $("add-condition-box").replaceChildren();
+}
+
+// ---- recipients -----------------------------------------------------------------------------
+
+const recipientUpload = () => ({
+  progressBox: $("recipients-progress-box"),
+  progress: $("recipients-progress"),
+  progressText: $("recipients-progress-text"),
+  box: $("recipients-result"),
+  summary: $("recipients-summary"),
+  rejected: $("recipients-rejected"),
+  more: $("recipients-rejected-more"),
+});
+
+async function uploadRecipients(event) {
+  event.preventDefault();
+  const campaign = state.campaign;
+  if (!campaign) return;
+  const file = chosenFile($("recipients-file"), MAX_RECIPIENTS_BYTES, "Choose the CSV file of recipients to upload.");
+  if (!file) return;
+  Console.clearError();
+  const parts = recipientUpload();
+  parts.box.hidden = true;
+  const submit = $("recipients-upload-form").querySelector("button[type=submit]");
+  submit.disabled = true;
+  showProgress(parts, 0, file.size);
+  Console.announce(`Uploading ${file.name}…`);
+  try {
+    const result = await uploadCsv(`/api/v1/campaigns/${enc(campaign.id)}/recipients`, file, (loaded, total) => showProgress(parts, loaded, total));
+    const rejected = result.rejected || [];
+    const total = result.rejected_total ?? rejected.length;
+    const summary = `Added ${plural(result.added, "recipient", "recipients")}, updated ${Console.num(result.updated)}, rejected ${plural(total, "line", "lines")}.`;
+    Console.announce(summary);
+    $("recipients-upload-form").reset();
+    await renderRecipients(campaign, state.renderSeq);
+    showResult(parts, summary, rejected, total);
+  } catch (error) {
+    parts.progressBox.hidden = true;
+    Console.announce("");
+    Console.handleError(error);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+async function renderRecipients(campaign, seq, more = false) {
+  if (!more) {
+    state.recipientsQuery = $("recipients-q").value.trim();
+    state.recipientsCursor = null;
+  }
+  const path = `/api/v1/campaigns/${enc(campaign.id)}/recipients${Console.query({ limit: 50, cursor: state.recipientsCursor, q: state.recipientsQuery })}`;
+  const page = await Console.api(path);
+  if (seq !== state.renderSeq) return;
+  const body = $("recipients-body");
+  if (!more) body.replaceChildren();
+  for (const r of page.items) body.append(recipientRow(r));
+  state.recipientsCursor = page.next_cursor;
+  $("recipients-more").hidden = !page.next_cursor;
+  const none = body.children.length === 0;
+  $("recipients-table").hidden = none;
+  $("recipients-empty").hidden = !none;
+  $("recipients-empty").textContent = state.recipientsQuery
+    ? `No recipient matches “${state.recipientsQuery}”. Try the beginning of a redemption code or last name, or a whole phone number.`
+    : "No recipients yet. Upload a CSV file of them above.";
+}
+
+function recipientRow(r) {
+  const row = Console.el("tr", { "data-testid": "recipient-row", "data-recipient-id": r.id });
+  row.append(Console.el("td", {}, Console.fullName(r) || "—"));
+  // Masked for roles that may not see callers' numbers; formatted when it is whole.
+  row.append(Console.el("td", { class: "num" }, r.phone ? Console.phone(r.phone) : "—"));
+  row.append(Console.el("td", { class: "code", "data-testid": "recipient-code" }, r.redemption_code));
+  row.append(Console.el("td", {}, Console.whenLocal(r.created_at)));
+  return row;
+}
+
+async function searchRecipients(event) {
+  event.preventDefault();
+  if (!state.campaign) return;
+  try {
+    await renderRecipients(state.campaign, ++state.renderSeq);
+    const n = $("recipients-body").children.length;
+    Console.announce(state.recipientsQuery ? `${plural(n, "recipient", "recipients")} found${$("recipients-more").hidden ? "" : " so far"}.` : "Showing every recipient.");
+  } catch (error) {
+    Console.handleError(error);
+  }
+}
+
+// ---- conditions and rewards -----------------------------------------------------------------
+
+const TRIGGERS = [
+  { key: "call", words: "A call: an agent marks it, or calltrack after some talk" },
+  { key: "crm_event", words: "An event the CRM reports" },
+  { key: "time_delay", words: "Time after the recipient's first answered call" },
+];
+
+/** What meets a condition, in words. */
+function ruleWords(c) {
+  if (c.trigger_type === "crm_event") return `Met when the CRM reports ${c.crm_event_name || "an event"}`;
+  if (c.trigger_type === "time_delay") {
+    const hours = Number(c.time_delay_hours);
+    return `Met ${hours === 1 ? "1 hour" : `${Console.num(hours)} hours`} after the first answered call`;
+  }
+  if (c.auto_min_talk_seconds != null) return `Met by the call after ${duration(c.auto_min_talk_seconds)} of talk, or by an agent`;
+  return "Met by an agent";
+}
+
+function rewardWords(reward) {
+  if (!reward) return "No reward";
+  const pool = reward.pool_name ? `from the pool “${reward.pool_name}”` : "from a pool with no name";
+  const card = `${cardKind(reward)} gift card`;
+  return reward.reward_description ? `${reward.reward_description}, ${pool} (${card})` : `${card} ${pool}`;
+}
+
+function stockWords(stock) {
+  return `${Console.num(stock.available_cards)} of ${Console.num(stock.total_cards)} cards available`;
+}
+
+/** Whether a pool (or a reward's pool) is low: see LOW_CARDS and LOW_SHARE. */
+function poolLow(stock) {
+  return stock.available_cards < LOW_CARDS || stock.available_cards < LOW_SHARE * stock.total_cards;
+}
+
+function waitingWords(n) {
+  return `${plural(n, "reward", "rewards")} waiting for cards`;
+}
+
+/** Every pool the caller can see (every page). */
+async function loadPools() {
+  const pools = [];
+  let cursor = null;
+  do {
+    const page = await Console.api(`/api/v1/gift-card-pools${Console.query({ cursor })}`);
+    pools.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor && pools.length < 2000);
+  return pools;
+}
+
+async function renderConditions(campaign, seq) {
+  const [page, pools] = await Promise.all([Console.api(`/api/v1/campaigns/${enc(campaign.id)}/conditions`), loadPools()]);
+  if (seq !== state.renderSeq) return;
+  state.conditions = page.items;
+  // A campaign's rewards come from its client's pools or a master pool of no client.
+  state.campaignPools = pools.filter((p) => p.client_id == null || p.client_id === campaign.client_id);
+  $("condition-list").replaceChildren(...page.items.map(conditionItem));
+  $("conditions-empty").hidden = page.items.length > 0;
+  const next = nextConditionNumber();
+  $("add-condition").textContent = `Add condition ${next}`;
+  $("add-condition").setAttribute("aria-expanded", "false");
+  $("add-condition-box").replaceChildren();
+}
+
+function nextConditionNumber() {
+  return state.conditions.reduce((max, c) => Math.max(max, c.condition_number), 0) + 1;
+}
+
+function conditionItem(c) {
+  const item = Console.el("li", { class: "condition", "data-testid": "condition", "data-number": String(c.condition_number) });
+  const head = Console.el("h4", { class: "condition-head", tabindex: "-1" });
+  head.append(`Condition ${c.condition_number}: `, Console.el("span", { "data-testid": "condition-name" }, c.condition_name || "(no name)"), " ");
+  head.append(Console.el("span", { class: `badge ${c.is_active ? "live" : "ended"}`, "data-testid": "condition-state" }, c.is_active ? "Active" : "Off"));
+  const dl = Console.el("dl", { class: "facts" });
+  fact(dl, "Rule", ruleWords(c), "condition-rule");
+  fact(dl, "Reward", rewardWords(c.reward), "condition-reward");
+  item.append(head, dl);
+  if (c.reward) {
+    const stock = fact(dl, "Pool stock", stockWords(c.reward), "condition-stock");
+    if (poolLow(c.reward)) stock.append(" ", Console.el("span", { class: "badge warn-badge" }, "Low"));
+    fact(dl, "SMS", c.reward.sms_template || "The default message", "condition-sms");
+    if (c.reward.rewards_waiting > 0) item.append(waitingNote(c.reward.rewards_waiting));
+  }
+  const actions = Console.el("div", { class: "actions" });
+  const edit = Console.el("button", { type: "button", "aria-expanded": "false", "data-testid": "edit-condition" }, `Edit condition ${c.condition_number}`);
+  actions.append(edit);
+  const form = conditionForm(c, c.condition_number, () => {
+    form.hidden = true;
+    edit.setAttribute("aria-expanded", "false");
+    edit.focus();
+  });
+  form.hidden = true;
+  edit.addEventListener("click", () => {
+    form.hidden = !form.hidden;
+    edit.setAttribute("aria-expanded", String(!form.hidden));
+    if (!form.hidden) form.querySelector("input").focus();
+  });
+  item.append(actions, form);
+  return item;
+}
+
+function waitingNote(n) {
+  const note = Console.el("p", { class: "warn", "data-testid": "condition-waiting" }, `${waitingWords(n)}. `);
+  note.append(Console.el("a", { href: "#/gift-cards" }, "Upload cards to the pool"), " and they are sent at once.");
+  return note;
+}
+
+/** One option per pool the campaign may reward from, with its stock. */
+function poolOptions(selected) {
+  const options = [Console.el("option", { value: "" }, "No reward")];
+  for (const p of state.campaignPools || []) {
+    options.push(Console.el("option", { value: p.id }, `${p.pool_name}: ${cardKind(p)} (${Console.num(p.available_cards)} available)`));
+  }
+  if (selected && selected.gift_card_pool_id && !options.some((o) => o.value === selected.gift_card_pool_id)) {
+    // A pool the caller cannot list (an admin's master pool) stays the choice.
+    options.push(Console.el("option", { value: selected.gift_card_pool_id }, `${selected.pool_name || "Pool"}: ${cardKind(selected)}`));
+  }
+  return options;
+}
+
+/**
+ * The form that creates or replaces condition `number` (`c` is its current state, or null
+ * for a new one); PUTs it and shows a refusal beside the fields. `close()` hides it.
+ */
+function conditionForm(c, number, close) {
+  const form = Console.el("form", { class: "grid-form edit-form", "data-testid": "condition-form", "data-number": String(number), novalidate: "" });
+  form.append(Console.el("h4", {}, c ? `Edit condition ${number}` : `New condition ${number}`));
+  const name = field(form, "Name", Console.el("input", { autocomplete: "off", maxlength: "200", "data-testid": "condition-name-input" }), "What the caller does, such as “Booked an appointment”.");
+  name.value = c && c.condition_name ? c.condition_name : "";
+  const trigger = field(form, "Met by", Console.el("select", { "data-testid": "condition-trigger" }));
+  trigger.replaceChildren(...TRIGGERS.map((t) => Console.el("option", { value: t.key }, t.words)));
+  trigger.value = c ? c.trigger_type : "call";
+  const talk = field(form, "Met by itself after this much talk (seconds)", Console.el("input", { type: "number", min: "0", step: "1", inputmode: "numeric", "data-testid": "condition-talk" }), "When an answered call matched to a recipient lasts this long. Leave empty: an agent marks it.");
+  talk.value = c && c.auto_min_talk_seconds != null ? String(c.auto_min_talk_seconds) : "";
+  const event = field(form, "CRM event name", Console.el("input", { autocomplete: "off", spellcheck: "false", "data-testid": "condition-event" }), "As the CRM sends it, such as appointment_kept.");
+  event.value = c && c.crm_event_name ? c.crm_event_name : "";
+  const hours = field(form, "Hours after the first answered call", Console.el("input", { type: "number", min: "1", step: "1", inputmode: "numeric", "data-testid": "condition-hours" }));
+  hours.value = c && c.time_delay_hours != null ? String(c.time_delay_hours) : "";
+  const active = field(form, "Active (can be met)", Console.el("input", { type: "checkbox", "data-testid": "condition-active" }));
+  active.checked = c ? c.is_active : true;
+  const pool = field(form, "Reward: a gift card from", Console.el("select", { "data-testid": "condition-pool" }), state.campaignPools && state.campaignPools.length ? undefined : "No gift-card pool yet: create one on the Gift cards page first.");
+  pool.replaceChildren(...poolOptions(c && c.reward));
+  pool.value = c && c.reward && c.reward.gift_card_pool_id ? c.reward.gift_card_pool_id : "";
+  const description = field(form, "Reward description", Console.el("input", { autocomplete: "off", maxlength: "500", "data-testid": "condition-description" }), "Shown to agents, such as “$25 Amazon gift card”.");
+  description.value = c && c.reward && c.reward.reward_description ? c.reward.reward_description : "";
+  const sms = field(form, "SMS sent with the card", Console.el("textarea", { rows: "3", maxlength: "1600", "data-testid": "condition-sms-input" }), `Placeholders: ${SMS_PLACEHOLDERS}.`);
+  sms.value = c && c.reward && c.reward.sms_template ? c.reward.sms_template : DEFAULT_SMS;
+  const error = Console.el("p", { class: "form-error", role: "alert", "data-testid": "condition-error", hidden: "" });
+  const actions = Console.el("div", { class: "actions" });
+  const save = Console.el("button", { type: "submit", class: "primary", "data-testid": "save-condition" }, `Save condition ${number}`);
+  const cancel = Console.el("button", { type: "button" }, "Cancel");
+  actions.append(save, cancel);
+  form.append(error, actions);
+  const sync = () => {
+    talk.closest(".field").hidden = trigger.value !== "call";
+    event.closest(".field").hidden = trigger.value !== "crm_event";
+    hours.closest(".field").hidden = trigger.value !== "time_delay";
+    description.closest(".field").hidden = !pool.value;
+    sms.closest(".field").hidden = !pool.value;
+  };
+  trigger.addEventListener("change", sync);
+  pool.addEventListener("change", sync);
+  sync();
+  cancel.addEventListener("click", close);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    error.hidden = true;
+    const body = conditionBody({ name, trigger, talk, event, hours, active, pool, description, sms }, error);
+    if (!body) return;
+    save.disabled = true;
+    Console.announce(`Saving condition ${number}…`);
+    try {
+      await Console.api(`/api/v1/campaigns/${enc(state.campaign.id)}/conditions/${number}`, { method: "PUT", body });
+      await renderConditions(state.campaign, state.renderSeq);
+      Console.announce(`Saved condition ${number}.`);
+      const saved = $("condition-list").querySelector(`[data-number="${number}"] .condition-head`);
+      if (saved) saved.focus();
+    } catch (failure) {
+      Console.announce("");
+      formFailure(error, failure);
+      save.disabled = false;
+    }
+  });
+  return form;
+}
+
+/** The PUT body of a condition form; null, with the reason shown in `error`, when unfit. */
+function conditionBody(f, error) {
+  const fail = (text, input) => {
+    error.textContent = text;
+    error.hidden = false;
+    input.focus();
+    return null;
+  };
+  const name = f.name.value.trim();
+  if (!name) return fail("Give the condition a name.", f.name);
+  const body = { condition_name: name, trigger_type: f.trigger.value, is_active: f.active.checked };
+  if (body.trigger_type === "call" && f.talk.value.trim() !== "") {
+    const seconds = Number(f.talk.value);
+    if (!Number.isInteger(seconds) || seconds < 0) return fail("The talk time is a whole number of seconds, or empty.", f.talk);
+    body.auto_min_talk_seconds = seconds;
+  }
+  if (body.trigger_type === "crm_event") {
+    if (!f.event.value.trim()) return fail("Name the CRM event that meets this condition, such as appointment_kept.", f.event);
+    body.crm_event_name = f.event.value.trim();
+  }
+  if (body.trigger_type === "time_delay") {
+    const hours = Number(f.hours.value);
+    if (f.hours.value.trim() === "" || !Number.isInteger(hours) || hours <= 0) return fail("Give the number of hours after the first answered call, 1 or more.", f.hours);
+    body.time_delay_hours = hours;
+  }
+  if (f.pool.value) {
+    body.reward = { gift_card_pool_id: f.pool.value };
+    if (f.description.value.trim()) body.reward.reward_description = f.description.value.trim();
+    if (f.sms.value.trim()) body.reward.sms_template = f.sms.value.trim();
+  }
+  return body;
+}
+
+function toggleAddCondition() {
+  const box = $("add-condition-box");
+  const button = $("add-condition");
+  if (box.children.length > 0) {
+    box.replaceChildren();
+    button.setAttribute("aria-expanded", "false");
+    return;
+  }
+  const form = conditionForm(null, nextConditionNumber(), () => {
+    box.replaceChildren();
+    button.setAttribute("aria-expanded", "false");
+    button.focus();
+  });
+  box.append(form);
+  button.setAttribute("aria-expanded", "true");
+  form.querySelector("input").focus();
+}
+
+// ---- gift-card pools ------------------------------------------------------------------------
+
+async function renderPools(seq) {
+  const pools = await loadPools();
+  if (seq !== state.renderSeq) return;
+  document.title = "calltrack · Gift cards";
+  $("pool-list").replaceChildren(...pools.map(poolItem));
+  $("pools-empty").hidden = pools.length > 0;
+  $("pools-title").focus();
+}
+
+/** What is wrong with a pool's stock, in words; empty when nothing is. */
+function poolWarnings(p) {
+  const warnings = [];
+  if (poolLow(p)) warnings.push(p.available_cards === 0 ? "No cards left." : `Low: only ${plural(p.available_cards, "card", "cards")} left.`);
+  if (p.rewards_waiting > 0) warnings.push(`${waitingWords(p.rewards_waiting)}: upload cards to send them.`);
+  return warnings;
+}
+
+function poolItem(p) {
+  const item = Console.el("li", { class: "card pool", "data-testid": "pool", "data-pool-id": p.id });
+  const title = Console.el("h3", { tabindex: "-1", "data-testid": "pool-name" }, p.pool_name);
+  const meta = Console.el("p", { class: "muted" }, [p.brand_name, p.value_amount != null ? `${money(p.value_amount)} each` : null, p.client_id == null ? "master pool" : null].filter(Boolean).join(" · "));
+  const dl = Console.el("dl", { class: "stats" });
+  const stat = (term, value, testid) => {
+    const box = Console.el("div");
+    box.append(Console.el("dt", {}, term), Console.el("dd", { "data-testid": testid }, value));
+    dl.append(box);
+  };
+  stat("Available", Console.num(p.available_cards), "pool-available");
+  stat("Cards in all", Console.num(p.total_cards), "pool-total");
+  stat("Rewards waiting", Console.num(p.rewards_waiting), "pool-waiting");
+  item.append(title, meta, dl);
+  const warnings = poolWarnings(p);
+  if (warnings.length) item.append(Console.el("p", { class: "warn", "data-testid": "pool-warning" }, warnings.join(" ")));
+  item.append(cardUpload(p, item));
+  return item;
+}
+
+/** A pool's card upload: the file, a progress bar, the counts and rejected lines. */
+function cardUpload(p, item) {
+  const wrap = Console.el("div", { class: "card-upload" });
+  const form = Console.el("form", { class: "inline upload", novalidate: "", "data-testid": "pool-upload-form" });
+  const id = `cards-${p.id}`;
+  const label = Console.el("label", { for: id }, `Cards for ${p.pool_name} (CSV)`);
+  const input = Console.el("input", { id, type: "file", accept: ".csv,text/csv", "data-testid": "pool-file" });
+  const submit = Console.el("button", { type: "submit", "data-testid": "pool-upload" }, "Upload cards");
+  form.append(input, submit);
+  const hint = Console.el("p", { class: "hint" });
+  hint.append("A CSV file with the header ", Console.el("code", {}, "card_code,pin_code,value_amount"), ", up to 10 MB. Codes are encrypted on arrival and never shown again.");
+  const progressBox = Console.el("div", { class: "progress-box", hidden: "" });
+  const progress = Console.el("progress", { max: "100", value: "0", "aria-label": `Uploading cards for ${p.pool_name}`, "data-testid": "pool-progress" });
+  const progressText = Console.el("span", { class: "muted small" });
+  progressBox.append(progress, " ", progressText);
+  const box = Console.el("div", { class: "result", hidden: "", "data-testid": "pool-result" });
+  const summary = Console.el("p", { class: "summary", tabindex: "-1", "data-testid": "pool-summary" });
+  const rejected = Console.el("ol", { class: "rejected", "aria-label": "Rejected lines", "data-testid": "pool-rejected" });
+  const more = Console.el("p", { class: "muted small", hidden: "" });
+  box.append(summary, rejected, more);
+  wrap.append(label, form, hint, progressBox, box);
+  const parts = { progressBox, progress, progressText, box, summary, rejected, more };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    uploadCards(p, item, input, submit, parts);
+  });
+  return wrap;
+}
+
+async function uploadCards(p, item, input, submit, parts) {
+  const file = chosenFile(input, MAX_CARDS_BYTES, `Choose the CSV file of cards for ${p.pool_name}.`);
+  if (!file) return;
+  Console.clearError();
+  parts.box.hidden = true;
+  submit.disabled = true;
+  showProgress(parts, 0, file.size);
+  Console.announce(`Uploading cards for ${p.pool_name}…`);
+  try {
+    const result = await uploadCsv(`/api/v1/gift-card-pools/${enc(p.id)}/cards`, file, (loaded, total) => showProgress(parts, loaded, total));
+    const rejected = result.rejected || [];
+    const total = result.rejected_total ?? rejected.length;
+    let summary = `Added ${plural(result.added, "card", "cards")}, rejected ${plural(total, "line", "lines")}.`;
+    if (result.provisioned > 0) summary += ` ${plural(result.provisioned, "waiting reward was", "waiting rewards were")} given a card and will be sent now.`;
+    summary += ` ${plural(result.available_cards, "card", "cards")} available.`;
+    Console.announce(summary);
+    // The stock as it is now, in place of the old card; the result goes with it.
+    const fresh = (await loadPools()).find((x) => x.id === p.id) || { ...p, available_cards: result.available_cards, total_cards: p.total_cards + result.added };
+    const freshItem = poolItem(fresh);
+    item.replaceWith(freshItem);
+    const freshParts = freshItem.querySelector('[data-testid="pool-result"]');
+    showResult(
+      {
+        progressBox: freshItem.querySelector(".progress-box"),
+        box: freshParts,
+        summary: freshParts.querySelector('[data-testid="pool-summary"]'),
+        rejected: freshParts.querySelector('[data-testid="pool-rejected"]'),
+        more: freshParts.querySelector("p.muted"),
+      },
+      summary,
+      rejected,
+      total,
+    );
+  } catch (error) {
+    parts.progressBox.hidden = true;
+    Console.announce("");
+    Console.handleError(error);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+async function toggleNewPool(open, { quiet = false } = {}) {
+  $("new-pool-card").hidden = !open;
+  $("new-pool").setAttribute("aria-expanded", String(open));
+  clearFormError("new-pool-error");
+  if (!open) {
+    $("new-pool-form").reset();
+    if (!quiet) $("new-pool").focus();
+    return;
+  }
+  offerClients("pool");
+  $("pool-name").focus();
+  try {
+    await loadClients();
+    offerClients("pool");
+  } catch {
+    // Without the list the API still picks the only client, or asks.
+  }
+}
+
+async function createPool(event) {
+  event.preventDefault();
+  clearFormError("new-pool-error");
+  const body = { pool_name: $("pool-name").value.trim(), brand_name: $("pool-brand").value.trim(), value_amount: $("pool-value").value.trim().replace(/^\$/, "") };
+  const missing = [
+    ["pool_name", "pool-name", "Give the pool a name."],
+    ["brand_name", "pool-brand", "Name the brand of its cards, such as Amazon."],
+  ].find(([key]) => !body[key]);
+  if (missing) {
+    formError("new-pool-error", missing[2]);
+    $(missing[1]).focus();
+    return;
+  }
+  if (!/^\d+(\.\d{1,2})?$/.test(body.value_amount) || Number(body.value_amount) <= 0) {
+    formError("new-pool-error", "Give the value of each card as an amount, such as 25 or 25.00.");
+    $("pool-value").focus();
+    return;
+  }
+  const client = chosenClient("pool");
+  if (client) body.client_id = client;
+  const submit = $("new-pool-form").querySelector("button[type=submit]");
+  submit.disabled = true;
+  Console.announce("Creating the pool…");
+  try {
+    const pool = await Console.api("/api/v1/gift-card-pools", { method: "POST", body });
+    toggleNewPool(false, { quiet: true });
+    await renderPools(++state.renderSeq);
+    Console.announce(`Created the pool “${pool.pool_name}”. Upload its cards next.`);
+    const input = $("pool-list").querySelector(`[data-pool-id="${CSS.escape(pool.id)}"] input[type=file]`);
+    if (input) input.focus();
+  } catch (error) {
+    Console.announce("");
+    formFailure($("new-pool-error"), error);
+    if (asksForClient(error)) revealClients("pool");
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+function wireSetup() {
+  $("new-campaign").addEventListener("click", () => toggleNewCampaign($("new-campaign-card").hidden));
+  $("new-campaign-cancel").addEventListener("click", () => toggleNewCampaign(false));
+  $("new-campaign-form").addEventListener("submit", createCampaign);
+  $("new-client").addEventListener("change", () => syncClientId("new"));
+  $("settings-form").addEventListener("submit", saveSettings);
+  $("recipients-upload-form").addEventListener("submit", uploadRecipients);
+  $("recipients-search-form").addEventListener("submit", searchRecipients);
+  $("recipients-more").addEventListener("click", () => {
+    if (state.campaign) renderRecipients(state.campaign, state.renderSeq, true).catch(Console.handleError);
+  });
+  $("add-condition").addEventListener("click", toggleAddCondition);
+  $("new-pool").addEventListener("click", () => toggleNewPool($("new-pool-card").hidden));
+  $("new-pool-cancel").addEventListener("click", () => toggleNewPool(false));
+  $("new-pool-form").addEventListener("submit", createPool);
+  $("pool-client").addEventListener("change", () => syncClientId("pool"));
+}
+
 // ---- signing in and out ---------------------------------------------------------------------
 
 function enterConsole() {
+  $("top-nav").hidden = false;
   Console.announce("Signed in.");
   render();
 }
@@ -643,13 +1534,25 @@ function enterConsole() {
 function leaveConsole() {
   state.campaign = null;
   state.renderSeq += 1;
+  state.clients = new Map();
+  state.clientsLoaded = false;
+  state.clientAsked = false;
+  $("top-nav").hidden = true;
   $("campaigns-view").hidden = true;
   $("campaign-view").hidden = true;
+  $("pools-view").hidden = true;
   $("campaign-list").replaceChildren();
+  $("pool-list").replaceChildren();
+  $("recipients-body").replaceChildren();
+  $("recipients-result").hidden = true;
+  $("condition-list").replaceChildren();
+  toggleNewCampaign(false, { quiet: true });
+  toggleNewPool(false, { quiet: true });
 }
 
 function main() {
   $("buy-form").addEventListener("submit", buyNumber);
+  wireSetup();
   $("filter-form").addEventListener("submit", (event) => {
     event.preventDefault();
     if (state.campaign) renderCalls(state.campaign, ++state.renderSeq).catch(Console.handleError);

@@ -163,6 +163,22 @@ impl TestApp {
             .get(0)
     }
 
+    /// An organization and its one client, nothing else: what a user needs to be signed in
+    /// as that client's owner on an otherwise empty database. Returns (org, client).
+    pub async fn seed_client(&self) -> (Uuid, Uuid) {
+        let row = self
+            .db
+            .query_one(
+                "WITH o AS (INSERT INTO organizations (name, type) VALUES ('Acme Agency', 'agency') RETURNING id)
+                 INSERT INTO clients (org_id, name, industry) SELECT id, 'Acme Roofing', 'roofing' FROM o
+                 RETURNING org_id, id",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    }
+
     /// A platform user with `roles`, assigned to a client and/or an organization.
     pub async fn seed_user(
         &self,

@@ -4,3 +4,4 @@
 mod chromium;
 mod console;
 mod manage_console;
+mod setup;
