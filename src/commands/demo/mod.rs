@@ -151,12 +151,16 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
         token: &manager_token,
         report: &report,
     };
-    let cards_csv = (1..=5).fold(String::from("card_code,pin_code,value_amount\n"), |mut csv, _| {
-        let (code, pin) = demo_card();
-        csv.push_str(&format!("{code},{pin},\n"));
-        csv
-    });
-    timeline.say("the company owner sets the campaign up through the manager API, as /manage does:");
+    let cards_csv = (1..=5).fold(
+        String::from("card_code,pin_code,value_amount\n"),
+        |mut csv, _| {
+            let (code, pin) = demo_card();
+            csv.push_str(&format!("{code},{pin},\n"));
+            csv
+        },
+    );
+    timeline
+        .say("the company owner sets the campaign up through the manager API, as /manage does:");
     let made = setup::campaign(
         &api,
         &setup::DemoCampaign {
@@ -181,8 +185,15 @@ async fn tour(timeline: &Timeline, database: &Database, bind: SocketAddr) -> any
             (cipher.encrypt(&code), cipher.encrypt(&pin))
         })
         .collect();
-    let history =
-        seed::demo_history(&client, campaign_id, made.tracked_number_id, &history_cards).await?;
+    let callers = seed::recipients_with_code_prefix(&client, campaign_id, "ROOF-2").await?;
+    let history = seed::demo_history(
+        &client,
+        campaign_id,
+        made.tracked_number_id,
+        &callers,
+        &history_cards,
+    )
+    .await?;
     timeline.say(format!(
         "wrote last week's history for the charts: the campaign mailed 8 days ago, {} calls since with mixed outcomes, {} conditions met",
         history.calls, history.conditions_met

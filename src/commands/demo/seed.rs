@@ -59,6 +59,26 @@ pub fn recipients_csv() -> String {
     csv
 }
 
+/// The campaign's recipients whose redemption code starts with `prefix` and who have a phone,
+/// as (id, E.164 phone), by code.
+pub async fn recipients_with_code_prefix(
+    client: &tokio_postgres::Client,
+    campaign_id: Uuid,
+    prefix: &str,
+) -> anyhow::Result<Vec<(Uuid, String)>> {
+    Ok(client
+        .query(
+            "SELECT id, phone_e164 FROM recipients
+             WHERE campaign_id = $1 AND starts_with(redemption_code, $2) AND phone_e164 IS NOT NULL
+             ORDER BY redemption_code",
+            &[&campaign_id, &prefix],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}
+
 /// One call as the demo reports it.
 pub struct CallSummary {
     pub session_id: Uuid,
@@ -222,29 +242,19 @@ pub struct DemoHistory {
 /// A week of past calls for the demo's charts: the campaign mailed eight days ago, calls
 /// falling off day by day after the drop, mixed outcomes, a third of the callers matched to
 /// recipients of their own, and conditions met with rewards delivered, sent and failed.
-/// `encrypted_cards` are the (code, PIN) pairs of the cards those past rewards claimed.
+/// `recipients` are the (id, E.164 phone) of the campaign's recipients who call, and
+/// `encrypted_cards` the (code, PIN) pairs of the cards those past rewards claimed.
 pub async fn demo_history(
     client: &tokio_postgres::Client,
     campaign_id: Uuid,
     tracked_number_id: Uuid,
+    recipients: &[(Uuid, String)],
     encrypted_cards: &[(String, String)],
 ) -> anyhow::Result<DemoHistory> {
     let today = chrono::Utc::now().date_naive();
-    // The history's callers are the campaign's imported recipients `ROOF-2000`...
-    let recipients: Vec<(Uuid, String)> = client
-        .query(
-            "SELECT id, phone_e164 FROM recipients
-             WHERE campaign_id = $1 AND redemption_code LIKE 'ROOF-2%' AND phone_e164 IS NOT NULL
-             ORDER BY redemption_code",
-            &[&campaign_id],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
     anyhow::ensure!(
         !recipients.is_empty(),
-        "the demo's history needs its recipients ROOF-2000 and on"
+        "the history needs recipients to call"
     );
     // Calls on the days after the drop, the way responses to a mailing fall off.
     let per_day = [16, 13, 10, 8, 6, 5, 4];

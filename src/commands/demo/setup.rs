@@ -94,8 +94,7 @@ pub struct Made {
 
 const THANKS_FOR_BOOKING: &str = "Hi {first_name}, thanks for booking your roof inspection! \
      Your {brand} gift card worth ${value}: {card_code} PIN {pin_code}";
-const THANKS_FOR_CALLING: &str =
-    "Hi {first_name}, thanks for calling us! Your {brand} gift card worth ${value}: {card_code} PIN {pin_code}";
+const THANKS_FOR_CALLING: &str = "Hi {first_name}, thanks for calling us! Your {brand} gift card worth ${value}: {card_code} PIN {pin_code}";
 /// Condition 3's call rule: met by the call itself after this much talk.
 pub const CALL_RULE_SECONDS: i64 = 30;
 

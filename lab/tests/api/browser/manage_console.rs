@@ -87,10 +87,37 @@ async fn demo_world(app: &TestApp) -> (crate::world::World, Uuid) {
     let cards: Vec<(String, String)> = (0..10)
         .map(|n| (cipher.encrypt(&format!("HIST-{n}")), cipher.encrypt("1234")))
         .collect();
+    // The demo imports these through the API; this world is seeded directly.
+    app.db
+        .execute(
+            "UPDATE campaigns SET mail_date = current_date - 8 WHERE id = $1",
+            &[&world.campaign.id],
+        )
+        .await
+        .unwrap();
+    let mut callers = Vec::new();
+    for n in 0..24 {
+        let phone = format!("+1415555{:04}", 200 + n);
+        let row = app
+            .db
+            .query_one(
+                "INSERT INTO recipients (campaign_id, redemption_code, first_name, phone)
+                 VALUES ($1, $2, 'Caller', $3) RETURNING id",
+                &[
+                    &world.campaign.id,
+                    &format!("HIST-{}-{n}", world.campaign.id),
+                    &phone,
+                ],
+            )
+            .await
+            .unwrap();
+        callers.push((row.get::<_, Uuid>(0), phone));
+    }
     seed::demo_history(
         &app.db,
         world.campaign.id,
         world.campaign.tracked_number_id,
+        &callers,
         &cards,
     )
     .await
