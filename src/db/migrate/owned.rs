@@ -298,7 +298,14 @@ pub const PLATFORM_TABLES: &[PlatformTable] = &[
             col("created_at", Timestamptz),
             supplied("deleted_at", Any, SOFT_DELETE),
         ],
-        inserted: &[],
+        // The recipients import (`POST /api/v1/campaigns/{id}/recipients`).
+        inserted: &[
+            "campaign_id",
+            "redemption_code",
+            "first_name",
+            "last_name",
+            "phone",
+        ],
         altered: true,
     },
     PlatformTable {
