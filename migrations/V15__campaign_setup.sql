@@ -31,11 +31,14 @@ BEGIN
 END
 $$;
 
--- A campaign's recipients page by redemption code, and an import finds the recipient a line
--- updates by it: one index serves both, where (campaign_id) alone would sort a million rows
--- for every page.
+-- A campaign's recipients page by redemption code in bytewise order (the same on every
+-- database, whatever its collation), and a search by a code's prefix is a range of it; where
+-- (campaign_id) alone would sort a million rows for every page. A last name's prefix has an
+-- index of its own, so a search that matches no one reads no one.
 CREATE INDEX IF NOT EXISTS calltrack_recipients_campaign_code_idx
-    ON recipients (campaign_id, redemption_code);
+    ON recipients (campaign_id, (redemption_code COLLATE "C"));
+CREATE INDEX IF NOT EXISTS calltrack_recipients_campaign_last_name_idx
+    ON recipients (campaign_id, lower(last_name) text_pattern_ops);
 
 -- The setup API writes as the restricted role, so row security checks every row it writes
 -- against the caller's clients (a policy's USING is also its WITH CHECK). Brands are shared

@@ -237,6 +237,24 @@ pub struct RecipientRow {
     pub created_at: DateTime<Utc>,
 }
 
+const PAGE_SELECT: &str =
+    "SELECT id, first_name, last_name, phone, phone_e164, redemption_code, created_at
+     FROM recipients
+     WHERE campaign_id = $1 AND deleted_at IS NULL";
+const PAGE_ORDER: &str = " ORDER BY redemption_code COLLATE \"C\", id LIMIT $2";
+
+/// `text` as a LIKE pattern that matches it literally.
+fn like_escaped(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
 /// What a page of recipients is narrowed to.
 #[derive(Debug, Clone)]
 pub enum RecipientSearch {
@@ -248,8 +266,9 @@ pub enum RecipientSearch {
     Prefix(String),
 }
 
-/// A page of the campaign's live recipients in redemption-code order, after `after` (a code
-/// and an id), `limit` of them at most.
+/// A page of the campaign's live recipients in redemption-code order (bytewise, so the
+/// order is the same on every database whatever its collation), after `after` (a code and an
+/// id), `limit` of them at most.
 pub async fn page(
     client: &impl GenericClient,
     campaign_id: Uuid,
@@ -258,37 +277,40 @@ pub async fn page(
     limit: i64,
 ) -> Result<Vec<RecipientRow>> {
     // One statement per shape, so each plans on its own index whatever the plan cache does.
-    let mut sql = String::from(
-        "SELECT id, first_name, last_name, phone, phone_e164, redemption_code, created_at
-         FROM recipients
-         WHERE campaign_id = $1 AND deleted_at IS NULL",
-    );
     let (after_code, after_id) = after.map_or((None, None), |(c, i)| (Some(c), Some(i)));
     let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&campaign_id, &limit];
-    match search {
-        RecipientSearch::Everyone => {}
-        RecipientSearch::Phone(phone) => {
-            params.push(phone);
-            sql.push_str(" AND phone_e164 = $3");
-        }
-        RecipientSearch::Prefix(prefix) => {
-            params.push(prefix);
-            sql.push_str(
-                " AND (starts_with(redemption_code, $3) OR starts_with(lower(last_name), lower($3)))",
-            );
-        }
-    }
-    if after_code.is_some() {
-        let n = params.len();
+    let keyset = if after_code.is_some() {
         params.push(&after_code);
         params.push(&after_id);
-        sql.push_str(&format!(
-            " AND redemption_code >= ${a} AND (redemption_code > ${a} OR id > ${b})",
-            a = n + 1,
-            b = n + 2
-        ));
-    }
-    sql.push_str(" ORDER BY redemption_code, id LIMIT $2");
+        " AND redemption_code COLLATE \"C\" >= $3
+          AND (redemption_code COLLATE \"C\" > $3 OR id > $4)"
+    } else {
+        ""
+    };
+    let next = params.len() + 1;
+    let pattern;
+    let sql = match search {
+        RecipientSearch::Everyone => format!("{PAGE_SELECT}{keyset}{PAGE_ORDER}"),
+        RecipientSearch::Phone(phone) => {
+            params.push(phone);
+            format!("{PAGE_SELECT}{keyset} AND phone_e164 = ${next}{PAGE_ORDER}")
+        }
+        RecipientSearch::Prefix(prefix) => {
+            pattern = format!("{}%", like_escaped(prefix));
+            params.push(&pattern);
+            // Two ordered branches, each on its own index (the bytewise code index takes a
+            // LIKE prefix as a range; the last-name one is `text_pattern_ops`), merged: one
+            // OR would walk the whole campaign when the prefix matches nothing.
+            format!(
+                "SELECT * FROM (
+                     ({PAGE_SELECT}{keyset} AND redemption_code COLLATE \"C\" LIKE ${next}{PAGE_ORDER})
+                     UNION
+                     ({PAGE_SELECT}{keyset} AND lower(last_name) LIKE lower(${next}){PAGE_ORDER})
+                 ) AS found
+                 ORDER BY redemption_code COLLATE \"C\", id LIMIT $2"
+            )
+        }
+    };
     let rows = client
         .query(&sql, &params)
         .await
@@ -305,4 +327,15 @@ pub async fn page(
             created_at: row.get(6),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_escaped;
+
+    #[test]
+    fn a_search_text_matches_itself_literally_in_like() {
+        assert_eq!(like_escaped("ROOF-1"), "ROOF-1");
+        assert_eq!(like_escaped(r"50%_off\x"), r"50\%\_off\\x");
+    }
 }
