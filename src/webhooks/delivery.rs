@@ -238,10 +238,10 @@ impl Failure {
         match self {
             Self::Unsigned => "no signing secret was given".to_owned(),
             Self::Target(error) => error.to_string(),
-            Self::Timeout => format!(
-                "timed out: no answer within {} s",
-                timeout.as_secs_f64().round()
-            ),
+            Self::Timeout if timeout.subsec_millis() == 0 => {
+                format!("timed out: no answer within {} s", timeout.as_secs())
+            }
+            Self::Timeout => format!("timed out: no answer within {} ms", timeout.as_millis()),
             Self::Http(error) => {
                 let what = if error.is_connect() {
                     "could not connect"
@@ -360,6 +360,7 @@ mod tests {
 
     #[test]
     fn the_schedule_is_the_contracts_with_at_most_ten_percent_more() {
+        assert_eq!(DeliveryConfig::default().timeout, Duration::from_secs(15));
         assert_eq!(retry_schedule(0), Some(Duration::ZERO));
         for (attempts, nominal) in (1..).zip(SCHEDULE) {
             let delay = retry_schedule(attempts).expect("a retry");
@@ -408,7 +409,9 @@ mod tests {
         );
         let error = attempt.error.expect("an error");
         assert!(
-            error.starts_with("the endpoint answered 500 Internal Server Error: \"line one line two xx"),
+            error.starts_with(
+                "the endpoint answered 500 Internal Server Error: \"line one line two xx"
+            ),
             "{error}"
         );
         assert!(error.chars().count() < 300, "{error}");

@@ -218,7 +218,10 @@ mod tests {
         let header = signature_header([&new, &old], SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY);
         let parts: Vec<&str> = header.split(' ').collect();
         assert_eq!(parts.len(), 2);
-        assert_eq!(parts[1], SPEC_SIGNATURE, "the old secret's signature comes second");
+        assert_eq!(
+            parts[1], SPEC_SIGNATURE,
+            "the old secret's signature comes second"
+        );
         assert!(verify(&new, SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY, &header));
         assert!(verify(&old, SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY, &header));
         assert!(!verify(
@@ -297,7 +300,9 @@ mod tests {
             WebhookSecret::parse("whsec_").err(),
             Some(SecretError::Length(0))
         );
-        let error = WebhookSecret::parse("whsec_c2hvcnQ=").unwrap_err().to_string();
+        let error = WebhookSecret::parse("whsec_c2hvcnQ=")
+            .unwrap_err()
+            .to_string();
         assert!(!error.contains("c2hvcnQ"), "{error}");
     }
 }

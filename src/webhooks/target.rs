@@ -47,7 +47,9 @@ pub enum TargetError {
     Unresolvable { host: String },
     #[error("the host {host} resolves to no address")]
     NoAddress { host: String },
-    #[error("the host {host} resolves to {address}, a {class} address, which may not receive webhooks")]
+    #[error(
+        "the host {host} resolves to {address}, a {class} address, which may not receive webhooks"
+    )]
     Internal {
         host: String,
         address: IpAddr,
@@ -126,7 +128,13 @@ impl EndpointUrl {
 
 impl fmt::Debug for EndpointUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EndpointUrl({}://{}:{}/..)", self.url.scheme(), self.host(), self.port())
+        write!(
+            f,
+            "EndpointUrl({}://{}:{}/..)",
+            self.url.scheme(),
+            self.host(),
+            self.port()
+        )
     }
 }
 
@@ -378,10 +386,26 @@ mod tests {
         let cases = [
             ("http://example.com/hook", false, TargetError::HttpsRequired),
             ("ftp://example.com/hook", false, TargetError::HttpsRequired),
-            ("ftp://example.com/hook", true, TargetError::UnsupportedScheme),
-            ("https://user:pw@example.com/hook", false, TargetError::Credentials),
-            ("https://user@example.com/hook", true, TargetError::Credentials),
-            ("https://:pw@example.com/hook", false, TargetError::Credentials),
+            (
+                "ftp://example.com/hook",
+                true,
+                TargetError::UnsupportedScheme,
+            ),
+            (
+                "https://user:pw@example.com/hook",
+                false,
+                TargetError::Credentials,
+            ),
+            (
+                "https://user@example.com/hook",
+                true,
+                TargetError::Credentials,
+            ),
+            (
+                "https://:pw@example.com/hook",
+                false,
+                TargetError::Credentials,
+            ),
             ("https://?token=x", false, TargetError::MissingHost),
             ("https://", false, TargetError::MissingHost),
             ("example.com/hook", false, TargetError::Malformed),
@@ -432,7 +456,10 @@ mod tests {
                 ),
                 "{raw} was accepted"
             );
-            assert!(EndpointUrl::parse(raw, true).is_ok(), "{raw} with private networks");
+            assert!(
+                EndpointUrl::parse(raw, true).is_ok(),
+                "{raw} with private networks"
+            );
         }
     }
 
@@ -481,22 +508,38 @@ mod tests {
                 if host == "localhost" && class.starts_with("loopback")),
             "{error:?}"
         );
-        let allowed = resolve_checked(&url, true).await.expect("allowed with private networks");
-        assert!(allowed.iter().all(|address| address.ip().is_loopback() && address.port() == 443));
+        let allowed = resolve_checked(&url, true)
+            .await
+            .expect("allowed with private networks");
+        assert!(
+            allowed
+                .iter()
+                .all(|address| address.ip().is_loopback() && address.port() == 443)
+        );
     }
 
     #[tokio::test]
     async fn the_delivery_resolver_refuses_what_resolve_checked_refuses() {
         let name: Name = "localhost".parse().expect("a name");
-        let refused = CheckedResolver { allow_private: false }.resolve(name).await;
+        let refused = CheckedResolver {
+            allow_private: false,
+        }
+        .resolve(name)
+        .await;
         let error = refused.err().expect("refused");
         assert!(error.downcast_ref::<TargetError>().is_some(), "{error}");
         let name: Name = "localhost".parse().expect("a name");
-        let allowed = CheckedResolver { allow_private: true }
-            .resolve(name)
-            .await
-            .expect("allowed with private networks");
-        assert!(allowed.into_iter().all(|address| address.ip().is_loopback()));
+        let allowed = CheckedResolver {
+            allow_private: true,
+        }
+        .resolve(name)
+        .await
+        .expect("allowed with private networks");
+        assert!(
+            allowed
+                .into_iter()
+                .all(|address| address.ip().is_loopback())
+        );
     }
 
     #[tokio::test]
