@@ -399,6 +399,36 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_refusal_by_the_clients_resolver_is_told_in_the_same_words() {
+        // The check before the request and the resolver see the same name; this is the
+        // resolver's refusal alone, as when a name changes its answer between the two.
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .dns_resolver(Arc::new(CheckedResolver {
+                allow_private: false,
+            }))
+            .build()
+            .expect("a client");
+        let error = http
+            .post("http://localhost:9/hooks")
+            .send()
+            .await
+            .expect_err("refused");
+        let failure = Failure::from(error);
+        assert!(
+            matches!(&failure, Failure::Target(TargetError::Internal { host, .. }) if host == "localhost"),
+            "{failure:?}"
+        );
+        assert!(
+            failure
+                .words(DEFAULT_TIMEOUT)
+                .starts_with("the host localhost resolves to "),
+            "{}",
+            failure.words(DEFAULT_TIMEOUT)
+        );
+    }
+
     #[test]
     fn a_failure_keeps_only_a_short_single_line_excerpt_of_the_body() {
         let body = format!("line one\nline\ttwo {}", "x".repeat(5000));
