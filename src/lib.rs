@@ -14,4 +14,5 @@ pub mod startup;
 pub mod telemetry;
 pub mod trial;
 pub mod twilio;
+pub mod webhooks;
 pub mod workers;
