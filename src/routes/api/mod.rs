@@ -12,7 +12,7 @@ pub mod setup_types;
 pub mod types;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpMessage as _, HttpRequest, web};
 
 use super::error::ApiError;
 
@@ -133,6 +133,11 @@ fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|_error: PathError, _req: &HttpRequest| {
         ApiError::NotFound("no such resource").into()
     })
+}
+
+/// Whether the request's body is declared `text/csv` (parameters such as `charset` aside).
+pub fn is_csv(request: &HttpRequest) -> bool {
+    matches!(request.mime_type(), Ok(Some(mime)) if mime.essence_str() == "text/csv")
 }
 
 /// Parses a path id; an id that is not a UUID cannot exist, so it is a 404.

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::setup_types::RejectedLineOut;
 use super::{parse_id, text};
 use crate::app;
 use crate::app::recipients::{BodyError, ImportError, ImportReport, ListRecipientsError};
@@ -45,15 +46,6 @@ pub struct RecipientImportOut {
     pub rejected: Vec<RejectedLineOut>,
     /// Every rejected line, listed or not.
     pub rejected_total: u64,
-}
-
-/// A line that wrote nothing. The reason names the column, never the value.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RejectedLineOut {
-    /// The line of the file, the header being line 1 (blank lines count; a quoted field with
-    /// line breaks is counted from the line it starts on).
-    pub line: u64,
-    pub reason: String,
 }
 
 impl From<ImportReport> for RecipientImportOut {
@@ -164,8 +156,7 @@ pub async fn import(
     payload: web::Payload,
 ) -> Result<web::Json<RecipientImportOut>, ApiError> {
     let id = parse_id(&id)?;
-    let csv = matches!(req.mime_type(), Ok(Some(mime)) if mime.essence_str() == "text/csv");
-    if !csv {
+    if !super::is_csv(&req) {
         return Err(ApiError::MediaTypeNot("text/csv"));
     }
     let declared = req

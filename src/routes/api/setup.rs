@@ -221,13 +221,7 @@ pub async fn add_cards(
     payload: web::Payload,
 ) -> Result<web::Json<CardsAddedOut>, ApiError> {
     let pool_id = parse_id(&id)?;
-    let csv = request
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/csv"));
-    if !csv {
+    if !super::is_csv(&request) {
         return Err(ApiError::MediaTypeNot("text/csv"));
     }
     let mut body = read_body(payload, MAX_CARDS_BODY).await?;

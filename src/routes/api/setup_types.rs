@@ -278,10 +278,11 @@ pub struct GiftCardPoolList {
     pub next_cursor: Option<String>,
 }
 
-/// A line of a file that was left out.
+/// A line of an uploaded file (recipients or cards) that wrote nothing.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RejectedLineOut {
-    /// The line of the file, the header being line 1.
+    /// The line of the file, the header being line 1 (blank lines count; a quoted field with
+    /// line breaks is counted from the line it starts on).
     pub line: u64,
     /// Why, in words; never the line's content.
     pub reason: String,
