@@ -197,10 +197,10 @@ where
         parser = back;
         batch = filled;
         result.map_err(ReadFailure::Header)?;
-        if (end && !batch.is_empty()) || batch.len() >= BATCH_LINES {
-            if out.send(std::mem::take(&mut batch)).await.is_err() {
-                return Ok(());
-            }
+        if ((end && !batch.is_empty()) || batch.len() >= BATCH_LINES)
+            && out.send(std::mem::take(&mut batch)).await.is_err()
+        {
+            return Ok(());
         }
         if end {
             return Ok(());

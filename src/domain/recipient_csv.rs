@@ -269,10 +269,10 @@ impl RecipientCsv {
         for i in 0..self.ends_len {
             let name = std::str::from_utf8(self.field(i)).map_err(|_| HeaderError::NotUtf8)?;
             let name = name.trim().to_ascii_lowercase();
-            if let Some(k) = REQUIRED.iter().position(|r| *r == name) {
-                if found[k].replace(i).is_some() {
-                    return Err(HeaderError::Repeated(REQUIRED[k]));
-                }
+            if let Some(k) = REQUIRED.iter().position(|r| *r == name)
+                && found[k].replace(i).is_some()
+            {
+                return Err(HeaderError::Repeated(REQUIRED[k]));
             }
         }
         let at = |k: usize| found[k].ok_or(HeaderError::Missing(REQUIRED[k]));

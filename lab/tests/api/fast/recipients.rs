@@ -56,14 +56,13 @@ async fn setup(app: &TestApp) -> (crate::helpers::Campaign, Uuid, Auth) {
 async fn an_import_adds_then_updates_by_code_and_a_call_from_the_number_matches_its_recipient() {
     let app = TestApp::spawn().await;
     let (campaign, _, owner) = setup(&app).await;
-    let first = format!(
-        "\u{feff}redemption_code,Phone,zip,Last_Name,first_name\r\n\
+    let first = "\u{feff}redemption_code,Phone,zip,Last_Name,first_name\r\n\
          SPRING-1,(415) 555-0101,94110,Lee,Ann\r\n\
          SPRING-2,415.555.0102,94110,\"Smith, Jr.\",Bo\r\n\
          \r\n\
          SPRING-3,+1 415 555 0103,,Ng,Cy\r\n\
          SPRING-4,,,Doe,Di\r\n"
-    );
+        .to_owned();
     let (status, body) = import(&app, campaign.id, &owner, first).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -89,7 +88,8 @@ async fn an_import_adds_then_updates_by_code_and_a_call_from_the_number_matches_
         )
         .await
         .unwrap();
-    let rows: Vec<(String, String, String, Option<String>, Option<String>)> = rows
+    type Row = (String, String, String, Option<String>, Option<String>);
+    let rows: Vec<Row> = rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
         .collect();
