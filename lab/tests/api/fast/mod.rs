@@ -29,3 +29,4 @@ mod sms;
 mod stats;
 mod status;
 mod voice;
+mod webhook_events;
