@@ -29,4 +29,4 @@ mod sms;
 mod stats;
 mod status;
 mod voice;
-mod webhook_events;
+pub(crate) mod webhook_events;

@@ -25,7 +25,7 @@ async fn connection(app: &TestApp) -> deadpool_postgres::Object {
 }
 
 /// Registers an endpoint of `client_id` through the service's own SQL.
-async fn subscribe(app: &TestApp, client_id: Uuid, events: &[WebhookEvent]) -> Uuid {
+pub(crate) async fn subscribe(app: &TestApp, client_id: Uuid, events: &[WebhookEvent]) -> Uuid {
     let endpoint = webhooks::insert_endpoint(
         &connection(app).await,
         &NewEndpoint {
@@ -43,14 +43,14 @@ async fn subscribe(app: &TestApp, client_id: Uuid, events: &[WebhookEvent]) -> U
     endpoint.id
 }
 
-async fn messages(app: &TestApp, endpoint: Uuid) -> Vec<Message> {
+pub(crate) async fn messages(app: &TestApp, endpoint: Uuid) -> Vec<Message> {
     webhooks::messages_of_endpoint(&connection(app).await, endpoint, 100)
         .await
         .unwrap()
 }
 
 /// The messages of `endpoint` about `event`.
-async fn of_event(app: &TestApp, endpoint: Uuid, event: WebhookEvent) -> Vec<Message> {
+pub(crate) async fn of_event(app: &TestApp, endpoint: Uuid, event: WebhookEvent) -> Vec<Message> {
     messages(app, endpoint)
         .await
         .into_iter()
