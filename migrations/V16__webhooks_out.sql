@@ -5,7 +5,10 @@
 -- Runs on standalone and adopted databases alike; the tables are calltrack's own.
 --
 -- When the service has no enabled endpoint (most deployments) each trigger costs one scan of
--- the empty (or few-row) endpoints table per statement and writes nothing.
+-- the empty (or few-row) endpoints table per statement and writes nothing. A trigger that fails
+-- for any other reason than a conflict the transaction retries warns and writes no event rather
+-- than fail the write it reports: a call's facts and a reward's delivery matter more than their
+-- webhook.
 
 -- Tables ------------------------------------------------------------------------------------
 
@@ -145,12 +148,14 @@ RETURN to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
 -- How long a call.completed message waits before its first delivery: callbacks that arrive
 -- after the call ended (the recording, a voicemail, a dial action behind the final status)
 -- are folded into the message until it is first claimed. `calltrack.webhook_settle_seconds`
--- overrides it (tests set 0).
+-- overrides it with a number of seconds; anything else is ignored, so a mistyped setting
+-- cannot fail a call's write.
 CREATE OR REPLACE FUNCTION calltrack_webhook_settle_delay() RETURNS interval
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN make_interval(secs => coalesce(
-    nullif(current_setting('calltrack.webhook_settle_seconds', true), '')::double precision,
-    30));
+RETURN make_interval(secs => CASE
+    WHEN current_setting('calltrack.webhook_settle_seconds', true) ~ '^[0-9]{1,6}(\.[0-9]+)?$'
+    THEN current_setting('calltrack.webhook_settle_seconds', true)::double precision
+    ELSE 30 END);
 
 -- Sessions ----------------------------------------------------------------------------------
 
@@ -165,38 +170,45 @@ BEGIN
                    WHERE enabled AND events && ARRAY['call.started', 'call.completed']) THEN
         RETURN NULL;
     END IF;
-    WITH calls AS (
-        SELECT n.id, c.client_id, n.status_rank,
-            coalesce(n.call_started_at, n.created_at) AS started_at,
-            coalesce(n.call_ended_at, now()) AS ended_at,
-            jsonb_build_object('call_session_id', n.id, 'campaign_id', n.campaign_id,
-                'tracked_number', t.phone_number, 'caller', calltrack_mask_phone(n.caller_phone),
-                'match_status', n.match_status::text, 'recipient_id', n.recipient_id) AS data,
-            jsonb_build_object('call_outcome', n.call_outcome,
-                'call_status', n.call_status::text,
-                'call_duration_seconds', n.call_duration_seconds,
-                'talk_seconds', n.talk_seconds,
-                'recorded', n.recording_sid IS NOT NULL) AS completion
-        FROM new_calls n
-        JOIN campaigns c ON c.id = n.campaign_id
-        LEFT JOIN tracked_phone_numbers t ON t.id = n.tracked_number_id
-        WHERE c.client_id IN (SELECT client_id FROM webhook_endpoints WHERE enabled)
-    ), happened AS (
-        SELECT id, client_id, 'call.started' AS type, started_at AS at, data, now() AS due
-        FROM calls
-        UNION ALL
-        SELECT id, client_id, 'call.completed', ended_at, data || completion,
-            now() + calltrack_webhook_settle_delay()
-        FROM calls WHERE status_rank = 4
-    )
-    INSERT INTO webhook_messages (endpoint_id, event_type, subject_id, payload, next_attempt_at)
-    SELECT e.id, h.type, h.id,
-        jsonb_build_object('type', h.type, 'timestamp', calltrack_rfc3339(h.at), 'data', h.data),
-        h.due
-    FROM happened h
-    JOIN webhook_endpoints e ON e.client_id = h.client_id AND e.enabled AND h.type = ANY (e.events)
-    ORDER BY h.id, h.type, e.id
-    ON CONFLICT (subject_id, event_type, endpoint_id) DO NOTHING;
+    BEGIN
+        WITH calls AS (
+            SELECT n.id, c.client_id, n.status_rank,
+                coalesce(n.call_started_at, n.created_at) AS started_at,
+                coalesce(n.call_ended_at, now()) AS ended_at,
+                jsonb_build_object('call_session_id', n.id, 'campaign_id', n.campaign_id,
+                    'tracked_number', t.phone_number, 'caller', calltrack_mask_phone(n.caller_phone),
+                    'match_status', n.match_status::text, 'recipient_id', n.recipient_id) AS data,
+                jsonb_build_object('call_outcome', n.call_outcome,
+                    'call_status', n.call_status::text,
+                    'call_duration_seconds', n.call_duration_seconds,
+                    'talk_seconds', n.talk_seconds,
+                    'recorded', n.recording_sid IS NOT NULL) AS completion
+            FROM new_calls n
+            JOIN campaigns c ON c.id = n.campaign_id
+            LEFT JOIN tracked_phone_numbers t ON t.id = n.tracked_number_id
+            WHERE c.client_id IN (SELECT client_id FROM webhook_endpoints WHERE enabled)
+        ), happened AS (
+            SELECT id, client_id, 'call.started' AS type, started_at AS at, data, now() AS due
+            FROM calls
+            UNION ALL
+            SELECT id, client_id, 'call.completed', ended_at, data || completion,
+                now() + calltrack_webhook_settle_delay()
+            FROM calls WHERE status_rank = 4
+        )
+        INSERT INTO webhook_messages (endpoint_id, event_type, subject_id, payload, next_attempt_at)
+        SELECT e.id, h.type, h.id,
+            jsonb_build_object('type', h.type, 'timestamp', calltrack_rfc3339(h.at), 'data', h.data),
+            h.due
+        FROM happened h
+        JOIN webhook_endpoints e ON e.client_id = h.client_id AND e.enabled AND h.type = ANY (e.events)
+        ORDER BY h.id, h.type, e.id
+        ON CONFLICT (subject_id, event_type, endpoint_id) DO NOTHING;
+    EXCEPTION
+        WHEN serialization_failure OR deadlock_detected THEN
+            RAISE;
+        WHEN OTHERS THEN
+            RAISE WARNING 'calltrack: % events not written (%): %', TG_NAME, SQLSTATE, SQLERRM;
+    END;
     RETURN NULL;
 END
 $$;
@@ -212,49 +224,56 @@ BEGIN
                    WHERE enabled AND 'call.completed' = ANY (events)) THEN
         RETURN NULL;
     END IF;
-    WITH calls AS (
-        SELECT n.id, c.client_id, o.status_rank < 4 AS ended_now,
-            jsonb_build_object('type', 'call.completed',
-                'timestamp', calltrack_rfc3339(coalesce(n.call_ended_at, now())),
-                'data', jsonb_build_object('call_session_id', n.id,
-                    'campaign_id', n.campaign_id, 'tracked_number', t.phone_number,
-                    'caller', calltrack_mask_phone(n.caller_phone),
-                    'match_status', n.match_status::text, 'recipient_id', n.recipient_id,
-                    'call_outcome', n.call_outcome, 'call_status', n.call_status::text,
-                    'call_duration_seconds', n.call_duration_seconds,
-                    'talk_seconds', n.talk_seconds,
-                    'recorded', n.recording_sid IS NOT NULL)) AS payload
-        FROM new_calls n
-        JOIN old_calls o ON o.id = n.id
-        JOIN campaigns c ON c.id = n.campaign_id
-        LEFT JOIN tracked_phone_numbers t ON t.id = n.tracked_number_id
-        WHERE n.status_rank = 4
-          AND (o.status_rank < 4
-               OR (n.call_outcome, n.call_status::text, n.call_duration_seconds,
-                   n.talk_seconds, n.recording_sid IS NULL, n.recipient_id,
-                   n.match_status::text, n.call_ended_at, n.caller_phone)
-                  IS DISTINCT FROM
-                  (o.call_outcome, o.call_status::text, o.call_duration_seconds,
-                   o.talk_seconds, o.recording_sid IS NULL, o.recipient_id,
-                   o.match_status::text, o.call_ended_at, o.caller_phone))
-          AND c.client_id IN (SELECT client_id FROM webhook_endpoints WHERE enabled)
-    ), written AS (
-        INSERT INTO webhook_messages (endpoint_id, event_type, subject_id, payload,
-            next_attempt_at)
-        SELECT e.id, 'call.completed', k.id, k.payload, now() + calltrack_webhook_settle_delay()
+    BEGIN
+        WITH calls AS (
+            SELECT n.id, c.client_id, o.status_rank < 4 AS ended_now,
+                jsonb_build_object('type', 'call.completed',
+                    'timestamp', calltrack_rfc3339(coalesce(n.call_ended_at, now())),
+                    'data', jsonb_build_object('call_session_id', n.id,
+                        'campaign_id', n.campaign_id, 'tracked_number', t.phone_number,
+                        'caller', calltrack_mask_phone(n.caller_phone),
+                        'match_status', n.match_status::text, 'recipient_id', n.recipient_id,
+                        'call_outcome', n.call_outcome, 'call_status', n.call_status::text,
+                        'call_duration_seconds', n.call_duration_seconds,
+                        'talk_seconds', n.talk_seconds,
+                        'recorded', n.recording_sid IS NOT NULL)) AS payload
+            FROM new_calls n
+            JOIN old_calls o ON o.id = n.id
+            JOIN campaigns c ON c.id = n.campaign_id
+            LEFT JOIN tracked_phone_numbers t ON t.id = n.tracked_number_id
+            WHERE n.status_rank = 4
+              AND (o.status_rank < 4
+                   OR (n.call_outcome, n.call_status::text, n.call_duration_seconds,
+                       n.talk_seconds, n.recording_sid IS NULL, n.recipient_id,
+                       n.match_status::text, n.call_ended_at, n.caller_phone)
+                      IS DISTINCT FROM
+                      (o.call_outcome, o.call_status::text, o.call_duration_seconds,
+                       o.talk_seconds, o.recording_sid IS NULL, o.recipient_id,
+                       o.match_status::text, o.call_ended_at, o.caller_phone))
+              AND c.client_id IN (SELECT client_id FROM webhook_endpoints WHERE enabled)
+        ), written AS (
+            INSERT INTO webhook_messages (endpoint_id, event_type, subject_id, payload,
+                next_attempt_at)
+            SELECT e.id, 'call.completed', k.id, k.payload, now() + calltrack_webhook_settle_delay()
+            FROM calls k
+            JOIN webhook_endpoints e ON e.client_id = k.client_id AND e.enabled
+                AND 'call.completed' = ANY (e.events)
+            WHERE k.ended_now
+            ORDER BY k.id, e.id
+            ON CONFLICT (subject_id, event_type, endpoint_id) DO NOTHING
+        )
+        UPDATE webhook_messages m SET payload = k.payload
         FROM calls k
-        JOIN webhook_endpoints e ON e.client_id = k.client_id AND e.enabled
-            AND 'call.completed' = ANY (e.events)
-        WHERE k.ended_now
-        ORDER BY k.id, e.id
-        ON CONFLICT (subject_id, event_type, endpoint_id) DO NOTHING
-    )
-    UPDATE webhook_messages m SET payload = k.payload
-    FROM calls k
-    WHERE NOT k.ended_now
-      AND m.subject_id = k.id AND m.event_type = 'call.completed'
-      AND m.status = 'pending' AND m.attempts = 0
-      AND (m.claimed_until IS NULL OR m.claimed_until < now());
+        WHERE NOT k.ended_now
+          AND m.subject_id = k.id AND m.event_type = 'call.completed'
+          AND m.status = 'pending' AND m.attempts = 0
+          AND (m.claimed_until IS NULL OR m.claimed_until < now());
+    EXCEPTION
+        WHEN serialization_failure OR deadlock_detected THEN
+            RAISE;
+        WHEN OTHERS THEN
+            RAISE WARNING 'calltrack: % events not written (%): %', TG_NAME, SQLSTATE, SQLERRM;
+    END;
     RETURN NULL;
 END
 $$;
@@ -280,27 +299,34 @@ BEGIN
                    WHERE enabled AND 'condition.met' = ANY (events)) THEN
         RETURN NULL;
     END IF;
-    INSERT INTO webhook_messages (endpoint_id, event_type, subject_id, payload)
-    SELECT e.id, 'condition.met', m.id,
-        jsonb_build_object('type', 'condition.met', 'timestamp', calltrack_rfc3339(m.met_at),
-            'data', jsonb_build_object('condition_met_id', m.id,
-                'condition_number', m.condition_number, 'condition_name', cc.condition_name,
-                'met_by', m.met_by, 'recipient_id', m.recipient_id,
-                'call_session_id', m.call_session_id, 'campaign_id', m.campaign_id,
-                'reward', jsonb_build_object('status', m.reward_status::text)))
-    FROM call_conditions_met m
-    JOIN campaigns c ON c.id = m.campaign_id
-    JOIN webhook_endpoints e ON e.client_id = c.client_id AND e.enabled
-        AND 'condition.met' = ANY (e.events)
-    LEFT JOIN LATERAL (
-        SELECT x.condition_name FROM campaign_conditions x
-        WHERE x.campaign_id = m.campaign_id AND x.condition_number = m.condition_number
-        ORDER BY x.is_active DESC NULLS LAST, x.created_at DESC
-        LIMIT 1
-    ) cc ON true
-    WHERE m.id = NEW.id
-    ORDER BY e.id
-    ON CONFLICT (subject_id, event_type, endpoint_id) DO NOTHING;
+    BEGIN
+        INSERT INTO webhook_messages (endpoint_id, event_type, subject_id, payload)
+        SELECT e.id, 'condition.met', m.id,
+            jsonb_build_object('type', 'condition.met', 'timestamp', calltrack_rfc3339(m.met_at),
+                'data', jsonb_build_object('condition_met_id', m.id,
+                    'condition_number', m.condition_number, 'condition_name', cc.condition_name,
+                    'met_by', m.met_by, 'recipient_id', m.recipient_id,
+                    'call_session_id', m.call_session_id, 'campaign_id', m.campaign_id,
+                    'reward', jsonb_build_object('status', m.reward_status::text)))
+        FROM call_conditions_met m
+        JOIN campaigns c ON c.id = m.campaign_id
+        JOIN webhook_endpoints e ON e.client_id = c.client_id AND e.enabled
+            AND 'condition.met' = ANY (e.events)
+        LEFT JOIN LATERAL (
+            SELECT x.condition_name FROM campaign_conditions x
+            WHERE x.campaign_id = m.campaign_id AND x.condition_number = m.condition_number
+            ORDER BY x.is_active DESC NULLS LAST, x.created_at DESC
+            LIMIT 1
+        ) cc ON true
+        WHERE m.id = NEW.id
+        ORDER BY e.id
+        ON CONFLICT (subject_id, event_type, endpoint_id) DO NOTHING;
+    EXCEPTION
+        WHEN serialization_failure OR deadlock_detected THEN
+            RAISE;
+        WHEN OTHERS THEN
+            RAISE WARNING 'calltrack: % events not written (%): %', TG_NAME, SQLSTATE, SQLERRM;
+    END;
     RETURN NULL;
 END
 $$;
@@ -319,24 +345,31 @@ BEGIN
                    WHERE enabled AND events && ARRAY['reward.delivered', 'reward.failed']) THEN
         RETURN NULL;
     END IF;
-    INSERT INTO webhook_messages (endpoint_id, event_type, subject_id, payload)
-    SELECT e.id, r.type, r.id,
-        jsonb_build_object('type', r.type, 'timestamp', calltrack_rfc3339(now()),
-            'data', jsonb_build_object('condition_met_id', r.id,
-                'recipient_id', r.recipient_id, 'campaign_id', r.campaign_id,
-                'condition_number', r.condition_number)
-                || CASE WHEN r.type = 'reward.failed'
-                        THEN jsonb_build_object('delivery_error_code', r.delivery_error_code)
-                        ELSE '{}' END)
-    FROM (SELECT n.id, n.recipient_id, n.campaign_id, n.condition_number,
-                 n.delivery_error_code, 'reward.' || n.delivery_status::text AS type
-          FROM new_met n JOIN old_met o ON o.id = n.id
-          WHERE n.delivery_status::text IN ('delivered', 'failed')
-            AND o.delivery_status::text IS DISTINCT FROM n.delivery_status::text) r
-    JOIN campaigns c ON c.id = r.campaign_id
-    JOIN webhook_endpoints e ON e.client_id = c.client_id AND e.enabled AND r.type = ANY (e.events)
-    ORDER BY r.id, e.id
-    ON CONFLICT (subject_id, event_type, endpoint_id) DO NOTHING;
+    BEGIN
+        INSERT INTO webhook_messages (endpoint_id, event_type, subject_id, payload)
+        SELECT e.id, r.type, r.id,
+            jsonb_build_object('type', r.type, 'timestamp', calltrack_rfc3339(now()),
+                'data', jsonb_build_object('condition_met_id', r.id,
+                    'recipient_id', r.recipient_id, 'campaign_id', r.campaign_id,
+                    'condition_number', r.condition_number)
+                    || CASE WHEN r.type = 'reward.failed'
+                            THEN jsonb_build_object('delivery_error_code', r.delivery_error_code)
+                            ELSE '{}' END)
+        FROM (SELECT n.id, n.recipient_id, n.campaign_id, n.condition_number,
+                     n.delivery_error_code, 'reward.' || n.delivery_status::text AS type
+              FROM new_met n JOIN old_met o ON o.id = n.id
+              WHERE n.delivery_status::text IN ('delivered', 'failed')
+                AND o.delivery_status::text IS DISTINCT FROM n.delivery_status::text) r
+        JOIN campaigns c ON c.id = r.campaign_id
+        JOIN webhook_endpoints e ON e.client_id = c.client_id AND e.enabled AND r.type = ANY (e.events)
+        ORDER BY r.id, e.id
+        ON CONFLICT (subject_id, event_type, endpoint_id) DO NOTHING;
+    EXCEPTION
+        WHEN serialization_failure OR deadlock_detected THEN
+            RAISE;
+        WHEN OTHERS THEN
+            RAISE WARNING 'calltrack: % events not written (%): %', TG_NAME, SQLSTATE, SQLERRM;
+    END;
     RETURN NULL;
 END
 $$;

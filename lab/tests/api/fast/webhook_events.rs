@@ -544,3 +544,25 @@ async fn without_endpoints_the_triggers_write_nothing_and_read_only_the_endpoint
     assert_eq!(relations, vec!["webhook_endpoints"], "{plan}");
     let _ = campaign;
 }
+
+#[tokio::test]
+async fn a_webhook_event_that_cannot_be_written_does_not_fail_the_call() {
+    let app = TestApp::spawn().await;
+    let campaign = app.seed_campaign().await;
+    let client = client_of(&app, campaign.id).await;
+    let endpoint = subscribe(&app, client, &WebhookEvent::ALL).await;
+    app.db
+        .batch_execute(
+            "ALTER TABLE webhook_messages ADD CONSTRAINT refuse_all CHECK (false) NOT VALID",
+        )
+        .await
+        .unwrap();
+
+    let (call, webhooks) = answered_call(CALLER, 30);
+    post_all(&app, &webhooks).await;
+
+    let session = app.session(&call.call_sid).await;
+    assert_eq!(session["call_status"], "completed");
+    assert_eq!(session["call_outcome"], "answered");
+    assert!(messages(&app, endpoint).await.is_empty());
+}
