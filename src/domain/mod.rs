@@ -18,6 +18,7 @@ mod role;
 mod series;
 pub mod sms_template;
 mod time_range;
+mod webhook_event;
 
 pub use business_hours::{BusinessHours, BusinessHoursError};
 pub use call_flow::{
@@ -40,3 +41,4 @@ pub use role::Role;
 pub use series::{Bucket, MAX_BUCKETS, SeriesError, SeriesWindow};
 pub use sms_template::{RewardDetails, SmsBody, SmsTemplate};
 pub use time_range::{TimeRange, TimeRangeError};
+pub use webhook_event::{WebhookEvent, WebhookEventError};

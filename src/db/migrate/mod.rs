@@ -62,6 +62,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(13, "last_callers"),
     migration!(14, "conditions_that_meet_themselves"),
     migration!(15, "campaign_setup"),
+    migration!(16, "webhooks_out"),
 ];
 
 /// An arbitrary constant naming calltrack's migration lock among advisory locks.

@@ -2,7 +2,7 @@
 //! a page at a time.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpMessage as _, HttpRequest, web};
+use actix_web::{HttpRequest, web};
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;

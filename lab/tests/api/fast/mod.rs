@@ -30,3 +30,4 @@ mod stats;
 mod status;
 mod voice;
 mod webhook_delivery;
+pub(crate) mod webhook_events;

@@ -148,8 +148,8 @@ async fn calltracks_policies_test_the_callers_scope_once_per_statement_not_once_
     let (everyone, everyone_count) = explain_scoped_count(&config, &ClientScope::All).await;
 
     // Eleven on the platform's tables, eight on the statistics rollups', two on the CRM
-    // events and the due conditions.
-    assert_eq!(policies, 21);
+    // events and the due conditions, three on the webhooks' endpoints, messages and attempts.
+    assert_eq!(policies, 24);
     assert_eq!(scoped_count, 40);
     assert_eq!(everyone_count, 200);
     assert_scope_is_evaluated_once(&scoped);

@@ -8,6 +8,7 @@ mod fail_open;
 mod fallback;
 mod rollups;
 mod serve_children;
+mod webhook_events;
 
 use crate::helpers::TestApp;
 

@@ -1132,8 +1132,8 @@ async fn standalone_policies_apply_to_calltrack_api_alone() {
         .unwrap();
     let policies: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     // Eleven on the platform's tables, eight on the statistics rollups', two on the CRM events
-    // and the due conditions.
-    assert_eq!(policies.len(), 21, "{policies:?}");
+    // and the due conditions, three on the webhooks' endpoints, messages and attempts.
+    assert_eq!(policies.len(), 24, "{policies:?}");
     for policy in policies {
         assert!(policy.ends_with(" calltrack_api"), "{policy}");
     }
@@ -1154,8 +1154,8 @@ async fn calltracks_policies_on_the_adopted_database_test_the_scope_once_per_sta
     .await;
 
     // Eleven on the platform's tables, eight on the statistics rollups', two on the CRM events
-    // and the due conditions.
-    assert_eq!(policies, 21);
+    // and the due conditions, three on the webhooks' endpoints, messages and attempts.
+    assert_eq!(policies, 24);
     assert_eq!(count, 0);
     crate::fast::row_security::assert_scope_is_evaluated_once(&plan);
 }

@@ -4,3 +4,4 @@
 pub(crate) mod adoption;
 mod migrations;
 mod setup;
+mod webhook_events;
