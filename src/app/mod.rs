@@ -37,6 +37,7 @@ pub mod rollups;
 pub mod routing;
 pub mod sessions;
 pub mod stats;
+pub mod webhooks;
 
 use crate::auth::Principal;
 use crate::db::{self, access};

@@ -175,3 +175,204 @@ pub async fn messages_of_endpoint(
         .map(|row| Message::from_row(row).map_err(Into::into))
         .collect()
 }
+
+/// A change to an endpoint: `None` leaves a field as it is; `description: Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointChange<'a> {
+    pub url: Option<&'a str>,
+    pub events: Option<&'a [WebhookEvent]>,
+    pub enabled: Option<bool>,
+    pub description: Option<Option<&'a str>>,
+}
+
+/// The endpoints the caller's scope sees, newest first.
+#[tracing::instrument(skip_all)]
+pub async fn visible_endpoints(client: &impl GenericClient) -> Result<Vec<Endpoint>> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY created_at DESC, id DESC"
+            ),
+            &[],
+        )
+        .await
+        .context("listing webhook endpoints failed")?;
+    rows.iter()
+        .map(|row| Endpoint::from_row(row).map_err(Into::into))
+        .collect()
+}
+
+/// One endpoint, if the caller's scope sees it.
+#[tracing::instrument(skip_all, fields(endpoint.id = %id))]
+pub async fn endpoint(client: &impl GenericClient, id: Uuid) -> Result<Option<Endpoint>> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1"),
+            &[&id],
+        )
+        .await
+        .context("reading a webhook endpoint failed")?;
+    row.map(|row| Endpoint::from_row(&row).map_err(Into::into))
+        .transpose()
+}
+
+/// Changes an endpoint; enabling it clears why the service disabled it. `None` when the
+/// caller's scope does not see it.
+#[tracing::instrument(skip_all, fields(endpoint.id = %id))]
+pub async fn update_endpoint(
+    client: &impl GenericClient,
+    id: Uuid,
+    change: &EndpointChange<'_>,
+) -> Result<Option<Endpoint>> {
+    let events: Option<Vec<&str>> = change
+        .events
+        .map(|events| events.iter().map(|e| e.as_str()).collect());
+    let row = client
+        .query_opt(
+            &format!(
+                "UPDATE webhook_endpoints SET
+                    url = COALESCE($2, url),
+                    events = COALESCE($3, events),
+                    enabled = COALESCE($4, enabled),
+                    disabled_reason = CASE WHEN $4 THEN NULL ELSE disabled_reason END,
+                    description = CASE WHEN $5 THEN $6 ELSE description END
+                 WHERE id = $1
+                 RETURNING {ENDPOINT_COLUMNS}"
+            ),
+            &[
+                &id,
+                &change.url,
+                &events,
+                &change.enabled,
+                &change.description.is_some(),
+                &change.description.flatten(),
+            ],
+        )
+        .await
+        .context("changing a webhook endpoint failed")?;
+    row.map(|row| Endpoint::from_row(&row).map_err(Into::into))
+        .transpose()
+}
+
+/// Deletes an endpoint and (by cascade) its messages and attempts. `None` when the caller's
+/// scope does not see it, else its client.
+#[tracing::instrument(skip_all, fields(endpoint.id = %id))]
+pub async fn delete_endpoint(client: &impl GenericClient, id: Uuid) -> Result<Option<Uuid>> {
+    let row = client
+        .query_opt(
+            "DELETE FROM webhook_endpoints WHERE id = $1 RETURNING client_id",
+            &[&id],
+        )
+        .await
+        .context("deleting a webhook endpoint failed")?;
+    Ok(row.map(|row| row.get(0)))
+}
+
+/// Replaces an endpoint's secret; the one it had keeps signing for `grace` more.
+#[tracing::instrument(skip_all, fields(endpoint.id = %id))]
+pub async fn rotate_secret(
+    client: &impl GenericClient,
+    id: Uuid,
+    secret_encrypted: &str,
+    grace: std::time::Duration,
+) -> Result<Option<Endpoint>> {
+    let grace_seconds = grace.as_secs_f64();
+    let row = client
+        .query_opt(
+            &format!(
+                "UPDATE webhook_endpoints SET
+                    previous_secret = secret,
+                    previous_secret_until = now() + make_interval(secs => $3),
+                    secret = $2
+                 WHERE id = $1
+                 RETURNING {ENDPOINT_COLUMNS}"
+            ),
+            &[&id, &secret_encrypted, &grace_seconds],
+        )
+        .await
+        .context("rotating a webhook endpoint's secret failed")?;
+    row.map(|row| Endpoint::from_row(&row).map_err(Into::into))
+        .transpose()
+}
+
+/// An endpoint's messages newest first, after `before` (created_at, id) when given.
+#[tracing::instrument(skip_all, fields(endpoint.id = %endpoint_id))]
+pub async fn messages_page(
+    client: &impl GenericClient,
+    endpoint_id: Uuid,
+    before: Option<(DateTime<Utc>, &str)>,
+    limit: i64,
+) -> Result<Vec<Message>> {
+    let (at, id) = before.unzip();
+    let rows = client
+        .query(
+            "SELECT id, endpoint_id, event_type, subject_id, payload, status, attempts,
+                    next_attempt_at, created_at, delivered_at
+             FROM webhook_messages
+             WHERE endpoint_id = $1
+               AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::text))
+             ORDER BY created_at DESC, id DESC
+             LIMIT $4",
+            &[&endpoint_id, &at, &id, &limit],
+        )
+        .await
+        .context("listing an endpoint's webhook messages failed")?;
+    rows.iter()
+        .map(|row| Message::from_row(row).map_err(Into::into))
+        .collect()
+}
+
+/// One recorded delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub message_id: String,
+    pub attempted_at: DateTime<Utc>,
+    pub status_code: Option<i32>,
+    pub duration_ms: i32,
+    pub error: Option<String>,
+}
+
+/// The attempts of these messages, oldest first.
+#[tracing::instrument(skip_all)]
+pub async fn attempts_of(
+    client: &impl GenericClient,
+    message_ids: &[String],
+) -> Result<Vec<AttemptRecord>> {
+    let rows = client
+        .query(
+            "SELECT message_id, attempted_at, status_code, duration_ms, error
+             FROM webhook_attempts WHERE message_id = ANY($1)
+             ORDER BY message_id, attempted_at, id",
+            &[&message_ids],
+        )
+        .await
+        .context("listing webhook attempts failed")?;
+    Ok(rows
+        .iter()
+        .map(|row| AttemptRecord {
+            message_id: row.get("message_id"),
+            attempted_at: row.get("attempted_at"),
+            status_code: row.get("status_code"),
+            duration_ms: row.get("duration_ms"),
+            error: row.get("error"),
+        })
+        .collect())
+}
+
+/// Queues a message for delivery now, whatever its status. `None` when the caller's scope
+/// does not see it, else its endpoint's client and id.
+#[tracing::instrument(skip_all, fields(message.id = %id))]
+pub async fn retry_message(client: &impl GenericClient, id: &str) -> Result<Option<(Uuid, Uuid)>> {
+    let row = client
+        .query_opt(
+            "UPDATE webhook_messages m SET
+                status = 'pending', next_attempt_at = now(), claimed_until = NULL
+             FROM webhook_endpoints e
+             WHERE m.id = $1 AND e.id = m.endpoint_id
+             RETURNING e.client_id, e.id",
+            &[&id],
+        )
+        .await
+        .context("queueing a webhook message again failed")?;
+    Ok(row.map(|row| (row.get(0), row.get(1))))
+}

@@ -45,6 +45,8 @@ pub struct AppState {
     pub metrics_addr: Option<SocketAddr>,
     /// `GIFT_CARD_KEY`: cards loaded through the API are encrypted with it.
     pub cipher: crate::crypto::CardCipher,
+    /// `WEBHOOK_ALLOW_PRIVATE_NETWORKS`: webhook endpoints may be `http://` and internal.
+    pub webhook_allow_private_networks: bool,
 }
 
 /// Every route of the service.

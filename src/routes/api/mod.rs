@@ -10,6 +10,7 @@ pub mod sessions;
 pub mod setup;
 pub mod setup_types;
 pub mod types;
+pub mod webhooks;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{HttpMessage as _, HttpRequest, web};
@@ -61,6 +62,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/api/v1/tracked-numbers/{id}")
                 .route(web::patch().to(numbers::update))
                 .route(web::delete().to(numbers::release)),
+        )
+        // Webhooks out: endpoints, their deliveries and retries.
+        .service(
+            web::resource("/api/v1/webhook-endpoints")
+                .route(web::get().to(webhooks::list))
+                .route(web::post().to(webhooks::create)),
+        )
+        .service(
+            web::resource("/api/v1/webhook-endpoints/{id}")
+                .route(web::patch().to(webhooks::update))
+                .route(web::delete().to(webhooks::delete)),
+        )
+        .route(
+            "/api/v1/webhook-endpoints/{id}/rotate-secret",
+            web::post().to(webhooks::rotate_secret),
+        )
+        .route(
+            "/api/v1/webhook-endpoints/{id}/deliveries",
+            web::get().to(webhooks::deliveries),
+        )
+        .route(
+            "/api/v1/webhook-deliveries/{id}/retry",
+            web::post().to(webhooks::retry),
         )
         // Setting up a campaign without SQL (campaigns, conditions, pools and cards).
         .route("/api/v1/campaigns", web::post().to(setup::create_campaign))

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{campaigns, crm_events, export, numbers, recipients, sessions, setup};
+use super::{campaigns, crm_events, export, numbers, recipients, sessions, setup, webhooks};
 use crate::routes::error::ApiError;
 
 #[derive(OpenApi)]
@@ -35,7 +35,15 @@ use crate::routes::error::ApiError;
         setup::list_pools,
         setup::add_cards,
         recipients::import,
-        recipients::list
+        recipients::list,
+        // Webhooks out.
+        webhooks::create,
+        webhooks::list,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::rotate_secret,
+        webhooks::deliveries,
+        webhooks::retry
     ),
     modifiers(&Security, &ServerErrors),
     security(("bearer" = []), ("api_key" = []))

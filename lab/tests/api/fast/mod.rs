@@ -30,4 +30,5 @@ mod stats;
 mod status;
 mod voice;
 mod webhook_delivery;
+mod webhook_endpoints;
 pub(crate) mod webhook_events;

@@ -1103,10 +1103,47 @@ fn body_for(component: &str, draw: &Draw, known: &Known) -> Value {
             );
             body.insert("value_amount".into(), json!("25.00"));
         }
+        "CreateWebhookEndpointRequest" => {
+            let (number, notes) = draw.mark.clone();
+            // A public address written as such: the test machine resolves no names.
+            body.insert(
+                "url".into(),
+                json!(format!("https://93.184.215.14/hooks/{number}")),
+            );
+            let n = usize::try_from(number.rem_euclid(5)).unwrap();
+            body.insert("events".into(), json!(WEBHOOK_EVENTS[..=n]));
+            if let Some(notes) = notes.filter(|n| n.chars().count() <= 500) {
+                body.insert("description".into(), json!(notes));
+            }
+        }
+        "UpdateWebhookEndpointRequest" => {
+            let (number, _) = draw.mark;
+            match number.rem_euclid(5) {
+                0 => body.insert(
+                    "url".into(),
+                    json!(format!("https://93.184.215.14/v2/{number}")),
+                ),
+                1 => body.insert(
+                    "events".into(),
+                    json!([WEBHOOK_EVENTS[usize::try_from(number.rem_euclid(5)).unwrap()]]),
+                ),
+                2 => body.insert("enabled".into(), json!(number % 2 == 0)),
+                3 => body.insert("description".into(), Value::Null),
+                _ => body.insert("description".into(), json!(format!("Endpoint {number}"))),
+            };
+        }
         other => panic!("no generator for {other}"),
     }
     Value::Object(body)
 }
+
+const WEBHOOK_EVENTS: [&str; 5] = [
+    "call.started",
+    "call.completed",
+    "condition.met",
+    "reward.delivered",
+    "reward.failed",
+];
 
 const STATUSES: [&str; 6] = [
     "draft",
