@@ -264,7 +264,7 @@ fn probe(operations: usize) -> impl Strategy<Value = Probe> {
     (
         0..operations,
         0..5usize,
-        0..7usize,
+        0..9usize,
         "[A-Za-z0-9._~-]{0,40}",
         prop::collection::vec((query_key, query_value), 0..4),
         body,
@@ -289,6 +289,7 @@ async fn every_answer_of_every_operation_is_one_the_document_lists() {
         .seed_user(&["company_owner"], Some(world.client_id), None)
         .await;
     let key = app.seed_api_key(world.client_id).await;
+    let (webhook_endpoint, webhook_message) = webhook_endpoint_of(&app, world.client_id).await;
     let auths = [
         None,
         Some((
@@ -307,6 +308,8 @@ async fn every_answer_of_every_operation_is_one_the_document_lists() {
         world.campaign.id.to_string(),
         world.campaign.tracked_number_id.to_string(),
         world.pool_id.to_string(),
+        webhook_endpoint.to_string(),
+        webhook_message,
         Uuid::new_v4().to_string(),
         "%FF%FE".to_owned(),
     ];
@@ -520,6 +523,24 @@ impl ApiRequest {
     }
 }
 
+/// A webhook endpoint of `client` with one failed message: (endpoint, message).
+async fn webhook_endpoint_of(app: &TestApp, client: Uuid) -> (Uuid, String) {
+    let row = app
+        .db
+        .query_one(
+            "WITH e AS (INSERT INTO webhook_endpoints (client_id, url, events, secret)
+                        VALUES ($1, 'https://93.184.215.14/hooks', '{call.started}', 'stored')
+                        RETURNING id)
+             INSERT INTO webhook_messages (endpoint_id, event_type, subject_id, payload, status)
+             SELECT id, 'call.started', gen_random_uuid(), '{\"type\": \"call.started\"}', 'failed'
+             FROM e RETURNING endpoint_id, id",
+            &[&client],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
 /// The operations with an id in their path, and which of the world's ids each takes.
 fn id_kind(path: &str) -> Option<IdKind> {
     if path.starts_with("/api/v1/call-sessions/") {
@@ -530,6 +551,10 @@ fn id_kind(path: &str) -> Option<IdKind> {
         Some(IdKind::TrackedNumber)
     } else if path.starts_with("/api/v1/gift-card-pools/") {
         Some(IdKind::Pool)
+    } else if path.starts_with("/api/v1/webhook-endpoints/") {
+        Some(IdKind::WebhookEndpoint)
+    } else if path.starts_with("/api/v1/webhook-deliveries/") {
+        Some(IdKind::WebhookDelivery)
     } else {
         None
     }
@@ -541,6 +566,8 @@ enum IdKind {
     Campaign,
     TrackedNumber,
     Pool,
+    WebhookEndpoint,
+    WebhookDelivery,
 }
 
 /// An instant as the server reads it and as a client wrote it.
@@ -782,6 +809,8 @@ struct Known {
     campaign: Uuid,
     tracked_number: Uuid,
     pool: Uuid,
+    webhook_endpoint: Uuid,
+    webhook_message: String,
     cursors: Vec<String>,
     redemption_code: String,
 }
@@ -811,6 +840,8 @@ fn assemble(
         (Some(IdKind::Campaign), true) => known.campaign.to_string(),
         (Some(IdKind::TrackedNumber), true) => known.tracked_number.to_string(),
         (Some(IdKind::Pool), true) => known.pool.to_string(),
+        (Some(IdKind::WebhookEndpoint), true) => known.webhook_endpoint.to_string(),
+        (Some(IdKind::WebhookDelivery), true) => known.webhook_message.clone(),
         _ => Uuid::new_v4().to_string(),
     };
     let q = draw.query;
@@ -1195,11 +1226,14 @@ async fn requests_the_document_allows_are_never_refused_as_invalid() {
             .unwrap();
         cursors.push(page["next_cursor"].as_str().unwrap().to_owned());
     }
+    let (webhook_endpoint, webhook_message) = webhook_endpoint_of(&app, world.client_id).await;
     let known = Known {
         session: world.session_id,
         campaign: world.campaign.id,
         tracked_number: world.campaign.tracked_number_id,
         pool: world.pool_id,
+        webhook_endpoint,
+        webhook_message,
         cursors,
         redemption_code: app.redemption_code(world.recipient_id).await,
     };
@@ -1256,6 +1290,7 @@ async fn requests_the_document_allows_are_never_refused_as_invalid() {
         ("/api/v1/campaigns", 201),
         ("/api/v1/gift-card-pools/{id}/cards", 200),
         ("/api/v1/campaigns/{id}/recipients", 200),
+        ("/api/v1/webhook-endpoints", 201),
     ] {
         assert!(
             seen.contains(&(path, status)),
