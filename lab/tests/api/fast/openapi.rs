@@ -1168,6 +1168,8 @@ fn body_for(component: &str, draw: &Draw, known: &Known) -> Value {
     Value::Object(body)
 }
 
+const URL_OK: &str = "https://93.184.215.14/hooks";
+
 const WEBHOOK_EVENTS: [&str; 5] = [
     "call.started",
     "call.completed",
@@ -1346,6 +1348,9 @@ async fn values_the_document_forbids_are_refused() {
     let mark = "/api/v1/call-sessions/{id}/conditions";
     let buy = "/api/v1/campaigns/{id}/tracked-numbers";
     let update = "/api/v1/tracked-numbers/{id}";
+    let deliveries = "/api/v1/webhook-endpoints/{id}/deliveries";
+    let endpoints = "/api/v1/webhook-endpoints";
+    let endpoint = "/api/v1/webhook-endpoints/{id}";
     let listing = |query: Value| get(sessions, campaign, query);
     let linking = |body: Value| with_body("post", link, session, body);
     let marking = |body: Value| with_body("post", mark, session, body);
@@ -1509,6 +1514,29 @@ async fn values_the_document_forbids_are_refused() {
             "/api/v1/campaigns/{id}/conditions/{number}",
             campaign,
             json!({ "condition_name": "c", "trigger_type": "call", "auto_min_talk_seconds": -1 }),
+        ),
+        get(deliveries, campaign, json!({ "limit": 0 })),
+        get(deliveries, campaign, json!({ "limit": 201 })),
+        get(deliveries, campaign, json!({ "cursor": "abc" })),
+        with_body("post", endpoints, campaign, json!({ "url": URL_OK })),
+        with_body(
+            "post",
+            endpoints,
+            campaign,
+            json!({ "url": URL_OK, "events": "call.started" }),
+        ),
+        with_body(
+            "post",
+            endpoints,
+            campaign,
+            json!({ "url": URL_OK, "events": [], "secret": "whsec_x" }),
+        ),
+        with_body("patch", endpoint, campaign, json!({ "enabled": "yes" })),
+        with_body(
+            "patch",
+            endpoint,
+            campaign,
+            json!({ "description": "d".repeat(501) }),
         ),
     ];
 
