@@ -95,6 +95,7 @@ const TABS = ["overview", "numbers", "calls", "recipients", "conditions", "setti
 function route() {
   const parts = window.location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
   if (parts[0] === "gift-cards") return { view: "pools" };
+  if (parts[0] === "webhooks") return { view: "webhooks" };
   if (parts[0] === "campaigns" && parts[1]) {
     const tab = TABS.includes(parts[2]) ? parts[2] : "overview";
     return { view: "campaign", id: decodeURIComponent(parts[1]), tab };
@@ -103,8 +104,8 @@ function route() {
 }
 
 function markNav(view) {
-  const current = view === "pools" ? "nav-pools" : "nav-campaigns";
-  for (const id of ["nav-campaigns", "nav-pools"]) {
+  const current = view === "pools" ? "nav-pools" : view === "webhooks" ? "nav-webhooks" : "nav-campaigns";
+  for (const id of ["nav-campaigns", "nav-pools", "nav-webhooks"]) {
     if (id === current) $(id).setAttribute("aria-current", "page");
     else $(id).removeAttribute("aria-current");
   }
@@ -118,10 +119,12 @@ async function render() {
   $("campaigns-view").hidden = r.view !== "campaigns";
   $("campaign-view").hidden = r.view !== "campaign";
   $("pools-view").hidden = r.view !== "pools";
+  $("webhooks-view").hidden = r.view !== "webhooks";
   markNav(r.view);
   try {
     if (r.view === "campaigns") await renderCampaigns(seq);
     else if (r.view === "pools") await renderPools(seq);
+    else if (r.view === "webhooks") await renderWebhooks(seq);
     else await renderCampaign(r, seq);
     $("updated").textContent = `Updated ${new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
   } catch (error) {
@@ -1523,6 +1526,147 @@ function wireSetup() {
   $("pool-client").addEventListener("change", () => syncClientId("pool"));
 }
 
+// ---- webhooks -------------------------------------------------------------------------------
+
+async function renderWebhooks(seq) {
+  const page = await Console.api("/api/v1/webhook-endpoints");
+  if (seq !== state.renderSeq) return;
+  document.title = "calltrack · Webhooks";
+  $("webhook-list").replaceChildren(...page.items.map(webhookItem));
+  $("webhooks-empty").hidden = page.items.length > 0;
+  if (!state.focusAfter) $("webhooks-title").focus();
+}
+
+/** Shows a secret once, with a copy button; focus goes to it so it is read out. */
+function showWebhookSecret(secret) {
+  $("webhook-secret").textContent = secret;
+  $("webhook-secret-box").hidden = false;
+  state.focusAfter = "webhook-secret-title";
+}
+
+function hideWebhookSecret() {
+  $("webhook-secret").textContent = "";
+  $("webhook-secret-box").hidden = true;
+}
+
+function webhookItem(e) {
+  const item = Console.el("li", { class: "card pool", "data-testid": "webhook", "data-webhook-id": e.id });
+  item.append(Console.el("h3", { "data-testid": "webhook-url" }, e.url));
+  const state_ = e.enabled ? "enabled" : `disabled${e.disabled_reason ? `: ${e.disabled_reason}` : ""}`;
+  item.append(Console.el("p", { class: "muted", "data-testid": "webhook-meta" }, [e.description, e.events.join(", "), state_].filter(Boolean).join(" · ")));
+  const actions = Console.el("div", { class: "actions" });
+  const toggle = Console.el("button", { type: "button", "data-testid": "webhook-toggle" }, e.enabled ? "Disable" : "Enable");
+  toggle.addEventListener("click", () => webhookAction(async () => {
+    await Console.api(`/api/v1/webhook-endpoints/${enc(e.id)}`, { method: "PATCH", body: { enabled: !e.enabled } });
+    Console.announce(e.enabled ? "Endpoint disabled." : "Endpoint enabled.");
+  }));
+  const rotate = Console.el("button", { type: "button", "data-testid": "webhook-rotate" }, "Rotate secret");
+  rotate.addEventListener("click", () => webhookAction(async () => {
+    const rotated = await Console.api(`/api/v1/webhook-endpoints/${enc(e.id)}/rotate-secret`, { method: "POST" });
+    showWebhookSecret(rotated.secret);
+    Console.announce("New secret made; the previous one keeps signing for 24 hours.");
+  }));
+  const remove = Console.el("button", { type: "button", "data-testid": "webhook-delete" }, "Delete");
+  remove.addEventListener("click", () => webhookAction(async () => {
+    if (!window.confirm(`Delete the endpoint ${e.url} and its deliveries?`)) return;
+    await Console.api(`/api/v1/webhook-endpoints/${enc(e.id)}`, { method: "DELETE" });
+    Console.announce("Endpoint deleted.");
+  }));
+  const show = Console.el("button", { type: "button", "aria-expanded": "false", "data-testid": "webhook-deliveries-toggle" }, "Recent deliveries");
+  const list = Console.el("ol", { class: "deliveries", "aria-label": `Recent deliveries to ${e.url}`, "data-testid": "webhook-deliveries", hidden: "" });
+  show.addEventListener("click", async () => {
+    const open = show.getAttribute("aria-expanded") !== "true";
+    show.setAttribute("aria-expanded", String(open));
+    list.hidden = !open;
+    if (open) await loadDeliveries(e, list).catch(Console.handleError);
+  });
+  actions.append(show, toggle, rotate, remove);
+  item.append(actions, list);
+  return item;
+}
+
+async function loadDeliveries(e, list) {
+  const page = await Console.api(`/api/v1/webhook-endpoints/${enc(e.id)}/deliveries${Console.query({ limit: 20 })}`);
+  if (page.items.length === 0) {
+    list.replaceChildren(Console.el("li", { class: "muted" }, "No deliveries yet."));
+    return;
+  }
+  list.replaceChildren(...page.items.map((d) => {
+    const li = Console.el("li", { "data-testid": "webhook-delivery", "data-delivery-id": d.id });
+    const last = d.attempt_log.length ? d.attempt_log[d.attempt_log.length - 1] : null;
+    const lastWords = last ? (last.error || `answered ${last.status_code}`) : null;
+    li.append(Console.el("span", { "data-testid": "webhook-delivery-status" }, `${d.event_type} · ${d.status} · ${plural(d.attempts, "attempt", "attempts")}`));
+    li.append(" ", Console.el("span", { class: "muted small" }, [new Date(d.created_at).toLocaleString(), lastWords].filter(Boolean).join(" · ")));
+    if (d.status !== "pending") {
+      const retry = Console.el("button", { type: "button", "data-testid": "webhook-retry" }, "Send again");
+      retry.addEventListener("click", async () => {
+        try {
+          await Console.api(`/api/v1/webhook-deliveries/${enc(d.id)}/retry`, { method: "POST" });
+          Console.announce("Queued to be sent again now.");
+          await loadDeliveries(e, list);
+        } catch (error) {
+          Console.handleError(error);
+        }
+      });
+      li.append(" ", retry);
+    }
+    return li;
+  }));
+}
+
+async function webhookAction(action) {
+  try {
+    await action();
+    await renderWebhooks(++state.renderSeq);
+    if (state.focusAfter) {
+      $(state.focusAfter).focus();
+      state.focusAfter = null;
+    }
+  } catch (error) {
+    Console.handleError(error);
+  }
+}
+
+function wireWebhooks() {
+  // Set here: the page itself names nothing on the network.
+  $("webhook-url").placeholder = "https://crm.example.com/hooks/calltrack";
+  $("webhook-secret-copy").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText($("webhook-secret").textContent);
+      Console.announce("Secret copied.");
+    } catch {
+      Console.announce("Copying was refused: select the secret and copy it.");
+    }
+  });
+  $("webhook-secret-done").addEventListener("click", () => {
+    hideWebhookSecret();
+    $("webhooks-title").focus();
+  });
+  $("new-webhook-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = $("new-webhook-error");
+    error.hidden = true;
+    const events = [...document.querySelectorAll('input[name="webhook-event"]:checked')].map((i) => i.value);
+    const body = { url: $("webhook-url").value.trim(), events };
+    const description = $("webhook-description").value.trim();
+    if (description) body.description = description;
+    const client = $("webhook-client-id").value.trim();
+    if (client) body.client_id = client;
+    try {
+      const created = await Console.api("/api/v1/webhook-endpoints", { method: "POST", body });
+      $("webhook-url").value = "";
+      $("webhook-description").value = "";
+      showWebhookSecret(created.secret);
+      Console.announce("Endpoint added. Copy its secret now: it is not shown again.");
+      await webhookAction(async () => {});
+    } catch (failure) {
+      error.textContent = failure.message;
+      error.hidden = false;
+      $("webhook-url").focus();
+    }
+  });
+}
+
 // ---- signing in and out ---------------------------------------------------------------------
 
 function enterConsole() {
@@ -1541,6 +1685,9 @@ function leaveConsole() {
   $("campaigns-view").hidden = true;
   $("campaign-view").hidden = true;
   $("pools-view").hidden = true;
+  $("webhooks-view").hidden = true;
+  $("webhook-list").replaceChildren();
+  hideWebhookSecret();
   $("campaign-list").replaceChildren();
   $("pool-list").replaceChildren();
   $("recipients-body").replaceChildren();
@@ -1552,6 +1699,7 @@ function leaveConsole() {
 
 function main() {
   $("buy-form").addEventListener("submit", buyNumber);
+  wireWebhooks();
   wireSetup();
   $("filter-form").addEventListener("submit", (event) => {
     event.preventDefault();

@@ -5,3 +5,4 @@ mod chromium;
 mod console;
 mod manage_console;
 mod setup;
+mod webhooks;
