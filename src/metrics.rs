@@ -92,3 +92,8 @@ pub fn routing_numbers(count: usize) {
     #[allow(clippy::cast_precision_loss)]
     metrics::gauge!("calltrack_routing_numbers").set(count as f64);
 }
+
+/// One webhooks-out attempt, by what became of its message (delivered, retry, failed, gone).
+pub fn webhook_delivery(outcome: &'static str) {
+    metrics::counter!("calltrack_webhook_deliveries_total", "outcome" => outcome).increment(1);
+}
