@@ -95,6 +95,9 @@ pub struct WebhookDeliverySettings {
     pub concurrency: usize,
     /// How often an idle worker looks for due messages: `OUTBOX_POLL_MS`, as the SMS worker.
     pub poll_interval: Duration,
+    /// Whether this process runs the delivery worker: always from the environment; the test
+    /// suite's servers leave messages alone unless a test delivers them.
+    pub run_worker: bool,
 }
 
 /// How the HTTP server treats its connections. Not read from the environment: the defaults
@@ -283,6 +286,7 @@ impl Settings {
                 allow_private_networks: flag(&env, "WEBHOOK_ALLOW_PRIVATE_NETWORKS", false)?,
                 concurrency: webhook_concurrency,
                 poll_interval: Duration::from_millis(poll_ms),
+                run_worker: true,
             },
             log_format: LogFormat::from_lookup(&env),
             metrics_bind_addr: env("METRICS_BIND_ADDR")

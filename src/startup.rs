@@ -26,8 +26,8 @@ use crate::spool::Spool;
 use crate::twilio::client::TwilioClient;
 use crate::twilio::extract::WebhookVerifier;
 use crate::twilio::twiml::Twiml;
-use crate::workers::{OutboxWorker, WebhookWorker};
 use crate::workers::replay::ReplayWorker;
+use crate::workers::{OutboxWorker, WebhookWorker};
 
 /// A bound, ready-to-run server, its database and the background workers that run beside it.
 pub struct Application {
@@ -43,7 +43,8 @@ pub struct Application {
     verifier: web::Data<WebhookVerifier>,
     limits: HttpLimits,
     outbox: OutboxWorker,
-    webhooks: WebhookWorker,
+    /// `None` when the settings turn deliveries off (tests).
+    webhooks: Option<WebhookWorker>,
     replay: ReplayWorker,
     routing_poll_interval: Duration,
     condition_check_interval: Duration,
@@ -122,13 +123,15 @@ impl Application {
             allow_private: settings.webhooks.allow_private_networks,
             timeout: crate::webhooks::DEFAULT_TIMEOUT,
         })?;
-        let webhooks = WebhookWorker::new(
-            pool.clone(),
-            deliverer,
-            CardCipher::new(&settings.gift_card_key),
-            settings.webhooks.concurrency,
-            settings.webhooks.poll_interval,
-        );
+        let webhooks = settings.webhooks.run_worker.then(|| {
+            WebhookWorker::new(
+                pool.clone(),
+                deliverer,
+                CardCipher::new(&settings.gift_card_key),
+                settings.webhooks.concurrency,
+                settings.webhooks.poll_interval,
+            )
+        });
         let routing = Arc::new(RoutingCopy::open(settings.spool_dir.join("routing.json")));
         let numbers = Numbers {
             pool: api_pool.clone(),
@@ -231,7 +234,9 @@ impl Application {
         let handle = server.handle();
         let (stop, stopped) = watch::channel(false);
         let outbox = tokio::spawn(self.outbox.run(stopped.clone()));
-        let webhooks = tokio::spawn(self.webhooks.run(stopped.clone()));
+        let webhooks = self
+            .webhooks
+            .map(|worker| tokio::spawn(worker.run(stopped.clone())));
         let (mut schema_ready, poll) = (self.schema_ready, self.routing_poll_interval);
         let (replay, replay_stop) = (self.replay, stopped.clone());
         let reconcile_on_start = self.reconcile_on_start;
@@ -283,7 +288,10 @@ impl Application {
         if let Err(error) = outbox.await {
             tracing::error!(%error, "SMS outbox worker panicked");
         }
-        if let Err(error) = webhooks.await {
+        if let Some(Err(error)) = match webhooks {
+            Some(webhooks) => Some(webhooks.await),
+            None => None,
+        } {
             tracing::error!(%error, "webhook delivery worker panicked");
         }
         if let Err(error) = data_workers.await {

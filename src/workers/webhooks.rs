@@ -180,10 +180,7 @@ impl WebhookWorker {
             duration: Duration::ZERO,
             error: Some(error),
         };
-        let url = match EndpointUrl::parse(
-            &message.url,
-            self.deliverer.config().allow_private,
-        ) {
+        let url = match EndpointUrl::parse(&message.url, self.deliverer.config().allow_private) {
             Ok(url) => url,
             Err(error) => return refused(error.to_string()),
         };

@@ -232,6 +232,8 @@ pub fn settings_with(overrides: &[(&str, &str)]) -> Settings {
     settings.http.workers = 1;
     settings.pool_size = 16;
     settings.routing_poll_interval = std::time::Duration::from_millis(100);
+    // Webhooks out stay in the outbox unless a test delivers them (see `delivering`).
+    settings.webhooks.run_worker = false;
     settings
 }
 
@@ -286,6 +288,16 @@ impl<'a> TestAppBuilder<'a> {
     ) -> Self {
         self.databases = Some((server, test));
         self
+    }
+
+    /// Runs the webhooks-out delivery worker, polling every 100 ms and allowed to deliver to
+    /// local receivers (`WEBHOOK_ALLOW_PRIVATE_NETWORKS=true`).
+    pub fn delivering(self) -> Self {
+        self.env(&[
+            ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"),
+            ("OUTBOX_POLL_MS", "100"),
+        ])
+        .tune(|settings| settings.webhooks.run_worker = true)
     }
 
     /// Lets a statement run for `statement` instead of the webhook deadline, as `serve` bounds

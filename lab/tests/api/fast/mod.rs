@@ -31,3 +31,4 @@ mod status;
 mod voice;
 mod webhook_delivery;
 pub(crate) mod webhook_events;
+mod webhook_worker;
