@@ -23,6 +23,9 @@ use crate::webhooks::{Attempt, Deliverer, EndpointUrl, Message, Outcome, Webhook
 /// Margin of a claim's lease over the longest attempt, for recording its outcome.
 const LEASE_MARGIN: Duration = Duration::from_secs(45);
 
+/// How often the worker counts pending messages for `calltrack_webhook_messages_pending`.
+const GAUGE_INTERVAL: Duration = Duration::from_secs(15);
+
 /// What the service writes as the reason when a receiver answers `410 Gone`.
 pub const GONE_REASON: &str = "the endpoint answered 410 Gone";
 
@@ -69,7 +72,12 @@ impl WebhookWorker {
         let this = Arc::new(self);
         let slots = Arc::new(Semaphore::new(this.concurrency));
         let mut in_flight = JoinSet::new();
+        let mut gauged_at: Option<std::time::Instant> = None;
         while !*stop.borrow() {
+            if gauged_at.is_none_or(|at| at.elapsed() >= GAUGE_INTERVAL) {
+                gauged_at = Some(std::time::Instant::now());
+                this.gauge_pending().await;
+            }
             while let Some(done) = in_flight.try_join_next() {
                 if let Err(error) = done {
                     tracing::error!(%error, "a webhook delivery panicked");
@@ -121,6 +129,22 @@ impl WebhookWorker {
             }
         }
         tracing::info!("webhook delivery worker stopped");
+    }
+
+    async fn gauge_pending(&self) {
+        let counted = match self.pool.get().await {
+            Ok(client) => webhook_outbox::pending_count(&client)
+                .await
+                .map_err(anyhow::Error::from),
+            Err(error) => Err(anyhow::Error::from(error)),
+        };
+        match counted {
+            Ok(pending) => crate::metrics::webhook_messages_pending(pending),
+            Err(error) => tracing::debug!(
+                error = format!("{error:#}"),
+                "counting pending webhook messages failed"
+            ),
+        }
     }
 
     async fn claim(&self, limit: usize) -> anyhow::Result<Vec<ClaimedMessage>> {
