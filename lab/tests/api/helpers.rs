@@ -274,8 +274,15 @@ impl<'a> TestAppBuilder<'a> {
     }
 
     /// A last word on the settings (timeouts, limits), after the environment is read.
+    /// Several tunes apply in order.
     pub fn tune(mut self, tune: impl FnOnce(&mut Settings) + 'a) -> Self {
-        self.tune = Some(Box::new(tune));
+        let earlier = self.tune.take();
+        self.tune = Some(Box::new(move |settings: &mut Settings| {
+            if let Some(earlier) = earlier {
+                earlier(settings);
+            }
+            tune(settings);
+        }));
         self
     }
 
