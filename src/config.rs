@@ -84,6 +84,22 @@ pub struct OutboxSettings {
     pub poll_interval: Duration,
 }
 
+/// The webhooks-out delivery worker.
+#[derive(Debug, Clone)]
+pub struct WebhookDeliverySettings {
+    /// `WEBHOOK_ALLOW_PRIVATE_NETWORKS` (default false): allow `http://` endpoints and
+    /// internal addresses (loopback, private, link-local); for development and tests only.
+    pub allow_private_networks: bool,
+    /// `WEBHOOK_DELIVERY_CONCURRENCY` (default 16, 1 to 64): attempts in flight at once per
+    /// process.
+    pub concurrency: usize,
+    /// How often an idle worker looks for due messages: `OUTBOX_POLL_MS`, as the SMS worker.
+    pub poll_interval: Duration,
+    /// Whether this process runs the delivery worker: always from the environment; the test
+    /// suite's servers leave messages alone unless a test delivers them.
+    pub run_worker: bool,
+}
+
 /// How the HTTP server treats its connections. Not read from the environment: the defaults
 /// are what a service behind Twilio and a load balancer wants; tests shorten them.
 #[derive(Debug, Clone)]
@@ -138,6 +154,7 @@ pub struct Settings {
     pub gift_card_key: Arc<SecretBox<[u8; 32]>>,
     pub voice: VoiceSettings,
     pub outbox: OutboxSettings,
+    pub webhooks: WebhookDeliverySettings,
     /// `VOICE_DEADLINE_MS`: how long a webhook waits for the database before it fails open;
     /// readiness, metrics and the workers are bounded by it too.
     pub db_deadline: Duration,
@@ -201,6 +218,9 @@ pub const START_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default of `WEBHOOK_WRITERS`.
 pub const DEFAULT_WEBHOOK_WRITERS: usize = 2;
 
+/// Default of `WEBHOOK_DELIVERY_CONCURRENCY`.
+pub const DEFAULT_WEBHOOK_DELIVERY_CONCURRENCY: usize = 16;
+
 /// How often `serve` reads the routing version: one primary-key read per process per
 /// interval.
 pub const ROUTING_POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -232,6 +252,17 @@ impl Settings {
                 .ok_or_else(|| invalid("WEBHOOK_WRITERS", "expected a count, 1 to 16"))?,
         };
         let poll_ms = milliseconds(&env, "OUTBOX_POLL_MS", 500, 1..=60_000)?;
+        let webhook_concurrency = match env("WEBHOOK_DELIVERY_CONCURRENCY") {
+            None => DEFAULT_WEBHOOK_DELIVERY_CONCURRENCY,
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or_else(|| {
+                    invalid("WEBHOOK_DELIVERY_CONCURRENCY", "expected a count, 1 to 64")
+                })?,
+        };
         let condition_check_ms =
             milliseconds(&env, "CONDITION_CHECK_INTERVAL_MS", 30_000, 10..=86_400_000)?;
         Ok(Self {
@@ -253,6 +284,12 @@ impl Settings {
             start_connect_timeout: START_CONNECT_TIMEOUT,
             outbox: OutboxSettings {
                 poll_interval: Duration::from_millis(poll_ms),
+            },
+            webhooks: WebhookDeliverySettings {
+                allow_private_networks: flag(&env, "WEBHOOK_ALLOW_PRIVATE_NETWORKS", false)?,
+                concurrency: webhook_concurrency,
+                poll_interval: Duration::from_millis(poll_ms),
+                run_worker: true,
             },
             log_format: LogFormat::from_lookup(&env),
             metrics_bind_addr: env("METRICS_BIND_ADDR")
@@ -555,6 +592,31 @@ mod tests {
         assert_eq!(settings.outbox.poll_interval.as_millis(), 500);
         assert_eq!(settings.db_deadline.as_millis(), 1500);
         assert_eq!(settings.api_deadline.as_millis(), 5000);
+    }
+
+    #[test]
+    fn webhook_delivery_is_public_only_and_sixteen_wide_by_default() {
+        let settings = Settings::from_lookup(&lookup(&complete())).unwrap();
+        assert!(!settings.webhooks.allow_private_networks);
+        assert_eq!(settings.webhooks.concurrency, 16);
+        let mut vars = complete();
+        vars.extend([
+            ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"),
+            ("WEBHOOK_DELIVERY_CONCURRENCY", "64"),
+        ]);
+        let settings = Settings::from_lookup(&lookup(&vars)).unwrap();
+        assert!(settings.webhooks.allow_private_networks);
+        assert_eq!(settings.webhooks.concurrency, 64);
+        for (name, bad) in [
+            ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "maybe"),
+            ("WEBHOOK_DELIVERY_CONCURRENCY", "0"),
+            ("WEBHOOK_DELIVERY_CONCURRENCY", "65"),
+        ] {
+            let mut vars = complete();
+            vars.push((name, bad));
+            let error = Settings::from_lookup(&lookup(&vars)).unwrap_err();
+            assert!(error.to_string().contains(name), "{error}");
+        }
     }
 
     #[test]

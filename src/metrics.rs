@@ -92,3 +92,15 @@ pub fn routing_numbers(count: usize) {
     #[allow(clippy::cast_precision_loss)]
     metrics::gauge!("calltrack_routing_numbers").set(count as f64);
 }
+
+/// One webhooks-out attempt, by what became of its message (delivered, retry, failed, gone).
+pub fn webhook_delivery(outcome: &'static str) {
+    metrics::counter!("calltrack_webhook_deliveries_total", "outcome" => outcome).increment(1);
+}
+
+/// Webhook messages waiting to be delivered (`pending`, due or not), counted by the delivery
+/// worker every 15 s; every instance reports the same database-wide number.
+pub fn webhook_messages_pending(pending: i64) {
+    #[allow(clippy::cast_precision_loss)] // a gauge; counts are far below 2^52
+    metrics::gauge!("calltrack_webhook_messages_pending").set(pending as f64);
+}

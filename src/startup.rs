@@ -26,8 +26,8 @@ use crate::spool::Spool;
 use crate::twilio::client::TwilioClient;
 use crate::twilio::extract::WebhookVerifier;
 use crate::twilio::twiml::Twiml;
-use crate::workers::OutboxWorker;
 use crate::workers::replay::ReplayWorker;
+use crate::workers::{OutboxWorker, WebhookWorker};
 
 /// A bound, ready-to-run server, its database and the background workers that run beside it.
 pub struct Application {
@@ -43,6 +43,8 @@ pub struct Application {
     verifier: web::Data<WebhookVerifier>,
     limits: HttpLimits,
     outbox: OutboxWorker,
+    /// `None` when the settings turn deliveries off (tests).
+    webhooks: Option<WebhookWorker>,
     replay: ReplayWorker,
     routing_poll_interval: Duration,
     condition_check_interval: Duration,
@@ -117,6 +119,19 @@ impl Application {
             settings.public_base_url.join("/twilio/sms-status"),
             settings.outbox.poll_interval,
         );
+        let deliverer = crate::webhooks::Deliverer::new(crate::webhooks::DeliveryConfig {
+            allow_private: settings.webhooks.allow_private_networks,
+            timeout: crate::webhooks::DEFAULT_TIMEOUT,
+        })?;
+        let webhooks = settings.webhooks.run_worker.then(|| {
+            WebhookWorker::new(
+                pool.clone(),
+                deliverer,
+                CardCipher::new(&settings.gift_card_key),
+                settings.webhooks.concurrency,
+                settings.webhooks.poll_interval,
+            )
+        });
         let routing = Arc::new(RoutingCopy::open(settings.spool_dir.join("routing.json")));
         let numbers = Numbers {
             pool: api_pool.clone(),
@@ -169,6 +184,7 @@ impl Application {
             verifier,
             limits: settings.http.clone(),
             outbox,
+            webhooks,
             replay,
             routing_poll_interval: settings.routing_poll_interval,
             condition_check_interval: settings.condition_check_interval,
@@ -193,7 +209,7 @@ impl Application {
         self.state.metrics_addr
     }
 
-    /// Serves and runs every worker (the SMS outbox, the spool replay, the routing refresh, the
+    /// Serves and runs every worker (the SMS outbox, the webhook deliveries, the spool replay, the routing refresh, the
     /// start-up reconciliation, owed number releases, event partitions, rollups, due conditions) until `shutdown`
     /// resolves; then stops accepting, lets in-flight requests finish, lets the workers finish
     /// their batch, and stops an embedded database once its connections have closed.
@@ -219,6 +235,9 @@ impl Application {
         let handle = server.handle();
         let (stop, stopped) = watch::channel(false);
         let outbox = tokio::spawn(self.outbox.run(stopped.clone()));
+        let webhooks = self
+            .webhooks
+            .map(|worker| tokio::spawn(worker.run(stopped.clone())));
         let (mut schema_ready, poll) = (self.schema_ready, self.routing_poll_interval);
         let (replay, replay_stop) = (self.replay, stopped.clone());
         let reconcile_on_start = self.reconcile_on_start;
@@ -269,6 +288,12 @@ impl Application {
         let _ = stop.send(true);
         if let Err(error) = outbox.await {
             tracing::error!(%error, "SMS outbox worker panicked");
+        }
+        if let Some(Err(error)) = match webhooks {
+            Some(webhooks) => Some(webhooks.await),
+            None => None,
+        } {
+            tracing::error!(%error, "webhook delivery worker panicked");
         }
         if let Err(error) = data_workers.await {
             tracing::error!(%error, "spool replay, routing refresh or reconciliation panicked");

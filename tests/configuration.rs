@@ -399,5 +399,10 @@ fn the_defaults_in_env_example_are_the_ones_the_code_uses() {
     same!(spool_dir, "CALLTRACK_DATA_DIR");
     same!(webhook_writers, "WEBHOOK_WRITERS");
     same!(outbox.poll_interval, "OUTBOX_POLL_MS");
+    same!(
+        webhooks.allow_private_networks,
+        "WEBHOOK_ALLOW_PRIVATE_NETWORKS"
+    );
+    same!(webhooks.concurrency, "WEBHOOK_DELIVERY_CONCURRENCY");
     same!(reconcile_on_start, "RECONCILE_ON_START");
 }

@@ -25,6 +25,7 @@ pub mod spool_markers;
 pub mod stats;
 pub mod trial;
 pub mod users;
+pub mod webhook_outbox;
 pub mod webhooks;
 
 pub use embedded::EmbeddedCluster;

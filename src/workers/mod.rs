@@ -8,5 +8,7 @@ pub mod releases;
 pub mod replay;
 pub mod rollups;
 pub mod routing;
+pub mod webhooks;
 
 pub use outbox::OutboxWorker;
+pub use webhooks::WebhookWorker;

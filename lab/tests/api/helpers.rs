@@ -232,6 +232,8 @@ pub fn settings_with(overrides: &[(&str, &str)]) -> Settings {
     settings.http.workers = 1;
     settings.pool_size = 16;
     settings.routing_poll_interval = std::time::Duration::from_millis(100);
+    // Webhooks out stay in the outbox unless a test delivers them (see `delivering`).
+    settings.webhooks.run_worker = false;
     settings
 }
 
@@ -272,8 +274,15 @@ impl<'a> TestAppBuilder<'a> {
     }
 
     /// A last word on the settings (timeouts, limits), after the environment is read.
+    /// Several tunes apply in order.
     pub fn tune(mut self, tune: impl FnOnce(&mut Settings) + 'a) -> Self {
-        self.tune = Some(Box::new(tune));
+        let earlier = self.tune.take();
+        self.tune = Some(Box::new(move |settings: &mut Settings| {
+            if let Some(earlier) = earlier {
+                earlier(settings);
+            }
+            tune(settings);
+        }));
         self
     }
 
@@ -286,6 +295,16 @@ impl<'a> TestAppBuilder<'a> {
     ) -> Self {
         self.databases = Some((server, test));
         self
+    }
+
+    /// Runs the webhooks-out delivery worker, polling every 100 ms and allowed to deliver to
+    /// local receivers (`WEBHOOK_ALLOW_PRIVATE_NETWORKS=true`).
+    pub fn delivering(self) -> Self {
+        self.env(&[
+            ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"),
+            ("OUTBOX_POLL_MS", "100"),
+        ])
+        .tune(|settings| settings.webhooks.run_worker = true)
     }
 
     /// Lets a statement run for `statement` instead of the webhook deadline, as `serve` bounds

@@ -32,3 +32,4 @@ mod voice;
 mod webhook_delivery;
 mod webhook_endpoints;
 pub(crate) mod webhook_events;
+mod webhook_worker;
