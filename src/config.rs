@@ -192,9 +192,6 @@ pub struct Settings {
     /// `WEBHOOK_WRITERS`: group-commit writers per write kind (voice; status, dial and
     /// screening callbacks; recordings), each with one connection of the writers' pool.
     pub webhook_writers: usize,
-    /// `WEBHOOK_ALLOW_PRIVATE_NETWORKS` (default false): webhook endpoints may be `http://`
-    /// and on loopback, private or link-local addresses (local development and tests only).
-    pub webhook_allow_private_networks: bool,
 }
 
 /// The variables `serve` cannot start without (unless a local trial supplies them, see
@@ -309,7 +306,6 @@ impl Settings {
             condition_check_interval: Duration::from_millis(condition_check_ms),
             reconcile_on_start: flag(&env, "RECONCILE_ON_START", true)?,
             webhook_writers,
-            webhook_allow_private_networks: flag(&env, "WEBHOOK_ALLOW_PRIVATE_NETWORKS", false)?,
         })
     }
 }

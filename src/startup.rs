@@ -165,7 +165,7 @@ impl Application {
             calls,
             metrics_addr,
             cipher: CardCipher::new(&settings.gift_card_key),
-            webhook_allow_private_networks: settings.webhook_allow_private_networks,
+            webhook_allow_private_networks: settings.webhooks.allow_private_networks,
         };
         let verifier = web::Data::new(WebhookVerifier {
             public_base_url: settings.public_base_url.clone(),
